@@ -1,0 +1,40 @@
+# The README's two commands are `make deploy` and `make test`; both do their own set-up.
+.PHONY: setup setup-dev deploy test lint typecheck unit integration bench clean
+
+PY := .venv/bin/python
+
+setup:
+	@scripts/setup.sh
+
+setup-dev:
+	@scripts/setup.sh --dev
+
+deploy: setup
+	@scripts/ensure-docker.sh
+	$(PY) -m automation deploy all --env local --yes
+
+lint: setup-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check automation sprocket_common tests
+
+typecheck: setup-dev
+	$(PY) -m mypy automation sprocket_common
+	$(PY) -m mypy layer_1 layer_2
+
+unit: setup-dev
+	$(PY) -m pytest tests/unit -q
+
+integration: setup-dev
+	@scripts/ensure-docker.sh
+	$(PY) -m pytest tests/integration -q
+
+test: lint typecheck
+	@scripts/ensure-docker.sh
+	$(PY) -m pytest -q
+
+bench: setup-dev
+	@scripts/ensure-docker.sh
+	$(PY) -m pytest benchmarks -q --benchmark-only
+
+clean:
+	rm -rf .venv .sprocket .pytest_cache .mypy_cache .ruff_cache

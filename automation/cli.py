@@ -1,0 +1,91 @@
+"""`python -m automation`: the command line. Verbs live in automation/commands/, one module each."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import click
+
+from automation.context import Context
+from automation.errors import BadInput, DriverError
+from automation.exit_codes import ExitCode, exit_status_help
+from automation.render import Result, emit
+from sprocket_common.stack_info import UnknownNameError, parse_env
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS, epilog=exit_status_help())
+@click.option("--env", "env_name", default="local", envvar="SPROCKET_ENV", show_default=True,
+              help="Environment: local, staging or prod.")
+@click.option("--json", "json_output", is_flag=True, help="Print one versioned JSON document.")
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Never ask; for CI and cron.")
+@click.pass_context
+def cli(click_ctx: click.Context, env_name: str, json_output: bool, assume_yes: bool) -> None:
+    """Deploy, roll out, back up and restore Sprocket's infrastructure."""
+    click_ctx.obj = _GlobalOptions(env_name, json_output, assume_yes)
+
+
+class _GlobalOptions:
+    """The group's options, turned into a Context only when a command runs (settings may fail)."""
+
+    def __init__(self, env_name: str, json_output: bool, assume_yes: bool) -> None:
+        self.env_name, self.json_output, self.assume_yes = env_name, json_output, assume_yes
+
+    def context(self) -> Context:
+        from automation.settings import load_settings
+
+        try:
+            env = parse_env(self.env_name)
+        except UnknownNameError as exc:
+            raise BadInput(str(exc), "pass --env local, --env staging or --env prod") from None
+        return Context(
+            settings=load_settings(),
+            env=env,
+            json_output=self.json_output,
+            assume_yes=self.assume_yes,
+            interactive=sys.stdin.isatty() and not self.assume_yes and not self.json_output,
+        )
+
+
+def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
+    """Run one verb with the shared error handling, render its result, return its exit code."""
+    options: _GlobalOptions = click.get_current_context().find_object(_GlobalOptions)
+    try:
+        result = verb(options.context())
+    except DriverError as exc:
+        result = Result(name, exc.code, errors=[{"message": exc.message, "hint": exc.hint}])
+    except KeyboardInterrupt:
+        result = Result(name, ExitCode.INTERRUPTED,
+                        errors=[{"message": "interrupted", "hint": "the engine was cancelled"}])
+    emit(result, json_output=options.json_output)
+    return result.exit_code
+
+
+def _register_commands() -> None:
+    from automation.commands import COMMANDS
+
+    for command in COMMANDS:
+        command.epilog = exit_status_help()
+        cli.add_command(command)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Exit with the verb's code; usage errors are BAD_INPUT (64), never click's 2 (= changes)."""
+    try:
+        code: Any = cli.main(args=list(argv) if argv is not None else None,
+                             prog_name="python -m automation", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        code = ExitCode.BAD_INPUT
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        code = ExitCode.INTERRUPTED
+    sys.exit(int(code) if isinstance(code, int) else 0)

@@ -1,0 +1,81 @@
+"""The driver's exceptions. Each carries its exit code and a hint that says what to do."""
+
+from __future__ import annotations
+
+from automation.exit_codes import ExitCode
+
+
+class DriverError(Exception):
+    code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str = "", *, code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def one_line(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class BadInput(DriverError):
+    code = ExitCode.BAD_INPUT
+
+
+class CredentialsError(DriverError):
+    code = ExitCode.CREDENTIALS
+
+
+class GateBlocked(DriverError):
+    code = ExitCode.GATE_BLOCKED
+
+
+class StackLocked(DriverError):
+    code = ExitCode.LOCKED
+
+
+class PendingOperations(DriverError):
+    code = ExitCode.PENDING_OPERATIONS
+
+
+class BackupFailed(DriverError):
+    code = ExitCode.BACKUP_FAILED
+
+
+class SecretsIncomplete(DriverError):
+    code = ExitCode.SECRETS_INCOMPLETE
+
+
+class Interrupted(DriverError):
+    code = ExitCode.INTERRUPTED
+
+
+def translate_engine_error(exc: BaseException) -> DriverError:
+    """Map a pulumi.automation exception to a DriverError, keeping the engine's message."""
+    from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
+
+    text = str(exc)
+    if isinstance(exc, auto_errors.ConcurrentUpdateError):
+        return StackLocked(
+            "the stack is locked by another update",
+            "wait for it, or `python -m automation unlock LAYER` if it is stale",
+        )
+    if "passphrase" in text.lower() and "incorrect" in text.lower():
+        return CredentialsError(
+            "the passphrase does not decrypt this stack's secrets",
+            "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase",
+        )
+    if "pending operation" in text.lower() or "interrupted" in text.lower() and "pending" in text:
+        return PendingOperations(
+            "the stack has pending operations from an interrupted update",
+            "inspect them, then run `python -m automation refresh LAYER` to clear them",
+        )
+    return DriverError(_last_error_line(text), "see the engine output above or run with --verbose")
+
+
+def _last_error_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if "error:" in line:
+            return line.strip()
+    return text.strip().splitlines()[-1] if text.strip() else "the Pulumi engine failed"

@@ -1,0 +1,140 @@
+"""Where the driver keeps state and finds its tools, from the environment and an optional file.
+
+Precedence: environment variables, then the settings file (``sprocket.toml`` in the project, or
+the path in ``SPROCKET_SETTINGS``), then the embedded local default: a file backend under
+``.sprocket/`` in the project, the local Docker engine, no cloud account.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from automation.errors import BadInput, CredentialsError
+from sprocket_common.stack_info import PROJECT_ROOT, Env
+
+PASSPHRASE_VARS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+class BackupSettings(BaseModel):
+    """An S3-compatible bucket for state backups (DigitalOcean Spaces in prod)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    prefix: str = "pulumi-state"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project_dir: Path = PROJECT_ROOT
+    state_dir: Path = Field(default=PROJECT_ROOT / ".sprocket")
+    backend_url: str | None = None
+    pulumi_home: Path | None = None
+    pulumi_cli_dir: Path | None = None
+    docker_host: str | None = None
+    backup: BackupSettings = BackupSettings()
+
+    @property
+    def resolved_backend_url(self) -> str:
+        return self.backend_url or f"file://{self.state_dir / 'backend'}"
+
+    @property
+    def resolved_pulumi_home(self) -> Path:
+        return self.pulumi_home or self.state_dir / "pulumi-home"
+
+
+_ENV_KEYS = {
+    "SPROCKET_PROJECT_DIR": ("project_dir",),
+    "SPROCKET_STATE_DIR": ("state_dir",),
+    "PULUMI_BACKEND_URL": ("backend_url",),
+    "SPROCKET_PULUMI_HOME": ("pulumi_home",),
+    "SPROCKET_PULUMI_CLI_DIR": ("pulumi_cli_dir",),
+    "DOCKER_HOST": ("docker_host",),
+    "SPROCKET_BACKUP_BUCKET": ("backup", "bucket"),
+    "SPROCKET_BACKUP_ENDPOINT_URL": ("backup", "endpoint_url"),
+    "SPROCKET_BACKUP_REGION": ("backup", "region"),
+    "SPROCKET_BACKUP_PREFIX": ("backup", "prefix"),
+    "SPROCKET_BACKUP_ACCESS_KEY_ID": ("backup", "access_key_id"),
+    "SPROCKET_BACKUP_SECRET_ACCESS_KEY": ("backup", "secret_access_key"),
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings file (if any) and overlay the environment; bad input names the key."""
+    environ = dict(os.environ if environ is None else environ)
+    path = _settings_path(environ)
+    values = _read_settings_file(path) if path else {}
+    for var, keys in _ENV_KEYS.items():
+        if environ.get(var):
+            target = values
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = environ[var]
+    if "state_dir" not in values and "project_dir" in values:
+        values["state_dir"] = Path(values["project_dir"]) / ".sprocket"
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        source = f"settings file {path}" if path else "environment"
+        raise BadInput(f"{source}: setting {key!r}: {first['msg']}",
+                       f"valid settings: {', '.join(Settings.model_fields)}") from None
+
+
+def _settings_path(environ: dict[str, str]) -> Path | None:
+    if explicit := environ.get("SPROCKET_SETTINGS"):
+        path = Path(explicit)
+        if not path.is_file():
+            raise BadInput(f"SPROCKET_SETTINGS points at {path}, which is not a file",
+                           "fix the path or unset SPROCKET_SETTINGS")
+        return path
+    default = Path(environ.get("SPROCKET_PROJECT_DIR", PROJECT_ROOT)) / "sprocket.toml"
+    return default if default.is_file() else None
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"settings file {path} is not valid TOML: {exc}",
+                       "fix the file or point SPROCKET_SETTINGS elsewhere") from None
+
+
+def passphrase_env(settings: Settings, env: Env, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The passphrase variables for the engine.
+
+    Staging and prod need the operator's passphrase. The local environment makes one on first use
+    (a private file under the state dir), so a newcomer's first deploy needs no set-up.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    for var in PASSPHRASE_VARS:
+        if environ.get(var):
+            return {var: environ[var]}
+    if env is not Env.LOCAL:
+        raise CredentialsError(
+            f"no passphrase for the {env.value} stacks' secrets",
+            "set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE",
+        )
+    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(_local_passphrase_file(settings))}
+
+
+def _local_passphrase_file(settings: Settings) -> Path:
+    path = settings.state_dir / "local-passphrase"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path

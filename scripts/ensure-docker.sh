@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine runs here and is a Swarm manager: installs Debian's docker.io when no
+# engine is installed (root only), starts dockerd when it is not running, and `docker swarm init`
+# when the node is in no swarm. Used by the tests and by local deploys.
+set -euo pipefail
+
+log() { echo "ensure-docker: $*" >&2; }
+docker_cli() { if [[ -x /usr/bin/docker ]]; then /usr/bin/docker "$@"; else docker "$@"; fi; }
+
+if ! command -v dockerd >/dev/null; then
+  if [[ "$(id -u)" != 0 ]]; then
+    log "no Docker engine: install one (Debian: sudo apt-get install docker.io) and start it"; exit 1
+  fi
+  log "installing Debian's docker.io"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+fi
+
+if ! docker_cli info >/dev/null 2>&1; then
+  if [[ "$(id -u)" != 0 ]]; then
+    log "the Docker engine is not running: start it (sudo systemctl start docker)"; exit 1
+  fi
+  log "starting dockerd"
+  nohup dockerd >/var/log/sprocket-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker_cli info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker_cli info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sprocket-dockerd.log"; exit 1; }
+fi
+
+if [[ "$(docker_cli info --format '{{.Swarm.LocalNodeState}}')" != "active" ]]; then
+  log "initialising a single-node swarm"
+  docker_cli swarm init --advertise-addr 127.0.0.1 >/dev/null
+fi
+log "Docker $(docker_cli version --format '{{.Server.Version}}') is a swarm manager"
