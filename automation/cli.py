@@ -18,8 +18,14 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 @click.group(context_settings=CONTEXT_SETTINGS, epilog=exit_status_help())
-@click.option("--env", "env_name", default="local", envvar="SPROCKET_ENV", show_default=True,
-              help="Environment: local, staging or prod.")
+@click.option(
+    "--env",
+    "env_name",
+    default="local",
+    envvar="SPROCKET_ENV",
+    show_default=True,
+    help="Environment: local, staging or prod.",
+)
 @click.option("--json", "json_output", is_flag=True, help="Print one versioned JSON document.")
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Never ask; for CI and cron.")
 @click.pass_context
@@ -52,14 +58,18 @@ class _GlobalOptions:
 
 def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
     """Run one verb with the shared error handling, render its result, return its exit code."""
-    options: _GlobalOptions = click.get_current_context().find_object(_GlobalOptions)
+    options = click.get_current_context().find_object(_GlobalOptions)
+    assert options is not None, "run_verb is called only under the cli group"
     try:
         result = verb(options.context())
     except DriverError as exc:
         result = Result(name, exc.code, errors=[{"message": exc.message, "hint": exc.hint}])
     except KeyboardInterrupt:
-        result = Result(name, ExitCode.INTERRUPTED,
-                        errors=[{"message": "interrupted", "hint": "the engine was cancelled"}])
+        result = Result(
+            name,
+            ExitCode.INTERRUPTED,
+            errors=[{"message": "interrupted", "hint": "the engine was cancelled"}],
+        )
     emit(result, json_output=options.json_output)
     return result.exit_code
 
@@ -78,8 +88,11 @@ _register_commands()
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Exit with the verb's code; usage errors are BAD_INPUT (64), never click's 2 (= changes)."""
     try:
-        code: Any = cli.main(args=list(argv) if argv is not None else None,
-                             prog_name="python -m automation", standalone_mode=False)
+        code: Any = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="python -m automation",
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.UsageError as exc:

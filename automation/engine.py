@@ -34,7 +34,11 @@ def engine_env(settings: Settings, info: StackInfo) -> dict[str, str]:
 
 def find_pulumi_cli(settings: Settings) -> Path:
     """The pulumi binary: the configured dir, the project venv, then PATH."""
-    candidates = [settings.pulumi_cli_dir, Path(sys.prefix) / "bin", settings.project_dir / ".venv" / "bin"]
+    candidates = [
+        settings.pulumi_cli_dir,
+        Path(sys.prefix) / "bin",
+        settings.project_dir / ".venv" / "bin",
+    ]
     for directory in candidates:
         if directory and (directory / "pulumi").is_file():
             return directory / "pulumi"
@@ -50,7 +54,7 @@ def find_pulumi_cli(settings: Settings) -> Path:
 def pulumi_command(settings: Settings) -> PulumiCommand:
     from pulumi.automation import PulumiCommand
 
-    # PulumiCommand runs <root>/bin/pulumi; the version check is ours (scripts/install-pulumi-cli.sh).
+    # PulumiCommand runs <root>/bin/pulumi; scripts/install-pulumi-cli.sh pins its version.
     cli = find_pulumi_cli(settings)
     return PulumiCommand(root=str(cli.parent.parent), skip_version_check=True)
 
@@ -84,4 +88,3 @@ def select_stack(
 def _ensure_file_backend_dir(url: str) -> None:
     if url.startswith("file://"):
         Path(url.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
-

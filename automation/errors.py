@@ -64,9 +64,9 @@ def translate_engine_error(exc: BaseException) -> DriverError:
     if "passphrase" in text.lower() and "incorrect" in text.lower():
         return CredentialsError(
             "the passphrase does not decrypt this stack's secrets",
-            "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase",
+            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
         )
-    if "pending operation" in text.lower() or "interrupted" in text.lower() and "pending" in text:
+    if "pending operation" in text.lower() or ("interrupted" in text.lower() and "pending" in text):
         return PendingOperations(
             "the stack has pending operations from an interrupted update",
             "inspect them, then run `python -m automation refresh LAYER` to clear them",

@@ -45,7 +45,9 @@ class Result:
 
 def emit(result: Result, *, json_output: bool) -> None:
     if json_output:
-        sys.stdout.write(json.dumps(result.envelope(), indent=2, sort_keys=True, default=str) + "\n")
+        sys.stdout.write(
+            json.dumps(result.envelope(), indent=2, sort_keys=True, default=str) + "\n"
+        )
         return
     if result.human is not None:
         text = result.human(result.data)

@@ -89,16 +89,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         source = f"settings file {path}" if path else "environment"
-        raise BadInput(f"{source}: setting {key!r}: {first['msg']}",
-                       f"valid settings: {', '.join(Settings.model_fields)}") from None
+        raise BadInput(
+            f"{source}: setting {key!r}: {first['msg']}",
+            f"valid settings: {', '.join(Settings.model_fields)}",
+        ) from None
 
 
 def _settings_path(environ: dict[str, str]) -> Path | None:
     if explicit := environ.get("SPROCKET_SETTINGS"):
         path = Path(explicit)
         if not path.is_file():
-            raise BadInput(f"SPROCKET_SETTINGS points at {path}, which is not a file",
-                           "fix the path or unset SPROCKET_SETTINGS")
+            raise BadInput(
+                f"SPROCKET_SETTINGS points at {path}, which is not a file",
+                "fix the path or unset SPROCKET_SETTINGS",
+            )
         return path
     default = Path(environ.get("SPROCKET_PROJECT_DIR", PROJECT_ROOT)) / "sprocket.toml"
     return default if default.is_file() else None
@@ -108,11 +112,15 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(f"settings file {path} is not valid TOML: {exc}",
-                       "fix the file or point SPROCKET_SETTINGS elsewhere") from None
+        raise BadInput(
+            f"settings file {path} is not valid TOML: {exc}",
+            "fix the file or point SPROCKET_SETTINGS elsewhere",
+        ) from None
 
 
-def passphrase_env(settings: Settings, env: Env, environ: dict[str, str] | None = None) -> dict[str, str]:
+def passphrase_env(
+    settings: Settings, env: Env, environ: dict[str, str] | None = None
+) -> dict[str, str]:
     """The passphrase variables for the engine.
 
     Staging and prod need the operator's passphrase. The local environment makes one on first use

@@ -55,7 +55,9 @@ def parse_env(name: str) -> Env:
         return Env(name)
     except ValueError:
         valid = ", ".join(env.value for env in Env)
-        raise UnknownNameError(f"unknown environment {name!r}: valid environments are {valid}") from None
+        raise UnknownNameError(
+            f"unknown environment {name!r}: valid environments are {valid}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class StackInfo:
         env, sep, layer = short.partition("-")
         if not sep:
             raise UnknownNameError(
-                f"stack name {stack_name!r} is not <env>-<layer> (e.g. prod-layer_1, local-platform)"
+                f"stack name {stack_name!r} is not <env>-<layer> (e.g. prod-layer_1)"
             )
         return cls(parse_env(env), parse_layer(layer))
 

@@ -29,7 +29,9 @@ def resolve_layers(name: str, *, reverse: bool = False) -> list[Layer]:
 def _summary_text(data: dict[str, Any]) -> str:
     lines = []
     for stack in data["stacks"]:
-        changes = ", ".join(f"{op} {n}" for op, n in sorted(stack["changes"].items())) or "no changes"
+        changes = (
+            ", ".join(f"{op} {n}" for op, n in sorted(stack["changes"].items())) or "no changes"
+        )
         lines.append(f"{stack['stack']}: {changes}")
     return "\n".join(lines)
 

@@ -1,0 +1,48 @@
+"""Bad input gets a one-line error naming the input and the valid choices, and exit code 64."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automation.exit_codes import ExitCode
+
+
+def test_unknown_layer_names_the_valid_layers(run_cli: Any) -> None:
+    result = run_cli("preview", "layer_9")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert result.stderr.strip().count("\n") == 0
+    assert "'layer_9'" in result.stderr and "layer_1, layer_2, platform" in result.stderr
+
+
+def test_unknown_env_names_the_valid_envs(run_cli: Any) -> None:
+    result = run_cli("--env", "qa", "preview", "all")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "'qa'" in result.stderr and "local, staging, prod" in result.stderr
+
+
+def test_missing_passphrase_for_prod_names_the_variable(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    result = run_cli("--env", "prod", "preview", "layer_1")
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert "PULUMI_CONFIG_PASSPHRASE" in result.stderr
+
+
+def test_unknown_command_is_bad_input_not_changes_present(run_cli: Any) -> None:
+    result = run_cli("deploi", "all")
+    assert result.exit_code == ExitCode.BAD_INPUT
+
+
+def test_malformed_settings_file_names_the_file(
+    run_cli: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = tmp_path / "sprocket.toml"
+    settings.write_text('backend_url = "file:///tmp/x"\nbakup = {}\n')
+    monkeypatch.setenv("SPROCKET_SETTINGS", str(settings))
+    result = run_cli("preview", "layer_1")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert str(settings) in result.stderr and "bakup" in result.stderr
