@@ -25,15 +25,15 @@ unit: setup-dev
 	$(PY) -m pytest tests/unit -q
 
 integration: setup-dev
-	@scripts/ensure-docker.sh
+	@scripts/ensure-docker.sh --test-deps
 	$(PY) -m pytest tests/integration -q
 
 test: lint typecheck
-	@scripts/ensure-docker.sh
+	@scripts/ensure-docker.sh --test-deps
 	$(PY) -m pytest -q
 
 bench: setup-dev
-	@scripts/ensure-docker.sh
+	@scripts/ensure-docker.sh --test-deps
 	$(PY) -m pytest benchmarks -q --benchmark-only
 
 clean:

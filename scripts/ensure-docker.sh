@@ -2,18 +2,23 @@
 # Makes sure a Docker engine runs here and is a Swarm manager: installs Debian's docker.io when no
 # engine is installed (root only), starts dockerd when it is not running, and `docker swarm init`
 # when the node is in no swarm. Used by the tests and by local deploys.
+# Usage: ensure-docker.sh [--test-deps]   (--test-deps: also busybox-static, for the test images)
 set -euo pipefail
+
+packages=()
+command -v dockerd >/dev/null || packages+=(docker.io)
+[[ "${1:-}" == "--test-deps" && ! -x /bin/busybox ]] && packages+=(busybox-static)
 
 log() { echo "ensure-docker: $*" >&2; }
 docker_cli() { if [[ -x /usr/bin/docker ]]; then /usr/bin/docker "$@"; else docker "$@"; fi; }
 
-if ! command -v dockerd >/dev/null; then
+if (( ${#packages[@]} )); then
   if [[ "$(id -u)" != 0 ]]; then
-    log "no Docker engine: install one (Debian: sudo apt-get install docker.io) and start it"; exit 1
+    log "missing ${packages[*]}: install them (Debian: sudo apt-get install ${packages[*]})"; exit 1
   fi
-  log "installing Debian's docker.io"
+  log "installing Debian's ${packages[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 if ! docker_cli info >/dev/null 2>&1; then
