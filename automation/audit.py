@@ -1,0 +1,72 @@
+"""The append-only audit log: one JSON line per driver operation, next to the stacks.
+
+Each record says who ran what on which stack, what it changed, how it ended and how long it took.
+Writes are single ``write()`` calls on an O_APPEND file, so records from concurrent processes do
+not interleave. Records never hold secret values: callers pass counts, URNs and codes only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from automation.driver_state import current_host, current_user, driver_dir
+from automation.settings import Settings
+
+AUDIT_FILE = "audit.jsonl"
+
+
+def audit_path(settings: Settings) -> Path:
+    return driver_dir(settings) / AUDIT_FILE
+
+
+def record(settings: Settings, entry: dict[str, Any]) -> dict[str, Any]:
+    """Append one record; time, user, host, pid and CI run URL are filled in when missing."""
+    full: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "user": current_user(),
+        "host": current_host(),
+        "pid": os.getpid(),
+        **_ci_fields(),
+        **entry,
+    }
+    line = (json.dumps(full, sort_keys=True, default=str) + "\n").encode()
+    fd = os.open(audit_path(settings), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return full
+
+
+def read(settings: Settings, stack: str | None = None) -> list[dict[str, Any]]:
+    """All records (oldest first), optionally of one stack; a torn last line is skipped."""
+    path = audit_path(settings)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if stack is None or entry.get("stack") == stack:
+            records.append(entry)
+    return records
+
+
+def _ci_fields() -> dict[str, str]:
+    """The CI run URL and git SHA when running under GitHub Actions."""
+    env = os.environ
+    fields = {}
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        fields["ci_run"] = (
+            f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        )
+    if env.get("GITHUB_SHA"):
+        fields["git_sha"] = env["GITHUB_SHA"]
+    return fields

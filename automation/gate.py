@@ -1,0 +1,216 @@
+"""The preview gate: per-resource engine events in, a decision out.
+
+`ChangeCollector` is the `on_event` callback of a preview: it reduces each resource_pre_event's
+step metadata to one `PlannedChange` per URN. `evaluate` is a pure function of those changes and
+a `GatePolicy`: a delete or replace of a stateful or protected resource, or a step that removes
+`protect`, is blocked unless the operator named that URN. The summary counts are never used:
+they cannot say *which* resource is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+# Resource types whose delete or replace loses data or breaks everything behind them.
+DEFAULT_STATEFUL_TYPES: tuple[str, ...] = (
+    "docker:index/volume:Volume",
+    "docker:index/secret:Secret",
+    "docker:index/config:Config",
+    "digitalocean:index/volume:Volume",
+    "digitalocean:index/volumeAttachment:VolumeAttachment",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/databaseCluster:DatabaseCluster",
+    "digitalocean:index/databaseDb:DatabaseDb",
+    "digitalocean:index/dnsRecord:DnsRecord",
+    "digitalocean:index/domain:Domain",
+    "digitalocean:index/droplet:Droplet",
+    "digitalocean:index/reservedIp:ReservedIp",
+    "vault:*",
+    "postgresql:*",
+    "sprocket:data:*",
+)
+
+REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
+DELETE_OPS = frozenset({"delete"})
+NO_CHANGE_OPS = frozenset({"same", "read"})
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One resource's step in a plan. A replacement's three engine steps are one change."""
+
+    urn: str
+    type: str
+    op: str
+    diffs: tuple[str, ...] = ()
+    stateful: bool = False
+    protected: bool = False
+    unprotects: bool = False  # the plan turns `protect` off on this resource
+
+    @property
+    def is_change(self) -> bool:
+        return self.op not in NO_CHANGE_OPS or self.unprotects
+
+    def step(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "op": self.op, "diffs": list(self.diffs)}
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the operator allowed. Patterns are URNs, `*` matches within a URN."""
+
+    allow_replace: Collection[str] = frozenset()
+    allow_delete: Collection[str] = frozenset()
+    allow_unprotect: Collection[str] = frozenset()
+    stateful_types: tuple[str, ...] = DEFAULT_STATEFUL_TYPES
+    # Narrower policies (rollout): only these URNs may change, only these input keys may differ.
+    only_urns: Collection[str] | None = None
+    only_diff_keys: Collection[str] | None = None
+    max_changes: int | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    allowed: bool
+    blocked: list[tuple[PlannedChange, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "blocked": [{"urn": c.urn, "op": c.op, "reason": r} for c, r in self.blocked],
+        }
+
+
+def is_stateful_type(type_token: str, patterns: Iterable[str] = DEFAULT_STATEFUL_TYPES) -> bool:
+    return any(fnmatchcase(type_token, pattern) for pattern in patterns)
+
+
+def matches(urn: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(urn, pattern) for pattern in patterns)
+
+
+def evaluate(changes: Iterable[PlannedChange], policy: GatePolicy) -> GateDecision:
+    """Block every change the policy does not allow; pure, so it is tested as a table."""
+    real = [change for change in changes if change.is_change]
+    blocked = [(c, reason) for c in real if (reason := _block_reason(c, policy))]
+    if policy.max_changes is not None and len(real) > policy.max_changes:
+        for change in real:
+            if not any(change is b for b, _ in blocked):
+                blocked.append(
+                    (
+                        change,
+                        f"the plan has {len(real)} changes, more than the {policy.max_changes}"
+                        " expected",
+                    )
+                )
+    return GateDecision(allowed=not blocked, blocked=blocked)
+
+
+def _block_reason(change: PlannedChange, policy: GatePolicy) -> str | None:
+    guarded = change.protected or is_stateful_type(change.type, policy.stateful_types)
+    what = "protected resource" if change.protected else f"stateful resource ({change.type})"
+    if change.op in REPLACE_OPS and guarded and not matches(change.urn, policy.allow_replace):
+        return f"replace of a {what}; allow it with --allow-replace {change.urn}"
+    if change.op in DELETE_OPS and guarded and not matches(change.urn, policy.allow_delete):
+        return f"delete of a {what}; allow it with --allow-delete {change.urn}"
+    if change.unprotects and not matches(change.urn, policy.allow_unprotect):
+        return f"the plan removes `protect`; allow it with --allow-unprotect {change.urn}"
+    if policy.only_urns is not None and not matches(change.urn, policy.only_urns):
+        return f"{change.op} of a resource outside the allowed set"
+    if policy.only_diff_keys is not None:
+        if change.op != "update":
+            return f"{change.op} where only in-place updates are allowed"
+        extra = sorted(set(change.diffs) - set(policy.only_diff_keys))
+        if extra:
+            return f"update changes {', '.join(extra)}; only {', '.join(policy.only_diff_keys)} may"
+    return None
+
+
+def unmatched_allowances(
+    changes: Iterable[PlannedChange], policy: GatePolicy
+) -> list[tuple[str, str]]:
+    """(option, pattern) pairs that match no step of the kind they allow: a typo or a stale URN."""
+    changes = list(changes)
+    wanted = (
+        ("--allow-replace", policy.allow_replace, lambda c: c.op in REPLACE_OPS),
+        ("--allow-delete", policy.allow_delete, lambda c: c.op in DELETE_OPS),
+        ("--allow-unprotect", policy.allow_unprotect, lambda c: c.unprotects),
+    )
+    unmatched = []
+    for option, patterns, kind in wanted:
+        for pattern in patterns:
+            if not any(kind(c) and fnmatchcase(c.urn, pattern) for c in changes):
+                unmatched.append((option, pattern))
+    return unmatched
+
+
+def plan_fingerprint(changes: Iterable[PlannedChange]) -> str:
+    """A hash of the step set (URN, op, changed keys, protect removal); `same` steps are ignored."""
+    steps = sorted((c.urn, c.op, sorted(c.diffs), c.unprotects) for c in changes if c.is_change)
+    return hashlib.sha256(json.dumps(steps).encode()).hexdigest()
+
+
+def change_counts(changes: Iterable[PlannedChange]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for change in changes:
+        if change.is_change:
+            counts[change.op] = counts.get(change.op, 0) + 1
+    return counts
+
+
+class ChangeCollector:
+    """`on_event` callback: one PlannedChange per URN from resource_pre_event metadata."""
+
+    def __init__(self, stateful_types: tuple[str, ...] = DEFAULT_STATEFUL_TYPES) -> None:
+        self._stateful_types = stateful_types
+        self._by_urn: dict[str, PlannedChange] = {}
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is None or pre.metadata is None:
+            return
+        self.add_step(_step_fields(pre.metadata))
+
+    def add_step(self, step: dict[str, Any]) -> None:
+        """Fold one step (already plain data) into the change for its URN."""
+        urn, op = step["urn"], step["op"]
+        if op in REPLACE_OPS:
+            op = "replace"
+        previous = self._by_urn.get(urn)
+        change = PlannedChange(
+            urn=urn,
+            type=step["type"],
+            op=op,
+            diffs=tuple(
+                sorted(set(step.get("diffs") or ()) | set(previous.diffs if previous else ()))
+            ),
+            stateful=is_stateful_type(step["type"], self._stateful_types),
+            protected=bool(step.get("old_protect") or step.get("new_protect"))
+            or bool(previous and previous.protected),
+            unprotects=bool(step.get("old_protect")) and step.get("new_protect") is False,
+        )
+        if previous and previous.op == "replace":
+            change = PlannedChange(**{**change.__dict__, "op": "replace"})
+        self._by_urn[urn] = change
+
+    @property
+    def changes(self) -> list[PlannedChange]:
+        """Every resource seen, `same` included, in the engine's order."""
+        return list(self._by_urn.values())
+
+
+def _step_fields(metadata: Any) -> dict[str, Any]:
+    op = metadata.op
+    return {
+        "urn": metadata.urn,
+        "type": metadata.type,
+        "op": getattr(op, "value", op),
+        "diffs": list(metadata.diffs or ()),
+        "old_protect": bool(metadata.old.protect) if metadata.old else None,
+        "new_protect": bool(metadata.new.protect) if metadata.new else None,
+    }

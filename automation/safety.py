@@ -1,0 +1,189 @@
+"""The guard every mutating command wraps its engine call in.
+
+``with guarded(ctx, info, "deploy") as op:`` takes the driver's stack lock, refuses a stack with
+pending operations from an interrupted update, traps Ctrl-C so the engine can finish or cancel
+cleanly, and writes one audit record on the way out whatever happened (exit code, duration, the
+change summary the command put on ``op``). Pre/post backups (issue 7) hook in here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from automation import audit
+from automation.context import Context
+from automation.errors import DriverError, Interrupted, PendingOperations
+from automation.exit_codes import ExitCode
+from automation.lock import stack_lock
+from automation.settings import Settings
+from sprocket_common.stack_info import StackInfo
+
+
+@dataclass
+class Operation:
+    """What a guarded command reports back for its audit record."""
+
+    command: str
+    stack: str
+    exit_code: ExitCode = ExitCode.OK
+    changes: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+@contextlib.contextmanager
+def guarded(
+    ctx: Context,
+    info: StackInfo,
+    command: str,
+    *,
+    wait_s: float = 0,
+    allow_pending: bool = False,
+) -> Iterator[Operation]:
+    """Lock, preflight, trap signals and audit one mutating command on one stack."""
+    op = Operation(command=command, stack=info.name)
+    started = time.monotonic()
+    code = ExitCode.ERROR
+    error = ""
+    try:
+        with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
+            if not allow_pending:
+                refuse_pending_operations(ctx.settings, info)
+            try:
+                with _trap_interrupts(op):
+                    yield op
+            except DriverError as exc:
+                if op.interrupted and not isinstance(exc, Interrupted):
+                    raise _interrupted(info) from exc  # the engine's cancel is not a failure
+                raise
+            if op.interrupted:
+                raise _interrupted(info)
+        code = op.exit_code
+    except DriverError as exc:
+        code, error = exc.code, exc.message
+        raise
+    except KeyboardInterrupt:
+        code, error = ExitCode.INTERRUPTED, "interrupted (second Ctrl-C)"
+        raise
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        audit.record(
+            ctx.settings,
+            {
+                "command": command,
+                "stack": info.name,
+                "exit_code": int(code),
+                "outcome": ExitCode(code).name.lower(),
+                "changes": op.changes,
+                "duration_s": round(time.monotonic() - started, 3),
+                **({"error": error} if error else {}),
+                **op.details,
+            },
+        )
+
+
+def _interrupted(info: StackInfo) -> Interrupted:
+    return Interrupted(
+        "interrupted: the engine finished or cancelled its current step cleanly",
+        f"run `python -m automation preview {info.layer.value}` to see where the stack stands",
+    )
+
+
+# --- pending operations -------------------------------------------------------------------
+
+
+def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
+    """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
+    from automation.engine import engine_env, find_pulumi_cli
+
+    proc = subprocess.run(
+        [str(find_pulumi_cli(settings)), "stack", "export", "--stack", info.name],
+        cwd=settings.project_dir,
+        env={**os.environ, **engine_env(settings, info)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if "no stack named" in proc.stderr.lower():
+            return []  # first deploy: nothing can be pending
+        raise DriverError(
+            f"could not read the state of {info.name}: {proc.stderr.strip().splitlines()[-1:]}",
+            "check the backend URL and credentials",
+        )
+    deployment = json.loads(proc.stdout).get("deployment") or {}
+    return [
+        {"type": pending.get("type", "?"), "urn": pending.get("resource", {}).get("urn", "?")}
+        for pending in deployment.get("pending_operations") or []
+    ]
+
+
+def refuse_pending_operations(settings: Settings, info: StackInfo) -> None:
+    pending = pending_operations(settings, info)
+    if not pending:
+        return
+    listed = "; ".join(f"{p['type']} {p['urn']}" for p in pending[:3])
+    more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+    raise PendingOperations(
+        f"stack {info.name} has {len(pending)} pending operation(s) from an interrupted update: "
+        f"{listed}{more}",
+        f"check whether those resources exist, then `python -m automation refresh "
+        f"{info.layer.value} --clear-pending-creates` (or --import-pending-creates)",
+    )
+
+
+# --- Ctrl-C -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _trap_interrupts(op: Operation) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM: let the engine finish cleanly and exit 130 after; second: abort.
+
+    On a terminal, Ctrl-C reaches the pulumi CLI too (same process group), which then cancels
+    gracefully: finishes in-flight steps and writes its state. A SIGTERM (CI cancelling a job)
+    reaches only this process, so it is passed on to the engine as the CLI's graceful SIGINT.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if op.interrupted:
+            raise KeyboardInterrupt
+        op.interrupted = True
+        sys.stderr.write(
+            "interrupt received: letting the engine finish its current step cleanly "
+            "(interrupt again to abort now)\n"
+        )
+        if signum == signal.SIGTERM:
+            _signal_children(signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _signal_children(sig: signal.Signals) -> None:
+    """Send `sig` to this process's direct children (the pulumi CLI), Linux /proc only."""
+    me = os.getpid()
+    for children in Path(f"/proc/{me}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
+                os.kill(int(pid), sig)

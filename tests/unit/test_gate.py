@@ -1,0 +1,150 @@
+"""The preview gate as a table: each op type against stateful, protected and plain resources."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from automation.gate import (
+    ChangeCollector,
+    GatePolicy,
+    PlannedChange,
+    change_counts,
+    evaluate,
+    plan_fingerprint,
+    unmatched_allowances,
+)
+
+VOLUME = "urn:pulumi:prod-layer_2::sprocket-infra::docker:index/volume:Volume::redis-data"
+SERVICE = "urn:pulumi:prod-platform::sprocket-infra::docker:index/service:Service::web"
+PROTECTED = "urn:pulumi:prod-layer_1::sprocket-infra::pulumi-python:dynamic:Resource::traefik"
+
+
+def change(urn: str, op: str, **kw: Any) -> PlannedChange:
+    types = {VOLUME: "docker:index/volume:Volume", SERVICE: "docker:index/service:Service"}
+    type_ = types.get(urn, "pulumi-python:dynamic:Resource")
+    return PlannedChange(urn, type_, op, stateful=urn == VOLUME, **kw)
+
+
+NONE = GatePolicy()
+
+
+@pytest.mark.parametrize(
+    ("planned", "policy", "allowed"),
+    [
+        # plain resources pass whatever happens to them
+        (change(SERVICE, "create"), NONE, True),
+        (change(SERVICE, "update"), NONE, True),
+        (change(SERVICE, "replace"), NONE, True),
+        (change(SERVICE, "delete"), NONE, True),
+        # stateful: in-place is fine, destruction is blocked until allowed by URN
+        (change(VOLUME, "create"), NONE, True),
+        (change(VOLUME, "update"), NONE, True),
+        (change(VOLUME, "same"), NONE, True),
+        (change(VOLUME, "replace"), NONE, False),
+        (change(VOLUME, "create-replacement"), NONE, False),
+        (change(VOLUME, "delete-replaced"), NONE, False),
+        (change(VOLUME, "delete"), NONE, False),
+        (change(VOLUME, "replace"), GatePolicy(allow_replace={VOLUME}), True),
+        (change(VOLUME, "delete"), GatePolicy(allow_delete={VOLUME}), True),
+        # allowing a replace does not allow a delete, and the other way round
+        (change(VOLUME, "delete"), GatePolicy(allow_replace={VOLUME}), False),
+        (change(VOLUME, "replace"), GatePolicy(allow_delete={VOLUME}), False),
+        # a pattern allows what it matches, and only that
+        (change(VOLUME, "replace"), GatePolicy(allow_replace={"*::redis-data"}), True),
+        (change(VOLUME, "replace"), GatePolicy(allow_replace={"*::influx-data"}), False),
+        # protected resources are guarded whatever their type
+        (change(PROTECTED, "replace", protected=True), NONE, False),
+        (change(PROTECTED, "delete", protected=True), NONE, False),
+        (change(PROTECTED, "update", protected=True), NONE, True),
+        (change(PROTECTED, "replace", protected=True), GatePolicy(allow_replace={PROTECTED}), True),
+        # removing protect is a change of its own, blocked until allowed
+        (change(PROTECTED, "same", protected=True, unprotects=True), NONE, False),
+        (
+            change(PROTECTED, "same", protected=True, unprotects=True),
+            GatePolicy(allow_unprotect={PROTECTED}),
+            True,
+        ),
+    ],
+)
+def test_gate_table(planned: PlannedChange, policy: GatePolicy, allowed: bool) -> None:
+    decision = evaluate([planned], policy)
+    assert decision.allowed is allowed
+    assert len(decision.blocked) == (0 if allowed else 1)
+
+
+def test_blocked_reason_names_the_option_and_urn() -> None:
+    decision = evaluate([change(VOLUME, "replace")], NONE)
+    [(blocked, reason)] = decision.blocked
+    assert blocked.urn == VOLUME
+    assert f"--allow-replace {VOLUME}" in reason
+    assert decision.as_dict()["blocked"] == [{"urn": VOLUME, "op": "replace", "reason": reason}]
+
+
+def test_rollout_policy_allows_only_image_updates_on_named_services() -> None:
+    policy = GatePolicy(only_urns={SERVICE}, only_diff_keys={"image"})
+    assert evaluate([change(SERVICE, "update", diffs=("image",))], policy).allowed
+    assert not evaluate([change(SERVICE, "update", diffs=("image", "env"))], policy).allowed
+    assert not evaluate([change(SERVICE, "replace", diffs=("image",))], policy).allowed
+    assert not evaluate([change(VOLUME, "update", diffs=("image",))], policy).allowed
+
+
+def test_max_changes_blocks_a_bigger_plan() -> None:
+    plan = [change(SERVICE, "update"), change(PROTECTED, "create")]
+    assert evaluate(plan, GatePolicy(max_changes=2)).allowed
+    decision = evaluate(plan, GatePolicy(max_changes=1))
+    assert not decision.allowed and "more than the 1 expected" in decision.blocked[0][1]
+
+
+def test_unmatched_allowances_are_reported() -> None:
+    plan = [change(VOLUME, "replace"), change(SERVICE, "delete")]
+    policy = GatePolicy(
+        allow_replace={VOLUME, SERVICE}, allow_delete={SERVICE}, allow_unprotect={VOLUME}
+    )
+    assert unmatched_allowances(plan, policy) == [
+        ("--allow-replace", SERVICE),
+        ("--allow-unprotect", VOLUME),
+    ]
+
+
+def test_fingerprint_changes_with_the_step_set_only() -> None:
+    a = [change(SERVICE, "update", diffs=("image",)), change(VOLUME, "same")]
+    same_steps_reordered = [change(VOLUME, "same"), change(SERVICE, "update", diffs=("image",))]
+    other_keys = [change(SERVICE, "update", diffs=("env",))]
+    other_op = [change(SERVICE, "replace", diffs=("image",))]
+    assert plan_fingerprint(a) == plan_fingerprint(same_steps_reordered)
+    assert plan_fingerprint(a) != plan_fingerprint(other_keys)
+    assert plan_fingerprint(a) != plan_fingerprint(other_op)
+    assert change_counts(a) == {"update": 1}
+
+
+def _event(urn: str, op: str, type_: str, **kw: Any) -> Any:
+    old = SimpleNamespace(protect=kw["old_protect"]) if "old_protect" in kw else None
+    new = SimpleNamespace(protect=kw["new_protect"]) if "new_protect" in kw else None
+    metadata = SimpleNamespace(
+        urn=urn, type=type_, op=SimpleNamespace(value=op), diffs=kw.get("diffs"), old=old, new=new
+    )
+    return SimpleNamespace(resource_pre_event=SimpleNamespace(metadata=metadata))
+
+
+def test_collector_folds_a_replacement_into_one_change() -> None:
+    collector = ChangeCollector()
+    vol = "docker:index/volume:Volume"
+    for op in ("create-replacement", "replace", "delete-replaced"):
+        collector(_event(VOLUME, op, vol, diffs=["name"], old_protect=False, new_protect=False))
+    collector(_event(SERVICE, "same", "docker:index/service:Service"))
+    collector(SimpleNamespace(resource_pre_event=None))  # other events are ignored
+    assert collector.changes == [
+        PlannedChange(VOLUME, vol, "replace", ("name",), stateful=True),
+        PlannedChange(SERVICE, "docker:index/service:Service", "same"),
+    ]
+
+
+def test_collector_sees_protect_being_removed() -> None:
+    collector = ChangeCollector()
+    collector(_event(PROTECTED, "same", "x:y:Z", old_protect=True, new_protect=False))
+    [planned] = collector.changes
+    assert planned.protected and planned.unprotects and planned.is_change
+    assert not evaluate(collector.changes, NONE).allowed
