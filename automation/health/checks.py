@@ -114,7 +114,9 @@ def check_restarts(service: ServiceSnapshot, now: datetime, limits: Thresholds) 
 
 
 def _last_task_error(service: ServiceSnapshot) -> str:
-    with_message = [t for t in service.tasks if t.message and t.state != "running"]
+    """Why the newest failed task failed; else what the newest pending task is doing."""
+    with_message = [t for t in service.tasks if t.message and t.state in FAILED_TASK_STATES]
+    with_message = with_message or [t for t in service.tasks if t.message and t.state != "running"]
     if not with_message:
         return ""
     newest = max(with_message, key=lambda t: t.timestamp)

@@ -299,3 +299,11 @@ def test_table_puts_abnormal_rows_first_and_ends_with_the_verdict() -> None:
         "exit",
     ]
     assert lines[-1] == "CRITICAL: 1 critical, 0 warning, 1 normal, 0 skipped (ssh://root@manager)"
+
+
+def test_the_failure_reason_wins_over_a_pending_task_message() -> None:
+    service = _service(
+        _task("failed", "shutdown", age_h=0.2, msg="task: non-zero exit (1)"),
+        _task("ready", "running", age_h=0.1, msg="prepared"),
+    )
+    assert checks.check_replicas(service).message == "last task failed: task: non-zero exit (1)"

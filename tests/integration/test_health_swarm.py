@@ -1,0 +1,252 @@
+"""`health` against the real Swarm, real TLS servers on loopback, and Gatus's API over HTTP."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation.exit_codes import ExitCode
+
+pytestmark = pytest.mark.integration
+
+
+def _wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+
+
+def _tasks_in(swarm: Any, name: str, state: str) -> list[dict[str, Any]]:
+    tasks = swarm.services.get(name).tasks()
+    return [t for t in tasks if t["Status"]["State"] == state]
+
+
+def _checks(result: Any, check: str) -> list[dict[str, Any]]:
+    return [c for c in result.json()["data"]["checks"] if c["check"] == check]
+
+
+def test_service_whose_image_exits_is_critical_at_0_of_1(
+    swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
+) -> None:
+    swarm.services.create(test_images["1"], command=["sh", "-c", "exit 1"], name=service_name)
+    _wait_until(lambda: _tasks_in(swarm, service_name, "failed"), "a failed task")
+
+    result = run_cli("--json", "health", "--services", service_name, "--no-tls")
+
+    assert result.exit_code == ExitCode.HEALTH_CRITICAL, result.stdout + result.stderr
+    assert result.json()["data"]["verdict"] == "critical"
+    [replicas] = _checks(result, "replicas")
+    assert replicas["subject"] == service_name
+    assert (replicas["observed"], replicas["level"], replicas["verdict"]) == (
+        "0/1",
+        "critical",
+        "abnormal",
+    )
+    assert "exit" in replicas["message"]  # Swarm's reason, e.g. "task: non-zero exit (1)"
+
+
+def test_healthy_service_gives_a_healthy_verdict_and_exit_0(
+    swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
+) -> None:
+    swarm.services.create(test_images["1"], name=service_name)
+    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+
+    result = run_cli("--json", "health", "--services", service_name, "--no-tls")
+
+    assert result.exit_code == ExitCode.OK, result.stdout
+    data = result.json()["data"]
+    assert data["verdict"] == "healthy"
+    by_check = {c["check"]: c for c in data["checks"] if c["subject"].startswith(service_name)}
+    assert by_check["replicas"]["observed"] == "1/1"
+    assert by_check["restarts"]["observed"] == "0 in 24 h"
+    assert by_check["log-errors"]["observed"] == "0 in 24 h"
+    assert by_check["cpu"]["level"] == by_check["memory"]["level"] == "ok"
+    [disk] = _checks(result, "disk")
+    assert disk["subject"] == swarm.info()["DockerRootDir"]
+
+    human = run_cli("health", "--services", service_name, "--no-tls", "--no-stats")
+    assert human.exit_code == ExitCode.OK
+    assert human.stdout.splitlines()[-1].startswith("HEALTHY: 0 critical, 0 warning")
+
+
+# --- TLS certificates ----------------------------------------------------------------------
+
+
+def _self_signed(tmp_path: Path, days: float) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1 valid from an hour ago for `days` days."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sprocket-test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / f"cert-{days}.pem", tmp_path / f"key-{days}.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Callable[[float], tuple[int, Path]]]:
+    """Start HTTPS servers on 127.0.0.1 with certificates valid for N days; stopped after."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(days: float) -> tuple[int, Path]:
+        cert, key = _self_signed(tmp_path, days)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1], cert
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("days", "level", "code"),
+    [
+        (3, "critical", ExitCode.HEALTH_CRITICAL),
+        (20, "warning", ExitCode.HEALTH_WARNING),
+        (90, "warning", ExitCode.HEALTH_WARNING),  # valid long enough, but self-signed: untrusted
+    ],
+)
+def test_certificate_expiry_of_a_local_tls_server(
+    tls_server: Any, run_cli: Any, swarm: Any, days: float, level: str, code: ExitCode
+) -> None:
+    port, _cert = tls_server(days)
+    result = run_cli(
+        "--json", "health", "--services", "no-such-service-", "--no-stats",
+        "--host", f"127.0.0.1:{port}",
+    )  # fmt: skip
+    [tls] = _checks(result, "tls")
+    assert tls["subject"] == f"127.0.0.1:{port}"
+    assert tls["level"] == level
+    assert result.exit_code == code
+    assert "CN=sprocket-test" in tls["message"]
+    left = float(tls["observed"].split()[0])
+    assert days - 1 < left <= days
+
+
+def test_trusted_certificate_with_time_left_is_normal(tls_server: Any) -> None:
+    from automation.health import checks, probes
+    from automation.health.model import Level, Thresholds
+
+    port, cert_path = tls_server(90)
+    cert = probes.fetch_certificate("127.0.0.1", port, cafile=str(cert_path))
+    assert cert.trusted and cert.trust_error == ""
+    finding = checks.check_certificate("127.0.0.1", cert, probes.now_utc(), Thresholds())
+    assert finding.level is Level.OK
+
+
+def test_no_tls_server_listening_is_critical(run_cli: Any, swarm: Any) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli(
+        "--json", "health", "--services", "no-such-service-", "--no-stats",
+        "--host", f"127.0.0.1:{port}",
+    )  # fmt: skip
+    [tls] = _checks(result, "tls")
+    assert (tls["level"], tls["observed"]) == ("critical", "no certificate")
+    assert "refused" in tls["message"].lower()
+
+
+# --- Gatus ---------------------------------------------------------------------------------
+
+
+def test_gatus_states_read_over_http_from_a_stub_server(run_cli: Any, swarm: Any) -> None:
+    """Gatus itself cannot be installed here; a loopback server answers with its API's shape."""
+    statuses = [
+        {"name": "app", "group": "web", "key": "web_app", "results": [{"success": True}]},
+        {
+            "name": "api",
+            "group": "web",
+            "key": "web_api",
+            "results": [
+                {
+                    "timestamp": "2026-11-28T08:00:00Z",
+                    "success": False,
+                    "conditionResults": [{"condition": "[STATUS] == 200", "success": False}],
+                }
+            ],
+        },
+    ]
+    body = json.dumps(statuses).encode()
+
+    class Gatus(_Quiet):
+        def do_GET(self) -> None:
+            ok = self.path == "/api/v1/endpoints/statuses"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gatus)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = run_cli(
+            "--json", "health", "--services", "no-such-service-", "--no-stats", "--no-tls",
+            "--gatus-url", url,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    gatus = {c["subject"]: c for c in _checks(result, "gatus")}
+    assert gatus["web_app"]["level"] == "ok"
+    assert gatus["web_api"]["level"] == "critical"
+    assert gatus["web_api"]["message"] == "[STATUS] == 200"
+    assert result.exit_code == ExitCode.HEALTH_CRITICAL
