@@ -1,0 +1,459 @@
+"""The house Swarm service: one config model, one spec builder, one Pulumi component.
+
+Every Swarm service of every layer is declared as a `ServiceConfig` and created with
+`SwarmService`, so the house defaults (rotated logs, healthcheck, rollback on a failed update,
+a bounded restart policy, resource limits) cannot be forgotten. `service_args` is a pure
+function from the config to `pulumi_docker.ServiceArgs`, so tests (and another backend) can
+inspect the exact spec without an engine.
+
+Naming of the immutable Swarm objects a service mounts:
+- configs are named `<svc>-<file>-<sha8 of content>`: a content change makes a new name, so
+  Pulumi creates the new config, rolls the service onto it, then deletes the old one;
+- secrets are NOT content-hashed (a short hash of a low-entropy secret can be brute-forced).
+  Their Docker names are left to Pulumi's auto-naming (`<svc>-<secret>-<random suffix>`): a
+  value change replaces the secret create-before-delete under a fresh random name, which gives
+  the same roll-forward without publishing anything derived from the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    import pulumi
+    import pulumi_docker as docker
+
+    from sprocket_common.swarm_service import SwarmService as SwarmService
+
+# The docker_gwbridge gateway, where FluentD's host-mode port listens (spec §1.5); configurable
+# through `sprocket:fluentd_address` because the gwbridge subnet can differ per host.
+DEFAULT_FLUENTD_ADDRESS = "172.18.0.1:24224"
+SECRETS_DIR = "/run/secrets"
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
+# Words that mark an env var as a credential when they appear as a `_`-separated part of its key.
+_CREDENTIAL_WORDS = frozenset(
+    {"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "KEY", "APIKEY", "DSN", "CREDENTIALS"}
+)
+_URL_WITH_USERINFO = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s]+@")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be 1-63 lowercase letters, digits or '-', "
+            "not starting or ending with '-'"
+        )
+    return value
+
+
+class Healthcheck(_Model):
+    """A container healthcheck: Swarm replaces unhealthy tasks and rolls back failed updates."""
+
+    test: list[str] = Field(min_length=1)
+    interval_s: int = Field(default=10, gt=0)
+    timeout_s: int = Field(default=5, gt=0)
+    start_period_s: int = Field(default=30, ge=0)
+    retries: int = Field(default=3, gt=0)
+
+    @field_validator("test")
+    @classmethod
+    def _real_check(cls, test: list[str]) -> list[str]:
+        if test[0] not in ("CMD", "CMD-SHELL"):
+            raise ValueError(
+                f"healthcheck test must start with 'CMD' or 'CMD-SHELL', got {test[0]!r}"
+            )
+        if len(test) < 2:
+            raise ValueError("healthcheck test needs a command after " + repr(test[0]))
+        return test
+
+
+class Resources(_Model):
+    """Limits per task; reservations are half of them so the scheduler keeps headroom."""
+
+    cpu: float = Field(default=0.5, gt=0)
+    memory_mb: int = Field(default=512, gt=0)
+
+
+class Route(_Model):
+    """One public hostname (optionally a path prefix) routed by Traefik to a container port."""
+
+    hostname: str
+    port: int = Field(gt=0, lt=65536)
+    path_prefix: str | None = None
+    forward_auth: bool = False
+    middlewares: list[str] = Field(default_factory=list)
+
+    @field_validator("hostname")
+    @classmethod
+    def _valid_hostname(cls, value: str) -> str:
+        if not _HOSTNAME.match(value):
+            raise ValueError(f"hostname {value!r} is not a valid lowercase DNS name")
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _absolute_prefix(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"path_prefix {value!r} must start with '/'")
+        return value
+
+
+class SecretMount(_Model):
+    """A Swarm secret mounted at /run/secrets/<target>; its value is passed to SwarmService."""
+
+    name: str
+    target: str
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value, "secret name")
+
+    @field_validator("target")
+    @classmethod
+    def _relative_target(cls, value: str) -> str:
+        if "/" in value or not value:
+            raise ValueError(f"secret target {value!r} must be a file name under {SECRETS_DIR}")
+        return value
+
+
+class FileMount(_Model):
+    """A non-secret file delivered as a Swarm config (immutable, content-hashed name)."""
+
+    name: str
+    target: str
+    content: str
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value, "file name")
+
+    @field_validator("target")
+    @classmethod
+    def _absolute_target(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"file target {value!r} must be an absolute path")
+        return value
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()[:8]
+
+
+class VolumeMount(_Model):
+    """A named volume (or, if `volume` is an absolute path, a host bind mount) at `target`.
+
+    `size_limit_mb` is recorded as a volume label (`sprocket.size-limit-mb`) for the health
+    check to compare usage against; the local driver only enforces sizes on XFS with pquota,
+    so it is not passed as a driver option (spec §9: creating the volume would fail).
+    """
+
+    volume: str
+    target: str
+    size_limit_mb: int | None = Field(default=None, gt=0)
+
+    @field_validator("target")
+    @classmethod
+    def _absolute_target(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"volume target {value!r} must be an absolute path")
+        return value
+
+    @property
+    def is_bind(self) -> bool:
+        return self.volume.startswith("/")
+
+
+def looks_like_credential(key: str, value: str) -> bool:
+    """True if an env var carries a credential that belongs in a secret mount instead.
+
+    `<NAME>_FILE` variables pointing into /run/secrets are the sanctioned way to hand a secret
+    mount to an app, so they pass.
+    """
+    if key.upper().endswith("_FILE") and value.startswith(SECRETS_DIR + "/"):
+        return False
+    words = set(re.split(r"[^A-Z0-9]+", key.upper()))
+    return bool(words & _CREDENTIAL_WORDS) or bool(_URL_WITH_USERINFO.match(value))
+
+
+class ServiceConfig(_Model):
+    """Everything about one Swarm service; the house defaults fill what is not given."""
+
+    name: str
+    image: str = Field(min_length=1)
+    replicas: int = Field(default=1, ge=0)
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    healthcheck: Healthcheck
+    resources: Resources = Field(default_factory=Resources)
+    update_order: Literal["start-first", "stop-first"] = "start-first"
+    routes: list[Route] = Field(default_factory=list)
+    networks: list[str] = Field(default_factory=list)
+    files: list[FileMount] = Field(default_factory=list)
+    secret_mounts: list[SecretMount] = Field(default_factory=list)
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    placement: list[str] = Field(default_factory=list)
+    logging: Literal["json-file", "fluentd"] = "json-file"
+    labels: dict[str, str] = Field(default_factory=dict)
+    publish_host_ports: list[int] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value, "service name")
+
+    @field_validator("env")
+    @classmethod
+    def _no_credentials_in_env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if looks_like_credential(key, value):
+                raise ValueError(
+                    f"env {key} looks like a credential: plain env vars are visible in "
+                    "`docker service inspect` and state; use secret_mounts (and a "
+                    f"{key}_FILE=/run/secrets/<target> variable if the app supports it)"
+                )
+        return env
+
+    @field_validator("labels")
+    @classmethod
+    def _no_credentials_in_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if _URL_WITH_USERINFO.match(value) or "basicauth.users" in key:
+                raise ValueError(
+                    f"label {key} carries a credential; labels are public in the Swarm API "
+                    "(use a users file from a secret mount)"
+                )
+        return labels
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceConfig:
+        if self.publish_host_ports and self.update_order == "start-first":
+            raise ValueError(
+                f"service {self.name}: host-mode ports {self.publish_host_ports} cannot be "
+                "updated start-first (the new task cannot bind the port the old one holds); "
+                "set update_order='stop-first'"
+            )
+        for kind, names in (
+            ("file", [f.name for f in self.files]),
+            ("secret", [s.name for s in self.secret_mounts]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"service {self.name}: duplicate {kind} names {duplicates}")
+        return self
+
+
+# --- house defaults (plain dicts with pulumi_docker argument names) ---------------------------
+
+
+def house_monitor_s(hc: Healthcheck) -> int:
+    """How long Swarm watches a new task: longer than it can take to be declared unhealthy."""
+    return hc.start_period_s + hc.interval_s * hc.retries + 10
+
+
+def house_update_config(hc: Healthcheck, order: str) -> dict[str, Any]:
+    """One task at a time, rolled back automatically when it fails within the monitor window."""
+    return {
+        "parallelism": 1,
+        "delay": "5s",
+        "failure_action": "rollback",
+        "monitor": f"{house_monitor_s(hc)}s",
+        "max_failure_ratio": "0",
+        "order": order,
+    }
+
+
+def house_rollback_config(hc: Healthcheck, order: str) -> dict[str, Any]:
+    """Rolling back must not itself roll back in a loop: pause and wait for a human."""
+    return {**house_update_config(hc, order), "failure_action": "pause"}
+
+
+def house_restart_policy() -> dict[str, Any]:
+    """Bounded restarts: a broken service stops looping (the storage-bloat cause, spec §9)."""
+    return {"condition": "on-failure", "delay": "5s", "max_attempts": 5, "window": "120s"}
+
+
+def house_log_driver(
+    kind: str, service: str = "", fluentd_address: str = DEFAULT_FLUENTD_ADDRESS
+) -> dict[str, Any]:
+    """json-file rotated 5 MB x 5 compressed, or fluentd that never blocks the app."""
+    if kind == "json-file":
+        return {
+            "name": "json-file",
+            "options": {"max-size": "5m", "max-file": "5", "compress": "true"},
+        }
+    if kind == "fluentd":
+        return {
+            "name": "fluentd",
+            "options": {
+                "fluentd-address": fluentd_address,
+                "fluentd-async": "true",
+                "fluentd-retry-wait": "1s",
+                "fluentd-max-retries": "3",
+                "mode": "non-blocking",
+                "max-buffer-size": "4m",
+                # Swarm expands {{.Name}}; it must reach Docker literally (no str.format here).
+                "tag": "docker." + (service or "service") + ".{{.Name}}",
+            },
+        }
+    raise ValueError(f"unknown log driver {kind!r}: valid drivers are json-file, fluentd")
+
+
+# --- the spec builder -------------------------------------------------------------------------
+
+
+def config_object_name(service: str, file: FileMount) -> str:
+    return f"{service}-{file.name}-{file.digest}"
+
+
+def _seconds(value: int) -> str:
+    return f"{value}s"
+
+
+def service_args(
+    config: ServiceConfig,
+    *,
+    config_ids: Mapping[str, pulumi.Input[str]] | None = None,
+    secret_ids: Mapping[str, pulumi.Input[str]] | None = None,
+    extra_labels: Mapping[str, str] | None = None,
+    fluentd_address: str = DEFAULT_FLUENTD_ADDRESS,
+) -> docker.ServiceArgs:
+    """The full `docker.Service` spec for `config` (pure: no resources are created).
+
+    `config_ids` / `secret_ids` map FileMount / SecretMount names to the ids of the Swarm
+    objects holding them; `extra_labels` are service labels added by the caller (Traefik).
+    """
+    import pulumi_docker as docker
+
+    config_ids = config_ids or {}
+    secret_ids = secret_ids or {}
+    hc = config.healthcheck
+    labels = {**config.labels, **(extra_labels or {})}
+    container = docker.ServiceTaskSpecContainerSpecArgs(
+        image=config.image,
+        commands=config.command,
+        args=config.args,
+        env=dict(config.env) or None,
+        healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
+            tests=list(hc.test),
+            interval=_seconds(hc.interval_s),
+            timeout=_seconds(hc.timeout_s),
+            start_period=_seconds(hc.start_period_s),
+            retries=hc.retries,
+        ),
+        configs=[
+            docker.ServiceTaskSpecContainerSpecConfigArgs(
+                config_id=config_ids[f.name],
+                config_name=config_object_name(config.name, f),
+                file_name=f.target,
+            )
+            for f in config.files
+        ]
+        or None,
+        secrets=[
+            docker.ServiceTaskSpecContainerSpecSecretArgs(
+                secret_id=secret_ids[s.name], file_name=f"{SECRETS_DIR}/{s.target}", file_mode=0o400
+            )
+            for s in config.secret_mounts
+        ]
+        or None,
+        mounts=[_mount(v) for v in config.volumes] or None,
+    )
+    limits, reservation = config.resources, config.resources
+    log = house_log_driver(config.logging, config.name, fluentd_address)
+    task = docker.ServiceTaskSpecArgs(
+        container_spec=container,
+        resources=docker.ServiceTaskSpecResourcesArgs(
+            limits=docker.ServiceTaskSpecResourcesLimitsArgs(
+                nano_cpus=int(limits.cpu * 1e9), memory_bytes=limits.memory_mb * 1024 * 1024
+            ),
+            reservation=docker.ServiceTaskSpecResourcesReservationArgs(
+                nano_cpus=int(reservation.cpu * 1e9 / 2),
+                memory_bytes=reservation.memory_mb * 1024 * 1024 // 2,
+            ),
+        ),
+        restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(**house_restart_policy()),
+        log_driver=docker.ServiceTaskSpecLogDriverArgs(**log),
+        networks_advanceds=[
+            docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in config.networks
+        ]
+        or None,
+        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement))
+        if config.placement
+        else None,
+    )
+    return docker.ServiceArgs(
+        name=config.name,
+        task_spec=task,
+        mode=docker.ServiceModeArgs(
+            replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
+        ),
+        update_config=docker.ServiceUpdateConfigArgs(
+            **house_update_config(hc, config.update_order)
+        ),
+        rollback_config=docker.ServiceRollbackConfigArgs(
+            **house_rollback_config(hc, config.update_order)
+        ),
+        endpoint_spec=docker.ServiceEndpointSpecArgs(
+            ports=[
+                docker.ServiceEndpointSpecPortArgs(
+                    target_port=port, published_port=port, publish_mode="host", protocol="tcp"
+                )
+                for port in config.publish_host_ports
+            ]
+        )
+        if config.publish_host_ports
+        else None,
+        labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
+        or None,
+    )
+
+
+def _mount(volume: VolumeMount) -> docker.ServiceTaskSpecContainerSpecMountArgs:
+    import pulumi_docker as docker
+
+    if volume.is_bind:
+        return docker.ServiceTaskSpecContainerSpecMountArgs(
+            type="bind", source=volume.volume, target=volume.target
+        )
+    labels = (
+        [
+            docker.ServiceTaskSpecContainerSpecMountVolumeOptionsLabelArgs(
+                label="sprocket.size-limit-mb", value=str(volume.size_limit_mb)
+            )
+        ]
+        if volume.size_limit_mb
+        else None
+    )
+    return docker.ServiceTaskSpecContainerSpecMountArgs(
+        type="volume",
+        source=volume.volume,
+        target=volume.target,
+        volume_options=docker.ServiceTaskSpecContainerSpecMountVolumeOptionsArgs(labels=labels)
+        if labels
+        else None,
+    )
+
+
+# --- the component (pulumi is imported only when it is used) --------------------------------
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SwarmService":
+        from sprocket_common.swarm_service import SwarmService
+
+        return SwarmService
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""`SwarmService`: the Pulumi component for a house Swarm service (see sprocket_common.service).
+
+Imported lazily through `sprocket_common.service.SwarmService`, so the config models stay usable
+without loading pulumi.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from sprocket_common.service import (
+    DEFAULT_FLUENTD_ADDRESS,
+    ServiceConfig,
+    config_object_name,
+    service_args,
+)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class SwarmService(pulumi.ComponentResource):
+    """A Swarm service with the house defaults, its configs and its secrets.
+
+    `secrets` maps each SecretMount name to its value (a Pulumi secret Output, e.g. from
+    `config.require_secret` or `RandomPassword.result`); values are kept secret in state.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: ServiceConfig,
+        secrets: Mapping[str, pulumi.Input[str]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        extra_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        _check_secret_values(config, secrets or {})
+        super().__init__("sprocket:swarm:Service", name, None, opts)
+        config_ids = self._configs(name, config)
+        secret_ids = self._secrets(name, config, secrets or {})
+        fluentd_address = (
+            pulumi.Config("sprocket").get("fluentd_address") or DEFAULT_FLUENTD_ADDRESS
+        )
+        args = service_args(
+            config,
+            config_ids=config_ids,
+            secret_ids=secret_ids,
+            extra_labels=extra_labels,
+            fluentd_address=fluentd_address,
+        )
+        # The Swarm service name is explicit (other services address it by DNS), so a replace
+        # must delete first; most changes are in-place updates that Swarm rolls per task.
+        self.service = docker.Service(
+            name, args, opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        )
+        self.service_name: pulumi.Output[str] = self.service.name
+        self.register_outputs({"service_name": self.service_name})
+
+    def _configs(self, name: str, config: ServiceConfig) -> dict[str, pulumi.Output[str]]:
+        ids: dict[str, pulumi.Output[str]] = {}
+        for file in config.files:
+            obj = docker.ServiceConfig(
+                f"{name}-{file.name}",
+                name=config_object_name(config.name, file),
+                data=_b64(file.content),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            ids[file.name] = obj.id
+        return ids
+
+    def _secrets(
+        self, name: str, config: ServiceConfig, values: Mapping[str, pulumi.Input[str]]
+    ) -> dict[str, pulumi.Output[str]]:
+        ids: dict[str, pulumi.Output[str]] = {}
+        for mount in config.secret_mounts:
+            data = pulumi.Output.secret(values[mount.name]).apply(_b64)
+            # No `name`: Pulumi auto-names it with a random suffix (see sprocket_common.service).
+            obj = docker.Secret(
+                f"{name}-{mount.name}", data=data, opts=pulumi.ResourceOptions(parent=self)
+            )
+            ids[mount.name] = obj.id
+        return ids
+
+
+def _check_secret_values(config: ServiceConfig, secrets: Mapping[str, Any]) -> None:
+    wanted = {s.name for s in config.secret_mounts}
+    missing, unused = sorted(wanted - set(secrets)), sorted(set(secrets) - wanted)
+    if missing:
+        raise ValueError(f"service {config.name}: no value given for secret mounts {missing}")
+    if unused:
+        raise ValueError(f"service {config.name}: values given for unknown secrets {unused}")
