@@ -1,0 +1,427 @@
+"""Watch Swarm services converge after an update, following docker/cli's progress rules.
+
+``assess()`` is pure: it takes the inspected service, its up-to-date tasks and the active nodes, and
+says whether the update converged, failed or is still going (docker/cli
+``cli/command/service/progress/progress.go``: only up-to-date tasks count, tasks on Down nodes are
+ignored, where a slot has several tasks the one with the lowest desired state wins). Unlike
+docker/cli, a Swarm rollback is a failure, never a success, and every wait has a deadline.
+
+A task with a healthcheck only reaches ``running`` once its container is healthy (the Swarm
+executor waits for health before it reports running), so "running" here means "running and
+healthy".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+NANO = 1_000_000_000
+
+# Docker's defaults when a service leaves a setting unset.
+DEFAULT_HEALTH_INTERVAL_S = 30.0
+DEFAULT_HEALTH_TIMEOUT_S = 30.0
+DEFAULT_HEALTH_RETRIES = 3
+DEFAULT_MONITOR_S = 5.0
+# Scheduling, image pulls and the engine's own latency, on top of the computed worst case.
+GRACE_S = 30.0
+
+# docker/cli's numberedStates: the order a task moves through.
+TASK_STATE_ORDER = {
+    state: rank
+    for rank, state in enumerate(
+        (
+            "new",
+            "allocated",
+            "pending",
+            "assigned",
+            "accepted",
+            "preparing",
+            "ready",
+            "starting",
+            "running",
+            "complete",
+            "shutdown",
+            "failed",
+            "rejected",
+            "remove",
+            "orphaned",
+        ),
+        start=1,
+    )
+}
+TERMINAL_DESIRED = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
+FAILED_UPDATE_STATES = {
+    "paused": "the update paused",
+    "rollback_started": "Swarm started rolling the service back",
+    "rollback_paused": "Swarm's rollback paused",
+    "rollback_completed": "Swarm rolled the service back",
+}
+
+
+class Phase(StrEnum):
+    """Where a service's update stands."""
+
+    CONVERGING = "converging"  # tasks still being replaced, or fewer running than desired
+    CONVERGED = "converged"  # every slot runs an up-to-date task; the update has not said done
+    COMPLETED = "completed"  # converged and Swarm marked the update completed
+    FAILED = "failed"  # paused, rolled back, or (set by the loop) timed out
+
+
+@dataclass(frozen=True)
+class Convergence:
+    phase: Phase
+    running: int
+    desired: int
+    update_state: str | None = None
+    message: str = ""
+    task_errors: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.phase in (Phase.COMPLETED, Phase.FAILED)
+
+    def summary(self) -> str:
+        text = f"{self.phase.value}: {self.running}/{self.desired} tasks running"
+        if self.update_state:
+            text += f", update {self.update_state}"
+        return f"{text} ({self.message})" if self.message else text
+
+
+def assess(
+    service: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    active_nodes: Collection[str],
+    *,
+    expected_image: str | None = None,
+) -> Convergence:
+    """Judge one service from its inspect data, its up-to-date tasks and the nodes not Down."""
+    spec = service.get("Spec", {})
+    status = service.get("UpdateStatus") or {}
+    update_state = status.get("State") or None
+    errors = task_errors(tasks)
+    desired = _desired_tasks(spec, active_nodes)
+    running = _running(tasks, active_nodes, spec)
+    if update_state in FAILED_UPDATE_STATES:
+        swarm_says = status.get("Message", "")
+        message = FAILED_UPDATE_STATES[update_state] + (f": {swarm_says}" if swarm_says else "")
+        return Convergence(Phase.FAILED, running, desired, update_state, message, errors)
+    image = spec_image(spec)
+    if expected_image and strip_digest(image) != strip_digest(expected_image):
+        message = f"the service spec runs {image}, not {expected_image}"
+        return Convergence(Phase.CONVERGING, running, desired, update_state, message, errors)
+    if running < desired:
+        return Convergence(Phase.CONVERGING, running, desired, update_state, "", errors)
+    if update_state == "completed":
+        return Convergence(Phase.COMPLETED, running, desired, update_state, "", errors)
+    return Convergence(Phase.CONVERGED, running, desired, update_state, "", errors)
+
+
+def _desired_tasks(spec: Mapping[str, Any], active_nodes: Collection[str]) -> int:
+    mode = spec.get("Mode", {})
+    if "Global" in mode:
+        return len(active_nodes)
+    return int(mode.get("Replicated", {}).get("Replicas", 1))
+
+
+def _running(
+    tasks: Sequence[Mapping[str, Any]], active_nodes: Collection[str], spec: Mapping[str, Any]
+) -> int:
+    if "Global" in spec.get("Mode", {}):
+        chosen = _pick_per_key(tasks, active_nodes, key=lambda task: task.get("NodeID", ""))
+    else:
+        replicas = _desired_tasks(spec, active_nodes)
+        chosen = {
+            slot: task
+            for slot, task in _pick_per_key(
+                tasks, active_nodes, key=lambda task: int(task.get("Slot", 0))
+            ).items()
+            if int(slot) <= replicas  # a scale-down leaves higher slots behind
+        }
+    return sum(
+        1
+        for task in chosen.values()
+        if task.get("DesiredState") not in TERMINAL_DESIRED
+        and task.get("Status", {}).get("State") == "running"
+    )
+
+
+def _pick_per_key(
+    tasks: Sequence[Mapping[str, Any]],
+    active_nodes: Collection[str],
+    key: Callable[[Mapping[str, Any]], Any],
+) -> dict[Any, Mapping[str, Any]]:
+    """One task per slot (or node): the lowest desired state, then the lowest observed state."""
+    chosen: dict[Any, Mapping[str, Any]] = {}
+    for task in tasks:
+        desired = TASK_STATE_ORDER.get(task.get("DesiredState", ""), 0)
+        observed = TASK_STATE_ORDER.get(task.get("Status", {}).get("State", ""), 0)
+        if not desired or not observed:
+            continue
+        node = task.get("NodeID", "")
+        if node and node not in active_nodes:
+            continue  # a Down node's tasks are not coming back
+        existing = chosen.get(key(task))
+        if existing is not None:
+            old_desired = TASK_STATE_ORDER.get(existing.get("DesiredState", ""), 0)
+            old_observed = TASK_STATE_ORDER.get(existing.get("Status", {}).get("State", ""), 0)
+            if (old_desired, old_observed) <= (desired, observed):
+                continue
+        chosen[key(task)] = task
+    return chosen
+
+
+def task_errors(tasks: Sequence[Mapping[str, Any]], limit: int = 5) -> tuple[str, ...]:
+    """Distinct task error messages, newest first, e.g. "task: non-zero exit (1)"."""
+    failed = [
+        task
+        for task in tasks
+        if task.get("Status", {}).get("Err") or task.get("Status", {}).get("State") == "failed"
+    ]
+    failed.sort(key=lambda task: task.get("Status", {}).get("Timestamp", ""), reverse=True)
+    messages: list[str] = []
+    for task in failed:
+        status = task.get("Status", {})
+        text = status.get("Err") or status.get("Message") or status.get("State", "")
+        if text and text not in messages:
+            messages.append(text)
+    return tuple(messages[:limit])
+
+
+def first_failure_time(tasks: Sequence[Mapping[str, Any]]) -> datetime | None:
+    """When the earliest task of these failed (its status timestamp), if any did."""
+    times = [
+        parse_docker_time(task["Status"]["Timestamp"])
+        for task in tasks
+        if task.get("Status", {}).get("State") in ("failed", "rejected")
+        and task.get("Status", {}).get("Timestamp")
+    ]
+    return min(times) if times else None
+
+
+def parse_docker_time(text: str) -> datetime:
+    """Docker's RFC 3339 times carry nanoseconds, which datetime cannot; keep microseconds."""
+    head, _, frac = text.rstrip("Z").partition(".")
+    micro = (frac[:6] if frac else "0").ljust(6, "0")
+    if "+" in micro or "-" in micro:  # an offset instead of Z: rare from the daemon
+        return datetime.fromisoformat(text)
+    return datetime.fromisoformat(f"{head}.{micro}+00:00")
+
+
+def spec_image(spec: Mapping[str, Any]) -> str:
+    image: str = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
+    return image
+
+
+def strip_digest(image: str) -> str:
+    """Swarm appends @sha256:... when it can resolve a digest; compare without it."""
+    return image.split("@sha256:")[0]
+
+
+# --- how long to wait ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The settings that bound how long an update can take, in seconds."""
+
+    replicas: int = 1
+    parallelism: int = 1
+    delay_s: float = 0.0
+    monitor_s: float = DEFAULT_MONITOR_S
+    health_interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+    health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S
+    health_retries: int = DEFAULT_HEALTH_RETRIES
+    start_period_s: float = 0.0
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Timing:
+        health = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Healthcheck") or {}
+        update = spec.get("UpdateConfig") or {}
+        replicas = spec.get("Mode", {}).get("Replicated", {}).get("Replicas", 1)
+        return cls(
+            replicas=int(replicas),
+            parallelism=int(update.get("Parallelism", 1)),
+            delay_s=update.get("Delay", 0) / NANO,
+            monitor_s=(update.get("Monitor") or DEFAULT_MONITOR_S * NANO) / NANO,
+            health_interval_s=(health.get("Interval") or DEFAULT_HEALTH_INTERVAL_S * NANO) / NANO,
+            health_timeout_s=(health.get("Timeout") or DEFAULT_HEALTH_TIMEOUT_S * NANO) / NANO,
+            health_retries=int(health.get("Retries") or DEFAULT_HEALTH_RETRIES),
+            start_period_s=(health.get("StartPeriod") or 0) / NANO,
+        )
+
+    @property
+    def time_to_unhealthy_s(self) -> float:
+        """The longest a new task can take before Docker calls it healthy or unhealthy."""
+        return self.start_period_s + (self.health_interval_s + self.health_timeout_s) * (
+            self.health_retries
+        )
+
+    @property
+    def deadline_s(self) -> float:
+        """Every batch judged healthy and monitored, twice (a Swarm rollback takes as long), plus
+        grace for scheduling."""
+        batches = math.ceil(self.replicas / self.parallelism) if self.parallelism > 0 else 1
+        per_batch = self.time_to_unhealthy_s + self.delay_s + self.monitor_s
+        return 2 * max(batches, 1) * per_batch + GRACE_S
+
+
+# --- the bounded wait ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class WaitTimeout(Exception):
+    def __init__(self, what: str, timeout_s: float, last: object) -> None:
+        super().__init__(f"gave up after {timeout_s:.0f}s waiting for {what}; last seen: {last}")
+        self.what, self.timeout_s, self.last = what, timeout_s, last
+
+
+@dataclass
+class Clock:
+    """Time for the loops, replaceable in tests."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def wait_until(
+    probe: Callable[[], tuple[T | None, object]],
+    *,
+    what: str,
+    timeout_s: float,
+    interval_s: float = 0.5,
+    clock: Clock | None = None,
+) -> T:
+    """Call ``probe`` until it returns a value; it returns (value or None, what it saw).
+
+    Raises WaitTimeout naming what it waited for and the last thing it saw.
+    """
+    clock = clock or Clock()
+    deadline = clock.now() + timeout_s
+    while True:
+        value, seen = probe()
+        if value is not None:
+            return value
+        if clock.now() >= deadline:
+            raise WaitTimeout(what, timeout_s, seen)
+        clock.sleep(interval_s)
+
+
+# --- the loop over several services -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    name: str  # catalog name, e.g. "web"
+    service_name: str  # the Swarm service, e.g. "prod-sprocket-web-service"
+    expected_image: str | None = None
+    # The UpdateStatus seen before the apply. An identical one afterwards means Swarm started no
+    # update (the template did not change), so it says nothing about this rollout.
+    baseline_status: Mapping[str, Any] | None = None
+
+
+@dataclass
+class _Progress:
+    last: Convergence | None = None
+    converged_at: float | None = None
+    outcome: Convergence | None = None
+
+
+@dataclass
+class ServiceWatch:
+    """Polls every target each round; ends when each has an outcome or the deadline passes."""
+
+    api: Any  # docker.APIClient (the low-level client: plain dicts in, plain dicts out)
+    targets: Sequence[WatchTarget]
+    on_change: Callable[[str, Convergence], None] = lambda _name, _conv: None
+    clock: Clock = field(default_factory=Clock)
+    interval_s: float = 0.5
+    states: dict[str, _Progress] = field(default_factory=dict)
+
+    def run(self, timeout_s: float | None = None) -> dict[str, Convergence]:
+        self.states = {target.name: _Progress() for target in self.targets}
+        timeout_s = timeout_s or self.deadline_s()
+        try:
+            return wait_until(
+                self._round, what="the services to converge", timeout_s=timeout_s,
+                interval_s=self.interval_s, clock=self.clock,
+            )  # fmt: skip
+        except WaitTimeout:
+            return self._timed_out(timeout_s)
+
+    def deadline_s(self) -> float:
+        specs = [self.api.inspect_service(target.service_name)["Spec"] for target in self.targets]
+        return max((Timing.from_spec(spec).deadline_s for spec in specs), default=GRACE_S)
+
+    def _round(self) -> tuple[dict[str, Convergence] | None, object]:
+        nodes = active_nodes(self.api)
+        for target in self.targets:
+            progress = self.states[target.name]
+            if progress.outcome is None:
+                progress.outcome = self._step(target, progress, nodes)
+        outcomes = {name: state.outcome for name, state in self.states.items()}
+        seen = {
+            name: (state.last.summary() if state.last else "-")
+            for name, state in self.states.items()
+        }
+        if all(outcome is not None for outcome in outcomes.values()):
+            return {name: o for name, o in outcomes.items() if o is not None}, seen
+        return None, seen
+
+    def _step(
+        self, target: WatchTarget, progress: _Progress, nodes: set[str]
+    ) -> Convergence | None:
+        service = self.api.inspect_service(target.service_name)
+        if service.get("UpdateStatus") == target.baseline_status and target.baseline_status:
+            service = {key: value for key, value in service.items() if key != "UpdateStatus"}
+        tasks = self.api.tasks(filters={"service": service["ID"], "_up-to-date": True})
+        conv = assess(service, tasks, nodes, expected_image=target.expected_image)
+        if conv.phase is Phase.FAILED:
+            all_tasks = self.api.tasks(filters={"service": service["ID"]})
+            conv = Convergence(conv.phase, conv.running, conv.desired, conv.update_state,
+                               conv.message, task_errors(all_tasks))  # fmt: skip
+        self._report(target.name, progress, conv)
+        if conv.done:
+            return conv
+        if conv.phase is not Phase.CONVERGED:
+            progress.converged_at = None  # docker/cli: "Detected task failure", start again
+            return None
+        # No update state to say "completed" (Swarm started none, or has not finished): the tasks
+        # must stay up for one monitor window before this counts as success.
+        now = self.clock.now()
+        progress.converged_at = progress.converged_at or now
+        window = Timing.from_spec(service["Spec"]).monitor_s
+        if now - progress.converged_at >= window:
+            return Convergence(Phase.COMPLETED, conv.running, conv.desired, conv.update_state,
+                               f"stable for {window:.0f}s")  # fmt: skip
+        return None
+
+    def _report(self, name: str, progress: _Progress, conv: Convergence) -> None:
+        if progress.last != conv:
+            progress.last = conv
+            self.on_change(name, conv)
+
+    def _timed_out(self, timeout_s: float) -> dict[str, Convergence]:
+        results = {}
+        for name, progress in self.states.items():
+            if progress.outcome is not None:
+                results[name] = progress.outcome
+                continue
+            last = progress.last or Convergence(Phase.CONVERGING, 0, 0)
+            results[name] = Convergence(
+                Phase.FAILED, last.running, last.desired, last.update_state,
+                f"no convergence within {timeout_s:.0f}s", last.task_errors,
+            )  # fmt: skip
+            self.on_change(name, results[name])
+        return results
+
+
+def active_nodes(api: Any) -> set[str]:
+    """IDs of the nodes that are not Down (their tasks can still run)."""
+    return {node["ID"] for node in api.nodes() if node.get("Status", {}).get("State") != "down"}

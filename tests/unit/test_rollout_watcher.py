@@ -1,0 +1,197 @@
+"""assess() follows docker/cli's convergence rules, and treats every Swarm rollback as failure.
+
+Task timelines are scripted the way docker/cli's progress_test.go does it: each step is the task
+list Swarm would return (up-to-date tasks only), and the test checks the verdict at that step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automation.rollout.watcher import (
+    NANO,
+    Clock,
+    Phase,
+    Timing,
+    WaitTimeout,
+    assess,
+    first_failure_time,
+    parse_docker_time,
+    task_errors,
+    wait_until,
+)
+
+NODES = {"node-a", "node-b"}
+
+
+def service(
+    replicas: int = 2, state: str | None = None, message: str = "", image: str = "app:2"
+) -> dict[str, Any]:
+    svc: dict[str, Any] = {
+        "ID": "svc1",
+        "Spec": {
+            "Mode": {"Replicated": {"Replicas": replicas}},
+            "TaskTemplate": {"ContainerSpec": {"Image": image + "@sha256:abc"}},
+        },
+    }
+    if state:
+        svc["UpdateStatus"] = {"State": state, "Message": message}
+    return svc
+
+
+def task(
+    slot: int,
+    observed: str,
+    desired: str = "running",
+    node: str = "node-a",
+    err: str = "",
+    timestamp: str = "2026-11-28T10:00:00.123456789Z",
+) -> dict[str, Any]:
+    return {
+        "Slot": slot,
+        "NodeID": node,
+        "DesiredState": desired,
+        "Status": {"State": observed, "Err": err, "Timestamp": timestamp},
+    }
+
+
+def test_a_rolling_update_converges_step_by_step() -> None:
+    timeline = [
+        ([], "updating", Phase.CONVERGING, 0),
+        ([task(1, "starting")], "updating", Phase.CONVERGING, 0),
+        ([task(1, "running")], "updating", Phase.CONVERGING, 1),
+        ([task(1, "running"), task(2, "preparing")], "updating", Phase.CONVERGING, 1),
+        ([task(1, "running"), task(2, "running")], "updating", Phase.CONVERGED, 2),
+        ([task(1, "running"), task(2, "running")], "completed", Phase.COMPLETED, 2),
+    ]
+    for tasks, state, phase, running in timeline:
+        verdict = assess(service(state=state), tasks, NODES)
+        assert (verdict.phase, verdict.running, verdict.desired) == (phase, running, 2), tasks
+
+
+def test_a_failed_task_drops_convergence_and_its_replacement_restores_it() -> None:
+    failed = task(1, "failed", desired="shutdown", err="task: non-zero exit (1)")
+    dropped = assess(service(state="updating"), [failed, task(2, "running")], NODES)
+    assert dropped.phase is Phase.CONVERGING
+    assert dropped.task_errors == ("task: non-zero exit (1)",)
+    # The slot's replacement has the lower desired state (running < shutdown), so it counts.
+    replaced = assess(
+        service(state="updating"), [failed, task(1, "running"), task(2, "running")], NODES
+    )
+    assert replaced.phase is Phase.CONVERGED
+
+
+def test_a_start_first_overlap_is_not_converged_until_the_new_task_runs() -> None:
+    old_and_new = [task(1, "running"), task(1, "starting")]  # same slot, both desired running
+    assert assess(service(replicas=1), old_and_new, NODES).phase is Phase.CONVERGING
+
+
+def test_tasks_on_a_down_node_do_not_count() -> None:
+    tasks = [task(1, "running"), task(2, "running", node="node-gone")]
+    verdict = assess(service(state="updating"), tasks, NODES)
+    assert (verdict.phase, verdict.running) == (Phase.CONVERGING, 1)
+
+
+def test_a_global_service_wants_one_task_per_active_node() -> None:
+    svc = service()
+    svc["Spec"]["Mode"] = {"Global": {}}
+    one = assess(svc, [task(0, "running", node="node-a")], NODES)
+    assert (one.phase, one.desired) == (Phase.CONVERGING, 2)
+    both = [task(0, "running", node="node-a"), task(0, "running", node="node-b")]
+    assert assess(svc, both, NODES).phase is Phase.CONVERGED
+
+
+@pytest.mark.parametrize(
+    "state", ["paused", "rollback_started", "rollback_paused", "rollback_completed"]
+)
+def test_pauses_and_every_rollback_state_are_failures_even_with_all_tasks_running(
+    state: str,
+) -> None:
+    running = [task(1, "running"), task(2, "running")]
+    verdict = assess(
+        service(state=state, message="update rolled back due to failure"), running, NODES
+    )
+    assert verdict.phase is Phase.FAILED
+    assert "update rolled back due to failure" in verdict.message
+
+
+def test_a_spec_on_another_image_is_not_converged() -> None:
+    running = [task(1, "running"), task(2, "running")]
+    verdict = assess(service(image="app:1"), running, NODES, expected_image="app:2")
+    assert verdict.phase is Phase.CONVERGING
+    assert "app:1" in verdict.message
+    ok = assess(service(image="app:2"), running, NODES, expected_image="app:2")
+    assert ok.phase is Phase.CONVERGED
+
+
+def test_task_errors_are_distinct_and_newest_first() -> None:
+    tasks = [
+        task(1, "failed", err="old error", timestamp="2026-11-28T10:00:00Z"),
+        task(1, "failed", err="new error", timestamp="2026-11-28T10:00:05Z"),
+        task(2, "failed", err="new error", timestamp="2026-11-28T10:00:04Z"),
+        task(2, "running"),
+    ]
+    assert task_errors(tasks) == ("new error", "old error")
+    first = first_failure_time(tasks)
+    assert first is not None and first.isoformat() == "2026-11-28T10:00:00+00:00"
+
+
+def test_docker_nanosecond_times_parse() -> None:
+    parsed = parse_docker_time("2026-11-28T10:00:00.123456789Z")
+    assert parsed.isoformat() == "2026-11-28T10:00:00.123456+00:00"
+
+
+def test_the_deadline_covers_every_batch_twice_plus_grace() -> None:
+    spec = {
+        "Mode": {"Replicated": {"Replicas": 2}},
+        "UpdateConfig": {"Parallelism": 1, "Monitor": 8 * NANO, "Delay": 0},
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Healthcheck": {
+                    "Test": ["CMD", "true"],
+                    "Interval": 2 * NANO,
+                    "Timeout": 2 * NANO,
+                    "Retries": 2,
+                    "StartPeriod": 2 * NANO,
+                }
+            }
+        },
+    }
+    timing = Timing.from_spec(spec)
+    assert timing.time_to_unhealthy_s == 2 + (2 + 2) * 2
+    # 2 batches x (10 s to judge + 8 s monitor), twice for a rollback, + 30 s grace.
+    assert timing.deadline_s == 2 * 2 * 18 + 30
+
+
+def test_docker_defaults_apply_when_the_spec_sets_nothing() -> None:
+    timing = Timing.from_spec({})
+    assert (timing.monitor_s, timing.health_interval_s, timing.health_retries) == (5, 30, 3)
+
+
+class FakeClock(Clock):
+    """A clock that advances only when the loop sleeps."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        super().__init__(now=lambda: self.t, sleep=self._sleep)
+
+    def _sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def test_wait_until_returns_the_first_value() -> None:
+    answers = iter([None, None, "ready"])
+    clock = FakeClock()
+    value = wait_until(
+        lambda: (next(answers), "x"), what="it", timeout_s=10, interval_s=1, clock=clock
+    )
+    assert (value, clock.t) == ("ready", 2.0)
+
+
+def test_wait_until_gives_up_at_the_deadline_naming_what_it_saw() -> None:
+    clock = FakeClock()
+    with pytest.raises(WaitTimeout, match=r"gave up after 3s waiting for web; last seen: 1/2"):
+        wait_until(lambda: (None, "1/2"), what="web", timeout_s=3, interval_s=1, clock=clock)
+    assert clock.t == 3.0
