@@ -1,0 +1,269 @@
+"""Preview results as pull-request comments: one per stack, found again by a hidden marker.
+
+Input is the preview command's JSON data (`{"stacks": [{"stack", "changes", "steps", "gate"}]}`).
+Each stack's comment starts with `<!-- sprocket-preview:<project>/<stack> -->`, which the CI
+workflow (.github/workflows/preview.yml) uses to edit its earlier comment in place; then a summary
+table (creates, updates, replaces, deletes, gate verdict), what the gate blocked, and the
+per-resource steps, trimmed to stay under GitHub's 65,536-character limit (the full plan is the
+workflow's JSON artifact).
+
+Secrets: the preview data holds URNs, types and property *names*, never values. As a second line
+of defence every text is also scrubbed of the stack's secret config values and of secret-looking
+environment variables before it is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+GITHUB_COMMENT_LIMIT = 65_536
+# Room for GitHub's own counting and for the workflow's wrapper text.
+DEFAULT_BUDGET = 60_000
+MARKER_PREFIX = "sprocket-preview:"
+REDACTED = "[secret]"
+# Shorter values are too likely to be ordinary words; redacting them would only garble the text.
+MIN_SECRET_LENGTH = 4
+# Environment variables whose values must never appear in a comment, whatever the plan says.
+_SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSPHRASE|PRIVATE_KEY|ACCESS_KEY)", re.I)
+# Most dangerous first: when the detail is trimmed, deletes and replaces are what survive.
+_OP_ORDER = {"delete": 0, "replace": 1, "delete-replaced": 1, "create-replacement": 1, "update": 2}
+_SUMMARY_OPS = (("create", "creates"), ("update", "updates"), ("replace", "replaces"))
+_MARKER_RE = re.compile(r"<!-- sprocket-preview:([^ ]+) -->")
+
+
+def marker(project: str, stack: str) -> str:
+    return f"<!-- {MARKER_PREFIX}{project}/{stack} -->"
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Replaces every known secret value with [secret]; longest first, so no fragment survives."""
+
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> Redactor:
+        unique = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH}
+        return cls(tuple(sorted(unique, key=len, reverse=True)))
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, REDACTED)
+        return text
+
+    def __repr__(self) -> str:  # never print the values, not even in a traceback
+        return f"Redactor({len(self.values)} values)"
+
+
+def secret_values_from_config(config: Mapping[str, Any]) -> list[str]:
+    """Secret config values (Automation API ConfigValue-like: .value, .secret), and their leaves.
+
+    A structured secret (a JSON object or list) also yields each string inside it.
+    """
+    values: list[str] = []
+    for item in config.values():
+        if getattr(item, "secret", False):
+            values.append(str(item.value))
+            values.extend(_json_leaves(str(item.value)))
+    return values
+
+
+def secret_values_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    environ = os.environ if environ is None else environ
+    return [value for key, value in environ.items() if _SECRET_ENV.search(key) and value]
+
+
+def _json_leaves(text: str) -> list[str]:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return []
+    leaves: list[str] = []
+    stack = [parsed]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            leaves.append(item)
+    return leaves
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def render_preview(
+    data: Mapping[str, Any],
+    *,
+    project: str,
+    secrets: Iterable[str] = (),
+    budget: int = DEFAULT_BUDGET,
+    artifact: str = "preview-json",
+) -> str:
+    """Every stack's comment, one after another; each begins with its own marker line."""
+    redact = Redactor.of([*secrets, *secret_values_from_env()])
+    bodies = [
+        render_stack(stack, project=project, redact=redact, budget=budget, artifact=artifact)
+        for stack in data.get("stacks", [])
+    ]
+    return "\n".join(bodies)
+
+
+def render_stack(
+    stack: Mapping[str, Any],
+    *,
+    project: str,
+    redact: Redactor,
+    budget: int = DEFAULT_BUDGET,
+    artifact: str = "preview-json",
+) -> str:
+    """One stack's comment, never longer than `budget` characters."""
+    name = str(stack.get("stack", "unknown"))
+    head = [
+        marker(project, name),
+        f"### Pulumi preview: `{_code(redact(name))}` ({_code(redact(project))})",
+        "",
+        *_summary_table(stack),
+        "",
+        *_blocked_lines(stack, redact, budget // 4),
+    ]
+    steps = _sorted_steps(stack.get("steps") or [])
+    footer_full = f"_Full plan: the `{artifact}` artifact of this workflow run._"
+    text = "\n".join(head)
+    remaining = budget - len(text) - 400  # the details wrapper and the trimming note
+    rows, shown = _detail_rows(steps, redact, remaining)
+    parts = [text]
+    if steps:
+        parts += [
+            f"<details{' open' if len(steps) <= 20 else ''}>"
+            f"<summary>Resource changes ({len(steps)})</summary>",
+            "",
+            "| op | type | resource | changed inputs |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+            "</details>",
+            "",
+        ]
+    if shown < len(steps):
+        parts.append(
+            f"**{len(steps) - shown} more resource changes not shown** (comment size limit). "
+            + footer_full
+        )
+    else:
+        parts.append(footer_full)
+    body = "\n".join(parts) + "\n"
+    # Last pass over the whole text (the marker line is built from names, and is kept as is).
+    first, _, rest = body.partition("\n")
+    body = first + "\n" + redact(rest)
+    if len(body) > budget:  # only if a secret spanned two fields and grew when redacted
+        body = body[: budget - 80] + "\n\n_(truncated at the comment size limit)_\n"
+    return body
+
+
+def _summary_table(stack: Mapping[str, Any]) -> list[str]:
+    changes = stack.get("changes") or {}
+    counts = [int(changes.get(op, 0)) for op, _ in _SUMMARY_OPS]
+    deletes = int(changes.get("delete", 0))
+    return [
+        "| creates | updates | replaces | deletes | gate |",
+        "|---:|---:|---:|---:|---|",
+        f"| {counts[0]} | {counts[1]} | {counts[2]} | {deletes} | {_gate_verdict(stack)} |",
+    ]
+
+
+def _gate_verdict(stack: Mapping[str, Any]) -> str:
+    gate = stack.get("gate")
+    if not gate:
+        return "not evaluated"
+    if gate.get("allowed"):
+        return "✅ allowed"
+    return f"⛔ blocked ({len(gate.get('blocked') or [])})"
+
+
+def _blocked_lines(stack: Mapping[str, Any], redact: Redactor, budget: int) -> list[str]:
+    blocked = (stack.get("gate") or {}).get("blocked") or []
+    if not blocked:
+        return []
+    lines = ["**Blocked by the preview gate** (allow a change by its URN to proceed):", ""]
+    used = sum(len(line) + 1 for line in lines)
+    for index, item in enumerate(blocked):
+        op, urn = _code(redact(str(item.get("op", "")))), _code(redact(str(item.get("urn", ""))))
+        line = f"- `{op}` `{urn}`: {_cell(redact(str(item.get('reason', ''))))}"
+        if used + len(line) + 1 > budget:
+            lines.append(f"- ... and {len(blocked) - index} more (see the JSON artifact)")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    lines.append("")
+    return lines
+
+
+def _sorted_steps(steps: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return sorted(steps, key=lambda s: (_OP_ORDER.get(str(s.get("op")), 3), str(s.get("urn"))))
+
+
+def _detail_rows(
+    steps: Sequence[Mapping[str, Any]], redact: Redactor, budget: int
+) -> tuple[list[str], int]:
+    rows: list[str] = []
+    used = 0
+    for step in steps:
+        row = _step_row(step, redact)
+        if used + len(row) + 1 > budget:
+            break
+        rows.append(row)
+        used += len(row) + 1
+    return rows, len(rows)
+
+
+def _step_row(step: Mapping[str, Any], redact: Redactor) -> str:
+    urn = str(step.get("urn", ""))
+    name = urn.rsplit("::", 1)[-1] if "::" in urn else urn
+    diffs = ", ".join(str(d) for d in step.get("diffs") or [])
+    cells = [
+        f"`{_code(redact(str(step.get('op', ''))))}`",
+        f"`{_code(redact(str(step.get('type', ''))))}`",
+        f"`{_code(redact(name))}`",
+        _cell(redact(diffs)) if diffs else "",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _code(text: str) -> str:
+    """Text for inside a `code span` in a table cell: no backticks, pipes, newlines or markers."""
+    return (
+        text.replace("`", "'")
+        .replace("|", "\\|")
+        .replace("\n", " ")
+        .replace("<!--", "<!- -")
+        .replace("-->", "- ->")
+    )[:300]
+
+
+def _cell(text: str) -> str:
+    """Plain text for a table cell or list item: HTML and table syntax neutralised."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\n", " ")
+    )[:500]
+
+
+def split_comments(markdown: str) -> dict[str, str]:
+    """The renderer's output back into {"<project>/<stack>": body}: what the workflow does in JS."""
+    comments: dict[str, str] = {}
+    matches = list(_MARKER_RE.finditer(markdown))
+    for match, following in zip(matches, [*matches[1:], None], strict=False):
+        end = following.start() if following else len(markdown)
+        comments[match.group(1)] = markdown[match.start() : end].rstrip("\n") + "\n"
+    return comments
