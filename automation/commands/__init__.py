@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from automation.commands import deploy
+from automation.commands import drift as drift_cmd
 from automation.commands import health as health_cmd
 
 COMMANDS: list[click.Command] = [*deploy.COMMANDS]
 COMMANDS += health_cmd.COMMANDS
+COMMANDS += drift_cmd.COMMANDS
+from automation.commands import rollout as rollout_cmd  # noqa: E402
+
+COMMANDS += rollout_cmd.COMMANDS

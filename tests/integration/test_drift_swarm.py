@@ -1,0 +1,98 @@
+"""`drift` after a real deploy of a dynamic Swarm resource, with the service changed by hand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pulumi import automation as auto
+
+from automation.exit_codes import ExitCode
+from sprocket_common.dynamic_swarm import SwarmServiceResource
+
+pytestmark = pytest.mark.integration
+
+
+def _wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture
+def deployed_layer_1(
+    pulumi_env: Any, swarm: Any, test_images: dict[str, str], service_name: str
+) -> Any:
+    """The driver's `local-layer_1` stack, deployed with one real Swarm service; destroyed after."""
+
+    def program() -> None:
+        SwarmServiceResource("app", service_name=service_name, image=test_images["1"], replicas=1)
+
+    # The checkout's stack file carries the salt of its own local passphrase, not the test's.
+    (pulumi_env.project_dir / "Pulumi.local-layer_1.yaml").unlink(missing_ok=True)
+    stack = auto.create_stack(
+        "local-layer_1", "sprocket-infra", program, opts=pulumi_env.workspace_options()
+    )
+    stack.up(color="never")
+    try:
+        yield stack
+    finally:
+        stack.refresh(color="never")  # forget what was deleted by hand, then remove the rest
+        stack.destroy(color="never")
+
+
+def test_no_drift_right_after_a_deploy(deployed_layer_1: Any, run_cli: Any) -> None:
+    result = run_cli("--json", "drift", "layer_1")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    [stack] = result.json()["data"]["stacks"]
+    assert stack == {"stack": "local-layer_1", "deployed": True, "drifted": []}
+
+
+def test_service_scaled_by_hand_is_drift_naming_the_property(
+    deployed_layer_1: Any, swarm: Any, service_name: str, run_cli: Any
+) -> None:
+    swarm.services.get(service_name).scale(2)  # by hand, through the Docker API
+    _wait_until(
+        lambda: (
+            swarm.services.get(service_name).attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+        ),
+        "the new replica count",
+    )
+
+    result = run_cli("--json", "drift", "layer_1")
+
+    assert result.exit_code == ExitCode.DRIFT_DETECTED, result.stderr
+    [stack] = result.json()["data"]["stacks"]
+    [drifted] = stack["drifted"]
+    assert drifted["urn"].endswith("pulumi-python:dynamic:Resource::app")
+    assert (drifted["op"], drifted["changed"]) == ("update", ["replicas"])
+
+    human = run_cli("drift", "layer_1")
+    assert human.exit_code == ExitCode.DRIFT_DETECTED
+    assert "local-layer_1: 1 resource(s) changed outside Pulumi" in human.stdout
+    assert "changed: replicas" in human.stdout
+    # a refresh preview writes nothing: the state still says 1 replica, so drift persists
+    assert run_cli("drift", "layer_1").exit_code == ExitCode.DRIFT_DETECTED
+
+
+def test_service_removed_by_hand_is_reported_deleted(
+    deployed_layer_1: Any, swarm: Any, service_name: str, run_cli: Any
+) -> None:
+    swarm.services.get(service_name).remove()
+    result = run_cli("--json", "drift", "all")
+    assert result.exit_code == ExitCode.DRIFT_DETECTED
+    stacks = {s["stack"]: s for s in result.json()["data"]["stacks"]}
+    assert [d["op"] for d in stacks["local-layer_1"]["drifted"]] == ["delete"]
+    # the other layers were never deployed in this backend: said so, and not drift
+    assert stacks["local-layer_2"] == {"stack": "local-layer_2", "deployed": False, "drifted": []}
+
+
+def test_unknown_layer_is_bad_input(run_cli: Any, pulumi_env: Any) -> None:
+    result = run_cli("drift", "layer_9")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "layer_1, layer_2, platform" in result.stderr
