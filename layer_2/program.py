@@ -1,5 +1,268 @@
-"""The layer_2 layer: see README.md and ARCHITECTURE.md for what it declares."""
+"""layer_2: datastores (Redis, RabbitMQ, Postgres roles) and monitoring (InfluxDB, Loki,
+FluentD, Telegraf, Grafana, Gatus) on the Swarm, and the output contract the platform reads.
+
+Order (spec §15): networks, the storage label and volumes; FluentD (every service that logs
+through it depends on it); then the datastores and the rest of the monitoring stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from sprocket_common.env_config import EnvConfig, load_env_config
+from sprocket_common.outputs import (
+    LAYER2_KEYS,
+    LAYER2_SECRET_KEYS,
+    Layer1Outputs,
+    export_contract,
+    read_layer1,
+)
+from sprocket_common.service import ServiceConfig, SwarmService
+from sprocket_common.stack_info import Env
+
+from . import datastores, gatus, monitoring, names, postgres, storage
+from .credentials import password
+from .routing import route_labels
+from .settings import Layer2Settings, load_settings
+from .swarm import SpecExtras, service
+
+
+class Layer2:
+    """Declares the layer; one method per group of resources, so the order reads top-down."""
+
+    def __init__(self, env: EnvConfig, settings: Layer2Settings, layer1: Layer1Outputs) -> None:
+        self.env = env
+        self.settings = settings
+        self.layer1 = layer1
+        self.base: list[pulumi.Resource] = []  # what every service waits for
+        self.services: dict[str, SwarmService] = {}
+        self.configs: dict[str, ServiceConfig] = {}
+
+    # --- foundations ----------------------------------------------------------------------
+
+    def networks(self) -> None:
+        for name in (names.DATA_NETWORK, names.MONITORING_NETWORK):
+            self.base.append(docker.Network(name, name=name, driver="overlay"))
+        self.label = storage.storage_label(self.settings.storage_node)
+
+    def volume(self, role: str) -> tuple[docker.Volume, str]:
+        return storage.data_volume(role, quota=self.settings.volume_quota), storage.volume_name(
+            role
+        )
+
+    def declare(
+        self,
+        config: ServiceConfig,
+        secrets: dict[str, pulumi.Input[str]] | None = None,
+        *,
+        waits_for: tuple[pulumi.Resource, ...] = (),
+        **extras: Any,
+    ) -> SwarmService:
+        depends: list[pulumi.Resource] = [*self.base, *waits_for]
+        if names.STORAGE_CONSTRAINT in config.placement:
+            depends.append(self.label)
+        if config.logging == "fluentd":
+            depends.append(self.services[names.FLUENTD])
+        labels = route_labels(config, self.env, self.layer1)
+        svc = service(
+            config, secrets, extras=SpecExtras(depends_on=depends, **extras), labels=labels
+        )
+        self.services[config.name] = svc
+        self.configs[config.name] = config
+        return svc
+
+    # --- logs first: everything else logs through FluentD ---------------------------------
+
+    def logging(self) -> None:
+        loki_volume, loki_name = self.volume("loki-data")
+        loki = self.declare(
+            monitoring.loki_config(self.settings, loki_name), waits_for=(loki_volume,)
+        )
+        self.declare(monitoring.fluentd_config(self.settings), waits_for=(loki,), global_mode=True)
+
+    # --- datastores -----------------------------------------------------------------------
+
+    def datastores(self) -> None:
+        self.redis_password = password("redis-password")
+        self.rabbitmq_password = password("rabbitmq-password")
+        redis_volume, redis_name = self.volume("redis-data")
+        self.declare(
+            datastores.redis_config(self.settings, redis_name),
+            datastores.redis_secrets(self.redis_password),
+            waits_for=(redis_volume,),
+        )
+        rabbit_volume, rabbit_name = self.volume("rabbitmq-data")
+        self.declare(
+            datastores.rabbitmq_config(self.settings, rabbit_name, self.env.hostname("rabbitmq")),
+            datastores.rabbitmq_secrets(self.rabbitmq_password),
+            waits_for=(rabbit_volume,),
+            dnsrr=True,
+            hostname="{{.Node.Hostname}}",
+        )
+
+    def database(self) -> None:
+        if self.env.env is Env.LOCAL:
+            passwords = postgres.local_passwords()
+            volume, volume_name = self.volume("postgres-data")
+            self.declare(
+                postgres.local_config(self.settings, volume_name),
+                passwords.secrets(),
+                waits_for=(volume,),
+            )
+            self.pg = postgres.local(self.settings, passwords)
+        else:
+            self.pg = postgres.managed(self.settings, self.env.env.value, self.layer1)
+
+    # --- metrics and dashboards -----------------------------------------------------------
+
+    def monitoring(self) -> None:
+        self.influx_token = password("influx-token")
+        volume, volume_name = self.volume("influx-data")
+        influx = self.declare(
+            monitoring.influx_config(self.settings, volume_name, self.env.hostname("influx")),
+            {
+                "influx-admin-password": password("influx-admin-password"),
+                "influx-token": self.influx_token,
+            },
+            waits_for=(volume,),
+        )
+        self.declare(
+            monitoring.telegraf_config(self.settings),
+            {
+                "influx-token": self.influx_token,
+                "redis-password": self.redis_password,
+                "rabbitmq-user": names.RABBITMQ_USER,
+                "rabbitmq-password": self.rabbitmq_password,
+                "postgres-dsn": self.pg.telegraf_dsn(),
+            },
+            waits_for=(influx,),
+            global_mode=True,
+            user="telegraf",
+            groups=(str(self.settings.docker_socket_gid),),
+            read_only_binds=True,
+        )
+        self.declare(
+            monitoring.grafana_config(
+                self.settings,
+                self.env.hostname("grafana"),
+                self.pg.ssl_mode,
+                monitoring.DEFAULT_GRAFANA_PLUGINS,
+            ),
+            {
+                "grafana-admin-password": password("grafana-admin-password"),
+                "grafana-db-url": self.pg.grafana_url(),
+                "influx-token": self.influx_token,
+            },
+            waits_for=(influx, self.services[names.LOKI]),
+        )
+
+    def status(self) -> None:
+        volume, volume_name = self.volume("gatus-data")
+        config = gatus_service_config(self.settings, volume_name, self.env.hostname("status"))
+        routed = [c for c in self.configs.values() if c.routes] + [config]
+        targets = gatus.route_targets(routed) + [
+            gatus.Target(**check.model_dump()) for check in self.settings.public_checks
+        ]
+        webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
+        rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
+            lambda v: gatus.render(
+                targets,
+                internal_checks(str(v[0]), int(v[1])),
+                check_certificates=self.settings.check_certificates,
+                discord_webhook=v[2],
+            )
+        )
+        self.declare(
+            config,
+            {"gatus-config": pulumi.Output.secret(rendered)},
+            waits_for=(volume,),
+            no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
+        )
+
+    # --- the contract ---------------------------------------------------------------------
+
+    def export(self) -> None:
+        export_contract(
+            LAYER2_KEYS,
+            {
+                "redis_host": names.REDIS,
+                "redis_port": names.REDIS_PORT,
+                "redis_password": self.redis_password,
+                "rabbitmq_host": names.RABBITMQ,
+                "rabbitmq_port": names.AMQP_PORT,
+                "rabbitmq_user": names.RABBITMQ_USER,
+                "rabbitmq_password": self.rabbitmq_password,
+                "influx_url": f"http://{names.INFLUX}:{names.INFLUX_PORT}",
+                "influx_token": self.influx_token,
+                "influx_org": self.settings.influx_org,
+                "postgres_host": self.pg.host,
+                "postgres_port": self.pg.port,
+                "postgres_database": self.pg.database,
+                "app_db_user": self.pg.app_user,
+                "app_db_password": self.pg.app_password,
+                "monitoring_network": names.MONITORING_NETWORK,
+                "data_network": names.DATA_NETWORK,
+                # Beyond the contract: for operators and the platform's analytics service.
+                "influx_app_bucket": self.settings.influx_app_bucket,
+                "postgres_ssl_mode": self.pg.ssl_mode,
+                "grafana_url": f"https://{self.env.hostname('grafana')}",
+                "status_url": f"https://{self.env.hostname('status')}",
+                "rabbitmq_management_url": f"https://{self.env.hostname('rabbitmq')}",
+            },
+            LAYER2_SECRET_KEYS,
+        )
+
+
+def gatus_service_config(settings: Layer2Settings, volume: str, hostname: str) -> ServiceConfig:
+    from sprocket_common.service import Healthcheck, Route, SecretMount, VolumeMount
+    from sprocket_common.traefik import INGRESS_NETWORK
+
+    return ServiceConfig(
+        name=names.GATUS,
+        image=settings.images.gatus,
+        # The config holds the alert webhook, so it is a secret; Gatus reads it from there.
+        env={"GATUS_CONFIG_PATH": "/run/secrets/gatus.yaml", "GATUS_LOG_LEVEL": "WARN"},
+        # Declared for the model; the spec drops it (no_healthcheck_because in program.py).
+        healthcheck=Healthcheck(test=["CMD", "/gatus"]),
+        update_order="stop-first",  # sqlite on the volume: one writer
+        routes=[Route(hostname=hostname, port=names.GATUS_PORT)],
+        networks=[INGRESS_NETWORK, names.MONITORING_NETWORK, names.DATA_NETWORK],
+        secret_mounts=[SecretMount(name="gatus-config", target="gatus.yaml")],
+        volumes=[
+            VolumeMount(
+                volume=volume, target="/data", size_limit_mb=names.VOLUME_LIMITS_MB["gatus-data"]
+            )
+        ],
+        placement=[names.STORAGE_CONSTRAINT],
+        logging="fluentd",
+    )
+
+
+def internal_checks(postgres_host: str, postgres_port: int) -> list[dict[str, Any]]:
+    """The services of this layer, checked from inside the Swarm."""
+    return [
+        gatus.internal_endpoint("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
+        gatus.internal_endpoint("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
+        gatus.internal_endpoint("postgres", f"tcp://{postgres_host}:{postgres_port}"),
+        gatus.internal_endpoint("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
+        gatus.internal_endpoint("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
+        gatus.internal_endpoint(
+            "grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"
+        ),
+    ]
 
 
 def program() -> None:
-    """Declare the layer_2 resources (filled in by the layer_2 issue)."""
+    env = load_env_config()
+    settings = load_settings()
+    layer = Layer2(env, settings, read_layer1(env.env))
+    layer.networks()
+    layer.logging()
+    layer.datastores()
+    layer.database()
+    layer.monitoring()
+    layer.status()
+    layer.export()

@@ -90,6 +90,11 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], n: int) -> dict[st
     if typ == "random:index/randomPassword:RandomPassword":
         length = int(inputs.get("length", 32))
         return {"result": ("p" * length), "bcryptHash": "$2a$10$mockmockmockmockmockmu"}
+    if typ == "digitalocean:index/databaseCluster:DatabaseCluster":
+        return {"host": f"{name}.db.ondigitalocean.com", "privateHost": f"private-{name}.db",
+                "port": 25060, "uri": f"postgresql://doadmin:mock@{name}:25060/defaultdb"}
+    if typ == "digitalocean:index/databaseUser:DatabaseUser":
+        return {"password": f"mock-db-password-{inputs.get('name', name)}"}
     if typ == "digitalocean:index/domain:Domain":
         return {"urn": f"do:domain:{inputs.get('name', name)}"}
     return {}

@@ -1,0 +1,216 @@
+"""The monitoring services: InfluxDB, Loki, FluentD, Telegraf and Grafana (spec §3.3, §7).
+
+Each function returns the house ServiceConfig of one service; program.py declares them.
+"""
+
+from __future__ import annotations
+
+from sprocket_common.service import (
+    FileMount,
+    Healthcheck,
+    Resources,
+    Route,
+    SecretMount,
+    ServiceConfig,
+    VolumeMount,
+)
+from sprocket_common.traefik import INGRESS_NETWORK
+
+from . import files, names
+from .settings import Layer2Settings
+
+SECRETS = "/run/secrets"
+DEFAULT_GRAFANA_PLUGINS = (
+    "grafana-github-datasource,redis-datasource,grafana-polystat-panel,"
+    "marcusolsson-treemap-panel,fifemon-graphql-datasource"
+)
+
+
+def influx_config(settings: Layer2Settings, volume: str, hostname: str) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.INFLUX,
+        image=settings.images.influx,
+        env={
+            "DOCKER_INFLUXDB_INIT_MODE": "setup",
+            "DOCKER_INFLUXDB_INIT_USERNAME": names.INFLUX_ADMIN,
+            "DOCKER_INFLUXDB_INIT_PASSWORD_FILE": f"{SECRETS}/influx_admin_password",
+            "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE": f"{SECRETS}/influx_token",
+            "DOCKER_INFLUXDB_INIT_ORG": settings.influx_org,
+            "DOCKER_INFLUXDB_INIT_BUCKET": "metrics",
+            "DOCKER_INFLUXDB_INIT_RETENTION": settings.influx_metrics_retention,
+            # Read by files/influx-buckets.sh: the app bucket the original never created.
+            "SPROCKET_APP_BUCKET": settings.influx_app_bucket,
+            "SPROCKET_APP_BUCKET_RETENTION": settings.influx_app_retention,
+            "INFLUXD_LOG_LEVEL": "warn",
+            "INFLUXD_REPORTING_DISABLED": "true",
+        },
+        healthcheck=Healthcheck(test=["CMD", "influx", "ping"]),
+        resources=Resources(cpu=1.0, memory_mb=1024),
+        update_order="stop-first",
+        routes=[Route(hostname=hostname, port=names.INFLUX_PORT, forward_auth=True)],
+        networks=[names.MONITORING_NETWORK, INGRESS_NETWORK],
+        files=[
+            FileMount(
+                name="influx-buckets",
+                target="/docker-entrypoint-initdb.d/10-buckets.sh",
+                content=files.read("influx-buckets.sh"),
+            )
+        ],
+        secret_mounts=[
+            SecretMount(name="influx-admin-password", target="influx_admin_password"),
+            SecretMount(name="influx-token", target="influx_token"),
+        ],
+        volumes=[
+            VolumeMount(
+                volume=volume,
+                target="/var/lib/influxdb2",
+                size_limit_mb=names.VOLUME_LIMITS_MB["influx-data"],
+            )
+        ],
+        placement=[names.STORAGE_CONSTRAINT],
+        logging="fluentd",
+    )
+
+
+def loki_config(settings: Layer2Settings, volume: str) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.LOKI,
+        image=settings.images.loki,
+        args=["-config.file=/etc/loki/sprocket.yaml"],
+        healthcheck=Healthcheck(
+            test=["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{names.LOKI_PORT}/ready"],
+            start_period_s=60,
+        ),
+        resources=Resources(cpu=1.0, memory_mb=1024),
+        update_order="stop-first",
+        networks=[names.MONITORING_NETWORK],
+        files=[
+            FileMount(
+                name="loki-conf", target="/etc/loki/sprocket.yaml", content=files.read("loki.yaml")
+            )
+        ],
+        volumes=[
+            VolumeMount(
+                volume=volume, target="/loki", size_limit_mb=names.VOLUME_LIMITS_MB["loki-data"]
+            )
+        ],
+        placement=[names.STORAGE_CONSTRAINT],
+        # Loki must not log through FluentD into itself: rotated json-file.
+        logging="json-file",
+    )
+
+
+def fluentd_config(settings: Layer2Settings) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.FLUENTD,
+        image=settings.images.fluentd,
+        command=["fluentd", "-c", "/fluentd/etc/sprocket.conf", "-p", "/fluentd/plugins"],
+        env={"FLUENTD_HOSTNAME": "{{.Node.Hostname}}"},
+        healthcheck=Healthcheck(
+            test=[
+                "CMD",
+                "ruby",
+                "-rnet/http",
+                "-e",
+                "exit Net::HTTP.get_response(URI('http://127.0.0.1:24220/api/plugins.json'))"
+                ".is_a?(Net::HTTPSuccess)",
+            ]
+        ),
+        resources=Resources(cpu=0.25, memory_mb=256),
+        # Host-mode port 24224 on every node (the log drivers' target): stop-first.
+        update_order="stop-first",
+        publish_host_ports=[names.FLUENTD_PORT],
+        networks=[names.MONITORING_NETWORK],
+        files=[
+            FileMount(
+                name="fluentd-conf",
+                target="/fluentd/etc/sprocket.conf",
+                content=files.read("fluentd.conf"),
+            )
+        ],
+        logging="json-file",
+    )
+
+
+def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.TELEGRAF,
+        image=settings.images.telegraf,
+        env={
+            "TELEGRAF_NODE": "{{.Node.Hostname}}",
+            # Host metrics come from the node's filesystems, mounted read-only under /hostfs.
+            "HOST_PROC": "/hostfs/proc",
+            "HOST_SYS": "/hostfs/sys",
+            "HOST_ETC": "/hostfs/etc",
+            "HOST_MOUNT_PREFIX": "/hostfs",
+        },
+        healthcheck=Healthcheck(
+            test=["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8888"], start_period_s=30
+        ),
+        resources=Resources(cpu=0.25, memory_mb=256),
+        networks=[names.MONITORING_NETWORK, names.DATA_NETWORK],
+        files=[
+            FileMount(
+                name="telegraf-conf",
+                target="/etc/telegraf/telegraf.conf",
+                content=files.read("telegraf.conf"),
+            )
+        ],
+        secret_mounts=[
+            SecretMount(name="influx-token", target="influx_token"),
+            SecretMount(name="redis-password", target="redis_password"),
+            SecretMount(name="rabbitmq-user", target="rabbitmq_user"),
+            SecretMount(name="rabbitmq-password", target="rabbitmq_password"),
+            SecretMount(name="postgres-dsn", target="postgres_dsn"),
+        ],
+        volumes=[
+            VolumeMount(volume="/var/run/docker.sock", target="/var/run/docker.sock"),
+            VolumeMount(volume="/", target="/hostfs"),
+        ],
+        logging="fluentd",
+    )
+
+
+def grafana_config(
+    settings: Layer2Settings, hostname: str, db_ssl_mode: str, plugins: str
+) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.GRAFANA,
+        image=settings.images.grafana,
+        env={
+            "GF_SERVER_ROOT_URL": f"https://{hostname}",
+            "GF_DATABASE_SSL_MODE": db_ssl_mode,
+            "GF_INSTALL_PLUGINS": plugins,
+        },
+        healthcheck=Healthcheck(
+            test=[
+                "CMD",
+                "wget",
+                "-q",
+                "--spider",
+                f"http://127.0.0.1:{names.GRAFANA_PORT}/api/health",
+            ],
+            start_period_s=60,
+        ),
+        resources=Resources(cpu=0.5, memory_mb=512),
+        routes=[Route(hostname=hostname, port=names.GRAFANA_PORT, forward_auth=True)],
+        networks=[names.MONITORING_NETWORK, INGRESS_NETWORK],
+        files=[
+            FileMount(
+                name="grafana-ini",
+                target="/etc/grafana/grafana.ini",
+                content=files.read("grafana.ini"),
+            ),
+            FileMount(
+                name="grafana-datasources",
+                target="/etc/grafana/provisioning/datasources/sprocket.yaml",
+                content=files.read("grafana-datasources.yaml"),
+            ),
+        ],
+        secret_mounts=[
+            SecretMount(name="grafana-admin-password", target="grafana_admin_password"),
+            SecretMount(name="grafana-db-url", target="grafana_db_url"),
+            SecretMount(name="influx-token", target="influx_token"),
+        ],
+        logging="fluentd",
+    )

@@ -1,0 +1,102 @@
+"""layer_2's own stack config (`layer_2:*`), validated, with errors that name the key.
+
+Everything has a default that works in `local`; the prod/staging example stack files set the
+few values that differ (Postgres cluster size and region, platform hostnames to check,
+the storage node).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAMESPACE = "layer_2"
+_DB_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Images(_Model):
+    """Pinned images (no floating tags: a tag that moves changes prod without a deploy)."""
+
+    redis: str = "redislabs/rejson:2.0.7"  # RedisJSON + RediSearch, which the apps use
+    rabbitmq: str = "rabbitmq:3.13.7-management-alpine"
+    influx: str = "influxdb:2.7.10-alpine"
+    loki: str = "grafana/loki:2.9.8"
+    fluentd: str = "grafana/fluent-plugin-loki:2.9.8"  # fluentd with the Loki plugin baked in
+    telegraf: str = "telegraf:1.32.3-alpine"
+    grafana: str = "grafana/grafana:11.2.2"
+    gatus: str = "twinproduction/gatus:v5.12.1"
+    postgres: str = "postgres:16.4-alpine"  # local only; prod uses the managed cluster
+
+
+class PostgresCluster(_Model):
+    """The DigitalOcean managed cluster (prod and staging)."""
+
+    name: str = "sprocket-pg"
+    region: str = "nyc3"
+    size: str = "db-s-1vcpu-1gb"
+    version: str = "16"
+    node_count: int = Field(default=1, ge=1, le=3)
+
+
+class PublicCheck(_Model):
+    """A public URL served by another layer (platform) that Gatus should watch."""
+
+    name: str
+    url: str
+    max_response_ms: int = Field(default=500, gt=0)
+    forward_auth: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError(f"{value!r} must be an https:// URL (certificate expiry is checked)")
+        return value
+
+
+class Layer2Settings(_Model):
+    images: Images = Field(default_factory=Images)
+    # The Swarm node that carries `role=storage` (declared by this layer). Empty: the swarm
+    # must have exactly one node, which gets the label.
+    storage_node: str = ""
+    # Pass `size` to the local volume driver. Only where Docker's data root is XFS mounted with
+    # pquota (prod's block volume); elsewhere volume creation would fail, so the limit is only
+    # recorded as a label for the health check (spec §9).
+    volume_quota: bool = False
+    postgres: PostgresCluster = Field(default_factory=PostgresCluster)
+    app_db_user: str = "sprocket_app"
+    app_db_name: str = "sprocket_main"
+    influx_org: str = "sprocket"
+    influx_app_bucket: str = "sprocket_main"
+    influx_metrics_retention: str = "7d"
+    influx_app_retention: str = "30d"
+    public_checks: list[PublicCheck] = Field(default_factory=list)
+    # local serves Traefik's default certificate, which a certificate check would flag.
+    check_certificates: bool = True
+    # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
+    docker_socket_gid: int = Field(default=999, ge=0)
+
+    @field_validator("app_db_user", "app_db_name", "influx_app_bucket")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _DB_IDENT.match(value):
+            raise ValueError(f"{value!r} must be lowercase letters, digits or '_'")
+        return value
+
+    @field_validator("app_db_user")
+    @classmethod
+    def _not_admin(cls, value: str) -> str:
+        if value in {"doadmin", "postgres", "admin", "root"}:
+            raise ValueError(f"{value!r} is an admin role; apps get their own unprivileged role")
+        return value
+
+
+def load_settings() -> Layer2Settings:
+    from sprocket_common.env_config import read_config
+
+    return read_config(Layer2Settings, namespace=NAMESPACE)
