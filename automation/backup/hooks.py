@@ -1,0 +1,55 @@
+"""Pre/post-operation snapshots for safety.guarded(): RPO of one operation.
+
+A mutating command on a stack gets a verified backup before it starts and after it succeeds,
+when a backup bucket is configured. Commands nested inside another guarded command on the same
+stack (rollback runs refresh and deploy) are covered by the outer one's snapshots.
+A failed pre-operation backup stops the command: it never runs without a way back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from automation.context import Context
+from sprocket_common.stack_info import StackInfo
+
+_active: set[str] = set()
+_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def snapshots(
+    ctx: Context, info: StackInfo, command: str, details: dict[str, Any]
+) -> Iterator[None]:
+    """Back up before the block and after it succeeds; ids and hashes go into `details`."""
+    with _guard:
+        outer = info.name not in _active and bool(ctx.settings.backup.bucket)
+        if outer:
+            _active.add(info.name)
+    try:
+        if outer:
+            _snapshot(ctx, info, f"pre-{command}", details, "backup_pre")
+        yield
+        if outer:
+            _snapshot(ctx, info, f"post-{command}", details, "backup_post")
+    finally:
+        if outer:
+            with _guard:
+                _active.discard(info.name)
+
+
+def _snapshot(
+    ctx: Context, info: StackInfo, reason: str, details: dict[str, Any], key: str
+) -> None:
+    from automation.backup.pulumi_state import StackMissing
+    from automation.backup.service import take
+
+    try:
+        record = take(ctx.settings, info, reason)
+    except StackMissing:
+        details[key] = None  # nothing deployed yet: nothing to lose
+        return
+    details[key] = {"id": record.backup_id, "key": record.key, "sha256": record.sha256}

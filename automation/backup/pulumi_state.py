@@ -1,0 +1,187 @@
+"""The pulumi CLI calls a backup and a restore need, run directly (never `export_stack()`).
+
+The Automation API's `export_stack()` passes `--show-secrets`, so its output is plaintext: a backup
+built on it would put every secret in the bucket in clear. The primary artifact here is
+`pulumi stack export` without that flag. The decrypted export needed for the secret-count check
+is read from the CLI's stdout into memory, counted and dropped: it never touches a disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automation.backup.manifest import config_file_name
+from automation.backup.secrets_check import (
+    SecretCount,
+    count_ciphertext_secrets,
+    count_decrypted_config,
+    count_decrypted_secrets,
+    count_secure_config_keys,
+)
+from automation.errors import DriverError, SecretsIncomplete
+from automation.settings import Settings
+from sprocket_common.stack_info import StackInfo
+
+
+class StackMissing(DriverError):
+    """The stack has no state in the backend."""
+
+
+@dataclass(frozen=True)
+class StackSnapshot:
+    """A stack's state as a backup stores it: ciphertext only, plus counts and versions."""
+
+    export_bytes: bytes
+    export: dict[str, Any]
+    config_bytes: bytes | None
+    secrets: SecretCount
+    update_version: int
+    cli_version: str
+
+
+def _command(settings: Settings, info: StackInfo, *args: str) -> tuple[list[str], dict[str, str]]:
+    from automation.engine import engine_env, find_pulumi_cli
+
+    env = {**os.environ, **engine_env(settings, info)}
+    return [str(find_pulumi_cli(settings)), *args, "--stack", info.name], env
+
+
+def _start(settings: Settings, info: StackInfo, *args: str) -> subprocess.Popen[bytes]:
+    argv, env = _command(settings, info, *args)
+    return subprocess.Popen(
+        argv, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _finish(proc: subprocess.Popen[bytes], what: str, info: StackInfo) -> bytes:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise _cli_error(err.decode(errors="replace"), what, info)
+    return out
+
+
+def _cli_error(stderr: str, what: str, info: StackInfo) -> DriverError:
+    lowered = stderr.lower()
+    if "no stack named" in lowered:
+        return StackMissing(
+            f"stack {info.name} has no state in the backend",
+            f"deploy it first, or restore it: `python -m automation restore {info.layer.value}`",
+        )
+    if "passphrase" in lowered and ("incorrect" in lowered or "decrypt" in lowered):
+        return SecretsIncomplete(
+            f"the configured passphrase does not decrypt the secrets of {info.name} "
+            f"({what} failed); nothing was stored",
+            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to this stack's passphrase",
+        )
+    last = next((line for line in reversed(stderr.strip().splitlines()) if line.strip()), "")
+    return DriverError(f"pulumi {what} of {info.name} failed: {last}", "see `pulumi` output above")
+
+
+@cache
+def _cli_version(cli: str) -> str:
+    out = subprocess.run([cli, "version"], capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def cli_version(settings: Settings) -> str:
+    from automation.engine import find_pulumi_cli
+
+    return _cli_version(str(find_pulumi_cli(settings)))
+
+
+def config_path(settings: Settings, info: StackInfo) -> Path:
+    return settings.project_dir / config_file_name(info.name)
+
+
+def snapshot(settings: Settings, info: StackInfo) -> StackSnapshot:
+    """Export, decrypt-check, history and config, run side by side (they are independent)."""
+    version = cli_version(settings)
+    procs = {
+        "export": _start(settings, info, "stack", "export"),
+        "decrypted export": _start(settings, info, "stack", "export", "--show-secrets"),
+        "history": _start(settings, info, "stack", "history", "--json", "--show-secrets=false"),
+        "config": _start(settings, info, "config", "--json", "--show-secrets"),
+    }
+    try:
+        export_bytes = _finish(procs["export"], "stack export", info)
+        state_decrypted = count_decrypted_secrets(
+            json.loads(_finish(procs["decrypted export"], "decrypting the state", info))
+        )
+        history = json.loads(_finish(procs["history"], "stack history", info) or b"[]")
+        config_decrypted = count_decrypted_config(
+            json.loads(_finish(procs["config"], "decrypting the config", info) or b"{}")
+        )
+    finally:
+        for proc in procs.values():  # after an early failure, do not leave the others running
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    export = json.loads(export_bytes)
+    path = config_path(settings, info)
+    config_bytes = path.read_bytes() if path.exists() else None
+    secrets = SecretCount(
+        state_envelopes=count_ciphertext_secrets(export),
+        state_decrypted=state_decrypted,
+        config_secrets=count_secure_config_keys(yaml.safe_load(config_bytes or b"") or {}),
+        config_decrypted=config_decrypted,
+    )
+    return StackSnapshot(
+        export_bytes, export, config_bytes, secrets, _update_version(history), version
+    )
+
+
+def _update_version(history: list[dict[str, Any]]) -> int:
+    """Pulumi Cloud numbers updates; a DIY backend reports 0 for all, so count them (oldest = 1)."""
+    if not history:
+        return 0
+    return int(history[0].get("version") or 0) or len(history)
+
+
+def export_ciphertext(settings: Settings, info: StackInfo) -> dict[str, Any]:
+    proc = _start(settings, info, "stack", "export")
+    exported: dict[str, Any] = json.loads(_finish(proc, "stack export", info))
+    return exported
+
+
+def stack_exists(settings: Settings, info: StackInfo) -> bool:
+    argv, env = _command(settings, info, "stack", "ls", "--json")
+    argv = argv[:-2]  # `stack ls` takes no --stack
+    proc = subprocess.run(argv, cwd=settings.project_dir, env=env, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise _cli_error(proc.stderr.decode(errors="replace"), "stack ls", info)
+    return any(entry.get("name") == info.name for entry in json.loads(proc.stdout or b"[]"))
+
+
+def init_stack(settings: Settings, info: StackInfo) -> None:
+    """Create the stack; an existing Pulumi.<stack>.yaml keeps its encryption salt."""
+    argv, env = _command(settings, info, "stack", "init", "--secrets-provider", "passphrase")
+    argv = [*argv[:-2], info.name]
+    proc = subprocess.run(argv, cwd=settings.project_dir, env=env, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise _cli_error(proc.stderr.decode(errors="replace"), "stack init", info)
+
+
+def import_state(settings: Settings, info: StackInfo, state: bytes, *, force: bool) -> None:
+    """`pulumi stack import` from a private temp file (ciphertext, but still nobody else's)."""
+    with tempfile.TemporaryDirectory(prefix="sprocket-restore-") as tmp:
+        path = Path(tmp) / "state.json"
+        path.write_bytes(state)
+        path.chmod(0o600)
+        args = ["stack", "import", "--file", str(path), *(["--force"] if force else [])]
+        proc = _start(settings, info, *args)
+        _finish(proc, "stack import", info)
+
+
+def snapshot_version(settings: Settings, info: StackInfo) -> int:
+    """The stack's current update version (see `_update_version`)."""
+    proc = _start(settings, info, "stack", "history", "--json", "--show-secrets=false")
+    return _update_version(json.loads(_finish(proc, "stack history", info) or b"[]"))

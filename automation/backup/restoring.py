@@ -1,0 +1,244 @@
+"""Restore a stack's state from a backup, and roll a stack back to a backed-up release.
+
+restore = repair the *state*: fetch, verify hashes, check the backup fits this stack and CLI,
+back up the current state, `stack import`, then a refresh preview that shows any gap between the
+restored state and reality. It never changes a server.
+
+rollback = return the *servers* to a backed-up release: restore state and stack config (image
+tags included), refresh so the state matches what runs now, then deploy through the normal gate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from automation.backup.hooks import snapshots
+from automation.backup.manifest import canonical_state, fit_problems
+from automation.backup.pulumi_state import (
+    cli_version,
+    config_path,
+    export_ciphertext,
+    import_state,
+    init_stack,
+    stack_exists,
+)
+from automation.backup.service import BackupRecord, FetchedBackup, catalog, choose, fetch
+from automation.backup.store import BackupStore
+from automation.context import Context
+from automation.errors import BadInput, DriverError
+from automation.exit_codes import ExitCode
+from sprocket_common.stack_info import PROJECT_NAME, StackInfo
+
+
+class RestoreRefused(DriverError):
+    code = ExitCode.BAD_INPUT
+
+
+class RollbackFailed(DriverError):
+    code = ExitCode.ROLLBACK_FAILED
+
+
+@dataclass(frozen=True)
+class Selector:
+    backup_id: str | None = None
+    before: datetime | None = None
+    version: int | None = None
+    last_good: bool = False
+
+
+def fetch_checked(
+    ctx: Context, info: StackInfo, selector: Selector, *, force: bool
+) -> tuple[FetchedBackup, list[str]]:
+    """The chosen backup, hash-checked; refused unless it fits (or --force: then the problems)."""
+    store = BackupStore.from_settings(ctx.settings.backup)
+    records = catalog(store)
+    if selector.last_good:
+        record = last_good(ctx, info, records)
+    else:
+        record = choose(
+            records,
+            info,
+            backup_id=selector.backup_id,
+            before=selector.before,
+            version=selector.version,
+        )
+    fetched = fetch(store, record)
+    export = json.loads(fetched.state)
+    problems = fit_problems(
+        export,
+        fetched.manifest,
+        stack=info.name,
+        project=PROJECT_NAME,
+        cli_version=cli_version(ctx.settings),
+    )
+    if problems and not force:
+        raise RestoreRefused(
+            f"refusing to restore backup {record.backup_id} into {info.name}: "
+            + "; ".join(problems),
+            "pick a backup of this stack (`python -m automation backup list "
+            f"{info.layer.value}`); --force imports it anyway",
+        )
+    return fetched, problems
+
+
+def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> BackupRecord:
+    """The newest verified post-operation snapshot from before the stack's current update.
+
+    A post-operation snapshot (taken right after a deploy, rollout or rollback succeeded) pairs
+    the state with the config that produced it; a pre-operation one may hold config already
+    edited for the next release. The newest backups hold the release the operator wants to
+    leave, so only earlier update versions count. Without any post-operation snapshot, the
+    newest verified backup of an earlier update is used.
+    """
+    from automation.backup.pulumi_state import StackMissing, snapshot_version
+
+    try:
+        current: int | None = snapshot_version(ctx.settings, info)
+    except StackMissing:
+        current = None
+    earlier = [
+        r
+        for r in records
+        if r.stack == info.name
+        and r.verified
+        and not r.unfinished
+        and (current is None or r.update_version < current)
+    ]
+    post_op = [r for r in earlier if r.reason.startswith("post-")]
+    if not (post_op or earlier):
+        raise BadInput(
+            f"no verified backup of {info.name} from before its current update "
+            f"(version {current})",
+            f"pick one by id: `python -m automation backup list {info.layer.value}`",
+        )
+    return (post_op or earlier)[0]
+
+
+def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
+    from automation.safety import guarded
+
+    fetched, problems = fetch_checked(ctx, info, selector, force=force)
+    with guarded(ctx, info, "restore", allow_pending=True) as op:
+        with snapshots(ctx, info, "restore", op.details):
+            result = _import(ctx, info, fetched, force=force, write_config=False)
+        result["safety_backup"] = op.details.get("backup_pre")
+        result["forced_past"] = problems
+        result["refresh"] = refresh_preview(ctx, info)
+        op.details["restored_from"] = fetched.record.backup_id
+        if result["refresh"]["differences"]:
+            op.exit_code = ExitCode.DRIFT_DETECTED
+    return result
+
+
+def _import(
+    ctx: Context, info: StackInfo, fetched: FetchedBackup, *, force: bool, write_config: bool
+) -> dict[str, Any]:
+    path = config_path(ctx.settings, info)
+    config_written = False
+    if fetched.config is not None and (write_config or not path.exists()):
+        path.write_bytes(fetched.config)  # carries the passphrase salt of the backed-up state
+        config_written = True
+    if not stack_exists(ctx.settings, info):
+        init_stack(ctx.settings, info)
+    import_state(ctx.settings, info, fetched.state, force=force)
+    restored = canonical_state(export_ciphertext(ctx.settings, info))
+    return {
+        "stack": info.name,
+        "backup_id": fetched.record.backup_id,
+        "backup_created": fetched.record.created,
+        "update_version": fetched.manifest.update_version,
+        "config_restored": config_written,
+        "identical": restored == canonical_state(json.loads(fetched.state)),
+    }
+
+
+def refresh_preview(ctx: Context, info: StackInfo) -> dict[str, Any]:
+    """What a refresh would change: the gap between the restored state and reality."""
+    from pulumi.automation import errors as auto_errors
+
+    from automation.engine import select_stack
+    from automation.errors import translate_engine_error
+
+    stack = select_stack(ctx.settings, info, create=False)
+    try:
+        summary = stack.preview_refresh(color="never").change_summary
+    except auto_errors.CommandError as exc:
+        error = translate_engine_error(exc)
+        return {"ok": False, "error": error.message, "differences": {}}
+    differences = {op: n for op, n in summary.items() if op != "same" and n}
+    return {"ok": True, "differences": differences}
+
+
+# --- rollback -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _config_kept_aside(path: Any) -> Iterator[None]:
+    """Put the current stack config back if the rollback does not finish."""
+    saved = path.read_bytes() if path.exists() else None
+    try:
+        yield
+    except BaseException:
+        if saved is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(saved)
+        raise
+
+
+def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
+    """Restore state + config of the backup, refresh, then deploy it through the gate."""
+    from automation.operations import RunOptions, deploy_stack, refresh_stack
+    from automation.safety import guarded
+
+    fetched, problems = fetch_checked(ctx, info, selector, force=force)
+    if fetched.config is None:
+        raise RestoreRefused(
+            f"backup {fetched.record.backup_id} holds no stack config: it cannot say which "
+            "release to return to",
+            "pick another backup, or `restore` it (state only)",
+        )
+    options = RunOptions()
+    with guarded(ctx, info, "rollback", allow_pending=True) as op:
+        with snapshots(ctx, info, "rollback", op.details):
+            try:
+                with _config_kept_aside(config_path(ctx.settings, info)):
+                    result = _import(ctx, info, fetched, force=force, write_config=True)
+                    refreshed = refresh_stack(ctx, info, options)
+                    _require_ok(refreshed, "refresh", info, op.details)
+                    deployed = deploy_stack(ctx, info, options)
+                    _require_ok(deployed, "deploy", info, op.details)
+            except DriverError as exc:
+                safety = op.details.get("backup_pre") or {}
+                raise RollbackFailed(
+                    f"rollback of {info.name} to {fetched.record.backup_id} failed: "
+                    f"{exc.message}; the stack config was put back",
+                    f"the state from before the rollback is backup {safety.get('id', '(none)')}; "
+                    + (exc.hint or "see the message above"),
+                ) from exc
+        op.changes = deployed.as_dict()["changes"]
+        op.details["rolled_back_to"] = fetched.record.backup_id
+    result["safety_backup"] = op.details.get("backup_pre")
+    result["forced_past"] = problems
+    result["refresh"] = refreshed.as_dict()["changes"]
+    result["deploy"] = deployed.as_dict()
+    return result
+
+
+def _require_ok(outcome: Any, what: str, info: StackInfo, details: dict[str, Any]) -> None:
+    if outcome.exit_code != ExitCode.OK:
+        details[f"{what}_outcome"] = outcome.as_dict()
+        blocked = "; ".join(
+            f"{b['op']} {b['urn']}: {b['reason']}"
+            for b in outcome.as_dict()["gate"].get("blocked", [])
+        )
+        raise DriverError(
+            f"the {what} of {info.name} ended {outcome.status}"
+            + (f" ({blocked})" if blocked else ""),
+            f"run `python -m automation preview {info.layer.value}` to see the plan",
+        )

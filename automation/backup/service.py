@@ -1,0 +1,252 @@
+"""Backups of one stack: take, list, verify, prune, and fetch one back for a restore."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from automation.backup.archive import BackupCorrupt, pack, unpack
+from automation.backup.manifest import (
+    STATE_NAME,
+    Manifest,
+    config_file_name,
+)
+from automation.backup.pulumi_state import snapshot
+from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
+from automation.backup.store import BackupStore
+from automation.errors import BadInput, SecretsIncomplete
+from automation.settings import Settings
+from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """A catalog entry: the manifest's facts plus where the archive is and its hash."""
+
+    backup_id: str
+    stack: str
+    key: str
+    created: str
+    size: int = 0
+    sha256: str = ""
+    project: str = PROJECT_NAME
+    reason: str = ""
+    update_version: int = 0
+    resource_count: int = 0
+    secret_count: int = 0
+    pulumi_version: str = ""
+    checkpoint_version: int = 0
+    git_commit: str | None = None
+    run_id: str = ""
+    verified_at: str | None = None
+    unfinished: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def created_at(self) -> datetime:
+        return parse_time(self.created)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> BackupRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without a zone is UTC."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def new_backup_id(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _git_commit(*dirs: Path) -> str | None:
+    for directory in dirs:
+        proc = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    return None
+
+
+# --- taking a backup ------------------------------------------------------------------------
+
+
+def take(
+    settings: Settings,
+    info: StackInfo,
+    reason: str,
+    *,
+    store: BackupStore | None = None,
+    run_id: str = "",
+    now: datetime | None = None,
+) -> BackupRecord:
+    """Export (ciphertext), check every secret decrypts, pack, upload, read back, catalog."""
+    store = store or BackupStore.from_settings(settings.backup)
+    snap = snapshot(settings, info)
+    if not snap.secrets.complete:
+        raise SecretsIncomplete(
+            f"secret check failed for {info.name}: {snap.secrets.describe()}; nothing was stored",
+            "the configured passphrase is wrong for this stack: set PULUMI_CONFIG_PASSPHRASE "
+            "(or _FILE) to the stack's passphrase",
+        )
+    now = now or datetime.now(UTC)
+    backup_id = new_backup_id(now)
+    files = {STATE_NAME: snap.export_bytes}
+    if snap.config_bytes is not None:
+        files[config_file_name(info.name)] = snap.config_bytes
+    deployment = snap.export.get("deployment") or {}
+    archive, manifest = pack(
+        files,
+        Manifest(
+            backup_id=backup_id,
+            project=PROJECT_NAME,
+            stack=info.name,
+            created=now.isoformat(timespec="seconds"),
+            reason=reason,
+            pulumi_version=snap.cli_version,
+            checkpoint_version=int(snap.export.get("version") or 0),
+            resource_count=len(deployment.get("resources") or []),
+            secret_count=snap.secrets.total,
+            update_version=snap.update_version,
+            git_commit=_git_commit(settings.project_dir, PROJECT_ROOT),
+            run_id=run_id,
+        ),
+    )
+    key = store.archive_key(PROJECT_NAME, info.name, backup_id)
+    stored = store.upload_verified(
+        key,
+        archive,
+        {
+            "backup-id": backup_id,
+            "stack": info.name,
+            "project": PROJECT_NAME,
+            "update-version": str(manifest.update_version),
+        },
+    )
+    record = _record(manifest, key, stored.size, stored.sha256, verified_at=_now_iso())
+    store.put_record(key, record.to_dict())
+    return record
+
+
+def _record(
+    manifest: Manifest, key: str, size: int, digest: str, *, verified_at: str | None
+) -> BackupRecord:
+    facts = {k: v for k, v in asdict(manifest).items() if k not in ("files", "schema")}
+    return BackupRecord.from_dict(
+        {**facts, "key": key, "size": size, "sha256": digest, "verified_at": verified_at}
+    )
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- catalog, verify, prune -----------------------------------------------------------------
+
+
+def catalog(store: BackupStore, stack: str | None = None) -> list[BackupRecord]:
+    """Newest first."""
+    records = [BackupRecord.from_dict(raw) for raw in store.catalog(PROJECT_NAME, stack)]
+    return sorted(records, key=lambda r: (r.created_at, r.backup_id), reverse=True)
+
+
+def verify(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
+    """Re-download and check every hash; the record is updated on success. (record, problem)."""
+    try:
+        archive = store.get_bytes(record.key)
+        expected = record.sha256 or store.metadata(record.key).get("sha256")
+        if not expected:
+            return record, f"{record.key} has no SHA-256 in its record or metadata"
+        manifest, _members = unpack(archive, source=record.key, expected_sha256=expected)
+    except BackupCorrupt as exc:
+        return record, exc.message
+    verified = _record(manifest, record.key, len(archive), expected, verified_at=_now_iso())
+    store.put_record(record.key, verified.to_dict())
+    return verified, None
+
+
+def plan_prune(
+    records: Iterable[BackupRecord], policy: RetentionPolicy, now: datetime
+) -> list[tuple[BackupRecord, Decision]]:
+    by_id = {r.backup_id: r for r in records}
+    candidates = [Candidate(r.backup_id, r.stack, r.created_at, r.verified) for r in by_id.values()]
+    return [(by_id[d.candidate.backup_id], d) for d in plan_retention(candidates, policy, now)]
+
+
+# --- choosing and fetching a backup for a restore ------------------------------------------
+
+
+def choose(
+    records: list[BackupRecord],
+    info: StackInfo,
+    *,
+    backup_id: str | None = None,
+    before: datetime | None = None,
+    version: int | None = None,
+) -> BackupRecord:
+    """The backup a restore asked for. `--from` may name another stack's backup: the fit check
+    refuses it later with the reason, rather than a vague "not found" here."""
+    if backup_id is not None:
+        for record in records:
+            if backup_id in (record.backup_id, record.key):
+                return record
+        raise BadInput(
+            f"no backup with id {backup_id!r}",
+            f"list them with `python -m automation backup list {info.layer.value}`",
+        )
+    usable = [r for r in records if r.stack == info.name and not r.unfinished]
+    if before is not None:
+        usable = [r for r in usable if r.created_at < before]
+        what = f"taken before {before.isoformat()}"
+    elif version is not None:
+        usable = [r for r in usable if r.update_version == version]
+        known = sorted({r.update_version for r in records if r.stack == info.name})
+        what = f"at update version {version} (versions with backups: {known})"
+    else:
+        what = "at all"
+    if not usable:
+        raise BadInput(
+            f"no backup of {info.name} {what}",
+            f"list them with `python -m automation backup list {info.layer.value}`",
+        )
+    return usable[0]  # records are newest first
+
+
+@dataclass(frozen=True)
+class FetchedBackup:
+    record: BackupRecord
+    manifest: Manifest
+    state: bytes
+    config: bytes | None
+
+
+def fetch(store: BackupStore, record: BackupRecord) -> FetchedBackup:
+    """Download and check the archive's hash against the record and the object metadata."""
+    archive = store.get_bytes(record.key)
+    expected = record.sha256 or store.metadata(record.key).get("sha256")
+    if not expected:
+        raise BackupCorrupt(f"backup {record.key} has no recorded SHA-256: it cannot be trusted")
+    manifest, members = unpack(archive, source=record.key, expected_sha256=expected)
+    if STATE_NAME not in members:
+        raise BackupCorrupt(f"backup archive {record.key} holds no {STATE_NAME}")
+    return FetchedBackup(
+        record, manifest, members[STATE_NAME], members.get(config_file_name(manifest.stack))
+    )

@@ -1,0 +1,263 @@
+"""The backup bucket (DigitalOcean Spaces in prod, any S3 endpoint) through boto3.
+
+Layout under `<prefix>/<project>/<stack>/`:
+- `<id>.tar.gz`: the archive, with `x-amz-meta-sha256` (and stack, project, id) in its metadata;
+- `<id>.json`: its catalog record (the manifest plus archive hash, size and when it was last
+  verified), written only after the archive was read back and its SHA-256 matched.
+An archive without a record is an unfinished backup: listed as unverified, pruned like one.
+
+Uploads of more than one part are multipart; any failure or Ctrl-C midway aborts the upload, so
+no partial object ever becomes visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from automation.errors import BackupFailed, BadInput, CredentialsError
+from automation.settings import BackupSettings
+
+PART_SIZE = 8 * 1024 * 1024  # S3 minimum is 5 MiB except for the last part
+ARCHIVE_SUFFIX = ".tar.gz"
+RECORD_SUFFIX = ".json"
+
+
+def make_client(backup: BackupSettings) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    if not backup.bucket:
+        raise BadInput(
+            "no backup bucket is configured",
+            "set SPROCKET_BACKUP_BUCKET (and _ENDPOINT_URL, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY) "
+            "or [backup] bucket in sprocket.toml",
+        )
+    return boto3.client(
+        "s3",
+        endpoint_url=backup.endpoint_url,
+        region_name=backup.region,
+        aws_access_key_id=_reveal(backup.access_key_id),
+        aws_secret_access_key=_reveal(backup.secret_access_key),
+        # Spaces and other S3-compatible stores reject the newer default CRC checksums.
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 5, "mode": "standard"},
+        ),
+    )
+
+
+def _reveal(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+    version_id: str | None
+
+
+class BackupStore:
+    def __init__(
+        self, client: Any, bucket: str, prefix: str, *, part_size: int = PART_SIZE
+    ) -> None:
+        self.client, self.bucket, self.part_size = client, bucket, part_size
+        self.prefix = prefix.strip("/")
+
+    @classmethod
+    def from_settings(cls, backup: BackupSettings) -> BackupStore:
+        client = make_client(backup)
+        assert backup.bucket is not None
+        return cls(client, backup.bucket, backup.prefix)
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def stack_prefix(self, project: str, stack: str | None = None) -> str:
+        parts = [p for p in (self.prefix, project, stack) if p]
+        return "/".join(parts) + "/"
+
+    def archive_key(self, project: str, stack: str, backup_id: str) -> str:
+        return f"{self.stack_prefix(project, stack)}{backup_id}{ARCHIVE_SUFFIX}"
+
+    @staticmethod
+    def record_key_for(archive_key: str) -> str:
+        return archive_key.removesuffix(ARCHIVE_SUFFIX) + RECORD_SUFFIX
+
+    # --- upload with read-back ------------------------------------------------------------
+
+    def upload_verified(self, key: str, data: bytes, metadata: dict[str, str]) -> StoredObject:
+        """Upload, read back, compare SHA-256; a mismatch deletes the object and fails."""
+        digest = hashlib.sha256(data).hexdigest()
+        meta = {**metadata, "sha256": digest}
+        with self._errors(f"upload of {key}"):
+            if len(data) <= self.part_size:
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, Metadata=meta
+                )
+            else:
+                response = self._multipart(key, data, meta)
+            version_id = response.get("VersionId")
+            stored = self.read_back_sha256(key, version_id)
+        if stored != (digest, len(data)):
+            self._delete_version(key, version_id)
+            raise BackupFailed(
+                f"read-back of {key} does not match what was uploaded "
+                f"(SHA-256 {stored[0][:16]}... size {stored[1]}, sent {digest[:16]}... "
+                f"size {len(data)}); the object was removed",
+                "check the storage endpoint, then run the backup again",
+            )
+        return StoredObject(key, len(data), digest, version_id)
+
+    def _multipart(self, key: str, data: bytes, metadata: dict[str, str]) -> dict[str, Any]:
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, Metadata=metadata)
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, len(data), self.part_size), start=1):
+                part = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data[start : start + self.part_size],
+                )
+                parts.append({"ETag": part["ETag"], "PartNumber": number})
+            response: dict[str, Any] = self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            return response
+        except BaseException:
+            # Failure, Ctrl-C or a kill signal turned exception: never leave parts or an object.
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+
+    def read_back_sha256(self, key: str, version_id: str | None = None) -> tuple[str, int]:
+        body = self.get_bytes(key, version_id)
+        return hashlib.sha256(body).hexdigest(), len(body)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        extra = {"VersionId": version_id} if version_id else {}
+        with self._errors(f"download of {key}"):
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+            data: bytes = response["Body"].read()
+        return data
+
+    def metadata(self, key: str) -> dict[str, str]:
+        with self._errors(f"reading metadata of {key}"):
+            meta: dict[str, str] = self.client.head_object(Bucket=self.bucket, Key=key)["Metadata"]
+        return meta
+
+    def keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+        with self._errors(f"listing {prefix}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents") or []:
+                    yield item["Key"], item["Size"]
+
+    # --- catalog records ------------------------------------------------------------------
+
+    def put_record(self, archive_key: str, record: dict[str, Any]) -> None:
+        body = json.dumps(record, indent=2, sort_keys=True).encode()
+        with self._errors(f"writing the catalog record of {archive_key}"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.record_key_for(archive_key),
+                Body=body,
+                ContentType="application/json",
+            )
+
+    def catalog(self, project: str, stack: str | None = None) -> list[dict[str, Any]]:
+        """Every backup under the project (or one stack): records, plus bare archives."""
+        archives: dict[str, int] = {}
+        records: list[str] = []
+        for key, size in self.keys(self.stack_prefix(project, stack)):
+            if key.endswith(ARCHIVE_SUFFIX):
+                archives[key] = size
+            elif key.endswith(RECORD_SUFFIX):
+                records.append(key)
+        entries = []
+        for key in records:
+            record = json.loads(self.get_bytes(key))
+            if record.get("key") in archives:
+                entries.append(record)
+                archives.pop(record["key"])
+        for key, size in archives.items():  # upload finished, record never written
+            entries.append(_bare_entry(key, size))
+        return entries
+
+    def delete_backup(self, archive_key: str) -> None:
+        with self._errors(f"deleting {archive_key}"):
+            for key in (archive_key, self.record_key_for(archive_key)):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _delete_version(self, key: str, version_id: str | None) -> None:
+        extra = {"VersionId": version_id} if version_id else {}
+        self.client.delete_object(Bucket=self.bucket, Key=key, **extra)
+
+    def _errors(self, what: str) -> Any:
+        return _StorageErrors(what, self.bucket)
+
+
+def _bare_entry(key: str, size: int) -> dict[str, Any]:
+    backup_id = key.rsplit("/", 1)[-1].removesuffix(ARCHIVE_SUFFIX)
+    stack = key.rsplit("/", 2)[-2]
+    created = _created_from_id(backup_id)
+    return {
+        "backup_id": backup_id,
+        "stack": stack,
+        "key": key,
+        "size": size,
+        "created": created,
+        "verified_at": None,
+        "unfinished": True,
+    }
+
+
+def _created_from_id(backup_id: str) -> str:
+    """IDs start with a UTC timestamp, `20261128T135500Z-...`."""
+    stamp = backup_id.split("-", 1)[0]
+    if len(stamp) == 16 and stamp.endswith("Z"):
+        date, time = stamp[:8], stamp[9:15]
+        return f"{date[:4]}-{date[4:6]}-{date[6:]}T{time[:2]}:{time[2:4]}:{time[4:]}+00:00"
+    return "1970-01-01T00:00:00+00:00"
+
+
+class _StorageErrors:
+    """Turn boto errors into one-line driver errors naming the operation and bucket."""
+
+    def __init__(self, what: str, bucket: str) -> None:
+        self.what, self.bucket = what, bucket
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> Literal[False]:
+        if exc is None:
+            return False
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            message = f"{self.what} in bucket {self.bucket} failed: {code or exc}"
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise CredentialsError(message, "check the SPROCKET_BACKUP_* credentials") from exc
+            if code == "NoSuchBucket":
+                raise BadInput(message, "create the bucket or fix SPROCKET_BACKUP_BUCKET") from exc
+            raise BackupFailed(message, "check the storage endpoint and try again") from exc
+        if isinstance(exc, BotoCoreError):
+            raise BackupFailed(
+                f"{self.what} in bucket {self.bucket} failed: {exc}",
+                "check SPROCKET_BACKUP_ENDPOINT_URL and the network",
+            ) from exc
+        return False

@@ -1,0 +1,356 @@
+"""backup [LAYER|all], backup list, backup verify, backup prune.
+
+`backup` takes a verified backup of each stack: ciphertext state export + stack config +
+manifest, uploaded, read back and hash-checked before it says success. For cron:
+`python -m automation --yes backup all && python -m automation --yes backup prune all` exits
+non-zero with a one-line reason on any failure (see scripts/cron/).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.errors import BadInput, DriverError
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
+
+SUBCOMMANDS = ("list", "verify", "prune", "take")
+
+
+def _layers(name: str) -> list[Layer]:
+    if name == "all":
+        return list(LAYER_ORDER)
+    try:
+        return [parse_layer(name)]
+    except UnknownNameError as exc:
+        raise BadInput(str(exc), "or pass `all`") from None
+
+
+def _stacks(ctx: Context, name: str) -> list[StackInfo]:
+    return [ctx.stack(layer) for layer in _layers(name)]
+
+
+def _store(ctx: Context) -> Any:
+    from automation.backup.store import BackupStore
+
+    return BackupStore.from_settings(ctx.settings.backup)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+class _BackupGroup(click.Group):
+    """`backup LAYER` takes a backup; `backup list|verify|prune ...` are subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and not args[0].startswith("-")):
+            args = ["take", *(args or ["all"])]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_BackupGroup)
+def backup() -> None:
+    """Back up LAYER (or `all`, the default): verified, catalogued, secret-checked.
+
+    \b
+    backup [LAYER|all]          take a backup of each stack now
+    backup list [LAYER|all]     the catalog: time, stack, update version, size, verified
+    backup verify [LAYER|all]   re-download and check every hash
+    backup prune [LAYER|all]    apply the GFS retention policy (--dry-run first)
+    """
+
+
+# --- take ---------------------------------------------------------------------------------
+
+
+def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
+    import secrets
+    import time
+
+    from automation import audit
+    from automation.backup.pulumi_state import StackMissing
+    from automation.backup.service import take
+    from automation.lock import stack_lock
+
+    run_id = secrets.token_hex(4)
+    taken: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    errors: list[dict[str, str]] = []
+    code = ExitCode.OK
+    for info in _stacks(ctx, layer_name):
+        started = time.monotonic()
+        entry: dict[str, Any] = {"command": "backup", "stack": info.name}
+        try:
+            with stack_lock(ctx.settings, info.name, "backup"):
+                record = take(ctx.settings, info, reason, run_id=run_id)
+            taken.append(record.to_dict())
+            entry.update(exit_code=0, backup_id=record.backup_id, sha256=record.sha256)
+        except StackMissing as exc:
+            if layer_name != "all":
+                errors.append({"message": exc.message, "hint": exc.hint})
+                code = code or exc.code
+            skipped.append(info.name)
+            entry.update(exit_code=0, skipped="not deployed")
+        except DriverError as exc:
+            errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
+            code = code or exc.code
+            entry.update(exit_code=int(exc.code), error=exc.message)
+        entry["duration_s"] = round(time.monotonic() - started, 3)
+        audit.record(ctx.settings, entry)
+    data = {"run_id": run_id, "backups": taken, "skipped": skipped}
+    return Result("backup", code, data, errors=errors, human=_taken_text)
+
+
+def _taken_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"{b['stack']}: backup {b['backup_id']} verified ({_size(b['size'])}, "
+        f"{b['resource_count']} resources, {b['secret_count']} secrets, "
+        f"sha256 {b['sha256'][:12]})"
+        for b in data["backups"]
+    ]
+    lines += [f"{stack}: not deployed, nothing to back up" for stack in data["skipped"]]
+    return "\n".join(lines)
+
+
+@backup.command("take", hidden=True)
+@click.argument("layer", default="all")
+@click.option("--reason", default="manual", show_default=True, help="Recorded in the catalog.")
+def take_cmd(layer: str, reason: str) -> ExitCode:
+    """Take a backup of LAYER (or all) now."""
+    return run_verb("backup", lambda ctx: _take_all(ctx, layer, reason))
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def _list(ctx: Context, layer_name: str) -> Result:
+    from automation.backup.service import catalog
+
+    store = _store(ctx)
+    names = {info.name for info in _stacks(ctx, layer_name)}
+    records = [r for r in catalog(store) if r.stack in names]
+    rows = [
+        {
+            "backup_id": r.backup_id,
+            "stack": r.stack,
+            "created": r.created,
+            "update_version": r.update_version,
+            "size": r.size,
+            "verified": r.verified,
+            "verified_at": r.verified_at,
+            "reason": r.reason,
+            "key": r.key,
+        }
+        for r in records
+    ]
+    return Result("backup list", ExitCode.OK, {"backups": rows}, human=_list_text)
+
+
+def _list_text(data: dict[str, Any]) -> str:
+    if not data["backups"]:
+        return "no backups"
+    header = f"{'created':<25} {'stack':<18} {'id':<24} {'ver':>4} {'size':>10}  verified  reason"
+    lines = [header]
+    for b in data["backups"]:
+        lines.append(
+            f"{b['created']:<25} {b['stack']:<18} {b['backup_id']:<24} {b['update_version']:>4} "
+            f"{_size(b['size']):>10}  {'yes' if b['verified'] else 'NO':<8}  {b['reason']}"
+        )
+    return "\n".join(lines)
+
+
+@backup.command("list")
+@click.argument("layer", default="all")
+def list_cmd(layer: str) -> ExitCode:
+    """List the backups of LAYER (or all), newest first."""
+    return run_verb("backup list", lambda ctx: _list(ctx, layer))
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
+    from datetime import timedelta
+
+    from automation.backup.service import catalog, verify
+
+    store = _store(ctx)
+    names = {info.name for info in _stacks(ctx, layer_name)}
+    cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
+    checked, errors = [], []
+    for record in catalog(store):
+        if record.stack not in names or (cutoff and record.created_at < cutoff):
+            continue
+        _updated, problem = verify(store, record)
+        checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
+        if problem:
+            errors.append({"message": problem, "hint": "restore from another backup"})
+    code = ExitCode.BACKUP_FAILED if errors else ExitCode.OK
+    return Result("backup verify", code, {"checked": checked}, errors=errors, human=_verify_text)
+
+
+def _verify_text(data: dict[str, Any]) -> str:
+    ok = sum(1 for c in data["checked"] if c["ok"])
+    return f"{ok} of {len(data['checked'])} backups verified"
+
+
+@backup.command("verify")
+@click.argument("layer", default="all")
+@click.option(
+    "--since-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Only backups taken in the last HOURS (the daily job checks the last 24).",
+)
+def verify_cmd(layer: str, since_hours: float | None) -> ExitCode:
+    """Re-download backups of LAYER (or all) and check every SHA-256; exit 6 on a mismatch."""
+    return run_verb("backup verify", lambda ctx: _verify(ctx, layer, since_hours))
+
+
+# --- prune --------------------------------------------------------------------------------
+
+
+def _prune(ctx: Context, layer_name: str, policy: Any, dry_run: bool, now: datetime) -> Result:
+    from automation.backup.service import catalog, plan_prune
+
+    store = _store(ctx)
+    names = {info.name for info in _stacks(ctx, layer_name)}
+    plan = plan_prune([r for r in catalog(store) if r.stack in names], policy, now)
+    doomed = [record for record, decision in plan if not decision.keep]
+    if doomed and not dry_run:
+        _confirm_prune(ctx, len(doomed))
+        newest_verified = {
+            r.stack: r.backup_id for r, _ in reversed(plan) if r.verified
+        }  # reversed: the last write per stack is its newest
+        for record in doomed:
+            assert newest_verified.get(record.stack) != record.backup_id, "retention bug"
+            store.delete_backup(record.key)
+    rows = [
+        {
+            "backup_id": r.backup_id,
+            "stack": r.stack,
+            "created": r.created,
+            "verified": r.verified,
+            "keep": d.keep,
+            "reasons": list(d.reasons),
+        }
+        for r, d in plan
+    ]
+    data = {"dry_run": dry_run, "backups": rows, "deleted": 0 if dry_run else len(doomed)}
+    return Result("backup prune", ExitCode.OK, data, human=_prune_text)
+
+
+def _confirm_prune(ctx: Context, count: int) -> None:
+    if ctx.assume_yes:
+        return
+    if not ctx.interactive:
+        raise BadInput(
+            f"refusing to delete {count} backup(s) without confirmation: not on a terminal",
+            "see what would go with --dry-run, then pass --yes",
+        )
+    if not click.confirm(f"delete {count} backup(s)?", default=False, err=True):
+        raise BadInput("prune declined at the prompt", "nothing was deleted")
+
+
+def _prune_text(data: dict[str, Any]) -> str:
+    verb = "would delete" if data["dry_run"] else "deleted"
+    lines = []
+    for b in data["backups"]:
+        why = ", ".join(b["reasons"]) if b["keep"] else verb
+        lines.append(
+            f"{'keep' if b['keep'] else 'drop':<5} {b['stack']:<18} {b['backup_id']}  {why}"
+        )
+    gone = sum(1 for b in data["backups"] if not b["keep"])
+    lines.append(f"{verb} {gone} of {len(data['backups'])} backups")
+    return "\n".join(lines)
+
+
+@backup.command("prune")
+@click.argument("layer", default="all")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+@click.option(
+    "--keep-within-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    envvar="SPROCKET_BACKUP_KEEP_WITHIN_DAYS",
+    help="Keep every backup younger than this (env SPROCKET_BACKUP_KEEP_WITHIN_DAYS).",
+)
+@click.option(
+    "--keep-daily",
+    type=click.IntRange(min=0),
+    default=14,
+    show_default=True,
+    envvar="SPROCKET_BACKUP_KEEP_DAILY",
+    help="Days with a kept backup.",
+)
+@click.option(
+    "--keep-weekly",
+    type=click.IntRange(min=0),
+    default=8,
+    show_default=True,
+    envvar="SPROCKET_BACKUP_KEEP_WEEKLY",
+    help="ISO weeks with a kept backup.",
+)
+@click.option(
+    "--keep-monthly",
+    type=click.IntRange(min=0),
+    default=12,
+    show_default=True,
+    envvar="SPROCKET_BACKUP_KEEP_MONTHLY",
+    help="Months with a kept backup.",
+)
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    hidden=True,
+    help="Pretend it is this time (ISO 8601): retention drills and tests.",
+)
+def prune_cmd(
+    layer: str,
+    dry_run: bool,
+    keep_within_days: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    now_text: str | None,
+) -> ExitCode:
+    """Delete backups of LAYER (or all) outside the GFS policy; never a stack's newest verified.
+
+    Deleting needs --yes (or a yes at the prompt); --dry-run shows the plan.
+    """
+    from automation.backup.retention import RetentionPolicy
+
+    def run(ctx: Context) -> Result:
+        policy = RetentionPolicy(keep_within_days, keep_daily, keep_weekly, keep_monthly)
+        return _prune(ctx, layer, policy, dry_run, _parse_now(now_text))
+
+    return run_verb("backup prune", run)
+
+
+def _parse_now(text: str | None) -> datetime:
+    from automation.backup.service import parse_time
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise BadInput(
+            f"--now {text!r} is not an ISO 8601 time", "e.g. 2026-11-28T12:00Z"
+        ) from None
+
+
+COMMANDS = [backup]

@@ -1,0 +1,165 @@
+"""restore LAYER (state repair) and rollback LAYER (return the servers to a backed-up release)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.errors import BadInput
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from sprocket_common.stack_info import UnknownNameError, parse_layer
+
+
+def _selector(**chosen: Any) -> Any:
+    from automation.backup.restoring import Selector
+    from automation.backup.service import parse_time
+
+    given = {name: value for name, value in chosen.items() if value not in (None, False)}
+    options = ", ".join(f"--{name.replace('_', '-')}" for name in chosen)
+    if len(given) != 1:
+        raise BadInput(f"name exactly one backup to use: one of {options}", "see `backup list`")
+    before = chosen.get("before")
+    if before is not None:
+        try:
+            chosen["before"] = parse_time(before)
+        except ValueError:
+            raise BadInput(
+                f"--before {before!r} is not an ISO 8601 time", "e.g. 2026-11-28T12:00Z"
+            ) from None
+    return Selector(
+        backup_id=chosen.get("from_id") or chosen.get("to"),
+        before=chosen.get("before"),
+        version=chosen.get("version"),
+        last_good=bool(chosen.get("last_good")),
+    )
+
+
+def _confirm(ctx: Context, what: str) -> None:
+    if ctx.assume_yes:
+        return
+    if not ctx.interactive:
+        raise BadInput(f"refusing to {what} without confirmation: not on a terminal", "pass --yes")
+    if not click.confirm(f"{what}?", default=False, err=True):
+        raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
+
+
+def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
+    from automation.backup.restoring import restore
+
+    info = ctx.stack(_layer(layer))
+    _confirm(ctx, f"replace the state of {info.name} with a backup")
+    data = restore(ctx, info, selector, force=force)
+    code = ExitCode.OK
+    errors = []
+    if not data["refresh"]["ok"]:
+        code = ExitCode.ERROR
+        errors.append(
+            {
+                "message": f"state restored, but the refresh preview failed: "
+                f"{data['refresh']['error']}",
+                "hint": f"run `python -m automation refresh {info.layer.value}` to compare",
+            }
+        )
+    elif data["refresh"]["differences"]:
+        code = ExitCode.DRIFT_DETECTED
+    return Result("restore", code, data, errors=errors, human=_restore_text)
+
+
+def _restore_text(data: dict[str, Any]) -> str:
+    safety = data.get("safety_backup") or {}
+    lines = [
+        f"{data['stack']}: state restored from backup {data['backup_id']} "
+        f"(update version {data['update_version']}, taken {data['backup_created']})",
+        f"  canonical state identical to the backup: {'yes' if data['identical'] else 'NO'}",
+        f"  previous state saved as backup {safety.get('id', '(stack had no state)')}",
+    ]
+    if data.get("forced_past"):
+        lines.append("  --force imported it despite: " + "; ".join(data["forced_past"]))
+    refresh = data["refresh"]
+    if refresh["ok"]:
+        diffs = refresh["differences"]
+        lines.append(
+            "  refresh preview: state matches reality"
+            if not diffs
+            else "  refresh preview: reality differs: "
+            + ", ".join(f"{op} {n}" for op, n in sorted(diffs.items()))
+        )
+    return "\n".join(lines)
+
+
+def _layer(name: str) -> Any:
+    try:
+        return parse_layer(name)
+    except UnknownNameError as exc:
+        raise BadInput(str(exc), "restore and rollback take one layer") from None
+
+
+@click.command()
+@click.argument("layer")
+@click.option(
+    "--from", "from_id", metavar="BACKUP_ID", help="The backup to restore (`backup list`)."
+)
+@click.option("--before", metavar="TIME", help="The newest backup taken before TIME (ISO 8601).")
+@click.option("--version", type=click.IntRange(min=1), help="The backup at update version N.")
+@click.option("--force", is_flag=True, help="Import even if project/stack/CLI checks fail.")
+def restore(
+    layer: str, from_id: str | None, before: str | None, version: int | None, force: bool
+) -> ExitCode:
+    """Restore LAYER's state from a backup (state repair; servers are not touched).
+
+    Verifies hashes and that the backup fits this stack and CLI, backs up the current state,
+    imports, then shows a refresh preview. Exit 10 when reality differs from the restored state.
+    """
+
+    def run(ctx: Context) -> Result:
+        selector = _selector(from_id=from_id, before=before, version=version)
+        return _restore(ctx, layer, selector, force)
+
+    return run_verb("restore", run)
+
+
+def _rollback(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
+    from automation.backup.restoring import rollback
+
+    info = ctx.stack(_layer(layer))
+    _confirm(ctx, f"roll {info.name} back to a backed-up release")
+    data = rollback(ctx, info, selector, force=force)
+    return Result("rollback", ExitCode.OK, data, human=_rollback_text)
+
+
+def _rollback_text(data: dict[str, Any]) -> str:
+    deploy = data["deploy"]
+    changes = ", ".join(f"{op} {n}" for op, n in sorted(deploy["changes"].items())) or "nothing"
+    lines = [
+        f"{data['stack']}: rolled back to backup {data['backup_id']} "
+        f"(update version {data['update_version']}, taken {data['backup_created']})",
+        f"  deployed through the gate: {changes}",
+    ]
+    lines += [f"  {step['op']} {step['urn']}" for step in deploy.get("steps", [])]
+    safety = data.get("safety_backup") or {}
+    lines.append(f"  state before the rollback saved as backup {safety.get('id', '(none)')}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("layer")
+@click.option("--to", metavar="BACKUP_ID", help="The backup whose release to return to.")
+@click.option("--last-good", is_flag=True, help="The newest verified backup before this update.")
+@click.option("--force", is_flag=True, help="Use the backup even if project/stack/CLI checks fail.")
+def rollback(layer: str, to: str | None, last_good: bool, force: bool) -> ExitCode:
+    """Return LAYER's servers to a backed-up release: state + config, then a gated deploy.
+
+    Exit 8 when the rollback does not finish (the stack config is put back).
+    """
+
+    def run(ctx: Context) -> Result:
+        return _rollback(ctx, layer, _selector(to=to, last_good=last_good), force)
+
+    return run_verb("rollback", run)
+
+
+COMMANDS = [restore, rollback]
