@@ -103,4 +103,4 @@ def service(
     )
     # Label values may be Outputs (the layer_1 network and middleware names); the spec builder
     # passes them through to docker.ServiceLabelArgs unchanged.
-    return SwarmService(config.name, config, secrets or {}, opts, extra_labels=labels)  # type: ignore[arg-type]
+    return SwarmService(config.name, config, secrets or {}, opts, extra_labels=labels)

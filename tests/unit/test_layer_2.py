@@ -1,0 +1,454 @@
+"""layer_2 under Pulumi's mocks (`run_layer`): what a reviewer of the deploy would check.
+
+Every service, role, secret, config file and output of the layer is read back from the
+resources the program registers, in `local` and in `prod`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from sprocket_common.outputs import LAYER2_KEYS, LAYER2_SECRET_KEYS
+
+pytestmark = pytest.mark.mocked
+
+SERVICE = "docker:index/service:Service"
+SECRET = "docker:index/secret:Secret"
+CONFIG = "docker:index/serviceConfig:ServiceConfig"
+PASSWORD = "p" * 64  # what the mocks return for every RandomPassword (the canary)
+DOMAIN = "sprocket.example.gg"
+
+LAYER1 = {
+    "ingress_network": "traefik-ingress",
+    "socket_proxy_network": "socket-proxy",
+    "base_domain": DOMAIN,
+    "tls_resolver": "letsencrypt",
+    "forward_auth_middleware": "forward-auth@docker",
+    "vault_address": "https://vault.sprocket.example.gg",
+    "spaces_endpoint": "nyc3.digitaloceanspaces.com",
+    "spaces_buckets": {},
+    "manager_ip": "203.0.113.1",
+    "droplet_ips": ["203.0.113.1", "203.0.113.2"],
+}
+COMMON_SERVICES = {
+    "layer2redis-redis-primary",
+    "rabbitmq-service",
+    "influx",
+    "loki",
+    "fluentd",
+    "telegraf",
+    "grafana",
+    "gatus",
+}
+PUBLIC_CHECK = {"name": "api", "url": f"https://api.{DOMAIN}/graphql", "max_response_ms": 1000}
+
+
+def run(run_layer: Any, env: str, **config: Any) -> Any:
+    settings = {"base_domain": DOMAIN, **config} if env != "local" else dict(config)
+    return run_layer("layer_2", env=env, config=settings, upstream={"layer_1": LAYER1})
+
+
+@pytest.fixture
+def local(run_layer: Any) -> Any:
+    return run(run_layer, "local")
+
+
+@pytest.fixture
+def prod(run_layer: Any) -> Any:
+    return run(run_layer, "prod", **{"layer_2:public_checks": [PUBLIC_CHECK]})
+
+
+def services(rec: Any) -> dict[str, dict[str, Any]]:
+    return {r.inputs["name"]: r.inputs for r in rec.by_type(SERVICE)}
+
+
+def container(spec: dict[str, Any]) -> dict[str, Any]:
+    return spec["taskSpec"]["containerSpec"]
+
+
+def labels(spec: dict[str, Any]) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in spec.get("labels") or []}
+
+
+def decoded(record: Any) -> str:
+    data = record.inputs["data"]
+    if isinstance(data, dict):  # a secret input arrives wrapped: {<sig>: <secret sig>, value}
+        data = data["value"]
+    return base64.b64decode(data).decode()
+
+
+def active(text: str) -> str:
+    """The lines of a config file that are not comments."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(("#", ";")))
+
+
+def secret_text(rec: Any, name: str) -> str:
+    return decoded(rec.one(SECRET, name))
+
+
+def config_text(rec: Any, name: str) -> str:
+    return decoded(rec.one(CONFIG, name))
+
+
+def seconds(value: str) -> int:
+    return int(value.removesuffix("s"))
+
+
+# --- what is declared ---------------------------------------------------------------------
+
+
+def test_local_declares_every_service_with_a_postgres_of_its_own(local: Any) -> None:
+    assert set(services(local)) == COMMON_SERVICES | {"postgres"}
+    assert not [r for r in local.resources if r.type.startswith("digitalocean:")]
+
+
+def test_prod_declares_the_services_and_a_protected_managed_postgres(prod: Any) -> None:
+    assert set(services(prod)) == COMMON_SERVICES
+    cluster = prod.one("digitalocean:index/databaseCluster:DatabaseCluster", "postgres")
+    assert cluster.protect, "the managed database must be protected from deletion"
+    assert cluster.inputs["engine"] == "pg"
+    dbs = {r.inputs["name"] for r in prod.by_type("digitalocean:index/databaseDb:DatabaseDb")}
+    assert dbs == {"grafana", "sprocket_main"}
+    firewall = prod.one("digitalocean:index/databaseFirewall:DatabaseFirewall", "postgres-firewall")
+    assert [rule["value"] for rule in firewall.inputs["rules"]] == LAYER1["droplet_ips"]
+
+
+def test_roles_are_the_same_in_prod_and_local_and_none_is_an_admin(prod: Any) -> None:
+    prod_roles = {
+        r.inputs["name"] for r in prod.by_type("digitalocean:index/databaseUser:DatabaseUser")
+    }
+    script = (
+        pytest.importorskip("pathlib").Path("layer_2/files/postgres/init-roles.sh")
+    ).read_text()
+    local_roles = set(re.findall(r"CREATE ROLE :?\"?(\w+)\"?", script))
+    assert prod_roles == {"grafana", "telegraf", "sprocket_app"}
+    assert local_roles == {"grafana", "telegraf", "app_user"}  # app_user = the psql variable
+    assert "SUPERUSER" not in script.replace("NOSUPERUSER", "")
+    assert prod.outputs["app_db_user"] == "sprocket_app"
+
+
+def test_apps_cannot_be_given_an_admin_database_user(run_layer: Any) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"layer_2:app_db_user: 'doadmin' is an admin role"):
+        run(run_layer, "local", **{"layer_2:app_db_user": "doadmin"})
+
+
+# --- house defaults -----------------------------------------------------------------------
+
+
+def test_every_service_has_the_house_defaults(local: Any, prod: Any) -> None:
+    for rec in (local, prod):
+        for name, spec in services(rec).items():
+            task = spec["taskSpec"]
+            log = task["logDriver"]
+            if name in ("loki", "fluentd"):  # they must not log into themselves
+                assert log == {
+                    "name": "json-file",
+                    "options": {"max-size": "5m", "max-file": "5", "compress": "true"},
+                }, name
+            else:
+                assert log["name"] == "fluentd", name
+                assert log["options"]["mode"] == "non-blocking", name
+                assert log["options"]["fluentd-async"] == "true", name
+            assert task["restartPolicy"]["condition"] == "on-failure", name
+            assert task["restartPolicy"]["maxAttempts"] == 5, name
+            limits = task["resources"]["limits"]
+            assert limits["nanoCpus"] > 0 and limits["memoryBytes"] > 0, name
+            update = spec["updateConfig"]
+            assert update["failureAction"] == "rollback", name
+            hc = container(spec).get("healthcheck")
+            if name == "gatus":  # FROM scratch: no shell, no client; watched from outside
+                assert not hc
+                continue
+            assert hc and hc["tests"][0] in ("CMD", "CMD-SHELL"), name
+            assert seconds(update["monitor"]) > seconds(hc["startPeriod"]), name
+
+
+def test_stateful_services_stop_first_on_the_labelled_storage_node(local: Any) -> None:
+    label = local.one("pulumi-python:dynamic:Resource", "storage-node-label")
+    assert (label.inputs["key"], label.inputs["value"]) == ("role", "storage")
+    specs = services(local)
+    for name in ("influx", "loki", "layer2redis-redis-primary", "rabbitmq-service", "postgres"):
+        assert specs[name]["taskSpec"]["placement"]["constraints"] == ["node.labels.role==storage"]
+        assert specs[name]["updateConfig"]["order"] == "stop-first", name
+
+
+def test_volume_limits_are_recorded_and_only_enforced_where_the_driver_can(
+    local: Any, run_layer: Any
+) -> None:
+    def volumes(rec: Any) -> dict[str, dict[str, Any]]:
+        return {r.inputs["name"]: r.inputs for r in rec.by_type("docker:index/volume:Volume")}
+
+    plain = volumes(local)
+    assert plain["layer2-redis-data"]["labels"] == [
+        {"label": "sprocket.size-limit-mb", "value": "2048"}
+    ]
+    assert plain["layer2-influx-data"]["labels"][0]["value"] == "5120"
+    assert all(not v.get("driverOpts") for v in plain.values())
+    quota = volumes(run(run_layer, "local", **{"layer_2:volume_quota": True}))
+    assert quota["layer2-redis-data"]["driverOpts"] == {"size": "2048M"}
+    assert quota["layer2-influx-data"]["driverOpts"] == {"size": "5120M"}
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def test_no_credential_in_env_args_or_labels(local: Any, prod: Any) -> None:
+    for rec in (local, prod):
+        for name, spec in services(rec).items():
+            c = container(spec)
+            visible = [
+                *(c.get("env") or {}).values(),
+                *(c.get("args") or []),
+                *(c.get("commands") or []),
+                *labels(spec).values(),
+            ]
+            for value in visible:
+                assert PASSWORD not in value, f"{name} shows a password: {value}"
+                assert "mock-db-password" not in value, f"{name} shows a DB password"
+                assert "guest" not in value, f"{name} mentions guest: {value}"
+
+
+def test_credentials_are_swarm_secrets_and_rabbitmq_has_no_guest(local: Any) -> None:
+    rabbit = secret_text(local, "rabbitmq-service-rabbitmq-credentials")
+    assert rabbit == f"default_user = sprocket\ndefault_pass = {PASSWORD}\n"
+    assert "loopback_users.guest = true" in config_text(local, "rabbitmq-service-rabbitmq-conf")
+    assert secret_text(local, "layer2redis-redis-primary-redis-auth") == f"requirepass {PASSWORD}\n"
+    rabbit_spec = services(local)["rabbitmq-service"]
+    assert "30-credentials.conf" in " ".join(container(rabbit_spec)["commands"])
+
+
+def test_redis_loads_its_config_which_binds_beyond_loopback(local: Any) -> None:
+    spec = services(local)["layer2redis-redis-primary"]
+    assert container(spec)["commands"] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    mounted = {c["fileName"] for c in container(spec)["configs"]}
+    assert "/usr/local/etc/redis/redis.conf" in mounted
+    conf = active(config_text(local, "layer2redis-redis-primary-redis-conf"))
+    assert "include /run/secrets/redis-auth.conf" in conf
+    assert re.search(r"^bind 0\.0\.0\.0", conf, re.M) and "127.0.0.1" not in conf
+    assert "appendonly yes" in conf
+
+
+def test_rabbitmq_limits_connections_and_is_only_reachable_through_forward_auth(
+    prod: Any,
+) -> None:
+    conf = config_text(prod, "rabbitmq-service-rabbitmq-conf")
+    for line in (
+        "heartbeat = 60",
+        "connection_max = 1000",
+        "channel_max = 128",
+        "tcp_listen_options.keepalive = true",
+    ):
+        assert line in conf
+    spec = services(prod)["rabbitmq-service"]
+    assert spec["endpointSpec"] == {"mode": "dnsrr"}
+    assert container(spec)["hostname"] == "{{.Node.Hostname}}"
+    lab = labels(spec)
+    rules = [v for k, v in lab.items() if k.endswith(".rule")]
+    assert rules == [f"Host(`rabbitmq.{DOMAIN}`)"]  # the UI only; AMQP is not routed
+    assert lab["traefik.http.routers.rabbitmq-service-0.middlewares"] == "forward-auth@docker"
+    assert not any(k.startswith("traefik.tcp") for k in lab)
+
+
+# --- monitoring configs -------------------------------------------------------------------
+
+
+def test_grafana_datasources_point_at_the_declared_services(local: Any) -> None:
+    specs = services(local)
+    provisioning = yaml.safe_load(config_text(local, "grafana-grafana-datasources"))
+    by_type = {d["type"]: d for d in provisioning["datasources"]}
+    assert by_type["influxdb"]["url"] == "http://influx:8086"
+    assert by_type["loki"]["url"] == "http://loki:3100"
+    for ds in provisioning["datasources"]:
+        host = ds["url"].split("//")[1].split(":")[0]
+        assert host in specs, f"datasource {ds['name']} points at undeclared {host}"
+    influx_bucket = by_type["influxdb"]["jsonData"]["defaultBucket"]
+    assert influx_bucket == container(specs["influx"])["env"]["SPROCKET_APP_BUCKET"]
+    token_file = by_type["influxdb"]["secureJsonData"]["token"]
+    assert token_file == "$__file{/run/secrets/influx_token}"
+    grafana_secrets = {s["fileName"] for s in container(specs["grafana"])["secrets"]}
+    assert "/run/secrets/influx_token" in grafana_secrets
+    assert secret_text(local, "grafana-grafana-db-url").startswith(
+        f"postgres://grafana:{PASSWORD}@"
+    )
+
+
+def test_grafana_has_an_admin_password_and_its_own_db_role_in_prod(prod: Any) -> None:
+    ini = config_text(prod, "grafana-grafana-ini")
+    assert "admin_password = $__file{/run/secrets/grafana_admin_password}" in ini
+    url = secret_text(prod, "grafana-grafana-db-url")
+    assert url.startswith("postgres://grafana:mock-db-password-grafana@private-postgres.db:25060/")
+    env = container(services(prod)["grafana"])["env"]
+    assert env["GF_DATABASE_SSL_MODE"] == "require"
+
+
+def test_telegraf_inputs_use_the_generated_credentials(prod: Any) -> None:
+    conf = active(config_text(prod, "telegraf-telegraf-conf"))
+    for plugin in (
+        "inputs.docker",
+        "inputs.cpu",
+        "inputs.mem",
+        "inputs.disk",
+        "inputs.redis",
+        "inputs.rabbitmq",
+        "inputs.postgresql",
+        "outputs.influxdb_v2",
+    ):
+        assert f"[[{plugin}]]" in conf, plugin
+    assert "tcp://layer2redis-redis-primary:6379" in conf
+    assert "http://rabbitmq-service:15672" in conf
+    assert "sslmode=disable" not in conf and "localhost" not in conf
+    dsn = secret_text(prod, "telegraf-postgres-dsn")
+    assert "user=telegraf" in dsn and "sslmode=require" in dsn and "port=25060" in dsn
+    mounted = {s["fileName"] for s in container(services(prod)["telegraf"])["secrets"]}
+    for ref in set(re.findall(r"@\{swarm:(\w+)\}", conf)):
+        assert f"/run/secrets/{ref}" in mounted, f"telegraf references unmounted secret {ref}"
+    assert secret_text(prod, "telegraf-rabbitmq-user") == "sprocket"
+    assert services(prod)["telegraf"]["mode"] == {"global": True}
+
+
+def test_loki_keeps_logs_for_a_week_and_fluentd_does_not_echo_records(local: Any) -> None:
+    loki = yaml.safe_load(config_text(local, "loki-loki-conf"))
+    assert loki["compactor"]["retention_enabled"] is True
+    assert loki["limits_config"]["retention_period"] == "168h"
+    fluentd = active(config_text(local, "fluentd-fluentd-conf"))
+    assert "@type stdout" not in fluentd
+    assert "@type loki" in fluentd and 'url "http://loki:3100"' in fluentd
+    spec = services(local)["fluentd"]
+    assert spec["mode"] == {"global": True}
+    assert spec["endpointSpec"]["ports"][0]["publishMode"] == "host"
+
+
+def test_influx_creates_the_app_bucket_the_original_forgot(local: Any) -> None:
+    spec = services(local)["influx"]
+    env = container(spec)["env"]
+    assert env["SPROCKET_APP_BUCKET"] == "sprocket_main"
+    assert env["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN_FILE"] == "/run/secrets/influx_token"
+    script = config_text(local, "influx-influx-buckets")
+    assert "influx bucket create" in script and "$SPROCKET_APP_BUCKET" in script
+    initdb = [c for c in container(spec)["configs"] if "initdb" in c["fileName"]]
+    assert initdb and initdb[0]["fileMode"] == 0o555
+
+
+# --- Gatus ----------------------------------------------------------------------------------
+
+
+def routed_hostnames(rec: Any) -> set[str]:
+    hosts = set()
+    for spec in services(rec).values():
+        for key, value in labels(spec).items():
+            if key.endswith(".rule"):
+                hosts.update(re.findall(r"Host\(`([^`]+)`\)", value))
+    return hosts
+
+
+def test_every_gatus_endpoint_is_a_declared_route_or_service(prod: Any) -> None:
+    config = yaml.safe_load(secret_text(prod, "gatus-gatus-config"))
+    declared_hosts = routed_hostnames(prod) | {f"api.{DOMAIN}"}
+    declared_services = set(services(prod)) | {"private-postgres.db"}
+    public = [e for e in config["endpoints"] if e["group"] in ("critical", "warning")]
+    internal = [e for e in config["endpoints"] if e["group"] == "internal"]
+    for endpoint in public:
+        host = endpoint["url"].split("/")[2]
+        assert host in declared_hosts, f"gatus checks undeclared {endpoint['url']}"
+    for endpoint in internal:
+        host = endpoint["url"].split("/")[2].split(":")[0]
+        assert host in declared_services, f"gatus checks undeclared {endpoint['url']}"
+    checked = {e["url"].split("/")[2] for e in public}
+    assert checked == declared_hosts, "every public hostname is checked"
+    assert {e["name"] for e in internal} == {
+        "redis",
+        "rabbitmq",
+        "postgres",
+        "influx",
+        "loki",
+        "grafana",
+    }
+
+
+def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
+    config = yaml.safe_load(secret_text(prod, "gatus-gatus-config"))
+    by = {(e["group"], e["name"]): e["conditions"] for e in config["endpoints"]}
+    grafana = f"grafana.{DOMAIN}"
+    assert "[CERTIFICATE_EXPIRATION] > 168h" in by[("critical", grafana)]
+    assert "[CERTIFICATE_EXPIRATION] > 720h" in by[("warning", grafana)]
+    assert "[RESPONSE_TIME] < 500" in by[("warning", grafana)]
+    assert "[RESPONSE_TIME] < 1000" in by[("warning", "api")]
+    assert "[STATUS] == 200" in by[("critical", f"status.{DOMAIN}")]
+    assert "[STATUS] < 500" in by[("critical", grafana)]  # forward auth answers a redirect
+
+
+def test_gatus_alerts_on_discord_only_with_a_configured_secret_webhook(run_layer: Any) -> None:
+    hook = "https://discord.com/api/webhooks/1/canary-webhook"
+    rec = run_layer(
+        "layer_2",
+        env="local",
+        secrets={"layer_2:gatus_discord_webhook": hook},
+        upstream={"layer_1": LAYER1},
+    )
+    config = yaml.safe_load(secret_text(rec, "gatus-gatus-config"))
+    assert config["alerting"]["discord"]["webhook-url"] == hook
+    assert all(e["alerts"][0]["type"] == "discord" for e in config["endpoints"])
+    for spec in services(rec).values():
+        assert hook not in str(spec)
+
+
+# --- the contract and the environments ----------------------------------------------------
+
+
+def test_output_contract(local: Any, prod: Any) -> None:
+    for rec in (local, prod):
+        assert set(LAYER2_KEYS) <= set(rec.outputs)
+        assert set(LAYER2_SECRET_KEYS) <= rec.secret_outputs
+        specs = services(rec)
+        assert rec.outputs["redis_host"] in specs and rec.outputs["redis_port"] == 6379
+        assert rec.outputs["rabbitmq_host"] in specs and rec.outputs["rabbitmq_port"] == 5672
+        assert rec.outputs["rabbitmq_user"] == "sprocket"
+        assert rec.outputs["influx_url"] == "http://influx:8086"
+        nets = {r.inputs["name"] for r in rec.by_type("docker:index/network:Network")}
+        assert {rec.outputs["monitoring_network"], rec.outputs["data_network"]} == nets
+        assert rec.outputs["redis_password"] == PASSWORD
+    assert local.outputs["postgres_host"] == "postgres"
+    assert (prod.outputs["postgres_host"], prod.outputs["postgres_port"]) == (
+        "private-postgres.db",
+        25060,
+    )
+    assert prod.outputs["app_db_password"] == "mock-db-password-sprocket_app"
+
+
+def normalised(spec: dict[str, Any]) -> dict[str, Any]:
+    """A service spec without what legitimately differs per env (hostnames, DB TLS)."""
+    spec = {k: v for k, v in spec.items() if k != "labels"}
+    c = dict(container(spec))
+    c["env"] = {
+        k: v
+        for k, v in (c.get("env") or {}).items()
+        if k not in ("GF_SERVER_ROOT_URL", "GF_DATABASE_SSL_MODE")
+    }
+    return {**spec, "taskSpec": {**spec["taskSpec"], "containerSpec": c}}
+
+
+def test_local_and_prod_differ_only_where_stated(local: Any, prod: Any) -> None:
+    """Stated differences: Postgres (service vs managed cluster), its TLS mode, hostnames and
+    the ACME resolver in labels, and the Gatus checks that follow from those."""
+    local_specs, prod_specs = services(local), services(prod)
+    assert set(local_specs) - set(prod_specs) == {"postgres"}
+    for name in COMMON_SERVICES:
+        assert normalised(local_specs[name]) == normalised(prod_specs[name]), name
+    local_labels = labels(local_specs["grafana"])
+    prod_labels = labels(prod_specs["grafana"])
+    assert set(prod_labels) - set(local_labels) == {
+        "traefik.http.routers.grafana-0.tls.certresolver"
+    }
+
+
+def test_a_missing_layer1_output_names_the_output_and_the_stack(run_layer: Any) -> None:
+    upstream = {k: v for k, v in LAYER1.items() if k != "forward_auth_middleware"}
+    with pytest.raises(Exception, match=r"forward_auth_middleware.*local-layer_1"):
+        run_layer("layer_2", env="local", upstream={"layer_1": upstream})
