@@ -14,3 +14,7 @@ COMMANDS += drift_cmd.COMMANDS
 from automation.commands import rollout as rollout_cmd  # noqa: E402
 
 COMMANDS += rollout_cmd.COMMANDS
+from automation.commands import backup as backup_cmd  # noqa: E402
+from automation.commands import restore as restore_cmd  # noqa: E402
+
+COMMANDS += backup_cmd.COMMANDS + restore_cmd.COMMANDS
