@@ -452,3 +452,19 @@ def test_a_missing_layer1_output_names_the_output_and_the_stack(run_layer: Any) 
     upstream = {k: v for k, v in LAYER1.items() if k != "forward_auth_middleware"}
     with pytest.raises(Exception, match=r"forward_auth_middleware.*local-layer_1"):
         run_layer("layer_2", env="local", upstream={"layer_1": upstream})
+
+
+def test_the_storage_node_is_chosen_by_name_or_as_the_only_node() -> None:
+    import importlib
+
+    from sprocket_common.stack_info import Layer, layer_package
+
+    storage = importlib.import_module(f"{layer_package(Layer.LAYER_2)}.storage")
+
+    def node(name: str) -> dict[str, Any]:
+        return {"ID": name, "Description": {"Hostname": name}}
+
+    assert storage.pick_node([node("a")], "")["ID"] == "a"
+    assert storage.pick_node([node("a"), node("b")], "b")["ID"] == "b"
+    with pytest.raises(ValueError, match=r"layer_2:storage_node: required .* \['a', 'b'\]"):
+        storage.pick_node([node("a"), node("b")], "")
