@@ -17,9 +17,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automation.context import Context
+    from automation.render import Result
 
 GITHUB_COMMENT_LIMIT = 65_536
 # Room for GitHub's own counting and for the workflow's wrapper text.
@@ -132,6 +137,7 @@ def render_stack(
         "",
         *_summary_table(stack),
         "",
+        *_status_lines(stack, redact),
         *_blocked_lines(stack, redact, budget // 4),
     ]
     steps = _sorted_steps(stack.get("steps") or [])
@@ -177,6 +183,15 @@ def _summary_table(stack: Mapping[str, Any]) -> list[str]:
         "|---:|---:|---:|---:|---|",
         f"| {counts[0]} | {counts[1]} | {counts[2]} | {deletes} | {_gate_verdict(stack)} |",
     ]
+
+
+def _status_lines(stack: Mapping[str, Any], redact: Redactor) -> list[str]:
+    """A stack whose preview failed (or did not run) says so above everything else."""
+    status = stack.get("status")
+    if status not in ("failed", "not run"):
+        return []
+    message = _cell(redact(str(stack.get("message") or "")))[:2000]
+    return [f"**Preview {status}**{': ' + message if message else ''}", ""]
 
 
 def _gate_verdict(stack: Mapping[str, Any]) -> str:
@@ -267,3 +282,48 @@ def split_comments(markdown: str) -> dict[str, str]:
         end = following.start() if following else len(markdown)
         comments[match.group(1)] = markdown[match.start() : end].rstrip("\n") + "\n"
     return comments
+
+
+# --- the preview command's --format markdown ---------------------------------------------
+
+
+def as_markdown(ctx: Context, result: Result) -> Result:
+    """The preview Result with its human view replaced by the PR comments (JSON is unchanged)."""
+    from dataclasses import replace
+
+    from sprocket_common.stack_info import PROJECT_NAME
+
+    names = [str(s.get("stack")) for s in result.data.get("stacks", [])]
+    secrets = stack_secret_values(ctx, names)
+
+    def view(data: dict[str, Any]) -> str:
+        return render_preview(data, project=PROJECT_NAME, secrets=secrets)
+
+    return replace(result, human=view)
+
+
+def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
+    """The decrypted secret config values of these stacks, for redaction only; never printed.
+
+    A stack that cannot be read (not created yet, no passphrase) adds nothing: the comment is
+    then protected by the preview data holding no values, and by the environment scrub.
+    """
+    from automation.engine import select_stack
+    from sprocket_common.stack_info import StackInfo, UnknownNameError
+
+    values: list[str] = []
+    for name in stack_names:
+        try:
+            info = StackInfo.parse(name)
+            stack = select_stack(ctx.settings, info, program=_no_program, create=False)
+            values.extend(secret_values_from_config(stack.get_all_config()))
+        except (UnknownNameError, Exception) as exc:  # best effort: the comment still renders
+            print(
+                f"note: {name}: secret config not read for redaction ({type(exc).__name__})",
+                file=sys.stderr,
+            )
+    return values
+
+
+def _no_program() -> None:
+    """Reading config runs no program."""

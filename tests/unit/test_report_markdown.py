@@ -158,3 +158,15 @@ def test_no_changes_still_renders_a_summary() -> None:
     body = render_preview({"stacks": [{"stack": "prod-layer_2", "changes": {}}]}, project=PROJECT)
     assert "| 0 | 0 | 0 | 0 | not evaluated |" in body
     assert "Resource changes" not in body
+
+
+def test_a_failed_stack_says_so_with_the_message_redacted() -> None:
+    stack = {
+        "stack": "prod-layer_2",
+        "status": "failed",
+        "message": f"error: program failed <b>token={CANARY}</b>",
+        "changes": {},
+    }
+    body = render_preview({"stacks": [stack]}, project=PROJECT, secrets=[CANARY])
+    assert "**Preview failed**: error: program failed &lt;b&gt;token=[secret]&lt;/b&gt;" in body
+    assert CANARY not in body
