@@ -41,6 +41,8 @@ _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a
 _CREDENTIAL_WORDS = frozenset(
     {"PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "TOKEN", "KEY", "APIKEY", "DSN", "CREDENTIALS"}
 )
+# Traefik middlewares that take password hashes inline; `...usersfile` (a secret mount) is fine.
+_INLINE_USERS_LABELS = (".basicauth.users", ".digestauth.users")
 _URL_WITH_USERINFO = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s]+@")
 
 
@@ -114,6 +116,9 @@ class SecretMount(_Model):
 
     name: str
     target: str
+    # Docker's own default: images that drop to their own user (vault, redis...) cannot read
+    # a root-owned 0400 file, and the file is visible only inside this one container anyway.
+    file_mode: int = 0o444
 
     @field_validator("name")
     @classmethod
@@ -163,6 +168,7 @@ class VolumeMount(_Model):
     volume: str
     target: str
     size_limit_mb: int | None = Field(default=None, gt=0)
+    read_only: bool = False
 
     @field_validator("target")
     @classmethod
@@ -231,7 +237,7 @@ class ServiceConfig(_Model):
     @classmethod
     def _no_credentials_in_labels(cls, labels: dict[str, str]) -> dict[str, str]:
         for key, value in labels.items():
-            if _URL_WITH_USERINFO.match(value) or "basicauth.users" in key:
+            if _URL_WITH_USERINFO.match(value) or key.endswith(_INLINE_USERS_LABELS):
                 raise ValueError(
                     f"label {key} carries a credential; labels are public in the Swarm API "
                     "(use a users file from a secret mount)"
@@ -328,7 +334,7 @@ def service_args(
     *,
     config_ids: Mapping[str, pulumi.Input[str]] | None = None,
     secret_ids: Mapping[str, pulumi.Input[str]] | None = None,
-    extra_labels: Mapping[str, str] | None = None,
+    extra_labels: Mapping[str, pulumi.Input[str]] | None = None,
     fluentd_address: str = DEFAULT_FLUENTD_ADDRESS,
 ) -> docker.ServiceArgs:
     """The full `docker.Service` spec for `config` (pure: no resources are created).
@@ -365,7 +371,9 @@ def service_args(
         or None,
         secrets=[
             docker.ServiceTaskSpecContainerSpecSecretArgs(
-                secret_id=secret_ids[s.name], file_name=f"{SECRETS_DIR}/{s.target}", file_mode=0o400
+                secret_id=secret_ids[s.name],
+                file_name=f"{SECRETS_DIR}/{s.target}",
+                file_mode=s.file_mode,
             )
             for s in config.secret_mounts
         ]
@@ -427,7 +435,7 @@ def _mount(volume: VolumeMount) -> docker.ServiceTaskSpecContainerSpecMountArgs:
 
     if volume.is_bind:
         return docker.ServiceTaskSpecContainerSpecMountArgs(
-            type="bind", source=volume.volume, target=volume.target
+            type="bind", source=volume.volume, target=volume.target, read_only=volume.read_only
         )
     labels = (
         [
@@ -442,6 +450,7 @@ def _mount(volume: VolumeMount) -> docker.ServiceTaskSpecContainerSpecMountArgs:
         type="volume",
         source=volume.volume,
         target=volume.target,
+        read_only=volume.read_only or None,
         volume_options=docker.ServiceTaskSpecContainerSpecMountVolumeOptionsArgs(labels=labels)
         if labels
         else None,

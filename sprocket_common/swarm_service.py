@@ -39,7 +39,7 @@ class SwarmService(pulumi.ComponentResource):
         secrets: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        extra_labels: Mapping[str, str] | None = None,
+        extra_labels: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> None:
         _check_secret_values(config, secrets or {})
         super().__init__("sprocket:swarm:Service", name, None, opts)
@@ -57,8 +57,15 @@ class SwarmService(pulumi.ComponentResource):
         )
         # The Swarm service name is explicit (other services address it by DNS), so a replace
         # must delete first; most changes are in-place updates that Swarm rolls per task.
+        # The spec names networks and volumes by string, so the component's depends_on (the
+        # networks, volumes it needs) is passed on to make the service wait for them.
+        depends_on = opts.depends_on if opts and opts.depends_on else None
         self.service = docker.Service(
-            name, args, opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+            name,
+            args,
+            opts=pulumi.ResourceOptions(
+                parent=self, delete_before_replace=True, depends_on=depends_on
+            ),
         )
         self.service_name: pulumi.Output[str] = self.service.name
         self.register_outputs({"service_name": self.service_name})
