@@ -91,8 +91,12 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], n: int) -> dict[st
         length = int(inputs.get("length", 32))
         return {"result": ("p" * length), "bcryptHash": "$2a$10$mockmockmockmockmockmu"}
     if typ == "digitalocean:index/databaseCluster:DatabaseCluster":
-        return {"host": f"{name}.db.ondigitalocean.com", "privateHost": f"private-{name}.db",
-                "port": 25060, "uri": f"postgresql://doadmin:mock@{name}:25060/defaultdb"}
+        return {
+            "host": f"{name}.db.ondigitalocean.com",
+            "privateHost": f"private-{name}.db",
+            "port": 25060,
+            "uri": f"postgresql://doadmin:mock@{name}:25060/defaultdb",
+        }
     if typ == "digitalocean:index/databaseUser:DatabaseUser":
         return {"password": f"mock-db-password-{inputs.get('name', name)}"}
     if typ == "digitalocean:index/domain:Domain":
@@ -112,7 +116,9 @@ class RecordingMocks:
         if args.typ == STACK_REFERENCE:
             return self._stack_reference(args)
         state = {**args.inputs, **_computed(args.typ, args.name, args.inputs, self.count)}
-        return f"{args.name}-id", state
+        # DigitalOcean ids are numbers (droplet ids are passed on as ints).
+        numeric = args.typ.startswith("digitalocean:")
+        return (str(1000 + self.count) if numeric else f"{args.name}-id"), state
 
     def _stack_reference(self, args: Any) -> tuple[str, dict[str, Any]]:
         stack = str(args.inputs.get("name", args.name))
@@ -148,6 +154,24 @@ def _recording_monitor(mocks: RecordingMocks, records: list[Record]) -> Any:
                         id=response.id,
                     )
                 )
+            return response
+
+        def ReadResource(self, request: Any) -> Any:
+            # StackReferences (and `Resource.get`) are reads, not registrations.
+            response = super().ReadResource(request)
+            from pulumi.runtime import rpc
+
+            records.append(
+                Record(
+                    type=request.type,
+                    name=request.name,
+                    inputs=rpc.deserialize_properties(request.properties),
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=True,
+                    id=request.id,
+                )
+            )
             return response
 
     return RecordingMonitor(mocks)

@@ -1,0 +1,122 @@
+"""The Discord forward-auth service, its config, and one Traefik middleware per access rule."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import pulumi
+import pulumi_random as random
+import yaml
+
+from sprocket_common.env_config import EnvConfig
+from sprocket_common.service import (
+    FileMount,
+    Healthcheck,
+    Resources,
+    Route,
+    SecretMount,
+    ServiceConfig,
+    SwarmService,
+)
+from sprocket_common.stack_info import Env
+from sprocket_common.traefik import INGRESS_NETWORK, traefik_labels
+
+from .settings import Layer1Settings
+
+NAME = "forward-auth"
+PORT = 3000
+CONFIG_PATH = "/app/config.yaml"
+SECRET_TARGET = "discord_client_secret"  # noqa: S105 (a file name)
+DEFAULT_MIDDLEWARE = "fa-default"
+TEMPLATE = Path(__file__).parent / "files" / "discord-forward-auth.yaml"
+
+
+@dataclass(frozen=True)
+class ForwardAuth:
+    service: SwarmService
+    default_middleware: str  # guild membership
+    middlewares: dict[str, str]  # rule key -> middleware reference
+
+
+def middleware_name(rule: str) -> str:
+    """`SprocketAdmin` -> `fa-sprocket-admin`."""
+    return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
+
+
+def render_config(settings: Layer1Settings, env: EnvConfig) -> str:
+    return Template(TEMPLATE.read_text()).substitute(
+        client_id=settings.discord_client_id,
+        guild_id=settings.discord_guild_id,
+        fa_hostname=env.hostname("fa"),
+        cookie_domain=env.base_hostname,
+    )
+
+
+def rules(config_text: str) -> list[str]:
+    return list(yaml.safe_load(config_text)["rules"])
+
+
+def middleware_labels(rule_keys: list[str]) -> dict[str, str]:
+    """Traefik reaches forward auth on the ingress overlay, not through public DNS and TLS."""
+    base = f"http://{NAME}:{PORT}/login"
+    labels = {f"traefik.http.middlewares.{DEFAULT_MIDDLEWARE}.forwardauth.address": base}
+    for rule in rule_keys:
+        address = f"{base}?rule={rule}"
+        labels[f"traefik.http.middlewares.{middleware_name(rule)}.forwardauth.address"] = address
+    return labels
+
+
+def service_config(settings: Layer1Settings, env: EnvConfig, config_text: str) -> ServiceConfig:
+    return ServiceConfig(
+        name=NAME,
+        image=settings.forward_auth_image,
+        env={"CONFIG_FILE": CONFIG_PATH, "CLIENT_SECRET_FILE": f"/run/secrets/{SECRET_TARGET}"},
+        healthcheck=Healthcheck(test=settings.forward_auth_healthcheck, start_period_s=15),
+        resources=Resources(cpu=0.25, memory_mb=128),
+        routes=[Route(hostname=env.hostname("fa"), port=PORT)],
+        networks=[INGRESS_NETWORK],
+        files=[FileMount(name="config", target=CONFIG_PATH, content=config_text)],
+        secret_mounts=[SecretMount(name="client-secret", target=SECRET_TARGET)],
+    )
+
+
+def client_secret(env: EnvConfig) -> pulumi.Output[str]:
+    """Required in staging and prod; local runs without Discord login (a random placeholder)."""
+    config = pulumi.Config("sprocket")
+    if env.env is not Env.LOCAL:
+        return config.require_secret("discord_client_secret")
+    given = config.get_secret("discord_client_secret")
+    if given is not None:
+        return given
+    pulumi.log.info("sprocket:discord_client_secret unset: Discord login will not work in local")
+    placeholder = random.RandomPassword(
+        "discord-client-secret-placeholder", length=32, special=False
+    )
+    return pulumi.Output.secret(placeholder.result)
+
+
+def deploy(
+    settings: Layer1Settings, env: EnvConfig, *, depends_on: list[pulumi.Resource]
+) -> ForwardAuth:
+    config_text = render_config(settings, env)
+    config = service_config(settings, env, config_text)
+    keys = rules(config_text)
+    labels = {
+        **traefik_labels(config, env.tls_resolver, ""),
+        **middleware_labels(keys),
+    }
+    service = SwarmService(
+        NAME,
+        config,
+        secrets={"client-secret": client_secret(env)},
+        opts=pulumi.ResourceOptions(depends_on=depends_on),
+        extra_labels=labels,
+    )
+    return ForwardAuth(
+        service=service,
+        default_middleware=f"{DEFAULT_MIDDLEWARE}@docker",
+        middlewares={rule: f"{middleware_name(rule)}@docker" for rule in keys},
+    )
