@@ -1,5 +1,205 @@
-"""The platform layer: see README.md and ARCHITECTURE.md for what it declares."""
+"""The platform layer: every app of the service catalog (catalog.yaml) as one house Swarm service.
+
+Order of work, so that a mistake stops the program before anything reaches the engine:
+1. load and validate the catalog and the stack config (image tags, secrets source);
+2. read layer_1 and layer_2 through the typed contracts (sprocket_common.outputs);
+3. declare the platform network, the app buckets (prod, staging), the volumes, the secrets;
+4. once the upstream values are known, one `SwarmService` per enabled entry.
+
+Step 4 runs inside an `apply` because the shared `ServiceConfig` takes plain strings (network
+names, rendered config files); every value it waits for is a stack-reference output or an
+explicit name, all known during preview, so previews still show every service.
+
+Exports (no credential): `images` {entry: image}, `service_names` {entry: Swarm service name},
+`routes` {entry: [public hostnames]}, `network`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+import pulumi
+import pulumi_docker as docker
+from pydantic import BaseModel, ConfigDict, Field
+
+from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
+from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
+from sprocket_common.service import SwarmService
+from sprocket_common.stack_info import Env
+
+from .catalog import AppEntry, Catalog, app_secrets, load_catalog
+from .images import ImageSettings, image_for
+from .render import Environment, labels_for, service_config, swarm_name
+from .secrets import SecretSettings, SecretValues, needed_secrets
+
+
+class PlatformSettings(BaseModel):
+    """`sprocket:alpha_restrictions`, `sprocket:bucket_names` (role -> name, to adopt buckets)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha_restrictions: bool = False
+    bucket_names: dict[str, str] = Field(default_factory=dict)
 
 
 def program() -> None:
-    """Declare the platform resources (filled in by the platform issue)."""
+    env = current_env()
+    catalog = load_catalog()
+    apps = catalog.enabled(env)
+    images = image_settings(catalog)
+    settings = read_config(PlatformSettings)
+    secret_settings = read_config(SecretSettings)
+    image_refs = {name: image_for(name, app, images, catalog.image_namespace) for name, app in apps.items()}
+
+    layer1, layer2 = read_layer1(env), read_layer2(env)
+    network = docker.Network("platform-network", name=f"{env.value}-platform", driver="overlay")
+    buckets = bucket_names(env, settings, apps)
+    if env is not Env.LOCAL:
+        declare_buckets(buckets, layer1)
+    volumes = declare_volumes(env, apps)
+    environment = resolve_environment(env, layer1, layer2, network.name, buckets, settings)
+    secrets = SecretValues(catalog, env, secret_settings, layer1, layer2, environment).build(
+        needed_secrets(catalog, apps)
+    )
+    ready = pulumi.Output.all(environment, *[v.name for v in volumes])
+    routes = ready.apply(
+        lambda args: declare_services(catalog, apps, args[0], image_refs, secrets)
+    )
+
+    pulumi.export("images", image_refs)
+    pulumi.export("service_names", {name: swarm_name(env, name) for name in apps})
+    pulumi.export("routes", routes)
+    pulumi.export("network", network.name)
+
+
+def image_settings(catalog: Catalog) -> ImageSettings:
+    images = read_config(ImageSettings)
+    unknown = images.unknown_entries(catalog.apps)
+    if unknown:
+        key = "image_tags" if set(unknown) & set(images.image_tags) else "image_digests"
+        raise ConfigError(
+            f"sprocket:{key}",
+            f"names no catalog entry: {', '.join(unknown)} "
+            f"(entries: {', '.join(catalog.apps)})",
+        )
+    return images
+
+
+def bucket_names(env: Env, settings: PlatformSettings, apps: Mapping[str, AppEntry]) -> dict[str, str]:
+    """The app buckets (role -> name); `sprocket:bucket_names` keeps existing names (adoption)."""
+    roles = dict.fromkeys(role for app in apps.values() for role in app.buckets)
+    return {
+        role: settings.bucket_names.get(role) or f"sprocket-{role}-{env.value}" for role in roles
+    }
+
+
+def declare_buckets(names: Mapping[str, str], layer1: Layer1Outputs) -> None:
+    """Private Spaces buckets for the apps (the original's prod-s3), protected: they hold data."""
+    import pulumi_digitalocean as do
+
+    region = layer1.spaces_endpoint.apply(_region_of)
+    for role, name in names.items():
+        do.SpacesBucket(
+            f"bucket-{role}",
+            name=name,
+            region=region,
+            acl="private",
+            opts=pulumi.ResourceOptions(protect=True),
+        )
+
+
+def _region_of(endpoint: str) -> str:
+    """`https://nyc3.digitaloceanspaces.com` -> `nyc3`."""
+    host = urlparse(endpoint).hostname or endpoint
+    return host.split(".", 1)[0]
+
+
+def declare_volumes(env: Env, apps: Mapping[str, AppEntry]) -> list[docker.Volume]:
+    """Named volumes, kept when the stack is destroyed (and protected in prod)."""
+    return [
+        docker.Volume(
+            volume.name,
+            name=f"{env.value}-{volume.name}",
+            opts=pulumi.ResourceOptions(retain_on_delete=True, protect=env is Env.PROD),
+        )
+        for app in apps.values()
+        for volume in app.volumes
+    ]
+
+
+def resolve_environment(
+    env: Env,
+    layer1: Layer1Outputs,
+    layer2: Layer2Outputs,
+    platform_network: pulumi.Output[str],
+    buckets: Mapping[str, str],
+    settings: PlatformSettings,
+) -> pulumi.Output[Environment]:
+    """The plain (non-secret) upstream values the apps' specs and config files are built from."""
+    values = pulumi.Output.all(
+        base_domain=layer1.base_domain,
+        tls_resolver=layer1.tls_resolver,
+        forward_auth_middleware=layer1.forward_auth_middleware,
+        ingress=layer1.ingress_network,
+        spaces_endpoint=layer1.spaces_endpoint,
+        platform=platform_network,
+        data=layer2.data_network,
+        monitoring=layer2.monitoring_network,
+        redis_host=layer2.redis_host,
+        redis_port=layer2.redis_port,
+        rabbitmq_host=layer2.rabbitmq_host,
+        rabbitmq_port=layer2.rabbitmq_port,
+        rabbitmq_user=layer2.rabbitmq_user,
+        postgres_host=layer2.postgres_host,
+        postgres_port=layer2.postgres_port,
+        postgres_database=layer2.postgres_database,
+        app_db_user=layer2.app_db_user,
+        influx_url=layer2.influx_url,
+        influx_org=layer2.influx_org,
+    )
+    return values.apply(lambda v: build_environment(env, v, buckets, settings))
+
+
+NETWORK_KEYS = ("platform", "ingress", "data", "monitoring")
+ENDPOINT_KEYS = ("base_domain", "tls_resolver", "forward_auth_middleware")
+
+
+def build_environment(
+    env: Env, values: Mapping[str, Any], buckets: Mapping[str, str], settings: PlatformSettings
+) -> Environment:
+    """Hostnames follow layer_1's base domain, so the layers cannot disagree on it."""
+    plain = {
+        k: str(v) for k, v in values.items() if k not in NETWORK_KEYS and k not in ENDPOINT_KEYS
+    }
+    return Environment(
+        env_config=EnvConfig(env=env, base_domain=values["base_domain"]),
+        values=plain,
+        networks={k: str(values[k]) for k in NETWORK_KEYS},
+        buckets=dict(buckets),
+        tls_resolver=str(values["tls_resolver"] or ""),
+        forward_auth_middleware=str(values["forward_auth_middleware"] or ""),
+        alpha_restrictions=settings.alpha_restrictions,
+    )
+
+
+def declare_services(
+    catalog: Catalog,
+    apps: Mapping[str, AppEntry],
+    environment: Environment,
+    images: Mapping[str, str],
+    secrets: Mapping[str, pulumi.Output[str]],
+) -> dict[str, list[str]]:
+    """One SwarmService per entry; returns the public hostnames of each (for the export)."""
+    routes: dict[str, list[str]] = {}
+    for name, app in apps.items():
+        config = service_config(name, app, catalog, environment, images[name])
+        SwarmService(
+            name,
+            config,
+            secrets={secret: secrets[secret] for secret in app_secrets(app)},
+            extra_labels=labels_for(config, environment),
+        )
+        routes[name] = [route.hostname for route in config.routes]
+    return routes
