@@ -9,10 +9,8 @@ change summary the command put on ``op``). Pre/post backups (issue 7) hook in he
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -41,6 +39,16 @@ class Operation:
     changes: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     interrupted: bool = False
+    in_engine: bool = False  # a first Ctrl-C waits for the engine only while it runs
+
+    @contextlib.contextmanager
+    def engine_call(self) -> Iterator[None]:
+        """Mark the engine call inside the guard: Ctrl-C elsewhere (a prompt) aborts at once."""
+        self.in_engine = True
+        try:
+            yield
+        finally:
+            self.in_engine = False
 
 
 @contextlib.contextmanager
@@ -108,24 +116,13 @@ def _interrupted(info: StackInfo) -> Interrupted:
 
 def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
     """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
-    from automation.engine import engine_env, find_pulumi_cli
+    from automation.rawcli import NoSuchStack, run_pulumi_json
 
-    proc = subprocess.run(
-        [str(find_pulumi_cli(settings)), "stack", "export", "--stack", info.name],
-        cwd=settings.project_dir,
-        env={**os.environ, **engine_env(settings, info)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if "no stack named" in proc.stderr.lower():
-            return []  # first deploy: nothing can be pending
-        raise DriverError(
-            f"could not read the state of {info.name}: {proc.stderr.strip().splitlines()[-1:]}",
-            "check the backend URL and credentials",
-        )
-    deployment = json.loads(proc.stdout).get("deployment") or {}
+    try:
+        exported = run_pulumi_json(settings, info, ["stack", "export"])
+    except NoSuchStack:
+        return []  # first deploy: nothing can be pending
+    deployment = (exported or {}).get("deployment") or {}
     return [
         {"type": pending.get("type", "?"), "urn": pending.get("resource", {}).get("urn", "?")}
         for pending in deployment.get("pending_operations") or []
@@ -162,7 +159,7 @@ def _trap_interrupts(op: Operation) -> Iterator[None]:
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        if op.interrupted:
+        if op.interrupted or not op.in_engine:
             raise KeyboardInterrupt
         op.interrupted = True
         sys.stderr.write(

@@ -14,6 +14,9 @@ COMMANDS += drift_cmd.COMMANDS
 from automation.commands import rollout as rollout_cmd  # noqa: E402
 
 COMMANDS += rollout_cmd.COMMANDS
+from automation.commands import stacks as stacks_cmd  # noqa: E402
+
+COMMANDS += stacks_cmd.COMMANDS
 from automation.commands import backup as backup_cmd  # noqa: E402
 from automation.commands import restore as restore_cmd  # noqa: E402
 

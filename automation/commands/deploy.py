@@ -1,17 +1,26 @@
-"""preview and deploy: run a layer (or all, in order) through the engine."""
+"""preview, deploy, refresh, destroy: one layer or `all`, in dependency order.
+
+`all` is layer_1, layer_2, platform (reversed for destroy). preview goes on past a failing layer
+(its report is still useful); the mutating verbs stop at the first layer that does not succeed,
+so a downstream layer never deploys on a broken upstream.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput, translate_engine_error
+from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import LAYER_ORDER, Layer, UnknownNameError, parse_layer
+from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
+
+# Which code wins when layers end differently: any failure, then a block, then changes.
+_SEVERITY = {ExitCode.OK: 0, ExitCode.CHANGES_PRESENT: 1, ExitCode.GATE_BLOCKED: 2}
 
 
 def resolve_layers(name: str, *, reverse: bool = False) -> list[Layer]:
@@ -26,52 +35,195 @@ def resolve_layers(name: str, *, reverse: bool = False) -> list[Layer]:
     return layers[::-1] if reverse else layers
 
 
-def _summary_text(data: dict[str, Any]) -> str:
-    lines = []
-    for stack in data["stacks"]:
-        changes = (
-            ", ".join(f"{op} {n}" for op, n in sorted(stack["changes"].items())) or "no changes"
-        )
-        lines.append(f"{stack['stack']}: {changes}")
-    return "\n".join(lines)
+def _worse(current: ExitCode, new: ExitCode) -> ExitCode:
+    if _SEVERITY.get(current, 3) == 3:
+        return current  # the first failure is the one to report
+    return new if _SEVERITY.get(new, 3) > _SEVERITY[current] else current
 
 
-def _run(ctx: Context, layer_name: str, *, apply: bool) -> Result:
-    from pulumi.automation import errors as auto_errors
+def gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-replace/--allow-delete/--allow-unprotect URN, --target URN, --lock-wait."""
+    options = [
+        click.option(
+            "--allow-replace",
+            multiple=True,
+            metavar="URN",
+            help="Allow replacing this stateful or protected resource (repeatable; * matches).",
+        ),
+        click.option(
+            "--allow-delete",
+            multiple=True,
+            metavar="URN",
+            help="Allow deleting this stateful or protected resource (repeatable).",
+        ),
+        click.option(
+            "--allow-unprotect",
+            multiple=True,
+            metavar="URN",
+            help="Allow a plan that removes `protect` from this resource (repeatable).",
+        ),
+        click.option(
+            "--target",
+            multiple=True,
+            metavar="URN",
+            help="Only these resources (and what they need); repeatable.",
+        ),
+        click.option(
+            "--lock-wait",
+            type=click.FloatRange(min=0),
+            default=0,
+            metavar="SECONDS",
+            help="Wait this long for another command's lock instead of failing at once.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
-    from automation.engine import select_stack
 
-    stacks: list[dict[str, Any]] = []
+def _run_options(kwargs: dict[str, Any]) -> Any:
+    from automation.gate import GatePolicy
+    from automation.operations import RunOptions
+
+    policy = GatePolicy(
+        allow_replace=frozenset(kwargs["allow_replace"]),
+        allow_delete=frozenset(kwargs["allow_delete"]),
+        allow_unprotect=frozenset(kwargs["allow_unprotect"]),
+    )
+    return RunOptions(
+        policy=policy, targets=tuple(kwargs["target"]), lock_wait_s=kwargs["lock_wait"]
+    )
+
+
+def _stacks_text(data: dict[str, Any]) -> str:
+    from automation.operations import stack_text
+
+    return "\n".join(stack_text(stack) for stack in data["stacks"])
+
+
+def run_layers(
+    ctx: Context,
+    verb: str,
+    layer_name: str,
+    options: Any,
+    per_stack: Callable[[Context, StackInfo, Any], Any],
+    *,
+    reverse: bool = False,
+    keep_going: bool = False,
+) -> Result:
+    from automation.operations import StackOutcome, check_allowances
+
+    infos = [ctx.stack(layer) for layer in resolve_layers(layer_name, reverse=reverse)]
+    check_allowances(options.policy, infos)
+    outcomes: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
     code = ExitCode.OK
-    for layer in resolve_layers(layer_name):
-        info = ctx.stack(layer)
-        stack = select_stack(ctx.settings, info)
+    for index, info in enumerate(infos):
         try:
-            if apply:
-                summary = stack.up(color="never").summary.resource_changes or {}
-            else:
-                summary = stack.preview(color="never").change_summary
-        except auto_errors.CommandError as exc:
-            raise translate_engine_error(exc) from exc
-        changes = {op: n for op, n in summary.items() if op != "same" and n}
-        if changes and not apply:
-            code = ExitCode.CHANGES_PRESENT
-        stacks.append({"stack": info.name, "changes": changes})
-    return Result("deploy" if apply else "preview", code, {"stacks": stacks}, human=_summary_text)
+            outcome = per_stack(ctx, info, options)
+        except BadInput:
+            raise  # a typo stops everything, whatever layer it was found in
+        except DriverError as exc:
+            outcome = StackOutcome(
+                info.name, status="failed", message=exc.message, exit_code=exc.code
+            )
+            errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
+        outcomes.append(outcome.as_dict())
+        code = _worse(code, outcome.exit_code)
+        if not keep_going and outcome.exit_code != ExitCode.OK:
+            outcomes += [
+                StackOutcome(i.name, status="not run").as_dict() for i in infos[index + 1 :]
+            ]
+            break
+    return Result(verb, code, {"stacks": outcomes}, errors=errors, human=_stacks_text)
+
+
+def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
+    from automation import audit
+    from automation.gate import change_counts
+    from automation.operations import gated_preview, require_upstream_outputs
+
+    require_upstream_outputs(ctx, info.layer)
+    outcome = gated_preview(ctx, info, options)
+    audit.record(
+        ctx.settings,
+        {
+            "command": "preview",
+            "stack": info.name,
+            "exit_code": int(outcome.exit_code),
+            "changes": change_counts(outcome.changes),
+        },
+    )
+    return outcome
 
 
 @click.command()
 @click.argument("layer")
-def preview(layer: str) -> ExitCode:
-    """Show what deploying LAYER (or `all`) would change; exit 2 when there are changes."""
-    return run_verb("preview", lambda ctx: _run(ctx, layer, apply=False))
+@gate_options
+def preview(layer: str, **kwargs: Any) -> ExitCode:
+    """Show what deploying LAYER (or `all`) would change, and what the gate blocks.
+
+    Exit 0: no changes; 2: changes the gate allows; 3: the gate blocks a change.
+    """
+    return run_verb(
+        "preview",
+        lambda ctx: run_layers(
+            ctx, "preview", layer, _run_options(kwargs), _preview_stack, keep_going=True
+        ),
+    )
 
 
 @click.command()
 @click.argument("layer")
-def deploy(layer: str) -> ExitCode:
-    """Deploy LAYER (or `all`: layer_1, layer_2, platform in that order)."""
-    return run_verb("deploy", lambda ctx: _run(ctx, layer, apply=True))
+@gate_options
+def deploy(layer: str, **kwargs: Any) -> ExitCode:
+    """Deploy LAYER (or `all`: layer_1, layer_2, platform in that order).
+
+    Previews, gates and asks (never with --yes), then applies exactly the previewed plan.
+    """
+    from automation.operations import deploy_stack
+
+    return run_verb(
+        "deploy", lambda ctx: run_layers(ctx, "deploy", layer, _run_options(kwargs), deploy_stack)
+    )
 
 
-COMMANDS = [preview, deploy]
+@click.command()
+@click.argument("layer")
+@gate_options
+@click.option(
+    "--clear-pending-creates",
+    is_flag=True,
+    help="Drop pending creates left by an interrupted update (check they do not exist first).",
+)
+def refresh(layer: str, clear_pending_creates: bool, **kwargs: Any) -> ExitCode:
+    """Update LAYER's state from reality, after a gated refresh preview."""
+    from automation.operations import refresh_stack
+
+    def per_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
+        return refresh_stack(ctx, info, options, clear_pending=clear_pending_creates)
+
+    return run_verb(
+        "refresh", lambda ctx: run_layers(ctx, "refresh", layer, _run_options(kwargs), per_stack)
+    )
+
+
+@click.command()
+@click.argument("layer")
+@gate_options
+def destroy(layer: str, **kwargs: Any) -> ExitCode:
+    """Destroy LAYER (or `all`: platform, layer_2, layer_1 in that order).
+
+    Stateful and protected resources are kept unless each is named with --allow-delete.
+    """
+    from automation.operations import destroy_stack
+
+    return run_verb(
+        "destroy",
+        lambda ctx: run_layers(
+            ctx, "destroy", layer, _run_options(kwargs), destroy_stack, reverse=True
+        ),
+    )
+
+
+COMMANDS = [preview, deploy, refresh, destroy]

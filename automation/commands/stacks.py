@@ -1,0 +1,227 @@
+"""stacks, history, unlock: what is deployed, what happened to it, and clearing a stale lock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.commands.deploy import resolve_layers
+from automation.context import Context
+from automation.errors import BadInput, StackLocked
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from sprocket_common.stack_info import LAYER_ORDER, StackInfo, UnknownNameError
+
+# --- stacks -------------------------------------------------------------------------------
+
+
+def _list_stacks(ctx: Context) -> Result:
+    from automation.lock import read_holder
+    from automation.rawcli import run_pulumi_json
+
+    listed = run_pulumi_json(
+        ctx.settings, ctx.stack(LAYER_ORDER[0]), ["stack", "ls", "--json"], with_stack=False
+    )
+    by_name = {entry["name"].rsplit("/", 1)[-1]: entry for entry in listed or []}
+    names = sorted(by_name.keys() | {ctx.stack(layer).name for layer in LAYER_ORDER})
+    rows = []
+    for name in names:
+        try:
+            StackInfo.parse(name)
+        except UnknownNameError:
+            continue  # not one of the project's <env>-<layer> stacks
+        entry = by_name.get(name, {})
+        holder = read_holder(ctx.settings, name)
+        rows.append(
+            {
+                "stack": name,
+                "deployed": bool(entry),
+                "last_update": entry.get("lastUpdate"),
+                "resource_count": entry.get("resourceCount"),
+                "update_in_progress": bool(entry.get("updateInProgress")),
+                "lock": holder.describe() if holder else None,
+            }
+        )
+    return Result("stacks", ExitCode.OK, {"stacks": rows}, human=_stacks_text)
+
+
+def _stacks_text(data: dict[str, Any]) -> str:
+    lines = [f"{'STACK':<20} {'LAST UPDATE':<26} {'RESOURCES':>9}  LOCK"]
+    for row in data["stacks"]:
+        last = row["last_update"] or ("-" if row["deployed"] else "not deployed")
+        count = "-" if row["resource_count"] is None else str(row["resource_count"])
+        lock = row["lock"] or ("pulumi update running" if row["update_in_progress"] else "-")
+        lines.append(f"{row['stack']:<20} {last:<26} {count:>9}  {lock}")
+    return "\n".join(lines)
+
+
+@click.command()
+def stacks() -> ExitCode:
+    """List the stacks: last update, resource count, who holds the lock."""
+    return run_verb("stacks", _list_stacks)
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+def _parse_time(text: str | None) -> datetime:
+    if not text:
+        return datetime.min.replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def merged_history(
+    pulumi_updates: list[dict[str, Any]], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Pulumi's updates and the driver's audit records as one timeline, newest first."""
+    rows = [
+        {
+            "time": update.get("startTime"),
+            "source": "pulumi",
+            "what": update.get("kind"),
+            "result": update.get("result"),
+            "version": update.get("version"),
+            "changes": {
+                op: n for op, n in (update.get("resourceChanges") or {}).items() if op != "same"
+            },
+            "user": (update.get("environment") or {}).get("git.author"),
+        }
+        for update in pulumi_updates
+    ]
+    rows += [
+        {
+            "time": record.get("time"),
+            "source": "driver",
+            "what": record.get("command"),
+            "result": record.get("outcome", str(record.get("exit_code"))),
+            "exit_code": record.get("exit_code"),
+            "changes": record.get("changes") or {},
+            "user": f"{record.get('user')}@{record.get('host')}",
+            "duration_s": record.get("duration_s"),
+        }
+        for record in records
+    ]
+    return sorted(rows, key=lambda row: _parse_time(row["time"]), reverse=True)
+
+
+def _history(ctx: Context, layer_name: str) -> Result:
+    from automation import audit
+    from automation.rawcli import NoSuchStack, run_pulumi_json
+
+    [layer] = _one_layer(layer_name)
+    info = ctx.stack(layer)
+    try:
+        updates = run_pulumi_json(ctx.settings, info, ["stack", "history", "--json"]) or []
+    except NoSuchStack:
+        updates = []
+    rows = merged_history(updates, audit.read(ctx.settings, info.name))
+    return Result(
+        "history", ExitCode.OK, {"stack": info.name, "entries": rows}, human=_history_text
+    )
+
+
+def _history_text(data: dict[str, Any]) -> str:
+    lines = [f"{data['stack']} (newest first; pulumi = engine updates, driver = audit log)"]
+    for row in data["entries"]:
+        changes = ", ".join(f"{op} {n}" for op, n in sorted(row["changes"].items())) or "-"
+        version = f" v{row['version']}" if row.get("version") else ""
+        lines.append(
+            f"  {row['time']}  {row['source']:<6} {row['what']:<8}{version}  {row['result']:<18} "
+            f"{changes}  {row.get('user') or ''}"
+        )
+    return "\n".join(lines)
+
+
+def _one_layer(name: str) -> list[Any]:
+    if name == "all":
+        raise BadInput(
+            "this command takes one layer, not `all`", "pass layer_1, layer_2 or platform"
+        )
+    return resolve_layers(name)
+
+
+@click.command()
+@click.argument("layer")
+def history(layer: str) -> ExitCode:
+    """LAYER's history: Pulumi's updates merged with the driver's audit log."""
+    return run_verb("history", lambda ctx: _history(ctx, layer))
+
+
+# --- unlock -------------------------------------------------------------------------------
+
+
+def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
+    from automation import audit
+    from automation.lock import force_unlock, read_holder
+
+    [layer] = _one_layer(layer_name)
+    info = ctx.stack(layer)
+    holder = read_holder(ctx.settings, info.name)
+    engine_locks = _engine_lock_files(ctx, info)
+    if holder is None and not engine_locks:
+        return Result(
+            "unlock", ExitCode.OK, {"stack": info.name, "removed": []}, human=_unlock_text
+        )
+    if holder is not None and not holder.is_stale() and not force:
+        raise StackLocked(
+            f"stack {info.name} is locked by {holder.describe()}, which looks alive",
+            "if you are sure it is gone (another host crashed), add --force",
+        )
+    what = holder.describe() if holder else f"{len(engine_locks)} Pulumi lock file(s)"
+    if not ctx.assume_yes:
+        if not ctx.interactive:
+            raise BadInput(f"refusing to unlock {info.name} without confirmation", "pass --yes")
+        if not click.confirm(f"remove the lock on {info.name} held by {what}?", err=True):
+            raise BadInput(f"unlock of {info.name} declined at the prompt", "nothing was changed")
+    removed = []
+    if holder is not None:
+        force_unlock(ctx.settings, info.name)
+        removed.append(f"driver lock: {holder.describe()}")
+    for path in engine_locks:
+        path.unlink(missing_ok=True)
+        removed.append(f"pulumi lock: {path.name}")
+    audit.record(
+        ctx.settings,
+        {
+            "command": "unlock",
+            "stack": info.name,
+            "exit_code": 0,
+            "removed": removed,
+            "changes": {},
+        },
+    )
+    return Result(
+        "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
+    )
+
+
+def _engine_lock_files(ctx: Context, info: StackInfo) -> list[Any]:
+    """Pulumi's own lock files for the stack on a file backend (a killed `pulumi up` leaves one)."""
+    from pathlib import Path
+
+    url = ctx.settings.resolved_backend_url
+    if not url.startswith("file://"):
+        return []
+    locks = Path(url.removeprefix("file://")).expanduser() / ".pulumi" / "locks"
+    return sorted(p for p in locks.glob(f"**/{info.name}/*.json") if p.is_file())
+
+
+def _unlock_text(data: dict[str, Any]) -> str:
+    if not data["removed"]:
+        return f"{data['stack']}: not locked"
+    return "\n".join(f"{data['stack']}: removed {item}" for item in data["removed"])
+
+
+@click.command()
+@click.argument("layer")
+@click.option("--force", is_flag=True, help="Remove the lock even if its holder looks alive.")
+def unlock(layer: str, force: bool) -> ExitCode:
+    """Remove LAYER's stale lock (driver and Pulumi file-backend locks); asks first."""
+    return run_verb("unlock", lambda ctx: _unlock(ctx, layer, force))
+
+
+COMMANDS = [stacks, history, unlock]

@@ -1,0 +1,495 @@
+"""Preview, deploy, refresh and destroy of one stack: the engine calls behind the verbs.
+
+The verbs (automation/commands/deploy.py) loop over layers and render; this module runs one
+stack: upstream output contract, gated preview from per-resource events, confirmation, and an
+apply bound to the approved plan (`preview --save-plan` then `up --plan`: the engine refuses
+any step the plan did not contain, so what was shown is what is applied).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automation.context import Context
+from automation.errors import BadInput, DriverError, GateBlocked, translate_engine_error
+from automation.exit_codes import ExitCode
+from automation.gate import (
+    ChangeCollector,
+    GateDecision,
+    GatePolicy,
+    PlannedChange,
+    change_counts,
+    evaluate,
+    plan_fingerprint,
+    unmatched_allowances,
+)
+from automation.progress import Progress, short_name
+from automation.safety import Operation, guarded
+from sprocket_common.stack_info import Layer, StackInfo
+
+URN_PREFIX = "urn:pulumi:"
+
+
+class UpstreamOutputsMissing(DriverError):
+    code = ExitCode.ERROR
+
+
+class PlanChanged(GateBlocked):
+    """The program now plans steps the approved preview did not show."""
+
+
+@dataclass
+class StackOutcome:
+    """One stack's part of a preview/deploy/refresh/destroy result (the JSON `stacks` items)."""
+
+    stack: str
+    changes: list[PlannedChange] = field(default_factory=list)
+    decision: GateDecision = field(default_factory=lambda: GateDecision(True))
+    applied: bool = False
+    status: str = "previewed"
+    message: str = ""
+    exit_code: ExitCode = ExitCode.OK
+    engine_protected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "status": self.status,
+            "changes": change_counts(self.changes),
+            "steps": [c.step() for c in self.changes if c.is_change],
+            "gate": self.decision.as_dict(),
+            "fingerprint": plan_fingerprint(self.changes),
+            "applied": self.applied,
+            "exit_code": int(self.exit_code),
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    policy: GatePolicy = field(default_factory=GatePolicy)
+    targets: tuple[str, ...] = ()
+    lock_wait_s: float = 0
+
+
+# --- option checks ------------------------------------------------------------------------
+
+
+def check_allowances(policy: GatePolicy, stacks: Sequence[StackInfo]) -> None:
+    """Every --allow-* is a URN (`*` allowed) of one of the stacks this command covers."""
+    names = [info.name for info in stacks]
+    for option, patterns in (
+        ("--allow-replace", policy.allow_replace),
+        ("--allow-delete", policy.allow_delete),
+        ("--allow-unprotect", policy.allow_unprotect),
+    ):
+        for pattern in patterns:
+            if _urn_stack(pattern) not in names:
+                raise BadInput(
+                    f"{option} {pattern!r} is not a URN of a stack this command covers",
+                    f"valid: urn:pulumi:<stack>::sprocket-infra::<type>::<name> with <stack> one "
+                    f"of {', '.join(names)} (copy it from `preview`)",
+                )
+
+
+def _urn_stack(urn: str) -> str:
+    if not urn.startswith(URN_PREFIX):
+        return ""
+    return urn.removeprefix(URN_PREFIX).split("::", 1)[0]
+
+
+def _policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
+    """The allowances that name this stack (a URN names its stack)."""
+
+    def mine(patterns: Any) -> frozenset[str]:
+        return frozenset(p for p in patterns if _urn_stack(p) == info.name)
+
+    return GatePolicy(
+        allow_replace=mine(policy.allow_replace),
+        allow_delete=mine(policy.allow_delete),
+        allow_unprotect=mine(policy.allow_unprotect),
+        stateful_types=policy.stateful_types,
+        only_urns=policy.only_urns,
+        only_diff_keys=policy.only_diff_keys,
+        max_changes=policy.max_changes,
+    )
+
+
+def _refuse_unmatched(changes: list[PlannedChange], policy: GatePolicy, info: StackInfo) -> None:
+    unmatched = unmatched_allowances(changes, policy)
+    if unmatched:
+        option, pattern = unmatched[0]
+        kind = option.removeprefix("--allow-")
+        candidates = [c.urn for c in changes if c.is_change and c.op != "create"][:5]
+        raise BadInput(
+            f"{option} {pattern} matches no {kind} step in the plan of {info.name}",
+            "steps in the plan: " + (", ".join(candidates) or "none that need approval"),
+        )
+
+
+# --- upstream contract --------------------------------------------------------------------
+
+
+def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
+    """(upstream layer, output keys this layer needs from it)."""
+    from sprocket_common import outputs
+
+    layer1 = (Layer.LAYER_1, outputs.LAYER1_KEYS)
+    layer2 = (Layer.LAYER_2, outputs.LAYER2_KEYS)
+    return {Layer.LAYER_1: [], Layer.LAYER_2: [layer1], Layer.PLATFORM: [layer1, layer2]}[layer]
+
+
+def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]:
+    """{upstream stack: [missing output keys]}; a stack never deployed misses all of them."""
+    from automation.rawcli import NoSuchStack, run_pulumi_json
+
+    missing: dict[str, list[str]] = {}
+    for upstream, keys in upstream_contract(layer):
+        info = ctx.stack(upstream)
+        try:
+            present = run_pulumi_json(ctx.settings, info, ["stack", "output", "--json"]) or {}
+        except NoSuchStack:
+            present = {}
+        absent = [key for key in keys if key not in present]
+        if absent:
+            missing[info.name] = absent
+    return missing
+
+
+def require_upstream_outputs(ctx: Context, layer: Layer) -> None:
+    missing = missing_upstream_outputs(ctx, layer)
+    if missing:
+        detail = "; ".join(f"{stack}: {', '.join(keys)}" for stack, keys in missing.items())
+        first = next(iter(missing)).split("-", 1)[1]
+        raise UpstreamOutputsMissing(
+            f"{layer.value} needs upstream outputs that are missing ({detail})",
+            f"deploy {first} first: `python -m automation deploy {first}`",
+        )
+
+
+# --- engine calls -------------------------------------------------------------------------
+
+
+def _fan_out(*handlers: Callable[[Any], None]) -> Callable[[Any], None]:
+    def on_event(event: Any) -> None:
+        for handler in handlers:
+            handler(event)
+
+    return on_event
+
+
+class _Diagnostics:
+    """Error diagnostics per URN, to tell the engine's own protect refusals from real errors."""
+
+    def __init__(self) -> None:
+        self.errors: list[tuple[str, str]] = []
+
+    def __call__(self, event: Any) -> None:
+        diag = getattr(event, "diagnostic_event", None)
+        if diag is not None and diag.severity == "error":
+            self.errors.append((diag.urn or "", diag.message))
+
+    def protect_refusals(self) -> list[str]:
+        return sorted({urn for urn, msg in self.errors if urn and "protect" in msg})
+
+    def only_protect_refusals(self) -> bool:
+        """True when every error is the engine refusing to touch a protected resource."""
+        real = [
+            msg
+            for urn, msg in self.errors
+            if "protect" not in msg and msg.strip() not in _SUMMARY_ERRORS
+        ]
+        return bool(self.protect_refusals()) and not real
+
+
+# The engine's closing error lines, which only repeat that an error happened.
+_SUMMARY_ERRORS = frozenset({"preview failed", "update failed", "destroy failed"})
+
+
+@contextlib.contextmanager
+def plan_dir() -> Iterator[Path]:
+    """A private directory for plan files (they hold encrypted inputs), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="sprocket-plan-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _select(ctx: Context, info: StackInfo) -> Any:
+    from automation.engine import select_stack
+
+    return select_stack(ctx.settings, info)
+
+
+def gated_preview(
+    ctx: Context,
+    info: StackInfo,
+    options: RunOptions,
+    *,
+    plan_file: Path | None = None,
+    stack: Any = None,
+) -> StackOutcome:
+    """Preview one stack; the gate decides from its per-resource steps."""
+    from pulumi.automation import errors as auto_errors
+
+    stack = stack or _select(ctx, info)
+    collector, diagnostics = ChangeCollector(options.policy.stateful_types), _Diagnostics()
+    outcome = StackOutcome(info.name)
+    with Progress(info.name, "preview", live=_live(ctx), plain=False) as progress:
+        try:
+            stack.preview(
+                color="never",
+                on_event=_fan_out(collector, diagnostics, progress),
+                plan=str(plan_file) if plan_file else None,
+                target=list(options.targets) or None,
+            )
+        except auto_errors.CommandError as exc:
+            if not diagnostics.only_protect_refusals():
+                raise _engine_error(exc, info) from exc
+            outcome.engine_protected = diagnostics.protect_refusals()
+    policy = _policy_for(options.policy, info)
+    _refuse_unmatched(collector.changes, policy, info)
+    outcome.changes = collector.changes
+    outcome.decision = evaluate(collector.changes, policy)
+    if not outcome.decision.allowed:
+        outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
+    elif any(c.is_change for c in outcome.changes):
+        outcome.exit_code = ExitCode.CHANGES_PRESENT
+    return outcome
+
+
+def _engine_error(exc: BaseException, info: StackInfo) -> DriverError:
+    text = str(exc)
+    if "violates plan" in text:
+        lines = [line.strip() for line in text.splitlines() if "violates plan" in line]
+        return PlanChanged(
+            f"{info.name}: the program now plans steps the approved preview did not show: "
+            f"{lines[0] if lines else 'plan violation'}",
+            "nothing outside the approved plan was applied; preview again and re-approve",
+        )
+    if "target" in text.lower() and "does not exist" in text.lower():
+        return BadInput(
+            f"a --target URN does not exist in {info.name}",
+            "copy target URNs from `python -m automation preview LAYER`",
+        )
+    return translate_engine_error(exc)
+
+
+def _live(ctx: Context) -> bool:
+    return sys.stderr.isatty() and not ctx.json_output
+
+
+# --- mutating verbs -----------------------------------------------------------------------
+
+
+def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
+    """Gated preview, confirmation, then `up` bound to the previewed plan; all under guarded()."""
+    with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
+        require_upstream_outputs(ctx, info.layer)
+        stack = _select(ctx, info)
+        plan_file = tmp / "plan.json"
+        with op.engine_call():
+            outcome = gated_preview(ctx, info, options, plan_file=plan_file, stack=stack)
+        _record(op, outcome)
+        if outcome.exit_code == ExitCode.GATE_BLOCKED:
+            op.exit_code = ExitCode.GATE_BLOCKED
+            return outcome
+        if outcome.exit_code == ExitCode.OK:
+            outcome.status = "unchanged"
+            return outcome
+        _confirm(ctx, outcome, "deploy")
+        with _unprotected_for_replace(ctx, info, outcome, op) as reprotect:
+            if outcome.engine_protected:
+                # The state no longer protects them: preview again so the plan holds the steps.
+                with op.engine_call():
+                    again = gated_preview(ctx, info, options, plan_file=plan_file, stack=stack)
+                if plan_fingerprint(again.changes) != plan_fingerprint(outcome.changes):
+                    raise PlanChanged(
+                        f"{info.name}: the plan changed between preview and apply",
+                        "preview again and re-approve",
+                    )
+            _up(stack, info, op, plan_file, options, total=len(outcome.changes))
+            reprotect.clear()  # applied: the replacement carries the program's protect again
+        outcome.applied, outcome.status, outcome.exit_code = True, "applied", ExitCode.OK
+        return outcome
+
+
+def _record(op: Operation, outcome: StackOutcome) -> None:
+    op.changes = change_counts(outcome.changes)
+    op.details["fingerprint"] = plan_fingerprint(outcome.changes)
+    if not outcome.decision.allowed:
+        op.details["blocked"] = [c.urn for c, _ in outcome.decision.blocked]
+
+
+def _up(
+    stack: Any, info: StackInfo, op: Operation, plan_file: Path, options: RunOptions, total: int
+) -> None:
+    from pulumi.automation import errors as auto_errors
+
+    with Progress(info.name, "deploy", total=total) as progress, op.engine_call():
+        try:
+            result = stack.up(
+                color="never",
+                on_event=progress,
+                plan=str(plan_file),
+                target=list(options.targets) or None,
+                show_secrets=False,
+            )
+        except auto_errors.CommandError as exc:
+            raise _engine_error(exc, info) from exc
+    summary = result.summary.resource_changes or {}
+    op.changes = {k: v for k, v in summary.items() if k != "same" and v}
+
+
+@contextlib.contextmanager
+def _unprotected_for_replace(
+    ctx: Context, info: StackInfo, outcome: StackOutcome, op: Operation
+) -> Iterator[list[str]]:
+    """Lift `protect` in the state from the URNs the operator allowed, for this apply only.
+
+    The engine refuses to replace or delete a protected resource at all; the operator's
+    --allow-replace/--allow-delete is the approval, so the driver unprotects exactly those URNs
+    and protects them again if the apply does not happen.
+    """
+    from automation.rawcli import run_pulumi
+
+    urns = list(outcome.engine_protected)
+    for urn in urns:
+        run_pulumi(ctx.settings, info, ["state", "unprotect", "--yes", urn])
+    if urns:
+        op.details["unprotected"] = urns
+    reprotect = list(urns)
+    try:
+        yield reprotect
+    finally:
+        for urn in reprotect:
+            with contextlib.suppress(DriverError):
+                run_pulumi(ctx.settings, info, ["state", "protect", "--yes", urn])
+
+
+def _confirm(ctx: Context, outcome: StackOutcome, verb: str) -> None:
+    """Show the gated plan and ask; --yes never asks; without a terminal, --yes is required."""
+    if ctx.assume_yes:
+        return
+    if not ctx.interactive:
+        raise BadInput(
+            f"refusing to {verb} {outcome.stack} without confirmation: not on a terminal",
+            "pass --yes to approve the previewed plan non-interactively",
+        )
+    import click
+
+    click.echo(stack_text(outcome.as_dict()), err=True)
+    if not click.confirm(f"{verb} these changes to {outcome.stack}?", default=False, err=True):
+        raise BadInput(f"{verb} of {outcome.stack} declined at the prompt", "nothing was changed")
+
+
+def refresh_stack(
+    ctx: Context, info: StackInfo, options: RunOptions, *, clear_pending: bool = False
+) -> StackOutcome:
+    """Refresh after a gated refresh preview: dropping stateful resources needs approval.
+
+    With clear_pending, the interrupted update's pending creates are dropped from the state
+    (the operator checked they do not exist) and the refresh runs without a preview.
+    """
+    from pulumi.automation import errors as auto_errors
+
+    guard = guarded(ctx, info, "refresh", wait_s=options.lock_wait_s, allow_pending=clear_pending)
+    with guard as op:
+        stack = _select(ctx, info)
+        collector = ChangeCollector(options.policy.stateful_types)
+        outcome = StackOutcome(info.name)
+        try:
+            if not clear_pending:
+                with op.engine_call():
+                    stack.preview_refresh(color="never", on_event=collector)
+                policy = _policy_for(options.policy, info)
+                _refuse_unmatched(collector.changes, policy, info)
+                outcome.changes = collector.changes
+                outcome.decision = evaluate(collector.changes, policy)
+                _record(op, outcome)
+                if not outcome.decision.allowed:
+                    outcome.exit_code = op.exit_code = ExitCode.GATE_BLOCKED
+                    outcome.status = "blocked"
+                    return outcome
+                if any(c.is_change for c in outcome.changes):
+                    _confirm(ctx, outcome, "refresh")
+            with Progress(info.name, "refresh", live=_live(ctx)) as progress, op.engine_call():
+                stack.refresh(
+                    color="never",
+                    on_event=progress,
+                    clear_pending_creates=clear_pending or None,
+                )
+        except auto_errors.CommandError as exc:
+            raise _engine_error(exc, info) from exc
+        op.details["cleared_pending"] = clear_pending
+        outcome.applied, outcome.status = True, "refreshed"
+        return outcome
+
+
+def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
+    """Destroy after a gated destroy preview: every stateful or protected delete needs its URN."""
+    from pulumi.automation import errors as auto_errors
+
+    with guarded(ctx, info, "destroy", wait_s=options.lock_wait_s) as op:
+        stack = _select(ctx, info)
+        collector, diagnostics = ChangeCollector(options.policy.stateful_types), _Diagnostics()
+        outcome = StackOutcome(info.name)
+        try:
+            with op.engine_call():
+                stack.preview_destroy(color="never", on_event=_fan_out(collector, diagnostics))
+        except auto_errors.CommandError as exc:
+            if not diagnostics.only_protect_refusals():
+                raise _engine_error(exc, info) from exc
+            outcome.engine_protected = diagnostics.protect_refusals()
+        policy = _policy_for(options.policy, info)
+        _refuse_unmatched(collector.changes, policy, info)
+        outcome.changes = collector.changes
+        outcome.decision = evaluate(collector.changes, policy)
+        _record(op, outcome)
+        if not outcome.decision.allowed:
+            outcome.exit_code = op.exit_code = ExitCode.GATE_BLOCKED
+            outcome.status = "blocked"
+            return outcome
+        if not any(c.is_change for c in outcome.changes):
+            outcome.status = "unchanged"
+            return outcome
+        _confirm(ctx, outcome, "destroy")
+        with _unprotected_for_replace(ctx, info, outcome, op) as reprotect:
+            try:
+                total = len(outcome.changes)
+                with Progress(info.name, "destroy", total=total) as progress, op.engine_call():
+                    stack.destroy(color="never", on_event=progress)
+            except auto_errors.CommandError as exc:
+                raise _engine_error(exc, info) from exc
+            reprotect.clear()
+        outcome.applied, outcome.status = True, "destroyed"
+        return outcome
+
+
+# --- human text ---------------------------------------------------------------------------
+
+_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
+
+
+def stack_text(stack: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} to {op}" for op, n in sorted(stack["changes"].items()))
+    lines = [f"{stack['stack']}: {counts or 'no changes'} [{stack['status']}]"]
+    for step in stack["steps"]:
+        diff = f"  [diff: {', '.join(step['diffs'])}]" if step["diffs"] else ""
+        symbol = _SYMBOLS.get(step["op"], "*")
+        lines.append(
+            f"  {symbol:>2} {step['op']:<8} {short_name(step['urn'])}  ({step['type']}){diff}"
+        )
+    for blocked in stack["gate"]["blocked"]:
+        lines.append(f"  BLOCKED {blocked['op']} {blocked['urn']}: {blocked['reason']}")
+    if stack.get("message"):
+        lines.append(f"  {stack['message']}")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Plain `pulumi` CLI calls for what the Automation API only offers with secrets shown.
+
+`Stack.export_stack()`, `outputs()` and `history()` pass `--show-secrets`; the driver reads state,
+output names and history without it, so no plaintext secret is ever in its memory or output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import Any
+
+from automation.errors import CredentialsError, DriverError
+from automation.settings import Settings
+from sprocket_common.stack_info import StackInfo
+
+
+class NoSuchStack(DriverError):
+    """The stack has never been deployed on this backend."""
+
+
+def run_pulumi(
+    settings: Settings, info: StackInfo, args: list[str], *, with_stack: bool = True
+) -> str:
+    """`pulumi ARGS [--stack NAME]` in the project: stdout, or a DriverError naming the stack."""
+    from automation.engine import engine_env, find_pulumi_cli
+
+    try:
+        env = engine_env(settings, info)
+    except CredentialsError:
+        if args[:2] not in (["stack", "history"], ["stack", "ls"], ["stack", "output"]):
+            raise
+        env = _env_without_passphrase(settings)  # names and history need no passphrase
+    settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [
+            str(find_pulumi_cli(settings)),
+            "--non-interactive",
+            *args,
+            *(["--stack", info.name] if with_stack else []),
+        ],
+        cwd=settings.project_dir,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        stderr = proc.stderr.strip()
+        if "no stack named" in stderr.lower():
+            raise NoSuchStack(f"stack {info.name} does not exist on this backend")
+        last = stderr.splitlines()[-1] if stderr else f"exit {proc.returncode}"
+        raise DriverError(f"`pulumi {' '.join(args)}` failed for {info.name}: {last}")
+    return proc.stdout
+
+
+def run_pulumi_json(
+    settings: Settings, info: StackInfo, args: list[str], *, with_stack: bool = True
+) -> Any:
+    return json.loads(run_pulumi(settings, info, args, with_stack=with_stack) or "null")
+
+
+def _env_without_passphrase(settings: Settings) -> dict[str, str]:
+    return {
+        "PULUMI_BACKEND_URL": settings.resolved_backend_url,
+        "PULUMI_HOME": str(settings.resolved_pulumi_home),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    }

@@ -1,0 +1,104 @@
+"""Stand-in layer programs for driver tests on the real engine (the layers need provider plugins).
+
+`Toy` is a `pulumi.dynamic` resource: changing `key` replaces it, changing `value` updates it in
+place, `sleep_s` makes its create slow (to interrupt an update midway). The dynamic provider runs
+in the engine's provider process, which imports this module by name: the `toy_programs` seam
+puts this directory on PYTHONPATH.
+
+`python -m driver_toys SPEC_JSON ARGS...` runs the driver's real CLI in a separate process with
+the programs of SPEC_JSON substituted, for tests that need a second driver process to lock,
+kill or interrupt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+
+class ToyProvider(ResourceProvider):
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        time.sleep(float(props.get("sleep_s") or 0))
+        return CreateResult(id_=f"toy-{props['key']}", outs=dict(props))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [key for key in ("key", "value") if olds.get(key) != news.get(key)]
+        return DiffResult(
+            changes=bool(changed),
+            replaces=["key"] if "key" in changed else [],
+            delete_before_replace=False,
+        )
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=dict(news))
+
+
+class Toy(Resource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        key: str,
+        value: Any = "",
+        sleep_s: float = 0,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props = {"key": key, "value": value, "sleep_s": sleep_s}
+        super().__init__(ToyProvider(), name, props, opts)
+
+
+def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
+    """A program from plain data: {"toys": [{name, key, value, sleep_s, protect}], "exports": {}}.
+
+    The spec is read when the program runs, so a test can change it between two runs.
+    """
+
+    def program() -> None:
+        for toy in spec.get("toys", []):
+            Toy(
+                toy["name"],
+                key=toy.get("key", toy["name"]),
+                value=toy.get("value", ""),
+                sleep_s=toy.get("sleep_s", 0),
+                opts=pulumi.ResourceOptions(protect=bool(toy.get("protect"))),
+            )
+        for key, value in spec.get("exports", {}).items():
+            pulumi.export(key, value)
+        if spec.get("secret_config"):
+            secret = pulumi.Config().require_secret(spec["secret_config"])
+            pulumi.export("token", secret)
+            Toy("holder", key="holder", value=secret)
+        if spec.get("fail"):
+            raise RuntimeError(spec["fail"])
+
+    return program
+
+
+def substitute_programs(monkeypatch: Any, programs: dict[str, Callable[[], None]]) -> None:
+    """The one seam: the driver loads these instead of the layers' program()."""
+    import automation.engine
+
+    def load_program(layer: Any) -> Callable[[], None]:
+        return programs[str(layer.value)]
+
+    monkeypatch.setattr(automation.engine, "load_program", load_program)
+
+
+def _main() -> None:
+    import automation.engine
+    from automation.cli import main
+
+    specs: dict[str, dict[str, Any]] = json.loads(sys.argv[1])
+    programs = {layer: program_from_spec(spec) for layer, spec in specs.items()}
+    automation.engine.load_program = lambda layer: programs[str(layer.value)]  # type: ignore[assignment]
+    main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    _main()

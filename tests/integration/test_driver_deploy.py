@@ -1,0 +1,194 @@
+"""The driver's preview/deploy/destroy on the real engine, with stand-in layer programs.
+
+Everything is real (pulumi CLI, file backend, plans, locks, audit log) except the layers'
+program(), swapped through one seam (driver_toys.substitute_programs) for dynamic resources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from driver_toys import program_from_spec, substitute_programs
+
+from automation.exit_codes import ExitCode
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+TOY_TYPE = "pulumi-python:dynamic:Resource"
+
+
+def urn(stack: str, name: str) -> str:
+    return f"urn:pulumi:{stack}::sprocket-infra::{TOY_TYPE}::{name}"
+
+
+@pytest.fixture
+def specs(pulumi_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """Per-layer program specs (edit them between runs); the driver runs them as the layers."""
+    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
+        stale.unlink()  # the checkout's stack files carry another passphrase's salt
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    layer_specs: dict[str, dict[str, Any]] = {"layer_1": {}, "layer_2": {}, "platform": {}}
+    substitute_programs(
+        monkeypatch, {layer: program_from_spec(spec) for layer, spec in layer_specs.items()}
+    )
+    return layer_specs
+
+
+def _export(pulumi_env: Any, stack: str) -> dict[str, Any]:
+    import subprocess
+
+    proc = subprocess.run(
+        [
+            f"{pulumi_env.env['SPROCKET_PULUMI_CLI_DIR']}/pulumi",
+            "stack",
+            "export",
+            "--stack",
+            stack,
+        ],
+        cwd=pulumi_env.project_dir,
+        env={**os.environ, **pulumi_env.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    deployment: dict[str, Any] = json.loads(proc.stdout)["deployment"]
+    return deployment
+
+
+def _resource(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    [resource] = [r for r in deployment.get("resources", []) if r["urn"].endswith(f"::{name}")]
+    return resource
+
+
+def test_preview_exit_codes_no_changes_vs_changes(specs: Any, run_cli: Callable[..., Any]) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web", "value": "v1"}]
+
+    preview = run_cli("--json", "preview", "layer_1")
+    assert preview.exit_code == ExitCode.CHANGES_PRESENT, preview.stderr
+    doc = preview.json()
+    assert (doc["schema_version"], doc["command"], doc["status"]) == (1, "preview", "success")
+    [stack] = doc["data"]["stacks"]
+    assert stack["stack"] == "local-layer_1"
+    assert stack["changes"]["create"] >= 1
+    assert {"urn": urn("local-layer_1", "web"), "type": TOY_TYPE, "op": "create", "diffs": []} in (
+        stack["steps"]
+    )
+    assert stack["gate"] == {"allowed": True, "blocked": []}
+
+    deploy = run_cli("--yes", "deploy", "layer_1")
+    assert deploy.exit_code == ExitCode.OK, deploy.stderr
+    assert "local-layer_1:" in deploy.stdout and "[applied]" in deploy.stdout
+
+    again = run_cli("preview", "layer_1")
+    assert again.exit_code == ExitCode.OK, again.stderr
+    assert "local-layer_1: no changes" in again.stdout
+
+    specs["layer_1"]["toys"] = [{"name": "web", "value": "v2"}]
+    changed = run_cli("preview", "layer_1")
+    assert changed.exit_code == ExitCode.CHANGES_PRESENT
+    assert "update" in changed.stdout and "web" in changed.stdout
+
+
+def test_gate_blocks_replacing_a_protected_resource_until_allowed(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    db = urn("local-layer_1", "db")
+    specs["layer_1"]["toys"] = [{"name": "db", "key": "a", "protect": True}, {"name": "web"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+    specs["layer_1"]["toys"][0]["key"] = "b"  # a key change replaces the protected resource
+    preview = run_cli("--json", "preview", "layer_1")
+    assert preview.exit_code == ExitCode.GATE_BLOCKED, preview.stdout
+    [stack] = preview.json()["data"]["stacks"]
+    [blocked] = stack["gate"]["blocked"]
+    assert (blocked["urn"], blocked["op"]) == (db, "replace")
+    assert f"--allow-replace {db}" in blocked["reason"]
+
+    refused = run_cli("--yes", "deploy", "layer_1")
+    assert refused.exit_code == ExitCode.GATE_BLOCKED
+    assert f"BLOCKED replace {db}" in refused.stdout
+    assert _resource(_export(pulumi_env, "local-layer_1"), "db")["id"] == "toy-a"  # untouched
+
+    allowed = run_cli("--yes", "deploy", "layer_1", "--allow-replace", db)
+    assert allowed.exit_code == ExitCode.OK, allowed.stderr + allowed.stdout
+    replaced = _resource(_export(pulumi_env, "local-layer_1"), "db")
+    assert replaced["id"] == "toy-b"
+    assert replaced.get("protect") is True  # the replacement is protected again
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.OK
+
+
+def test_allowance_that_matches_nothing_is_bad_input(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web"}]
+    typo = urn("local-layer_1", "wbe")
+    result = run_cli("preview", "layer_1", "--allow-replace", typo)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert result.stderr.count("\n") == 1
+    assert typo in result.stderr and "matches no replace step" in result.stderr
+
+    other_stack = run_cli("preview", "layer_1", "--allow-delete", urn("local-platform", "web"))
+    assert other_stack.exit_code == ExitCode.BAD_INPUT
+    assert "local-layer_1" in other_stack.stderr and "not a URN of a stack" in other_stack.stderr
+
+    not_urn = run_cli("preview", "layer_1", "--allow-delete", "web")
+    assert not_urn.exit_code == ExitCode.BAD_INPUT and "'web'" in not_urn.stderr
+
+
+def test_plan_drift_between_preview_and_apply_is_refused(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web", "value": "v1"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+    # The program answers differently each time it runs: the approved preview sees "v2",
+    # the apply would send "v3". The engine, bound to the saved plan, must refuse.
+    runs = iter(["v2", "v3", "v4"])
+
+    class Drifting(dict):  # type: ignore[type-arg]
+        def get(self, key: str, default: Any = None) -> Any:
+            return next(runs) if key == "value" else super().get(key, default)
+
+    specs["layer_1"]["toys"] = [Drifting(name="web")]
+    result = run_cli("--yes", "deploy", "layer_1")
+    assert result.exit_code == ExitCode.GATE_BLOCKED, result.stdout + result.stderr
+    assert "did not show" in result.stderr and "violates plan" in result.stderr
+    assert _resource(_export(pulumi_env, "local-layer_1"), "web")["outputs"]["value"] == "v1"
+
+
+def test_engine_or_program_error_is_exit_1(specs: Any, run_cli: Callable[..., Any]) -> None:
+    specs["layer_1"]["fail"] = "the catalog names an image that does not exist"
+    result = run_cli("--yes", "deploy", "layer_1")
+    assert result.exit_code == ExitCode.ERROR
+    assert "error:" in result.stderr
+
+
+def test_deploy_without_yes_off_a_terminal_refuses(specs: Any, run_cli: Callable[..., Any]) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web"}]
+    result = run_cli("deploy", "layer_1")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "pass --yes" in result.stderr
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.CHANGES_PRESENT  # nothing applied
+
+
+def test_downstream_layer_refused_when_upstream_outputs_are_missing(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"].update(toys=[{"name": "net"}], exports={"base_domain": "sprocket.test"})
+    specs["layer_2"]["toys"] = [{"name": "redis"}]
+
+    result = run_cli("--json", "--yes", "deploy", "all")
+    assert result.exit_code == ExitCode.ERROR
+    stacks = {s["stack"]: s for s in result.json()["data"]["stacks"]}
+    assert stacks["local-layer_1"]["status"] == "applied"
+    assert stacks["local-layer_2"]["status"] == "failed"
+    assert stacks["local-platform"]["status"] == "not run"
+    message = result.json()["errors"][0]["message"]
+    assert "local-layer_1" in message and "ingress_network" in message
+    assert "base_domain" not in message  # present, so not named
