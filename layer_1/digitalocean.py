@@ -176,15 +176,20 @@ def public_hostnames(settings: Layer1Settings, env: EnvConfig, own: list[str]) -
 
 def dns(
     settings: Layer1Settings, env: EnvConfig, hostnames: list[str], manager: do.Droplet
-) -> tuple[do.Domain, list[do.DnsRecord]]:
+) -> tuple[do.Domain | None, list[do.DnsRecord]]:
+    """The zone (unless another stack owns it: staging shares prod's) and one A record per host."""
     zone_name = settings.dns_zone or env.base_domain
-    zone = do.Domain(
-        "zone", name=zone_name, opts=pulumi.ResourceOptions(protect=settings.protect(env.env))
+    zone = (
+        do.Domain(
+            "zone", name=zone_name, opts=pulumi.ResourceOptions(protect=settings.protect(env.env))
+        )
+        if settings.manage_dns_zone
+        else None
     )
     records = [
         do.DnsRecord(
             f"a-{host}",
-            domain=zone.id,
+            domain=zone.id if zone else zone_name,
             type="A",
             name=record_name(host, zone_name),
             value=manager.ipv4_address,

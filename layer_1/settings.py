@@ -7,11 +7,12 @@ with `require_secret` where they are used, so they never exist as plain values.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import NAMESPACE, ConfigError, EnvConfig, read_config
-from sprocket_common.stack_info import Env
+from sprocket_common.stack_info import PROJECT_NAME, Env
 
 # DigitalOcean regions that take droplets and volumes, and the subset with Spaces.
 DROPLET_REGIONS = frozenset(
@@ -20,6 +21,7 @@ DROPLET_REGIONS = frozenset(
 )  # fmt: skip
 SPACES_REGIONS = frozenset({"nyc3", "sfo2", "sfo3", "ams3", "sgp1", "fra1", "syd1", "blr1", "atl1"})
 
+_FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
 # Keys read elsewhere (EnvConfig, SwarmService, outputs, secrets), so they are not "unknown".
 OTHER_KEYS = frozenset(
     {"env", "fluentd_address", "stack_org", "discord_client_secret", *EnvConfig.model_fields}
@@ -40,6 +42,7 @@ class Layer1Settings(BaseModel):
     admin_cidrs: list[str] = Field(default_factory=list)  # who may SSH in
     data_volume_gb: int = Field(default=50, ge=1, le=16384)
     dns_zone: str = ""  # empty: base_domain
+    manage_dns_zone: bool = True  # false: records go into a zone another stack (prod) owns
     dns_services: list[str] = Field(
         default_factory=lambda: ["api", "grafana", "influx", "status", "image-generation"]
     )
@@ -91,6 +94,24 @@ class Layer1Settings(BaseModel):
                 raise ValueError(f"{value!r} opens SSH to the whole internet; list admin addresses")
         return values
 
+    @field_validator("ssh_keys")
+    @classmethod
+    def _valid_ssh_keys(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not (value.isdigit() or _FINGERPRINT.match(value)):
+                raise ValueError(
+                    f"{value!r} is neither an MD5 fingerprint (aa:bb:...:ff, from "
+                    "`doctl compute ssh-key list`) nor a numeric key id"
+                )
+        return values
+
+    @field_validator("discord_client_id", "discord_guild_id")
+    @classmethod
+    def _snowflake(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError(f"{value!r} is not a Discord id (digits, from the developer portal)")
+        return value
+
     @field_validator("assets_acl")
     @classmethod
     def _known_acl(cls, value: str) -> str:
@@ -122,8 +143,13 @@ def _require_for_cloud(settings: Layer1Settings, env: Env) -> None:
         if not present:
             raise ConfigError(
                 f"{NAMESPACE}:{key}",
-                f"required in {env.value} (a JSON list, e.g. pulumi config set --path "
+                f"required in {env.value} (a list, e.g. pulumi config set --path "
                 f"'{NAMESPACE}:{key}[0]' ...)",
+            )
+    for key in ("discord_client_id", "discord_guild_id"):
+        if not getattr(settings, key):
+            raise ConfigError(
+                f"{NAMESPACE}:{key}", f"required in {env.value} (forward auth's Discord app)"
             )
     settings.effective_spaces_region()
 
@@ -134,6 +160,10 @@ def check_unknown_keys(known: frozenset[str]) -> None:
 
     for full_key in CONFIG.get():
         namespace, _, key = full_key.partition(":")
+        if namespace == PROJECT_NAME:
+            raise ConfigError(
+                full_key, f"layer settings live in the {NAMESPACE}: namespace ({NAMESPACE}:{key})"
+            )
         if namespace == NAMESPACE and key not in known:
             raise ConfigError(full_key, f"unknown key; valid keys are {', '.join(sorted(known))}")
 

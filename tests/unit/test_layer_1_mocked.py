@@ -493,6 +493,9 @@ def test_a_missing_upstream_output_names_the_key_and_stack(prod: Any, run_progra
         ({"worker_count": "two"}, "sprocket:worker_count", "integer"),
         ({"admin_cidr": ["1.2.3.4"]}, "sprocket:admin_cidr", "unknown key"),
         ({"base_domain": "Sprocket_GG"}, "sprocket:base_domain", "not a lowercase domain"),
+        ({"ssh_keys": ["REPLACE_ME"]}, "sprocket:ssh_keys", "fingerprint"),
+        ({"discord_client_id": None}, "sprocket:discord_client_id", "required in prod"),
+        ({"sprocket-infra:region": "nyc3"}, "sprocket-infra:region", "sprocket:region"),
     ],
 )
 def test_config_errors_name_the_key(
@@ -511,3 +514,46 @@ def test_config_errors_name_the_key(
 def test_missing_discord_secret_in_prod_names_the_key(run_layer: Any) -> None:
     with pytest.raises(Exception, match="sprocket:discord_client_secret"):
         run_layer("layer_1", env="prod", config=PROD)
+
+
+def test_staging_can_leave_the_zone_to_prod(run_layer: Any) -> None:
+    rec = run_layer(
+        "layer_1", env="staging", config={**PROD, "manage_dns_zone": False}, secrets=SECRETS
+    )
+    assert not rec.by_type("digitalocean:index/domain:Domain")
+    records = rec.by_type("digitalocean:index/dnsRecord:DnsRecord")
+    assert records and {r.inputs["domain"] for r in records} == {DOMAIN}
+
+
+# --- the committed stack config files -----------------------------------------------------------
+
+
+def _stack_file(env: str) -> dict[str, Any]:
+    from sprocket_common.stack_info import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / f"Pulumi.{env}-layer_1.yaml").read_text()
+    assert "encryptionsalt" not in text and "secure:" not in text, env
+    return dict(yaml.safe_load(text)["config"])
+
+
+def test_local_stack_file_runs_without_any_secret(run_layer: Any) -> None:
+    rec = run_layer("layer_1", env="local", config=_stack_file("local"))
+    assert rec.outputs["base_hostname"] == "local.localhost"
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_example_stack_files_refuse_their_placeholders(run_layer: Any, env: str) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    config = _stack_file(env)
+    with pytest.raises(ConfigError, match="REPLACE_WITH") as err:
+        run_layer("layer_1", env=env, config=config, secrets=SECRETS)
+    assert err.value.key == "sprocket:ssh_keys"
+    # with real values in place of the placeholders, the file deploys as it says
+    filled = {**config, **{k: PROD[k] for k in ("ssh_keys", "admin_cidrs", "discord_client_id",
+                                                  "discord_guild_id")}}  # fmt: skip
+    rec = run_layer("layer_1", env=env, config=filled, secrets=SECRETS)
+    assert rec.by_type("digitalocean:index/droplet:Droplet")
+    assert bool(rec.by_type("digitalocean:index/domain:Domain")) == (env == "prod")
+    expected = "letsencrypt-staging" if env == "staging" else "letsencrypt"
+    assert rec.outputs["tls_resolver"] == expected
