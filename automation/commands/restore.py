@@ -15,24 +15,27 @@ from sprocket_common.stack_info import UnknownNameError, parse_layer
 
 
 def _selector(**chosen: Any) -> Any:
+    """Exactly one way of naming the backup; keyword names are the options' (`from_id`: --from)."""
     from automation.backup.restoring import Selector
     from automation.backup.service import parse_time
 
-    given = {name: value for name, value in chosen.items() if value not in (None, False)}
-    options = ", ".join(f"--{name.replace('_', '-')}" for name in chosen)
+    flags = {"from_id": "--from", "last_good": "--last-good"}
+    given = [name for name, value in chosen.items() if value not in (None, False)]
     if len(given) != 1:
+        options = ", ".join(flags.get(name, f"--{name}") for name in chosen)
         raise BadInput(f"name exactly one backup to use: one of {options}", "see `backup list`")
     before = chosen.get("before")
+    when = None
     if before is not None:
         try:
-            chosen["before"] = parse_time(before)
+            when = parse_time(before)
         except ValueError:
             raise BadInput(
                 f"--before {before!r} is not an ISO 8601 time", "e.g. 2026-11-28T12:00Z"
             ) from None
     return Selector(
         backup_id=chosen.get("from_id") or chosen.get("to"),
-        before=chosen.get("before"),
+        before=when,
         version=chosen.get("version"),
         last_good=bool(chosen.get("last_good")),
     )

@@ -1,0 +1,265 @@
+"""Backups and restores through the driver's CLI: real pulumi CLI, file backend, S3 endpoint.
+
+Only the layer program is substituted (driver_toys.substitute_programs): dynamic resources and
+a secret config value stand in for a layer whose providers cannot be installed here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from driver_toys import program_from_spec, substitute_programs
+
+from automation.backup.manifest import canonical_state
+from automation.exit_codes import ExitCode
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+CANARY = "canary-4b1d-never-in-a-backup"
+STACK = "local-layer_1"
+
+
+def pulumi(pulumi_env: Any, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [f"{pulumi_env.env['SPROCKET_PULUMI_CLI_DIR']}/pulumi", *args],
+        cwd=pulumi_env.project_dir,
+        env={**os.environ, **pulumi_env.env},
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def ciphertext_export(pulumi_env: Any, stack: str = STACK) -> dict[str, Any]:
+    exported: dict[str, Any] = json.loads(pulumi(pulumi_env, "stack", "export", "-s", stack).stdout)
+    return exported
+
+
+def decrypted_canonical(pulumi_env: Any, stack: str = STACK) -> bytes:
+    """The test's own check that secrets survived: decrypted, in memory only, sorted keys."""
+    out = pulumi(pulumi_env, "stack", "export", "--show-secrets", "-s", stack).stdout
+    return json.dumps(json.loads(out), sort_keys=True).encode()
+
+
+def deploy_toys(pulumi_env: Any, layer: str, spec: dict[str, Any]) -> None:
+    """Create and deploy a stack through the driver's own engine module (the seam is active)."""
+    from pulumi import automation as auto
+
+    from automation.engine import select_stack
+    from automation.settings import load_settings
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    stack = select_stack(load_settings(), StackInfo(Env.LOCAL, Layer(layer)))
+    if spec.get("secret_config"):
+        stack.set_config(spec["secret_config"], auto.ConfigValue(CANARY, secret=True))
+    stack.up(color="never")
+
+
+@pytest.fixture
+def toys(pulumi_env: Any, s3_endpoint: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Two deployed stand-in stacks (layer_1 with a secret config value, layer_2)."""
+    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
+        stale.unlink()  # the checkout's stack files carry another passphrase's salt
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    specs: dict[str, dict[str, Any]] = {
+        "layer_1": {
+            "toys": [{"name": "web", "value": "v1"}, {"name": "db", "value": {"size": 10}}],
+            "secret_config": "canary",
+            "exports": {"answer": 42},
+        },
+        "layer_2": {"toys": [{"name": "cache", "value": "v1"}]},
+        "platform": {},
+    }
+    substitute_programs(
+        monkeypatch, {layer: program_from_spec(spec) for layer, spec in specs.items()}
+    )
+    deploy_toys(pulumi_env, "layer_1", specs["layer_1"])
+    deploy_toys(pulumi_env, "layer_2", specs["layer_2"])
+    return specs
+
+
+def bucket_keys(s3: Any) -> list[str]:
+    versions = s3.client().list_object_versions(Bucket=s3.bucket)
+    return [v["Key"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
+
+
+def take(run_cli: Callable[..., Any], layer: str = "layer_1") -> dict[str, Any]:
+    result = run_cli("--json", "backup", layer)
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    [record] = result.json()["data"]["backups"]
+    return dict(record)
+
+
+def test_backup_delete_restore_gives_back_the_same_state(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    before = ciphertext_export(pulumi_env)
+    before_plain = decrypted_canonical(pulumi_env)
+    config_before = (pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_bytes()
+
+    result = run_cli("--json", "backup", "layer_1")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert CANARY not in result.stdout + result.stderr
+    [record] = result.json()["data"]["backups"]
+    assert record["stack"] == STACK
+    assert record["resource_count"] == len(before["deployment"]["resources"])
+    assert record["secret_count"] >= 3  # config value, stack output, the holder's input
+    assert record["verified_at"]
+
+    # What is in the bucket: the archive's hash in its metadata, no plaintext secret anywhere.
+    s3 = s3_endpoint.client()
+    obj = s3.get_object(Bucket=s3_endpoint.bucket, Key=record["key"])
+    archive = obj["Body"].read()
+    assert obj["Metadata"]["sha256"] == record["sha256"]
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        names = tar.getnames()
+        contents = b"".join(tar.extractfile(m).read() for m in tar.getmembers())  # type: ignore[union-attr]
+    assert sorted(names) == ["Pulumi.local-layer_1.yaml", "manifest.json", "state.json"]
+    assert CANARY.encode() not in contents and CANARY.encode() not in gzip.decompress(archive)
+
+    pulumi(pulumi_env, "stack", "rm", "--yes", "--force", "-s", STACK)
+    assert pulumi(pulumi_env, "stack", "export", "-s", STACK, check=False).returncode != 0
+
+    restored = run_cli("--json", "--yes", "restore", "layer_1", "--from", record["backup_id"])
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    data = restored.json()["data"]
+    assert data["identical"] is True
+    assert data["refresh"] == {"ok": True, "differences": {}}
+    assert data["safety_backup"] is None  # the stack had no state to save
+    assert CANARY not in restored.stdout
+
+    after = ciphertext_export(pulumi_env)
+    assert canonical_state(after) == canonical_state(before)  # sorted keys, ciphertext masked
+    assert decrypted_canonical(pulumi_env) == before_plain  # every secret value came back
+    assert (pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_bytes() == config_before
+
+
+def test_restore_over_existing_state_saves_it_first(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    first = take(run_cli)
+    toys["layer_1"]["toys"].append({"name": "extra", "value": "new"})
+    deploy_toys(pulumi_env, "layer_1", toys["layer_1"])
+
+    restored = run_cli("--json", "--yes", "restore", "layer_1", "--version", "1")
+    # The stand-in resources exist only in the state, so reality cannot differ from it here
+    # (tests/integration/test_backup_swarm.py shows a refresh preview that finds a difference).
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    data = restored.json()["data"]
+    assert data["backup_id"] == first["backup_id"]
+    assert data["identical"] is True
+    assert data["safety_backup"]["id"] != first["backup_id"]
+    urns = [r["urn"] for r in ciphertext_export(pulumi_env)["deployment"]["resources"]]
+    assert not any(u.endswith("::extra") for u in urns)
+
+    listing = run_cli("--json", "backup", "list", "layer_1").json()["data"]["backups"]
+    reasons = {b["backup_id"]: b["reason"] for b in listing}
+    assert reasons[data["safety_backup"]["id"]] == "pre-restore"
+    assert "post-restore" in reasons.values()
+
+
+def test_wrong_passphrase_fails_the_backup_and_stores_nothing(
+    toys: Any, s3_endpoint: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the passphrase")
+    result = run_cli("backup", "layer_1")
+    assert result.exit_code == ExitCode.SECRETS_INCOMPLETE
+    assert "nothing was stored" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line for cron mail
+    assert bucket_keys(s3_endpoint) == []
+
+
+def test_a_flipped_byte_is_refused_naming_the_file_and_nothing_is_imported(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    record = take(run_cli)
+    s3 = s3_endpoint.client()
+    obj = s3.get_object(Bucket=s3_endpoint.bucket, Key=record["key"])
+    damaged = bytearray(obj["Body"].read())
+    damaged[len(damaged) // 2] ^= 0x01
+    s3.put_object(
+        Bucket=s3_endpoint.bucket, Key=record["key"], Body=bytes(damaged), Metadata=obj["Metadata"]
+    )
+    before = ciphertext_export(pulumi_env)
+
+    result = run_cli("--yes", "restore", "layer_1", "--from", record["backup_id"])
+    assert result.exit_code == ExitCode.BACKUP_FAILED
+    assert f"backup archive {record['key']} fails its SHA-256 check" in result.stderr
+    assert ciphertext_export(pulumi_env) == before
+
+    verify = run_cli("--json", "backup", "verify", "layer_1")
+    assert verify.exit_code == ExitCode.BACKUP_FAILED
+    assert record["key"] in verify.json()["errors"][0]["message"]
+
+
+def test_a_backup_of_another_stack_is_refused_naming_the_mismatch(
+    toys: Any, pulumi_env: Any, run_cli: Callable[..., Any]
+) -> None:
+    other = take(run_cli, "layer_2")
+    before = ciphertext_export(pulumi_env)
+
+    result = run_cli("--yes", "restore", "layer_1", "--from", other["backup_id"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "backup is of stack 'local-layer_2', not 'local-layer_1'" in result.stderr
+    assert "--force" in result.stderr
+    assert ciphertext_export(pulumi_env) == before
+
+
+def test_a_backup_of_another_project_is_refused_naming_the_project(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """A backup made in project `other-proj` (rewritten from a real one, then stored normally)."""
+    from dataclasses import replace
+
+    from automation.backup.archive import pack, unpack
+    from automation.backup.service import BackupRecord
+    from automation.backup.store import BackupStore
+
+    record = take(run_cli)
+    store = BackupStore(s3_endpoint.client(), s3_endpoint.bucket, "pulumi-state")
+    manifest, members = unpack(
+        store.get_bytes(record["key"]), source=record["key"], expected_sha256=record["sha256"]
+    )
+    members["state.json"] = members["state.json"].replace(b"::sprocket-infra::", b"::other-proj::")
+    foreign_id = manifest.backup_id + "-x"
+    archive, _manifest = pack(
+        members, replace(manifest, project="other-proj", backup_id=foreign_id)
+    )
+    key = record["key"].replace(manifest.backup_id, foreign_id)
+    stored = store.upload_verified(key, archive, {"stack": STACK})
+    store.put_record(
+        key,
+        BackupRecord.from_dict(
+            {**record, "backup_id": foreign_id, "key": key, "sha256": stored.sha256}
+        ).to_dict(),
+    )
+
+    result = run_cli("--yes", "restore", "layer_1", "--from", foreign_id)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "backup is of project 'other-proj', not 'sprocket-infra'" in result.stderr
+    assert "project 'other-proj'" in result.stderr.split("backup is of project")[1]
+
+
+def test_restore_needs_exactly_one_backup_and_a_confirmation(
+    toys: Any, run_cli: Callable[..., Any]
+) -> None:
+    record = take(run_cli)
+    neither = run_cli("--yes", "restore", "layer_1")
+    assert neither.exit_code == ExitCode.BAD_INPUT
+    assert "name exactly one backup to use: one of --from, --before, --version" in neither.stderr
+    unconfirmed = run_cli("restore", "layer_1", "--from", record["backup_id"])
+    assert unconfirmed.exit_code == ExitCode.BAD_INPUT
+    assert "pass --yes" in unconfirmed.stderr
+    unknown = run_cli("--yes", "restore", "layer_1", "--from", "20990101T000000Z-nope")
+    assert unknown.exit_code == ExitCode.BAD_INPUT
+    assert "no backup with id '20990101T000000Z-nope'" in unknown.stderr
