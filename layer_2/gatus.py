@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from sprocket_common.env_config import EnvConfig
 from sprocket_common.service import ServiceConfig
 
 from . import files
@@ -40,8 +41,9 @@ class Target(BaseModel):
     name: str
     url: str
     max_response_ms: int = WARN_RESPONSE_MS
-    # Forward-auth routes answer with a redirect to the login page: up means "not 5xx".
-    forward_auth: bool = False
+    # False where a healthy answer is not 200: forward-auth and basic-auth routes redirect or
+    # answer 401, a GraphQL GET without a query is a 400. Up then means "not 5xx".
+    expect_ok: bool = True
 
 
 def route_targets(configs: Iterable[ServiceConfig]) -> list[Target]:
@@ -54,14 +56,44 @@ def route_targets(configs: Iterable[ServiceConfig]) -> list[Target]:
                 Target(
                     name=route.hostname,
                     url=f"https://{route.hostname}{path}",
-                    forward_auth=route.forward_auth,
+                    expect_ok=not route.forward_auth,
                 )
             )
     return targets
 
 
+def other_layers_targets(env: EnvConfig) -> list[Target]:
+    """The public hostnames of layer_1 and the platform (the names layer_1 publishes in DNS:
+    the apex, its own traefik/fa/vault, and api and image-generation for the platform)."""
+
+    def url(service: str, path: str = "/") -> str:
+        return f"https://{env.hostname(service)}{path}"
+
+    apex = env.base_hostname
+    return [
+        Target(name=apex, url=f"https://{apex}/"),
+        Target(
+            name=env.hostname("api"),
+            url=url("api", "/graphql"),
+            expect_ok=False,
+            max_response_ms=API_RESPONSE_MS,
+        ),
+        Target(name=env.hostname("image-generation"), url=url("image-generation")),
+        Target(name=env.hostname("fa"), url=url("fa"), expect_ok=False),
+        Target(name=env.hostname("traefik"), url=url("traefik"), expect_ok=False),
+        Target(name=env.hostname("vault"), url=url("vault", "/v1/sys/health")),
+    ]
+
+
+def merge(defaults: Iterable[Target], overrides: Iterable[Target]) -> list[Target]:
+    """Targets by name; a configured check replaces the default of the same name."""
+    merged = {t.name: t for t in defaults}
+    merged.update({t.name: t for t in overrides})
+    return list(merged.values())
+
+
 def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str, Any]]:
-    up = "[STATUS] < 500" if target.forward_auth else "[STATUS] == 200"
+    up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
     client = {"ignore-redirect": True, "insecure": not check_certificates}
     critical = [up]
     warning = [f"[RESPONSE_TIME] < {target.max_response_ms}"]

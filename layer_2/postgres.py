@@ -43,6 +43,9 @@ class Postgres:
     grafana_password: pulumi.Output[str]
     telegraf_password: pulumi.Output[str]
     ssl_mode: str
+    # prod/staging: what the grants job needs (admin connection, resources it waits for).
+    admin_env: pulumi.Output[str] | None = None
+    created: tuple[pulumi.Resource, ...] = ()
 
     def grafana_url(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(
@@ -84,19 +87,34 @@ def managed(settings: Layer2Settings, env: str, layer1: Layer1Outputs) -> Postgr
         opts=pulumi.ResourceOptions(protect=True),
     )
     child = pulumi.ResourceOptions(parent=cluster)
-    for db in (GRAFANA_DB, settings.app_db_name):
+    dbs = [
         do.DatabaseDb(f"postgres-db-{db}", cluster_id=cluster.id, name=db, opts=child)
+        for db in (GRAFANA_DB, settings.app_db_name)
+    ]
     users = {
         role: do.DatabaseUser(f"postgres-user-{role}", cluster_id=cluster.id, name=role, opts=child)
         for role in (GRAFANA_ROLE, TELEGRAF_ROLE, settings.app_db_user)
     }
+    # Only the droplets reach the cluster: by tag (covers VPC traffic to the private host and
+    # droplets added later) and by their public addresses.
+    tag = settings.droplet_tag or f"sprocket-{env}"
     do.DatabaseFirewall(
         "postgres-firewall",
         cluster_id=cluster.id,
         rules=layer1.droplet_ips.apply(
-            lambda ips: [do.DatabaseFirewallRuleArgs(type="ip_addr", value=ip) for ip in ips]
+            lambda ips: [
+                do.DatabaseFirewallRuleArgs(type="tag", value=tag),
+                *(do.DatabaseFirewallRuleArgs(type="ip_addr", value=ip) for ip in ips),
+            ]
         ),
         opts=child,
+    )
+    admin_env = pulumi.Output.format(
+        "export PGHOST='{0}' PGPORT='{1}' PGUSER='{2}' PGPASSWORD='{3}' PGSSLMODE=require\n",
+        cluster.private_host,
+        cluster.port,
+        cluster.user,
+        cluster.password,
     )
     return Postgres(
         host=cluster.private_host,
@@ -107,6 +125,36 @@ def managed(settings: Layer2Settings, env: str, layer1: Layer1Outputs) -> Postgr
         grafana_password=pulumi.Output.secret(users[GRAFANA_ROLE].password),
         telegraf_password=pulumi.Output.secret(users[TELEGRAF_ROLE].password),
         ssl_mode="require",
+        admin_env=pulumi.Output.secret(admin_env),
+        created=(*dbs, *users.values()),
+    )
+
+
+def grants_job_config(settings: Layer2Settings) -> ServiceConfig:
+    """The one-shot task that grants the managed roles their schemas (files/postgres/)."""
+    return ServiceConfig(
+        name="postgres-grants",
+        image=settings.images.postgres,
+        command=["sh", "/grants.sh"],
+        env={
+            "SPROCKET_APP_DB_USER": settings.app_db_user,
+            "SPROCKET_APP_DB": settings.app_db_name,
+        },
+        # The task exits when done (restart on failure only, at most 5 times); there is no
+        # long-running process to probe, so the check only confirms the container started.
+        healthcheck=Healthcheck(test=["CMD", "true"], start_period_s=0),
+        resources=Resources(cpu=0.1, memory_mb=64),
+        files=[
+            FileMount(
+                name="grants",
+                target="/grants.sh",
+                content=files.read("postgres/grants-managed.sh"),
+            )
+        ],
+        secret_mounts=[SecretMount(name="pg-admin-env", target="pg_admin_env")],
+        # For the health check: a completed task is this service's normal state.
+        labels={"sprocket.job": "true"},
+        logging="fluentd",
     )
 
 

@@ -115,6 +115,12 @@ class Layer2:
             self.pg = postgres.local(self.settings, passwords)
         else:
             self.pg = postgres.managed(self.settings, self.env.env.value, self.layer1)
+            assert self.pg.admin_env is not None  # set by managed()
+            self.declare(
+                postgres.grants_job_config(self.settings),
+                {"pg-admin-env": self.pg.admin_env},
+                waits_for=self.pg.created,
+            )
 
     # --- metrics and dashboards -----------------------------------------------------------
 
@@ -162,10 +168,7 @@ class Layer2:
     def status(self) -> None:
         volume, volume_name = self.volume("gatus-data")
         config = gatus_service_config(self.settings, volume_name, self.env.hostname("status"))
-        routed = [c for c in self.configs.values() if c.routes] + [config]
-        targets = gatus.route_targets(routed) + [
-            gatus.Target(**check.model_dump()) for check in self.settings.public_checks
-        ]
+        targets = self.public_targets(config) if self.settings.check_public_hostnames else []
         webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
             lambda v: gatus.render(
@@ -181,6 +184,12 @@ class Layer2:
             waits_for=(volume,),
             no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
         )
+
+    def public_targets(self, gatus_config: ServiceConfig) -> list[gatus.Target]:
+        routed = [c for c in self.configs.values() if c.routes] + [gatus_config]
+        configured = [gatus.Target(**check.model_dump()) for check in self.settings.public_checks]
+        defaults = gatus.route_targets(routed) + gatus.other_layers_targets(self.env)
+        return gatus.merge(defaults, configured)
 
     # --- the contract ---------------------------------------------------------------------
 

@@ -44,12 +44,13 @@ class PostgresCluster(_Model):
 
 
 class PublicCheck(_Model):
-    """A public URL served by another layer (platform) that Gatus should watch."""
+    """A public URL served by another layer that Gatus should watch."""
 
     name: str
     url: str
     max_response_ms: int = Field(default=500, gt=0)
-    forward_auth: bool = False
+    # False where a healthy answer is a redirect or 401 (auth) or 400 (GraphQL GET).
+    expect_ok: bool = True
 
     @field_validator("url")
     @classmethod
@@ -69,13 +70,20 @@ class Layer2Settings(_Model):
     # recorded as a label for the health check (spec §9).
     volume_quota: bool = False
     postgres: PostgresCluster = Field(default_factory=PostgresCluster)
+    # The DigitalOcean tag on this env's droplets (layer_1 tags them `sprocket-<env>`); the
+    # database firewall admits it.
+    droplet_tag: str = ""
     app_db_user: str = "sprocket_app"
     app_db_name: str = "sprocket_main"
     influx_org: str = "sprocket"
     influx_app_bucket: str = "sprocket_main"
     influx_metrics_retention: str = "7d"
     influx_app_retention: str = "30d"
+    # Extra (or replacement, by name) public checks; the defaults cover this layer's routes
+    # and the hostnames layer_1 publishes in DNS (gatus.other_layers_targets).
     public_checks: list[PublicCheck] = Field(default_factory=list)
+    # Gatus checks public hostnames from inside the Swarm; in local they do not resolve there.
+    check_public_hostnames: bool = True
     # local serves Traefik's default certificate, which a certificate check would flag.
     check_certificates: bool = True
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).

@@ -95,7 +95,9 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], n: int) -> dict[st
             "host": f"{name}.db.ondigitalocean.com",
             "privateHost": f"private-{name}.db",
             "port": 25060,
-            "uri": f"postgresql://doadmin:mock@{name}:25060/defaultdb",
+            "user": "doadmin",
+            "password": "mock-admin-password",
+            "uri": f"postgresql://doadmin:mock-admin-password@{name}:25060/defaultdb",
         }
     if typ == "digitalocean:index/databaseUser:DatabaseUser":
         return {"password": f"mock-db-password-{inputs.get('name', name)}"}

@@ -45,7 +45,15 @@ COMMON_SERVICES = {
     "grafana",
     "gatus",
 }
-PUBLIC_CHECK = {"name": "api", "url": f"https://api.{DOMAIN}/graphql", "max_response_ms": 1000}
+PUBLIC_CHECK = {
+    "name": f"dgraph.{DOMAIN}",
+    "url": f"https://dgraph.{DOMAIN}/health",
+    "expect_ok": False,
+}
+# What layer_1 publishes in DNS for itself and the platform (gatus.other_layers_targets).
+OTHER_LAYER_HOSTS = {DOMAIN} | {
+    f"{name}.{DOMAIN}" for name in ("api", "image-generation", "fa", "traefik", "vault")
+}
 
 
 def run(run_layer: Any, env: str, **config: Any) -> Any:
@@ -108,14 +116,15 @@ def test_local_declares_every_service_with_a_postgres_of_its_own(local: Any) -> 
 
 
 def test_prod_declares_the_services_and_a_protected_managed_postgres(prod: Any) -> None:
-    assert set(services(prod)) == COMMON_SERVICES
+    assert set(services(prod)) == COMMON_SERVICES | {"postgres-grants"}
     cluster = prod.one("digitalocean:index/databaseCluster:DatabaseCluster", "postgres")
     assert cluster.protect, "the managed database must be protected from deletion"
     assert cluster.inputs["engine"] == "pg"
     dbs = {r.inputs["name"] for r in prod.by_type("digitalocean:index/databaseDb:DatabaseDb")}
     assert dbs == {"grafana", "sprocket_main"}
     firewall = prod.one("digitalocean:index/databaseFirewall:DatabaseFirewall", "postgres-firewall")
-    assert [rule["value"] for rule in firewall.inputs["rules"]] == LAYER1["droplet_ips"]
+    rules = [(rule["type"], rule["value"]) for rule in firewall.inputs["rules"]]
+    assert rules == [("tag", "sprocket-prod")] + [("ip_addr", ip) for ip in LAYER1["droplet_ips"]]
 
 
 def test_roles_are_the_same_in_prod_and_local_and_none_is_an_admin(prod: Any) -> None:
@@ -212,6 +221,7 @@ def test_no_credential_in_env_args_or_labels(local: Any, prod: Any) -> None:
             for value in visible:
                 assert PASSWORD not in value, f"{name} shows a password: {value}"
                 assert "mock-db-password" not in value, f"{name} shows a DB password"
+                assert "mock-admin-password" not in value, f"{name} shows the DB admin password"
                 assert "guest" not in value, f"{name} mentions guest: {value}"
 
 
@@ -350,7 +360,7 @@ def routed_hostnames(rec: Any) -> set[str]:
 
 def test_every_gatus_endpoint_is_a_declared_route_or_service(prod: Any) -> None:
     config = yaml.safe_load(secret_text(prod, "gatus-gatus-config"))
-    declared_hosts = routed_hostnames(prod) | {f"api.{DOMAIN}"}
+    declared_hosts = routed_hostnames(prod) | OTHER_LAYER_HOSTS | {f"dgraph.{DOMAIN}"}
     declared_services = set(services(prod)) | {"private-postgres.db"}
     public = [e for e in config["endpoints"] if e["group"] in ("critical", "warning")]
     internal = [e for e in config["endpoints"] if e["group"] == "internal"]
@@ -379,7 +389,8 @@ def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
     assert "[CERTIFICATE_EXPIRATION] > 168h" in by[("critical", grafana)]
     assert "[CERTIFICATE_EXPIRATION] > 720h" in by[("warning", grafana)]
     assert "[RESPONSE_TIME] < 500" in by[("warning", grafana)]
-    assert "[RESPONSE_TIME] < 1000" in by[("warning", "api")]
+    assert "[RESPONSE_TIME] < 1000" in by[("warning", f"api.{DOMAIN}")]
+    assert "[STATUS] < 500" in by[("critical", f"dgraph.{DOMAIN}")]  # configured extra
     assert "[STATUS] == 200" in by[("critical", f"status.{DOMAIN}")]
     assert "[STATUS] < 500" in by[("critical", grafana)]  # forward auth answers a redirect
 
@@ -439,6 +450,7 @@ def test_local_and_prod_differ_only_where_stated(local: Any, prod: Any) -> None:
     the ACME resolver in labels, and the Gatus checks that follow from those."""
     local_specs, prod_specs = services(local), services(prod)
     assert set(local_specs) - set(prod_specs) == {"postgres"}
+    assert set(prod_specs) - set(local_specs) == {"postgres-grants"}
     for name in COMMON_SERVICES:
         assert normalised(local_specs[name]) == normalised(prod_specs[name]), name
     local_labels = labels(local_specs["grafana"])
@@ -468,3 +480,27 @@ def test_the_storage_node_is_chosen_by_name_or_as_the_only_node() -> None:
     assert storage.pick_node([node("a"), node("b")], "b")["ID"] == "b"
     with pytest.raises(ValueError, match=r"layer_2:storage_node: required .* \['a', 'b'\]"):
         storage.pick_node([node("a"), node("b")], "")
+
+
+def test_prod_grants_the_managed_roles_their_schemas_as_the_admin_in_a_secret(prod: Any) -> None:
+    spec = services(prod)["postgres-grants"]
+    assert container(spec)["commands"] == ["sh", "/grants.sh"]
+    assert labels(spec)["sprocket.job"] == "true"
+    script = config_text(prod, "postgres-grants-grants")
+    assert "GRANT ALL ON SCHEMA public TO grafana" in script
+    assert 'GRANT ALL ON SCHEMA public TO \\"$SPROCKET_APP_DB_USER\\"' in script
+    admin = secret_text(prod, "postgres-grants-pg-admin-env")
+    assert "PGUSER='doadmin'" in admin and "PGPASSWORD='mock-admin-password'" in admin
+    assert "PGHOST='private-postgres.db'" in admin and "PGSSLMODE=require" in admin
+    # The admin is used by this job only: no app or monitoring service gets its password.
+    for name, other in services(prod).items():
+        if name != "postgres-grants":
+            assert "pg_admin_env" not in str(other), name
+
+
+def test_local_gatus_can_watch_only_the_internal_services(run_layer: Any) -> None:
+    rec = run(run_layer, "local", **{"layer_2:check_public_hostnames": False})
+    config = yaml.safe_load(secret_text(rec, "gatus-gatus-config"))
+    assert {e["group"] for e in config["endpoints"]} == {"internal"}
+    postgres = next(e for e in config["endpoints"] if e["name"] == "postgres")
+    assert postgres["url"] == "tcp://postgres:5432"
