@@ -51,7 +51,9 @@ def program() -> None:
     images = image_settings(catalog)
     settings = read_config(PlatformSettings)
     secret_settings = read_config(SecretSettings)
-    image_refs = {name: image_for(name, app, images, catalog.image_namespace) for name, app in apps.items()}
+    image_refs = {
+        name: image_for(name, app, images, catalog.image_namespace) for name, app in apps.items()
+    }
 
     layer1, layer2 = read_layer1(env), read_layer2(env)
     network = docker.Network("platform-network", name=f"{env.value}-platform", driver="overlay")
@@ -64,9 +66,7 @@ def program() -> None:
         needed_secrets(catalog, apps)
     )
     ready = pulumi.Output.all(environment, *[v.name for v in volumes])
-    routes = ready.apply(
-        lambda args: declare_services(catalog, apps, args[0], image_refs, secrets)
-    )
+    routes = ready.apply(lambda args: declare_services(catalog, apps, args[0], image_refs, secrets))
 
     pulumi.export("images", image_refs)
     pulumi.export("service_names", {name: swarm_name(env, name) for name in apps})
@@ -81,13 +81,14 @@ def image_settings(catalog: Catalog) -> ImageSettings:
         key = "image_tags" if set(unknown) & set(images.image_tags) else "image_digests"
         raise ConfigError(
             f"sprocket:{key}",
-            f"names no catalog entry: {', '.join(unknown)} "
-            f"(entries: {', '.join(catalog.apps)})",
+            f"names no catalog entry: {', '.join(unknown)} (entries: {', '.join(catalog.apps)})",
         )
     return images
 
 
-def bucket_names(env: Env, settings: PlatformSettings, apps: Mapping[str, AppEntry]) -> dict[str, str]:
+def bucket_names(
+    env: Env, settings: PlatformSettings, apps: Mapping[str, AppEntry]
+) -> dict[str, str]:
     """The app buckets (role -> name); `sprocket:bucket_names` keeps existing names (adoption)."""
     roles = dict.fromkeys(role for app in apps.values() for role in app.buckets)
     return {
@@ -171,7 +172,7 @@ def build_environment(
 ) -> Environment:
     """Hostnames follow layer_1's base domain, so the layers cannot disagree on it."""
     plain = {
-        k: str(v) for k, v in values.items() if k not in NETWORK_KEYS and k not in ENDPOINT_KEYS
+        k: _text(v) for k, v in values.items() if k not in NETWORK_KEYS and k not in ENDPOINT_KEYS
     }
     return Environment(
         env_config=EnvConfig(env=env, base_domain=values["base_domain"]),
@@ -182,6 +183,13 @@ def build_environment(
         forward_auth_middleware=str(values["forward_auth_middleware"] or ""),
         alpha_restrictions=settings.alpha_restrictions,
     )
+
+
+def _text(value: Any) -> str:
+    """Stack outputs cross the wire as JSON numbers: a port arrives as 5672.0, not 5672."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def declare_services(

@@ -298,7 +298,9 @@ def service_config(
         files=files,
         secret_mounts=[SecretMount(name=s, target=t) for s, t in app_secrets(app).items()],
         volumes=[
-            VolumeMount(volume=f"{env.value}-{v.name}", target=v.target, size_limit_mb=v.size_limit_mb)
+            VolumeMount(
+                volume=f"{env.value}-{v.name}", target=v.target, size_limit_mb=v.size_limit_mb
+            )
             for v in app.volumes
         ],
         placement=app.placement,

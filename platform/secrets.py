@@ -137,9 +137,7 @@ class SecretValues:
             self._vault = pulumi.Output.secret(result.data)
         return self._vault
 
-    def _template(
-        self, name: str, values: Mapping[str, pulumi.Output[str]]
-    ) -> pulumi.Output[str]:
+    def _template(self, name: str, values: Mapping[str, pulumi.Output[str]]) -> pulumi.Output[str]:
         template = self.catalog.secrets[name].template or ""
         refs = {
             ref.partition(":")[2]
