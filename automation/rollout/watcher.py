@@ -276,6 +276,10 @@ class Timing:
 T = TypeVar("T")
 
 
+class WatchStopped(Exception):
+    """The watch was asked to stop (Ctrl-C); the update goes on in Swarm."""
+
+
 class WaitTimeout(Exception):
     def __init__(self, what: str, timeout_s: float, last: object) -> None:
         super().__init__(f"gave up after {timeout_s:.0f}s waiting for {what}; last seen: {last}")
@@ -342,6 +346,10 @@ class ServiceWatch:
     on_change: Callable[[str, Convergence], None] = lambda _name, _conv: None
     clock: Clock = field(default_factory=Clock)
     interval_s: float = 0.5
+    stop: Callable[[], bool] = lambda: False  # e.g. "the operator pressed Ctrl-C"
+    # Stop at the first failed service: a release is rolled back whole, so waiting for the
+    # others only delays it.
+    fail_fast: bool = False
     states: dict[str, _Progress] = field(default_factory=dict)
 
     def run(self, timeout_s: float | None = None) -> dict[str, Convergence]:
@@ -360,19 +368,36 @@ class ServiceWatch:
         return max((Timing.from_spec(spec).deadline_s for spec in specs), default=GRACE_S)
 
     def _round(self) -> tuple[dict[str, Convergence] | None, object]:
+        if self.stop():
+            raise WatchStopped(self._seen())
         nodes = active_nodes(self.api)
         for target in self.targets:
             progress = self.states[target.name]
             if progress.outcome is None:
                 progress.outcome = self._step(target, progress, nodes)
         outcomes = {name: state.outcome for name, state in self.states.items()}
-        seen = {
+        failed = any(o is not None and o.phase is Phase.FAILED for o in outcomes.values())
+        if failed and self.fail_fast:
+            return self._abandon_the_rest(), self._seen()
+        if all(outcome is not None for outcome in outcomes.values()):
+            return {name: o for name, o in outcomes.items() if o is not None}, self._seen()
+        return None, self._seen()
+
+    def _abandon_the_rest(self) -> dict[str, Convergence]:
+        results = {}
+        for name, progress in self.states.items():
+            last = progress.last or Convergence(Phase.CONVERGING, 0, 0)
+            results[name] = progress.outcome or Convergence(
+                last.phase, last.running, last.desired, last.update_state,
+                "not watched to the end: another service of the release failed",
+            )  # fmt: skip
+        return results
+
+    def _seen(self) -> dict[str, str]:
+        return {
             name: (state.last.summary() if state.last else "-")
             for name, state in self.states.items()
         }
-        if all(outcome is not None for outcome in outcomes.values()):
-            return {name: o for name, o in outcomes.items() if o is not None}, seen
-        return None, seen
 
     def _step(
         self, target: WatchTarget, progress: _Progress, nodes: set[str]

@@ -1,0 +1,109 @@
+"""rollout and releases: image-tag rollouts of the platform's services, and their history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.errors import BadInput
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from sprocket_common.stack_info import Layer
+
+
+def _rollout(
+    ctx: Context,
+    tag: str | None,
+    services: tuple[str, ...],
+    to_release: str | None,
+    allow_other_changes: bool,
+) -> Result:
+    from automation.rollout.display import RolloutDisplay
+    from automation.rollout.run import Rollout, RolloutRequest
+    from automation.safety import guarded
+
+    if bool(tag) == bool(to_release):
+        raise BadInput(
+            "pass exactly one of --tag TAG and --to-release ID",
+            "--tag rolls a new image tag out; --to-release returns to a recorded release",
+        )
+    if to_release and services:
+        raise BadInput(
+            "--service cannot be combined with --to-release",
+            "a recorded release already names its services",
+        )
+    request = RolloutRequest(tag, services, to_release, allow_other_changes)
+    info = ctx.stack(Layer.PLATFORM)
+    with guarded(ctx, info, "rollout") as op, RolloutDisplay() as display:
+        result = Rollout(ctx, info, request, display, op).run()
+        op.exit_code = result.exit_code
+        op.changes = {"update": len(result.data.get("images") or [])}
+        if result.exit_code is ExitCode.INTERRUPTED:
+            op.interrupted = True  # guarded() records it and exits 130
+        return result
+
+
+@click.command()
+@click.option("--tag", help="The image tag to roll out (to every app, or to the --service ones).")
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    metavar="NAME",
+    help="A platform service (catalog name) to roll; repeat for more. Default: all.",
+)
+@click.option("--to-release", metavar="ID", help="Return to the tags of a recorded release.")
+@click.option(
+    "--allow-other-changes",
+    is_flag=True,
+    help="Let the plan change more than images (stateful deletes stay blocked).",
+)
+def rollout(
+    tag: str | None, services: tuple[str, ...], to_release: str | None, allow_other_changes: bool
+) -> ExitCode:
+    """Roll an image tag out to the platform's services, watch Swarm converge, and roll the
+    whole release back if any service fails.
+
+    A release record (every service's image and spec hash, and the image config) is written
+    first as the rollback point. The preview gate allows only image changes of the named
+    services. Exit 7 means the rollout failed and every service is back on the rollback point;
+    exit 8 means the rollback failed too.
+    """
+    return run_verb(
+        "rollout", lambda ctx: _rollout(ctx, tag, services, to_release, allow_other_changes)
+    )
+
+
+def _releases(ctx: Context) -> Result:
+    from automation.rollout.run import release_store
+
+    info = ctx.stack(Layer.PLATFORM)
+    releases = [r.summary() for r in release_store(ctx, info).all()]
+    return Result("releases", ExitCode.OK, {"stack": info.name, "releases": releases}, human=_table)
+
+
+def _table(data: dict[str, Any]) -> str:
+    if not data["releases"]:
+        return f"{data['stack']}: no releases yet"
+    rows = [("ID", "CREATED", "TAG", "SERVICES", "RESULT")]
+    rows += [
+        (r["id"], r["created"], r["tag"], ",".join(r["services"]), r["result"])
+        for r in data["releases"]
+    ]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@click.command()
+def releases() -> ExitCode:
+    """List the platform's releases (time, tags, services, result), oldest first."""
+    return run_verb("releases", _releases)
+
+
+COMMANDS = [rollout, releases]

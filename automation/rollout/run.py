@@ -1,0 +1,552 @@
+"""A rollout end to end: record, lint, set tags, preview, gate, apply, watch, roll back.
+
+The order matters and each step says why:
+1. the release record (rollback point) is written before anything changes;
+2. the lint refuses services Swarm could not judge or undo;
+3. the tags go into the platform stack's config, then a preview whose steps the gate checks
+   (only image changes of the release's services); a blocked plan restores the config;
+4. apply, then watch every changed service converge (``watcher.ServiceWatch``);
+5. on any failure after the apply started, the *whole release* goes back to the rollback point's
+   config, through the same gate, and is watched again: exit 7 when that converges, 8 when not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from automation.context import Context
+from automation.driver_state import current_host, current_user, driver_dir
+from automation.errors import BadInput, DriverError, translate_engine_error
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from automation.rollout.display import RolloutDisplay
+from automation.rollout.lint import Violation, lint_service
+from automation.rollout.manifest import (
+    IMAGE_KEYS,
+    ImageConfig,
+    Release,
+    ReleaseStore,
+    RollbackPoint,
+    ServiceRecord,
+    check_tag,
+    config_delta,
+    image_config_for_tag,
+    new_release_id,
+    now_iso,
+    spec_hash,
+)
+from automation.rollout.policy import Blocked, PlannedStep, RolloutGate, evaluate_rollout
+from automation.rollout.watcher import (
+    Convergence,
+    Phase,
+    ServiceWatch,
+    WatchStopped,
+    WatchTarget,
+    first_failure_time,
+    spec_image,
+    strip_digest,
+)
+from sprocket_common.stack_info import StackInfo
+
+if TYPE_CHECKING:
+    from pulumi.automation import Stack
+
+    from automation.safety import Operation
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    tag: str | None = None
+    services: tuple[str, ...] = ()  # empty: every platform service
+    to_release: str | None = None
+    allow_other_changes: bool = False
+
+
+def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
+    return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name)
+
+
+def docker_api(ctx: Context) -> Any:
+    """The low-level Docker client on the Swarm manager (DOCKER_HOST, e.g. ssh:// in prod)."""
+    import docker
+
+    host = ctx.settings.docker_host
+    environment = {**os.environ, **({"DOCKER_HOST": host} if host else {})}
+    try:
+        client = docker.from_env(
+            environment=environment, use_ssh_client=bool(host and host.startswith("ssh://"))
+        )
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DriverError(
+            f"cannot reach the Docker engine at {host or 'the default socket'}: {exc}",
+            "set DOCKER_HOST to the Swarm manager (ssh://user@host in prod)",
+        ) from None
+    return client.api
+
+
+@dataclass
+class Phase3:
+    """What one apply (forward or back) did, for the result and the release record."""
+
+    gate: RolloutGate
+    outcomes: dict[str, Convergence] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        return all(c.phase is Phase.COMPLETED for c in self.outcomes.values())
+
+    def failures(self) -> list[str]:
+        return [
+            f"{name}: {conv.message or conv.phase.value}"
+            + (f" (tasks: {'; '.join(conv.task_errors)})" if conv.task_errors else "")
+            for name, conv in self.outcomes.items()
+            if conv.phase is Phase.FAILED or not self.failed_any
+        ]
+
+    @property
+    def failed_any(self) -> bool:
+        return any(c.phase is Phase.FAILED for c in self.outcomes.values())
+
+
+class Rollout:
+    def __init__(
+        self,
+        ctx: Context,
+        info: StackInfo,
+        request: RolloutRequest,
+        display: RolloutDisplay,
+        op: Operation,
+    ) -> None:
+        self.ctx, self.info, self.request, self.display, self.op = ctx, info, request, display, op
+        self.store = release_store(ctx, info)
+
+    # --- the whole flow ------------------------------------------------------------------------
+
+    def run(self) -> Result:
+        stack = self._select_stack()
+        service_names = self._service_names(stack)
+        names, target = self._plan(stack, service_names)
+        api = docker_api(self.ctx)
+        specs = self._inspect(api, service_names)
+        release = self._record(stack, service_names, specs, names, target)
+        self.display.step(f"release {release.id}: rollback point recorded ({len(specs)} services)")
+        violations = [v for name in names for v in lint_service(name, specs[name]["Spec"])]
+        if violations:
+            return self._lint_blocked(release, violations)
+        to_set, to_remove = config_delta(release.rollback_point.config, target)
+        if not to_set and not to_remove:
+            release = self._save(release.finish("unchanged", ["the tags are already set"]))
+            return self._result(release, ExitCode.OK, None)
+        self._apply_config(stack, release.rollback_point.config, target)
+        gate = self._preview_gate(stack, service_names, names, release)
+        if not gate.allowed:
+            self._apply_config(stack, target, release.rollback_point.config)
+            release = self._save(release.finish("blocked", [b.reason for b in gate.blocked]))
+            return self._result(release, ExitCode.GATE_BLOCKED, Phase3(gate))
+        forward = Phase3(gate)
+        try:
+            forward = self._apply_and_watch(
+                stack, api, service_names, sorted({c.service for c in gate.images}), gate,
+                expected={c.service: c.new_image for c in gate.images},
+            )  # fmt: skip
+        except WatchStopped:
+            return self._interrupted(release, forward)
+        except DriverError as exc:
+            forward.outcomes = {}
+            return self._roll_back(stack, api, service_names, release, forward, [exc.message])
+        if forward.converged:
+            release = self._save(release.finish("succeeded"))
+            return self._result(release, ExitCode.OK, forward)
+        return self._roll_back(stack, api, service_names, release, forward, forward.failures())
+
+    def _roll_back(
+        self,
+        stack: Stack,
+        api: Any,
+        service_names: Mapping[str, str],
+        release: Release,
+        forward: Phase3,
+        why: list[str],
+    ) -> Result:
+        detected = now_iso()
+        first_failure = self._first_task_failure(api, service_names, forward)
+        self.display.step(
+            f"rollout failed ({'; '.join(why)}); rolling the whole release back: "
+            + ", ".join(release.services)
+        )
+        back = Phase3(RolloutGate((), ()))
+        try:
+            current = read_image_config(stack)
+            self._apply_config(stack, current, release.rollback_point.config)
+            back.gate = self._preview_gate(stack, service_names, release.services, release)
+            if back.gate.allowed:
+                points = release.rollback_point.services
+                back = self._apply_and_watch(
+                    stack, api, service_names, release.services, back.gate,
+                    expected={name: points[name].image for name in release.services},
+                    fail_fast=False,
+                )  # fmt: skip
+        except (DriverError, WatchStopped) as exc:
+            message = exc.message if isinstance(exc, DriverError) else "interrupted"
+            return self._rollback_failed(release, forward, back, [*why, f"rollback: {message}"])
+        if not back.gate.allowed:
+            reasons = [f"rollback blocked: {b.urn}: {b.reason}" for b in back.gate.blocked]
+            return self._rollback_failed(release, forward, back, [*why, *reasons])
+        if not back.converged:
+            return self._rollback_failed(release, forward, back, [*why, *back.failures()])
+        timings = _recovery_timings(first_failure, detected, now_iso())
+        release = self._save(release.finish("rolled_back", why, **timings))
+        return self._result(release, ExitCode.ROLLED_BACK, forward, back)
+
+    def _rollback_failed(
+        self, release: Release, forward: Phase3, back: Phase3, why: list[str]
+    ) -> Result:
+        release = self._save(release.finish("rollback_failed", why))
+        return self._result(release, ExitCode.ROLLBACK_FAILED, forward, back)
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def _select_stack(self) -> Stack:
+        from pulumi.automation import errors as auto_errors
+
+        from automation.engine import select_stack
+
+        try:
+            return select_stack(self.ctx.settings, self.info, create=False)
+        except auto_errors.StackNotFoundError:
+            raise DriverError(
+                f"the {self.info.name} stack does not exist yet",
+                "deploy it first: python -m automation deploy platform",
+            ) from None
+
+    def _service_names(self, stack: Stack) -> dict[str, str]:
+        outputs = stack.outputs()
+        names = outputs.get("service_names")
+        if names is None or not isinstance(names.value, dict) or not names.value:
+            raise DriverError(
+                f"the {self.info.name} stack exports no service_names",
+                "deploy the platform layer first (it exports {catalog name: Swarm service})",
+            )
+        return {str(k): str(v) for k, v in names.value.items()}
+
+    def _plan(
+        self, stack: Stack, service_names: Mapping[str, str]
+    ) -> tuple[list[str], ImageConfig]:
+        """The release's services and the image config it sets."""
+        if self.request.to_release:
+            old = self.store.get(self.request.to_release)
+            unknown = sorted(set(old.services) - set(service_names))
+            if unknown:
+                raise BadInput(
+                    f"release {old.id} names services the platform no longer has: "
+                    + ", ".join(unknown),
+                    "roll out a tag instead: rollout --tag TAG",
+                )
+            # Returning to a release sets the whole stack's image config: every service is in it.
+            return sorted(service_names), dict(old.target_config)
+        assert self.request.tag is not None
+        tag = check_tag(self.request.tag)
+        unknown = sorted(set(self.request.services) - set(service_names))
+        if unknown:
+            raise BadInput(
+                f"unknown service(s) {', '.join(repr(u) for u in unknown)}",
+                f"platform services are: {', '.join(sorted(service_names))}",
+            )
+        named = list(dict.fromkeys(self.request.services)) or None
+        current = read_image_config(stack)
+        return named or sorted(service_names), image_config_for_tag(current, tag, named)
+
+    def _inspect(self, api: Any, service_names: Mapping[str, str]) -> dict[str, Any]:
+        import docker
+
+        specs = {}
+        for name, swarm_name in service_names.items():
+            try:
+                specs[name] = api.inspect_service(swarm_name)
+            except docker.errors.NotFound:
+                raise DriverError(
+                    f"platform service {name!r} (Swarm service {swarm_name}) is not in the Swarm",
+                    "check DOCKER_HOST points at the right manager, or redeploy the platform",
+                ) from None
+        return specs
+
+    def _record(
+        self,
+        stack: Stack,
+        service_names: Mapping[str, str],
+        specs: Mapping[str, Any],
+        names: list[str],
+        target: ImageConfig,
+    ) -> Release:
+        services = {
+            name: ServiceRecord(
+                name=name,
+                service_name=service_names[name],
+                image=spec_image(specs[name]["Spec"]),
+                spec_hash=spec_hash(specs[name]["Spec"]),
+            )
+            for name in service_names
+        }
+        release = Release(
+            id=new_release_id(),
+            stack=self.info.name,
+            created=now_iso(),
+            user=current_user(),
+            host=current_host(),
+            services=names,
+            tag=self.request.tag,
+            from_release=self.request.to_release,
+            rollback_point=RollbackPoint(config=read_image_config(stack), services=services),
+            target_config=target,
+        )
+        self.op.details["release"] = release.id
+        return self._save(release)
+
+    def _lint_blocked(self, release: Release, violations: list[Violation]) -> Result:
+        release = self._save(release.finish("blocked", [f"lint: {v}" for v in violations]))
+        return self._result(release, ExitCode.GATE_BLOCKED, None, lint=violations)
+
+    def _apply_config(self, stack: Stack, current: ImageConfig, target: ImageConfig) -> None:
+        from pulumi.automation import ConfigValue
+
+        to_set, to_remove = config_delta(current, target)
+        if to_set:
+            stack.set_all_config({key: ConfigValue(value) for key, value in to_set.items()})
+        if to_remove:
+            stack.remove_all_config(to_remove)
+
+    def _preview_gate(
+        self,
+        stack: Stack,
+        service_names: Mapping[str, str],
+        names: Sequence[str],
+        release: Release,
+    ) -> RolloutGate:
+        from automation.gate import ChangeCollector, GatePolicy, evaluate
+
+        steps: dict[str, PlannedStep] = {}
+        collector = ChangeCollector()
+
+        def on_event(event: Any) -> None:
+            collector(event)
+            pre = getattr(event, "resource_pre_event", None)
+            if pre is not None and pre.metadata is not None:
+                steps[pre.metadata.urn] = PlannedStep.from_metadata(pre.metadata)
+
+        self._engine(lambda: stack.preview(color="never", on_event=on_event), "preview")
+        gate = evaluate_rollout(
+            steps.values(),
+            service_names,
+            set(names),
+            allow_other_changes=self.request.allow_other_changes,
+        )
+        # The stateful-resource gate holds even with --allow-other-changes.
+        stateful = evaluate(collector.changes, GatePolicy())
+        extra = tuple(Blocked(c.urn, c.op, reason) for c, reason in stateful.blocked)
+        gate = RolloutGate(gate.blocked + extra, gate.images)
+        verdict = "allowed" if gate.allowed else f"blocked {len(gate.blocked)} step(s)"
+        images = ", ".join(f"{c.service} {c.old_image} -> {c.new_image}" for c in gate.images)
+        self.display.step(f"release {release.id}: preview {verdict}; images: {images or 'none'}")
+        return gate
+
+    def _apply_and_watch(
+        self,
+        stack: Stack,
+        api: Any,
+        service_names: Mapping[str, str],
+        names: Sequence[str],
+        gate: RolloutGate,
+        expected: Mapping[str, str | None],
+        *,
+        fail_fast: bool = True,
+    ) -> Phase3:
+        baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
+        self._engine(lambda: self._up(stack), "apply")
+        if not names:
+            return Phase3(gate)
+        targets = [
+            WatchTarget(n, service_names[n], expected.get(n), baseline_status=baseline[n])
+            for n in names
+        ]
+        watch = ServiceWatch(
+            api,
+            targets,
+            on_change=self.display.service,
+            stop=lambda: self.op.interrupted,
+            fail_fast=fail_fast,
+        )
+        try:
+            timeout = watch.deadline_s()
+            self.display.watching(f"watching convergence (deadline {timeout:.0f}s)", list(names))
+            return Phase3(gate, watch.run(timeout))
+        except docker_errors().DockerException as exc:
+            raise DriverError(
+                f"lost track of the services: {exc}", "check the Swarm: docker service ls"
+            ) from exc
+
+    def _up(self, stack: Stack) -> None:
+        from automation.progress import Progress
+
+        with Progress(self.info.name, "apply") as progress:
+            stack.up(color="never", on_event=progress)
+
+    def _engine(self, call: Callable[[], Any], what: str) -> None:
+        from pulumi.automation import errors as auto_errors
+
+        try:
+            call()
+        except auto_errors.CommandError as exc:
+            error = translate_engine_error(exc)
+            raise DriverError(f"{what} failed: {error.message}", error.hint) from exc
+
+    def _first_task_failure(
+        self, api: Any, service_names: Mapping[str, str], forward: Phase3
+    ) -> datetime | None:
+        """When the new image's first task failed (the daemon's clock), for the recovery time."""
+        times = []
+        for name, conv in forward.outcomes.items():
+            if conv.phase is Phase.COMPLETED:
+                continue
+            tasks = api.tasks(filters={"service": service_names[name]})
+            new_image = next((c.new_image for c in forward.gate.images if c.service == name), None)
+            mine = [t for t in tasks if _task_image(t) == strip_digest(new_image or "")]
+            if (found := first_failure_time(mine)) is not None:
+                times.append(found)
+        return min(times) if times else None
+
+    def _interrupted(self, release: Release, forward: Phase3) -> Result:
+        message = "interrupted while watching: the update goes on in Swarm (docker service ps)"
+        release = self._save(release.finish("interrupted", [message]))
+        return self._result(release, ExitCode.INTERRUPTED, forward)
+
+    def _save(self, release: Release) -> Release:
+        self.store.save(release)
+        self.op.details["release_result"] = release.result
+        return release
+
+    # --- the result ---------------------------------------------------------------------------
+
+    def _result(
+        self,
+        release: Release,
+        code: ExitCode,
+        forward: Phase3 | None,
+        back: Phase3 | None = None,
+        lint: Sequence[Violation] = (),
+    ) -> Result:
+        data: dict[str, Any] = {
+            "stack": self.info.name,
+            "release": release.id,
+            "result": release.result,
+            "tag": release.tag,
+            "from_release": release.from_release,
+            "services": release.services,
+            "lint": [
+                {"service": v.service, "setting": v.setting, "problem": v.problem} for v in lint
+            ],
+            "gate": forward.gate.as_dict() if forward else None,
+            "images": _images(release, forward),
+            "convergence": _outcomes(forward),
+            "rollback": (
+                {"gate": back.gate.as_dict(), "convergence": _outcomes(back)} if back else None
+            ),
+            "timings": release.timings,
+        }
+        errors = [] if code is ExitCode.OK else [_error(code, release)]
+        return Result("rollout", code, data, errors=errors, human=_human)
+
+
+def docker_errors() -> Any:
+    import docker.errors
+
+    return docker.errors
+
+
+def read_image_config(stack: Stack) -> ImageConfig:
+    config = stack.get_all_config()
+    return {key: (config[key].value if key in config else None) for key in IMAGE_KEYS}
+
+
+def _task_image(task: Mapping[str, Any]) -> str:
+    image: str = task.get("Spec", {}).get("ContainerSpec", {}).get("Image", "")
+    return strip_digest(image)
+
+
+def _recovery_timings(first_failure: datetime | None, detected: str, back: str) -> dict[str, Any]:
+    timings: dict[str, Any] = {"failure_detected": detected, "rolled_back": back}
+    if first_failure is not None:
+        timings["first_task_failure"] = first_failure.isoformat(timespec="milliseconds")
+        back_at = datetime.fromisoformat(back)
+        timings["recovery_s"] = round((back_at - first_failure).total_seconds(), 1)
+    return timings
+
+
+def _images(release: Release, forward: Phase3 | None) -> list[dict[str, Any]]:
+    if forward is None:
+        return []
+    return [
+        {"service": c.service, "from": c.old_image, "to": c.new_image} for c in forward.gate.images
+    ]
+
+
+def _outcomes(phase: Phase3 | None) -> dict[str, Any]:
+    if phase is None:
+        return {}
+    return {
+        name: {
+            "phase": conv.phase.value,
+            "running": conv.running,
+            "desired": conv.desired,
+            "update_state": conv.update_state,
+            "message": conv.message,
+            "task_errors": list(conv.task_errors),
+        }
+        for name, conv in phase.outcomes.items()
+    }
+
+
+_ERRORS = {
+    ExitCode.GATE_BLOCKED: (
+        "rollout blocked before any change",
+        "fix the named settings, or pass --allow-other-changes for non-image changes",
+    ),
+    ExitCode.ROLLED_BACK: (
+        "rollout failed; the whole release was rolled back",
+        "the services run the rollback point's images again; see the task errors",
+    ),
+    ExitCode.ROLLBACK_FAILED: (
+        "rollout failed AND the rollback failed: a person is needed now",
+        "check `docker service ps` for each service; `python -m automation releases` has the "
+        "rollback point",
+    ),
+    ExitCode.INTERRUPTED: ("interrupted", "the Swarm update continues in the background"),
+}
+
+
+def _error(code: ExitCode, release: Release) -> dict[str, str]:
+    message, hint = _ERRORS.get(code, ("rollout failed", ""))
+    details = "; ".join(release.messages)
+    return {"message": f"{message}: {details}" if details else message, "hint": hint}
+
+
+def _human(data: dict[str, Any]) -> str:
+    lines = [f"release {data['release']} on {data['stack']}: {data['result']}"]
+    for image in data["images"]:
+        lines.append(f"  {image['service']}: {image['from']} -> {image['to']}")
+    for violation in data["lint"]:
+        lines.append(f"  lint: {violation['service']}: {violation['setting']}: "
+                     f"{violation['problem']}")  # fmt: skip
+    for name, conv in data["convergence"].items():
+        lines.append(f"  {name}: {conv['phase']} {conv['running']}/{conv['desired']}")
+    if data["rollback"]:
+        for name, conv in data["rollback"]["convergence"].items():
+            lines.append(f"  rollback {name}: {conv['phase']} {conv['running']}/{conv['desired']}")
+    if "recovery_s" in data["timings"]:
+        lines.append(f"  back on the rollback point {data['timings']['recovery_s']}s after the "
+                     "first task failed")  # fmt: skip
+    return "\n".join(lines)

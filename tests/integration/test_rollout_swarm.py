@@ -1,0 +1,272 @@
+"""`rollout` end to end on the real Swarm, through the real engine and the real CLI entry point.
+
+The platform layer's own program needs the docker provider plugin, which cannot be installed
+here, so these tests give the driver an inline stand-in through one seam: `automation.engine.
+load_program` returns a program of dynamic Swarm services (sprocket_common.dynamic_swarm) that
+reads the platform's image config keys (`sprocket:image_tag`, `sprocket:image_tags`) and exports
+`images` and `service_names` like the platform does. Everything else is real: the pulumi CLI and
+file backend, the Swarm, the images, the healthchecks, Swarm's own rollback.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pulumi
+import pytest
+
+from automation.rollout.watcher import parse_docker_time
+from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.stack_info import Env, Layer, StackInfo
+
+pytestmark = pytest.mark.integration
+
+# Healthy only when the app answers with a version ("v1", "v2"); `bad` answers "bad".
+HEALTHCHECK = {
+    "test": ["CMD-SHELL", "wget -q -O- http://127.0.0.1:8080/ | grep -q '^v'"],
+    "interval_s": 2,
+    "timeout_s": 2,
+    "start_period_s": 2,
+    "retries": 2,
+}
+UPDATE = {"monitor_s": 8}  # >= start_period + interval * retries = 6 s, as the lint wants
+REPLICAS = {"web": 2, "core": 1}
+
+
+def platform_stand_in(prefix: str, *, without_healthcheck: tuple[str, ...] = ()) -> Any:
+    def program() -> None:
+        config = pulumi.Config("sprocket")
+        default_tag = config.get("image_tag") or "1"
+        tags = config.get_object("image_tags") or {}
+        images, names = {}, {}
+        for name, replicas in REPLICAS.items():
+            image = f"sprocket-test/app:{tags.get(name, default_tag)}"
+            SwarmServiceResource(
+                name,
+                service_name=f"{prefix}-{name}",
+                image=image,
+                replicas=config.get_int(f"{name}_replicas") or replicas,
+                healthcheck=None if name in without_healthcheck else HEALTHCHECK,
+                update=UPDATE,
+            )
+            images[name], names[name] = image, f"{prefix}-{name}"
+        pulumi.export("images", images)
+        pulumi.export("service_names", names)
+
+    return program
+
+
+@pytest.fixture
+def service_name() -> str:
+    """Not the shared `sprockettest` prefix: every other test session on this daemon sweeps that
+    prefix when it ends, which would remove these services mid-rollout. The fixture below
+    removes its own services."""
+    return f"sprocketrollout-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def platform(
+    pulumi_env: Any,
+    swarm: Any,
+    test_images: dict[str, str],
+    service_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Any]]:
+    """Deploys the stand-in platform on tag 1; the driver's load_program returns it."""
+    from automation import engine
+    from automation.settings import load_settings
+
+    def deploy(**program_options: Any) -> Any:
+        program = platform_stand_in(service_name, **program_options)
+        monkeypatch.setattr(
+            engine, "load_program", lambda layer: program if layer is Layer.PLATFORM else None
+        )
+        from pulumi.automation import ConfigValue
+
+        # The copied Pulumi.local-platform.yaml carries the salt of the repo's local passphrase,
+        # not the test's: a fresh stack config for the fresh backend.
+        (pulumi_env.project_dir / "Pulumi.local-platform.yaml").unlink(missing_ok=True)
+        stack = engine.select_stack(
+            load_settings(), StackInfo(Env.LOCAL, Layer.PLATFORM), program=program
+        )
+        stack.set_config("sprocket:image_tag", ConfigValue("1"))
+        stack.up(color="never")
+        wait_running(swarm, service_name, {"web": "1", "core": "1"})
+        return stack
+
+    yield deploy
+    for service in swarm.services.list(filters={"name": service_name}):
+        service.remove()
+
+
+def running_images(swarm: Any, prefix: str) -> dict[str, set[str]]:
+    """Per service: the tags of the tasks that are running and meant to be."""
+    tags: dict[str, set[str]] = {}
+    for name in REPLICAS:
+        tasks = swarm.api.tasks(filters={"service": f"{prefix}-{name}", "desired-state": "running"})
+        tags[name] = {
+            t["Spec"]["ContainerSpec"]["Image"].split("@")[0].rsplit(":", 1)[-1]
+            for t in tasks
+            if t["Status"]["State"] == "running"
+        }
+    return tags
+
+
+def wait_running(swarm: Any, prefix: str, want: dict[str, str], timeout_s: float = 90) -> None:
+    from automation.rollout.watcher import wait_until
+
+    def probe() -> tuple[bool | None, object]:
+        seen = running_images(swarm, prefix)
+        ok = all(seen[name] == {tag} for name, tag in want.items())
+        counts = {
+            name: len(swarm.api.tasks(filters={"service": f"{prefix}-{name}",
+                                                 "desired-state": "running"}))
+            for name in REPLICAS
+        }  # fmt: skip
+        return (True if ok and all(counts[n] == REPLICAS[n] for n in want) else None), seen
+
+    wait_until(probe, what=f"services on {want}", timeout_s=timeout_s, interval_s=1)
+
+
+def spec_tags(swarm: Any, prefix: str) -> dict[str, str]:
+    return {
+        name: swarm.services.get(f"{prefix}-{name}")
+        .attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        .split("@")[0]
+        .rsplit(":", 1)[-1]
+        for name in REPLICAS
+    }
+
+
+def test_rollouts_converge_and_a_recorded_release_can_be_returned_to(
+    platform: Any, run_cli: Any, swarm: Any, service_name: str
+) -> None:
+    platform()
+    first = run_cli("--json", "rollout", "--tag", "2", "--service", "web")
+    assert first.exit_code == 0, first.stdout + first.stderr
+    doc = first.json()["data"]
+    assert doc["result"] == "succeeded"
+    assert doc["images"] == [
+        {"service": "web", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"}
+    ]
+    assert doc["convergence"]["web"]["phase"] == "completed"
+    assert doc["convergence"]["web"]["running"] == 2
+    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"1"}}
+    # The rollback point recorded what ran before.
+    rollback_point = doc["release"]
+
+    everything = run_cli("--json", "rollout", "--tag", "2")
+    assert everything.exit_code == 0, everything.stdout + everything.stderr
+    assert [i["service"] for i in everything.json()["data"]["images"]] == ["core"]
+    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"2"}}
+
+    back = run_cli("--json", "rollout", "--to-release", rollback_point)
+    assert back.exit_code == 0, back.stdout + back.stderr
+    assert back.json()["data"]["images"] == [
+        {"service": "core", "from": "sprocket-test/app:2", "to": "sprocket-test/app:1"}
+    ]
+    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"1"}}
+
+    listed = run_cli("--json", "releases").json()["data"]["releases"]
+    assert [(r["tag"], r["result"]) for r in listed] == [
+        ("2", "succeeded"),
+        ("2", "succeeded"),
+        ("1 web=2", "succeeded"),
+    ]
+    assert listed[2]["from_release"] == rollback_point
+    human = run_cli("releases")
+    assert rollback_point in human.stdout and "succeeded" in human.stdout
+
+
+def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
+    platform: Any,
+    run_cli: Any,
+    swarm: Any,
+    service_name: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    platform()
+    started = datetime.now(UTC)
+    result = run_cli("--json", "rollout", "--tag", "bad")
+    returned = datetime.now(UTC)
+    envelope = result.json()
+    assert result.exit_code == 7, result.stdout + result.stderr
+    assert envelope["status"] == "error"
+    data = envelope["data"]
+    assert data["result"] == "rolled_back"
+    assert "the whole release was rolled back" in envelope["errors"][0]["message"]
+    failed = [n for n, c in data["convergence"].items() if c["phase"] == "failed"]
+    assert failed, data["convergence"]
+    assert any(data["convergence"][n]["task_errors"] for n in failed)
+    assert {n: c["phase"] for n, c in data["rollback"]["convergence"].items()} == {
+        "web": "completed",
+        "core": "completed",
+    }
+    # Really on version 1: spec and running tasks, for every service in the release.
+    assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
+    assert running_images(swarm, service_name) == {"web": {"1"}, "core": {"1"}}
+
+    # Recovery time, measured independently from the daemon's own task records.
+    first_unhealthy = first_failed_bad_task(swarm, service_name)
+    assert first_unhealthy is not None and started <= first_unhealthy <= returned
+    measured = (returned - first_unhealthy).total_seconds()
+    reported = data["timings"]["recovery_s"]
+    with capsys.disabled():  # the figure for the report, and the progress an operator sees
+        print(f"\n{result.stderr}")
+        print(
+            f"\nROLLBACK FIGURES: first failing 'bad' task at {first_unhealthy.isoformat()}, "
+            f"release back on version 1 (converged, verified) {measured:.1f}s later "
+            f"(driver's own figure: {reported}s; "
+            f"whole command {(returned - started).total_seconds():.1f}s)"
+        )
+    assert reported <= measured + 1
+    assert measured < 120
+
+    listed = run_cli("--json", "releases").json()["data"]["releases"]
+    assert [(r["tag"], r["result"]) for r in listed] == [("bad", "rolled_back")]
+
+
+def first_failed_bad_task(swarm: Any, prefix: str) -> datetime | None:
+    times = [
+        parse_docker_time(t["Status"]["Timestamp"])
+        for name in REPLICAS
+        for t in swarm.api.tasks(filters={"service": f"{prefix}-{name}"})
+        if t["Spec"]["ContainerSpec"]["Image"].startswith("sprocket-test/app:bad")
+        and t["Status"]["State"] in ("failed", "shutdown", "rejected")
+        and t["Status"].get("Err")
+    ]
+    return min(times) if times else None
+
+
+def test_a_rollout_that_would_change_more_than_images_is_blocked_by_the_gate(
+    platform: Any, run_cli: Any, swarm: Any, service_name: str
+) -> None:
+    stack = platform()
+    from pulumi.automation import ConfigValue
+
+    # Someone changed a setting but never deployed it: a rollout must not carry it along.
+    stack.set_config("sprocket:web_replicas", ConfigValue("3"))
+    result = run_cli("--json", "rollout", "--tag", "2")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    blocked = result.json()["data"]["gate"]["blocked"]
+    assert [b["reason"] for b in blocked] == ["changes more than the image of 'web': replicas"]
+    assert blocked[0]["urn"].endswith("::web")
+    # Nothing changed: not the services, not the stack's image config.
+    assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
+    assert stack.get_config("sprocket:image_tag").value == "1"
+    releases = run_cli("--json", "releases").json()["data"]["releases"]
+    assert [r["result"] for r in releases] == ["blocked"]
+
+
+def test_the_lint_blocks_a_service_without_a_healthcheck(
+    platform: Any, run_cli: Any, swarm: Any, service_name: str
+) -> None:
+    platform(without_healthcheck=("core",))
+    result = run_cli("rollout", "--tag", "2")
+    assert result.exit_code == 3
+    assert "core: TaskTemplate.ContainerSpec.Healthcheck: no healthcheck" in result.stdout
+    assert "rollout blocked before any change" in result.stderr
+    assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
