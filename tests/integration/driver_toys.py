@@ -13,12 +13,15 @@ kill or interrupt.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
 
@@ -88,6 +91,22 @@ def substitute_programs(monkeypatch: Any, programs: dict[str, Callable[[], None]
         return programs[str(layer.value)]
 
     monkeypatch.setattr(automation.engine, "load_program", load_program)
+
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(name="specs")
+def specs_fixture(pulumi_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """Per-layer program specs (edit them in place between runs); the driver runs them as layers."""
+    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
+        stale.unlink()  # the checkout's stack files carry another passphrase's salt
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    layer_specs: dict[str, dict[str, Any]] = {"layer_1": {}, "layer_2": {}, "platform": {}}
+    substitute_programs(
+        monkeypatch, {layer: program_from_spec(spec) for layer, spec in layer_specs.items()}
+    )
+    return layer_specs
 
 
 def _main() -> None:

@@ -9,35 +9,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from driver_toys import program_from_spec, substitute_programs
+from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
 
 from automation.exit_codes import ExitCode
 
 pytestmark = pytest.mark.integration
 
-HERE = Path(__file__).resolve().parent
 TOY_TYPE = "pulumi-python:dynamic:Resource"
 
 
 def urn(stack: str, name: str) -> str:
     return f"urn:pulumi:{stack}::sprocket-infra::{TOY_TYPE}::{name}"
-
-
-@pytest.fixture
-def specs(pulumi_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
-    """Per-layer program specs (edit them between runs); the driver runs them as the layers."""
-    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
-        stale.unlink()  # the checkout's stack files carry another passphrase's salt
-    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    layer_specs: dict[str, dict[str, Any]] = {"layer_1": {}, "layer_2": {}, "platform": {}}
-    substitute_programs(
-        monkeypatch, {layer: program_from_spec(spec) for layer, spec in layer_specs.items()}
-    )
-    return layer_specs
 
 
 def _export(pulumi_env: Any, stack: str) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""stacks, history, destroy and the secret canary, on the real engine with stand-in programs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
+from pulumi import automation as auto
+
+from automation.audit import audit_path
+from automation.exit_codes import ExitCode
+from automation.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+CANARY = "canary-5b1e-never-print-me"
+TOY = "pulumi-python:dynamic:Resource"
+
+
+def test_secret_canary_never_appears_in_any_output(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    stack = auto.create_stack(
+        "local-layer_1", "sprocket-infra", lambda: None, opts=pulumi_env.workspace_options()
+    )
+    stack.set_config("canary", auto.ConfigValue(CANARY, secret=True))
+    specs["layer_1"].update(secret_config="canary", toys=[{"name": "web"}])
+
+    runs = [
+        run_cli(*flags, *verb)
+        for flags in ([], ["--json"])
+        for verb in (
+            ["preview", "layer_1"],
+            ["--yes", "deploy", "layer_1"],
+            ["preview", "layer_1"],
+            ["stacks"],
+            ["history", "layer_1"],
+        )
+    ]
+    assert runs[1].exit_code == ExitCode.OK, runs[1].stderr
+    assert stack.outputs()["token"].value == CANARY  # the secret really flowed through
+    for run in runs:
+        assert CANARY not in run.stdout + run.stderr
+    assert CANARY not in audit_path(load_settings()).read_text()
+
+
+def test_stacks_and_history_merge_engine_updates_with_the_audit_log(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web"}, {"name": "api"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+    listed = run_cli("--json", "stacks")
+    assert listed.exit_code == ExitCode.OK, listed.stderr
+    rows = {row["stack"]: row for row in listed.json()["data"]["stacks"]}
+    assert rows["local-layer_1"]["deployed"] is True
+    assert rows["local-layer_1"]["resource_count"] == 4  # stack, provider, web, api
+    assert rows["local-layer_1"]["lock"] is None
+    assert rows["local-platform"]["deployed"] is False
+    human = run_cli("stacks")
+    assert "local-platform" in human.stdout and "not deployed" in human.stdout
+
+    history = run_cli("--json", "history", "layer_1")
+    assert history.exit_code == ExitCode.OK, history.stderr
+    entries = history.json()["data"]["entries"]
+    engine = [e for e in entries if e["source"] == "pulumi"]
+    driver = [e for e in entries if e["source"] == "driver"]
+    assert [(e["what"], e["result"]) for e in engine] == [("update", "succeeded")]
+    assert engine[0]["changes"] == {"create": 3}  # the engine does not count providers
+    assert [e["what"] for e in driver] == ["deploy"]
+    assert driver[0]["exit_code"] == 0 and driver[0]["changes"]
+    times = [e["time"] for e in entries]
+    assert times == sorted(times, reverse=True) or len(times) == 2
+
+
+def test_destroy_keeps_protected_resources_unless_named(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    db = f"urn:pulumi:local-layer_1::sprocket-infra::{TOY}::db"
+    specs["layer_1"]["toys"] = [{"name": "db", "protect": True}, {"name": "web"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+    refused = run_cli("--json", "--yes", "destroy", "layer_1")
+    assert refused.exit_code == ExitCode.GATE_BLOCKED, refused.stdout
+    [stack] = refused.json()["data"]["stacks"]
+    assert [b["urn"] for b in stack["gate"]["blocked"]] == [db]
+    assert stack["applied"] is False
+
+    done = run_cli("--yes", "destroy", "layer_1", "--allow-delete", db)
+    assert done.exit_code == ExitCode.OK, done.stderr + done.stdout
+    rows = {row["stack"]: row for row in run_cli("--json", "stacks").json()["data"]["stacks"]}
+    assert rows["local-layer_1"]["resource_count"] == 0

@@ -1,0 +1,137 @@
+"""Locks, pending operations and Ctrl-C with a second, real driver process.
+
+The second process is `python -m driver_toys SPEC ARGS`: the driver's own CLI with the layer
+program swapped for a dynamic resource whose create sleeps, so it can be caught midway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
+
+from automation import audit
+from automation.exit_codes import ExitCode
+from automation.lock import lock_path, read_holder
+from automation.safety import pending_operations
+from automation.settings import load_settings
+from sprocket_common.stack_info import Env, Layer, StackInfo
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+LAYER_1 = StackInfo(Env.LOCAL, Layer.LAYER_1)
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture
+def second_driver(specs: Any) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `python -m automation ARGS` in another process (own session) with the toy specs."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "driver_toys", json.dumps(specs), *args],
+            cwd=HERE,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def _create_in_progress() -> bool:
+    return bool(pending_operations(load_settings(), LAYER_1))
+
+
+def test_second_deploy_refused_while_the_first_holds_the_lock_then_waits(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 6}]
+    first = second_driver("--yes", "deploy", "layer_1")
+    holder = wait_until(lambda: read_holder(load_settings(), LAYER_1.name), "the first's lock")
+    assert holder.pid == first.pid
+
+    refused = run_cli("--yes", "deploy", "layer_1")
+    assert refused.exit_code == ExitCode.LOCKED, refused.stderr
+    assert f"pid {first.pid}" in refused.stderr and "`deploy`" in refused.stderr
+    assert refused.stderr.count("\n") == 1  # one line: holder, host, pid, command, age
+
+    waited = run_cli("--yes", "deploy", "layer_1", "--lock-wait", "60")
+    assert waited.exit_code == ExitCode.OK, waited.stderr
+    assert first.wait(timeout=60) == ExitCode.OK
+    assert "no changes" in waited.stdout  # it saw the first deploy's result, not a stale plan
+
+
+def test_pending_operations_from_a_killed_update_are_refused_then_repaired(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 30}]
+    victim = second_driver("--yes", "deploy", "layer_1")
+    wait_until(_create_in_progress, "the create to start")
+    os.killpg(victim.pid, signal.SIGKILL)  # the driver and its pulumi CLI, mid-create
+    victim.wait(timeout=30)
+
+    refused = run_cli("--yes", "deploy", "layer_1")
+    assert refused.exit_code == ExitCode.PENDING_OPERATIONS, refused.stderr
+    assert "pending operation" in refused.stderr and "slow" in refused.stderr
+    assert "refresh layer_1 --clear-pending-creates" in refused.stderr
+    # the killed driver's lock had a dead pid: taken over and released, not left behind
+    assert read_holder(load_settings(), LAYER_1.name) is None
+
+    # The repair the hint names: clear the engine's stale lock, drop the pending create.
+    unlocked = run_cli("--yes", "unlock", "layer_1")
+    assert unlocked.exit_code == ExitCode.OK, unlocked.stderr
+    assert "pulumi lock" in unlocked.stdout
+    repaired = run_cli("--yes", "refresh", "layer_1", "--clear-pending-creates")
+    assert repaired.exit_code == ExitCode.OK, repaired.stderr
+    assert not _create_in_progress()
+
+    specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 0}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+
+def test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 4}]
+    proc = second_driver("--yes", "deploy", "layer_1")
+    wait_until(_create_in_progress, "the create to start")
+    os.kill(proc.pid, signal.SIGINT)  # the driver only, as `kill -INT` would
+
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert "letting the engine finish" in stderr
+    settings = load_settings()
+    assert not lock_path(settings, LAYER_1.name).exists()
+    assert not _create_in_progress()  # finished cleanly: nothing left pending
+    [record] = [r for r in audit.read(settings, LAYER_1.name) if r["command"] == "deploy"]
+    assert (record["exit_code"], record["outcome"]) == (130, "interrupted")
+    specs["layer_1"]["toys"][0]["sleep_s"] = 4
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # the create was completed
