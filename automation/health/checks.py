@@ -16,6 +16,10 @@ from automation.health.model import Finding, Level, Thresholds
 DAY = timedelta(days=1)
 # Task states that mean a container died or could not start (Swarm then starts a new task).
 FAILED_TASK_STATES = frozenset({"failed", "rejected"})
+# States a task passes through on its way to running.
+STARTING_TASK_STATES = frozenset(
+    {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+)
 # An "error line": the words log levels and stack traces use, not any line containing "err".
 ERROR_LINE = re.compile(r"\b(error|fatal|panic|exception|traceback)\b", re.IGNORECASE)
 
@@ -86,16 +90,27 @@ def running_tasks(service: ServiceSnapshot) -> int:
 
 
 def check_replicas(service: ServiceSnapshot) -> Finding:
-    """N/N is normal; some missing is a warning; none of N running is critical."""
+    """N/N is normal; some missing is a warning; none of N running is critical.
+
+    Except a service that is still starting (a task on its way to running, none failed):
+    that is converging, a warning, not an outage.
+    """
     desired, running = desired_tasks(service), running_tasks(service)
     observed = f"{running}/{desired}"
     if running >= desired:
-        level, message = Level.OK, ""
-    elif running == 0:
-        level, message = Level.CRITICAL, _last_task_error(service)
-    else:
-        level, message = Level.WARNING, _last_task_error(service)
-    return Finding("replicas", service.name, level, observed, "N/N", message)
+        return Finding("replicas", service.name, Level.OK, observed, "N/N")
+    outage = running == 0 and not _converging(service)
+    level = Level.CRITICAL if outage else Level.WARNING
+    return Finding("replicas", service.name, level, observed, "N/N", _last_task_error(service))
+
+
+def _converging(service: ServiceSnapshot) -> bool:
+    """A task is on its way to running and no task has failed: the service is starting up."""
+    starting = any(
+        t.desired_state == "running" and t.state in STARTING_TASK_STATES for t in service.tasks
+    )
+    failed = any(t.state in FAILED_TASK_STATES for t in service.tasks)
+    return starting and not failed
 
 
 def check_restarts(service: ServiceSnapshot, now: datetime, limits: Thresholds) -> Finding:

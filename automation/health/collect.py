@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -28,7 +29,7 @@ SERVICE_LABEL = "com.docker.swarm.service.name"
 # Traefik v2/v3 router rules: Host(`a`, `b`) or Host(`a`) || Host(`b`); HostSNI for TCP routers.
 _HOST_RULE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 _BACKTICKED = re.compile(r"`([^`]+)`")
-_ROUTER_KEY = re.compile(r"^traefik\.(?:http|tcp)\.routers\.([^.]+)\.(.+)$")
+_ROUTER_KEY = re.compile(r"^traefik\.(http|tcp)\.routers\.([^.]+)\.(.+)$")
 
 
 def docker_client(docker_host: str | None) -> Any:
@@ -216,19 +217,60 @@ def parse_df(output: str, root: str) -> DiskUsage | None:
 
 def tls_hostnames(labels: dict[str, str]) -> set[str]:
     """Hostnames of the service's Traefik routers that terminate TLS (tls.* or websecure)."""
+    hosts: set[str] = set()
+    for settings in _routers(labels).values():
+        if _uses_tls(settings):
+            hosts.update(_rule_hosts(settings.get("rule", "")))
+    return hosts
+
+
+@dataclass(frozen=True)
+class Route:
+    """One public Traefik HTTP route: what a user's browser asks for."""
+
+    router: str
+    scheme: str  # https when the router terminates TLS
+    host: str
+    path: str = "/"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.path}"
+
+
+_PATH_RULE = re.compile(r"Path(?:Prefix)?\(`([^`]+)`")
+
+
+def public_routes(labels: dict[str, str]) -> list[Route]:
+    """Every (host, path) of the service's Traefik HTTP routers, sorted."""
+    routers = _routers(labels, kinds=("http",))
+    routes: set[Route] = set()
+    for name, settings in routers.items():
+        scheme = "https" if _uses_tls(settings) else "http"
+        rule = settings.get("rule", "")
+        paths = _PATH_RULE.findall(rule) or ["/"]
+        for host in _rule_hosts(rule):
+            routes.update(Route(name, scheme, host, path) for path in paths)
+    return sorted(routes, key=lambda r: (r.host, r.path, r.scheme))
+
+
+def _routers(
+    labels: dict[str, str], kinds: tuple[str, ...] = ("http", "tcp")
+) -> dict[str, dict[str, str]]:
     routers: dict[str, dict[str, str]] = {}
     for key, value in labels.items():
         match = _ROUTER_KEY.match(key)
-        if match:
-            routers.setdefault(match.group(1), {})[match.group(2)] = value
-    hosts: set[str] = set()
-    for settings in routers.values():
-        uses_tls = any(k == "tls" or k.startswith("tls.") for k in settings) or any(
-            e.strip() in ("websecure", "https") for e in settings.get("entrypoints", "").split(",")
-        )
-        if uses_tls and settings.get("tls", "true") != "false":
-            hosts.update(_rule_hosts(settings.get("rule", "")))
-    return hosts
+        if match and match.group(1) in kinds:
+            routers.setdefault(match.group(2), {})[match.group(3)] = value
+    return routers
+
+
+def _uses_tls(settings: dict[str, str]) -> bool:
+    if settings.get("tls") == "false":
+        return False
+    return any(k == "tls" or k.startswith("tls.") for k in settings) or any(
+        e.strip() in ("websecure", "https") for e in settings.get("entrypoints", "").split(",")
+    )
 
 
 def _rule_hosts(rule: str) -> set[str]:

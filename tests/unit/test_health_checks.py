@@ -40,6 +40,10 @@ def _service(
         (_service(_task("running")), Level.OK, "1/1"),
         (_service(_task("running"), _task("running"), replicas=2), Level.OK, "2/2"),
         (_service(_task("running"), _task("starting"), replicas=2), Level.WARNING, "1/2"),
+        # starting up, nothing failed yet: converging, not an outage
+        (_service(_task("starting")), Level.WARNING, "0/1"),
+        # a crash loop: a new task is starting again, but tasks have failed
+        (_service(_task("starting"), _task("failed", "shutdown")), Level.CRITICAL, "0/1"),
         (
             _service(_task("failed", "shutdown", msg="task: non-zero exit (1)")),
             Level.CRITICAL,
@@ -307,3 +311,17 @@ def test_the_failure_reason_wins_over_a_pending_task_message() -> None:
         _task("ready", "running", age_h=0.1, msg="prepared"),
     )
     assert checks.check_replicas(service).message == "last task failed: task: non-zero exit (1)"
+
+
+def test_public_routes_from_traefik_labels() -> None:
+    labels = {
+        "traefik.http.routers.web.rule": "Host(`sprocket.example`)",
+        "traefik.http.routers.web.tls.certresolver": "le",
+        "traefik.http.routers.api.rule": "Host(`api.sprocket.example`) && PathPrefix(`/graphql`)",
+        "traefik.http.routers.api.entrypoints": "web",
+        "traefik.tcp.routers.rmq.rule": "HostSNI(`rmq.sprocket.example`)",  # not an HTTP route
+    }
+    assert [route.url for route in collect.public_routes(labels)] == [
+        "http://api.sprocket.example/graphql",
+        "https://sprocket.example/",
+    ]
