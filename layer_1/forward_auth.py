@@ -15,6 +15,7 @@ from sprocket_common.env_config import EnvConfig
 from sprocket_common.service import (
     FileMount,
     Healthcheck,
+    RegistryAuth,
     Resources,
     Route,
     SecretMount,
@@ -31,6 +32,7 @@ PORT = 3000
 CONFIG_PATH = "/app/config.yaml"
 SECRET_TARGET = "discord_client_secret"  # noqa: S105 (a file name)
 DEFAULT_MIDDLEWARE = "fa-default"
+DOCKER_HUB = "https://index.docker.io/v1/"
 TEMPLATE = Path(__file__).parent / "files" / "discord-forward-auth.yaml"
 
 
@@ -98,6 +100,14 @@ def client_secret(env: EnvConfig) -> pulumi.Output[str]:
     return pulumi.Output.secret(placeholder.result)
 
 
+def registry_auth(settings: Layer1Settings) -> RegistryAuth | None:
+    """Docker Hub credentials for a private forward-auth image (the original's was private)."""
+    if not settings.docker_username:
+        return None
+    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
+
+
 def deploy(
     settings: Layer1Settings, env: EnvConfig, *, depends_on: list[pulumi.Resource]
 ) -> ForwardAuth:
@@ -114,6 +124,7 @@ def deploy(
         secrets={"client-secret": client_secret(env)},
         opts=pulumi.ResourceOptions(depends_on=depends_on),
         extra_labels=labels,
+        registry_auth=registry_auth(settings),
     )
     return ForwardAuth(
         service=service,

@@ -24,7 +24,14 @@ SPACES_REGIONS = frozenset({"nyc3", "sfo2", "sfo3", "ams3", "sgp1", "fra1", "syd
 _FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
 # Keys read elsewhere (EnvConfig, SwarmService, outputs, secrets), so they are not "unknown".
 OTHER_KEYS = frozenset(
-    {"env", "fluentd_address", "stack_org", "discord_client_secret", *EnvConfig.model_fields}
+    {
+        "env",
+        "fluentd_address",
+        "stack_org",
+        "discord_client_secret",
+        "docker_access_token",
+        *EnvConfig.model_fields,
+    }
 )
 
 
@@ -57,6 +64,7 @@ class Layer1Settings(BaseModel):
     forward_auth_healthcheck: list[str] = Field(
         default_factory=lambda: ["CMD-SHELL", "nc -z 127.0.0.1 3000 || exit 1"]
     )
+    docker_username: str = ""  # set (+ secret docker_access_token) if the FA image is private
     discord_client_id: str = ""
     discord_guild_id: str = ""
     protect_stateful: bool | None = None  # default: on except in local

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -262,6 +263,15 @@ class ServiceConfig(_Model):
         return self
 
 
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for a private registry; `password` should be a Pulumi secret Output."""
+
+    server: str
+    username: str
+    password: pulumi.Input[str]
+
+
 # --- house defaults (plain dicts with pulumi_docker argument names) ---------------------------
 
 
@@ -336,11 +346,13 @@ def service_args(
     secret_ids: Mapping[str, pulumi.Input[str]] | None = None,
     extra_labels: Mapping[str, pulumi.Input[str]] | None = None,
     fluentd_address: str = DEFAULT_FLUENTD_ADDRESS,
+    registry_auth: RegistryAuth | None = None,
 ) -> docker.ServiceArgs:
     """The full `docker.Service` spec for `config` (pure: no resources are created).
 
     `config_ids` / `secret_ids` map FileMount / SecretMount names to the ids of the Swarm
-    objects holding them; `extra_labels` are service labels added by the caller (Traefik).
+    objects holding them; `extra_labels` are service labels added by the caller (Traefik);
+    `registry_auth` lets Swarm nodes pull a private image.
     """
     import pulumi_docker as docker
 
@@ -405,6 +417,13 @@ def service_args(
     )
     return docker.ServiceArgs(
         name=config.name,
+        auth=docker.ServiceAuthArgs(
+            server_address=registry_auth.server,
+            username=registry_auth.username,
+            password=registry_auth.password,
+        )
+        if registry_auth
+        else None,
         task_spec=task,
         mode=docker.ServiceModeArgs(
             replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)

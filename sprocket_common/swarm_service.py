@@ -15,6 +15,7 @@ import pulumi_docker as docker
 
 from sprocket_common.service import (
     DEFAULT_FLUENTD_ADDRESS,
+    RegistryAuth,
     ServiceConfig,
     config_object_name,
     service_args,
@@ -40,6 +41,7 @@ class SwarmService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         extra_labels: Mapping[str, pulumi.Input[str]] | None = None,
+        registry_auth: RegistryAuth | None = None,
     ) -> None:
         _check_secret_values(config, secrets or {})
         super().__init__("sprocket:swarm:Service", name, None, opts)
@@ -54,6 +56,7 @@ class SwarmService(pulumi.ComponentResource):
             secret_ids=secret_ids,
             extra_labels=extra_labels,
             fluentd_address=fluentd_address,
+            registry_auth=_secret_password(registry_auth),
         )
         # The Swarm service name is explicit (other services address it by DNS), so a replace
         # must delete first; most changes are in-place updates that Swarm rolls per task.
@@ -94,6 +97,12 @@ class SwarmService(pulumi.ComponentResource):
             )
             ids[mount.name] = obj.id
         return ids
+
+
+def _secret_password(auth: RegistryAuth | None) -> RegistryAuth | None:
+    if auth is None:
+        return None
+    return RegistryAuth(auth.server, auth.username, pulumi.Output.secret(auth.password))
 
 
 def _check_secret_values(config: ServiceConfig, secrets: Mapping[str, Any]) -> None:

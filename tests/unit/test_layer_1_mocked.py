@@ -557,3 +557,20 @@ def test_example_stack_files_refuse_their_placeholders(run_layer: Any, env: str)
     assert bool(rec.by_type("digitalocean:index/domain:Domain")) == (env == "prod")
     expected = "letsencrypt-staging" if env == "staging" else "letsencrypt"
     assert rec.outputs["tls_resolver"] == expected
+
+
+def test_private_forward_auth_image_pulls_with_a_secret_token(run_layer: Any) -> None:
+    token = "canary-hub-token-41c2"
+    rec = run_layer(
+        "layer_1",
+        env="prod",
+        config={**PROD, "docker_username": "asaxplayinghorse"},
+        secrets={**SECRETS, "docker_access_token": token},
+    )
+    auth = rec.one(SERVICE, "forward-auth").inputs["auth"]
+    assert SECRET_SIG in auth  # the whole auth block is a secret in state
+    assert auth["value"]["username"] == "asaxplayinghorse"
+    assert auth["value"]["password"] == token
+    assert all("auth" not in s.inputs for s in rec.by_type(SERVICE) if s.name != "forward-auth")
+    public = {k: v for k, v in rec.outputs.items() if k not in rec.secret_outputs}
+    assert token not in repr(public)
