@@ -5,7 +5,8 @@
 # could not create its tables and the apps could not migrate. Idempotent: re-running is safe.
 # Connection settings (PGHOST, PGPASSWORD, ...) come from a Swarm secret, never the env.
 set -eu
-. /run/secrets/pg_admin_env
+# SECRETS_DIR only differs in the tests, which run this script against a real Postgres.
+. "${SECRETS_DIR:-/run/secrets}/pg_admin_env"
 
 run() { psql -v ON_ERROR_STOP=1 --no-psqlrc -q "$@"; }
 

@@ -5,7 +5,8 @@
 # only its database. Passwords are read from Swarm secrets, never from env or this file.
 set -eu
 
-secret() { cat "/run/secrets/$1"; }
+# SECRETS_DIR only differs in the tests, which run this script against a real Postgres.
+secret() { cat "${SECRETS_DIR:-/run/secrets}/$1"; }
 
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v grafana_pw="$(secret pg_grafana_password)" \
