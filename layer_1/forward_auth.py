@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from string import Template
 
 import pulumi
 import pulumi_random as random
@@ -48,13 +47,14 @@ def middleware_name(rule: str) -> str:
     return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
 
 
-def render_config(settings: Layer1Settings, env: EnvConfig) -> str:
-    return Template(TEMPLATE.read_text()).substitute(
-        client_id=settings.discord_client_id,
-        guild_id=settings.discord_guild_id,
-        fa_hostname=env.hostname("fa"),
-        cookie_domain=env.base_hostname,
-    )
+def config_file(settings: Layer1Settings, env: EnvConfig) -> FileMount:
+    values = {
+        "client_id": settings.discord_client_id,
+        "guild_id": settings.discord_guild_id,
+        "fa_hostname": env.hostname("fa"),
+        "cookie_domain": env.base_hostname,
+    }
+    return FileMount.from_file("config", CONFIG_PATH, TEMPLATE, values)
 
 
 def rules(config_text: str) -> list[str]:
@@ -71,7 +71,7 @@ def middleware_labels(rule_keys: list[str]) -> dict[str, str]:
     return labels
 
 
-def service_config(settings: Layer1Settings, env: EnvConfig, config_text: str) -> ServiceConfig:
+def service_config(settings: Layer1Settings, env: EnvConfig, config: FileMount) -> ServiceConfig:
     return ServiceConfig(
         name=NAME,
         image=settings.forward_auth_image,
@@ -80,7 +80,7 @@ def service_config(settings: Layer1Settings, env: EnvConfig, config_text: str) -
         resources=Resources(cpu=0.25, memory_mb=128),
         routes=[Route(hostname=env.hostname("fa"), port=PORT)],
         networks=[INGRESS_NETWORK],
-        files=[FileMount(name="config", target=CONFIG_PATH, content=config_text)],
+        files=[config],
         secret_mounts=[SecretMount(name="client-secret", target=SECRET_TARGET)],
     )
 
@@ -111,9 +111,9 @@ def registry_auth(settings: Layer1Settings) -> RegistryAuth | None:
 def deploy(
     settings: Layer1Settings, env: EnvConfig, *, depends_on: list[pulumi.Resource]
 ) -> ForwardAuth:
-    config_text = render_config(settings, env)
-    config = service_config(settings, env, config_text)
-    keys = rules(config_text)
+    file = config_file(settings, env)
+    config = service_config(settings, env, file)
+    keys = rules(file.content)
     labels = {
         **traefik_labels(config, env.tls_resolver, ""),
         **middleware_labels(keys),

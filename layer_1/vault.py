@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from string import Template
 
 import pulumi
 import pulumi_docker as docker
@@ -69,10 +68,9 @@ def storage_stanza(s3: S3Storage | None) -> str:
     )
 
 
-def render_config(env: EnvConfig, s3: S3Storage | None) -> str:
-    return Template(TEMPLATE.read_text()).substitute(
-        api_addr=f"https://{env.hostname(NAME)}", storage=storage_stanza(s3)
-    )
+def config_file(env: EnvConfig, s3: S3Storage | None) -> FileMount:
+    values = {"api_addr": f"https://{env.hostname(NAME)}", "storage": storage_stanza(s3)}
+    return FileMount.from_file("config", CONFIG_PATH, TEMPLATE, values)
 
 
 def service_config(settings: Layer1Settings, env: EnvConfig, s3: S3Storage | None) -> ServiceConfig:
@@ -91,7 +89,7 @@ def service_config(settings: Layer1Settings, env: EnvConfig, s3: S3Storage | Non
         update_order="stop-first",
         routes=[Route(hostname=env.hostname(NAME), port=PORT)],
         networks=[INGRESS_NETWORK],
-        files=[FileMount(name="config", target=CONFIG_PATH, content=render_config(env, s3))],
+        files=[config_file(env, s3)],
         secret_mounts=[SecretMount(name="s3-credentials", target=CREDENTIALS_TARGET)] if s3 else [],
         volumes=[] if s3 else [VolumeMount(volume=DATA_VOLUME, target="/vault/file")],
         placement=["node.role == manager"],

@@ -21,6 +21,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -156,6 +158,23 @@ class FileMount(_Model):
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.content.encode()).hexdigest()[:8]
+
+    @classmethod
+    def from_file(
+        cls, name: str, target: str, path: Path | str, values: Mapping[str, str] | None = None
+    ) -> FileMount:
+        """Content from a template file; `${key}` placeholders are filled from `values`.
+
+        `string.Template` leaves Swarm/Go templates (`{{.Node.Hostname}}`) untouched; write a
+        literal `$` as `$$`.
+        """
+        text = Path(path).read_text()
+        if values is not None:
+            try:
+                text = Template(text).substitute(values)
+            except KeyError as err:
+                raise ValueError(f"{path}: no value for placeholder ${{{err.args[0]}}}") from None
+        return cls(name=name, target=target, content=text)
 
 
 class VolumeMount(_Model):

@@ -173,3 +173,12 @@ def test_traefik_labels_without_resolver_or_routes() -> None:
     assert labels["traefik.http.routers.web-0.tls"] == "true"
     assert not any("certresolver" in k for k in labels)
     assert traefik_labels(make(), "letsencrypt", "fa") == {}
+
+
+def test_file_mount_from_a_template_file(tmp_path: Any) -> None:
+    template = tmp_path / "app.yaml"
+    template.write_text("host: ${host}\nnode: {{.Node.Hostname}}\nprice: $$5\n")
+    mount = FileMount.from_file("conf", "/etc/app.yaml", template, {"host": "a.example.gg"})
+    assert mount.content == "host: a.example.gg\nnode: {{.Node.Hostname}}\nprice: $5\n"
+    with pytest.raises(ValueError, match=r"no value for placeholder \$\{host\}"):
+        FileMount.from_file("conf", "/etc/app.yaml", template, {})
