@@ -203,13 +203,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import docker
-    import docker.errors
-
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # argparse's usage errors are 2; this project's bad input is 64
         return 64 if exc.code == 2 else int(exc.code or 0)
+    import docker
+    import docker.errors
+
     try:
         client = docker.from_env()
         check_volumes(client, args.volume)  # refuse before removing anything
