@@ -89,6 +89,9 @@ VARIABLES = frozenset(
         "influx_url",
         "influx_org",
         "spaces_endpoint",
+        # ports as /proc/net/tcp shows them (4 hex digits), for connection healthchecks
+        "rabbitmq_port_hex",
+        "redis_port_hex",
     }
 )
 # Only secret templates may embed secret values (`${secret:x}`, `${urlsecret:x}` URL-encoded).
@@ -438,6 +441,7 @@ def _check_placeholders(catalog: Catalog, name: str, app: AppEntry) -> None:
         "settings": app.settings,
         "command": app.command or [],
         "args": app.args or [],
+        "healthcheck": app.healthcheck.test,
     }
     for field, value in fields.items():
         for text in _strings(value):

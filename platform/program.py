@@ -174,6 +174,8 @@ def build_environment(
     plain = {
         k: _text(v) for k, v in values.items() if k not in NETWORK_KEYS and k not in ENDPOINT_KEYS
     }
+    for store in ("rabbitmq", "redis"):
+        plain[f"{store}_port_hex"] = f"{int(float(values[f'{store}_port'])):04X}"
     return Environment(
         env_config=EnvConfig(env=env, base_domain=values["base_domain"]),
         values=plain,

@@ -290,7 +290,9 @@ def service_config(
         command=command_for(app, environment),
         args=fill_all(app.args, environment) if app.args else None,
         env=fill_all({**catalog.defaults_env, **app.env}, environment),
-        healthcheck=app.healthcheck,
+        healthcheck=app.healthcheck.model_copy(
+            update={"test": fill_all(app.healthcheck.test, environment)}
+        ),
         resources=app.resources,
         update_order=app.update_order,
         routes=routes_for(app, environment),

@@ -72,6 +72,8 @@ def environment(env: Env = Env.PROD) -> Environment:
             "influx_url": "http://influx:8086",
             "influx_org": "sprocket",
             "spaces_endpoint": "https://nyc3.digitaloceanspaces.com",
+            "rabbitmq_port_hex": "1628",
+            "redis_port_hex": "18EB",
         },
         networks={n: f"net-{n}" for n in ("platform", "ingress", "data", "monitoring")},
         buckets={"main": "sprocket-main-1"},
@@ -300,3 +302,12 @@ def test_logger_levels_drop_debug_in_prod_only() -> None:
 
 def test_settings_refer_to_other_services_by_swarm_name() -> None:
     assert rendered("discord-bot")["gql"]["url"] == "http://prod-core:3001/graphql"
+
+
+def test_workers_are_healthy_only_while_connected_to_their_broker() -> None:
+    catalog = load_catalog()
+    bot = service_config("discord-bot", catalog.apps["discord-bot"], catalog, environment(), "i")
+    [shell, script] = bot.healthcheck.test
+    assert shell == "CMD-SHELL"
+    assert ":1628 01 " in script  # remote port 5672, state ESTABLISHED
+    assert "/proc/net/tcp6" in script

@@ -138,7 +138,8 @@ def test_every_catalog_entry_is_one_house_service_mocked(run_layer: Any, env: st
         assert task["restartPolicy"]["maxAttempts"] == 5
         assert task["logDriver"]["name"] == "fluentd"
         assert task["logDriver"]["options"]["mode"] == "non-blocking"
-        assert container["healthcheck"]["tests"] == app.healthcheck.test
+        assert container["healthcheck"]["tests"][0] == app.healthcheck.test[0]
+        assert "${" not in json.dumps(container["healthcheck"]["tests"])  # placeholders filled
         assert task["resources"]["limits"]["memoryBytes"] == app.resources.memory_mb << 20
         # networks: always the platform's; ingress exactly when routed; datastores' networks
         nets = networks_of(spec)
