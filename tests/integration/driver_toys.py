@@ -94,6 +94,15 @@ def substitute_programs(monkeypatch: Any, programs: dict[str, Callable[[], None]
 
 
 HERE = Path(__file__).resolve().parent
+SCHEMA = HERE.parent.parent / "automation" / "schema" / "result.schema.json"
+
+
+def check_schema(document: Any) -> Any:
+    """Validate a --json document against the committed schema; returns it for chaining."""
+    import jsonschema
+
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()))
+    return document
 
 
 @pytest.fixture(name="specs")

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
+from driver_toys import (
+    check_schema,
+    specs_fixture,  # noqa: F401 - provides the `specs` fixture
+)
 
 from automation.exit_codes import ExitCode
 
@@ -56,7 +59,7 @@ def test_preview_exit_codes_no_changes_vs_changes(specs: Any, run_cli: Callable[
 
     preview = run_cli("--json", "preview", "layer_1")
     assert preview.exit_code == ExitCode.CHANGES_PRESENT, preview.stderr
-    doc = preview.json()
+    doc = check_schema(preview.json())
     assert (doc["schema_version"], doc["command"], doc["status"]) == (1, "preview", "success")
     [stack] = doc["data"]["stacks"]
     assert stack["stack"] == "local-layer_1"
@@ -90,7 +93,7 @@ def test_gate_blocks_replacing_a_protected_resource_until_allowed(
     specs["layer_1"]["toys"][0]["key"] = "b"  # a key change replaces the protected resource
     preview = run_cli("--json", "preview", "layer_1")
     assert preview.exit_code == ExitCode.GATE_BLOCKED, preview.stdout
-    [stack] = preview.json()["data"]["stacks"]
+    [stack] = check_schema(preview.json())["data"]["stacks"]
     [blocked] = stack["gate"]["blocked"]
     assert (blocked["urn"], blocked["op"]) == (db, "replace")
     assert f"--allow-replace {db}" in blocked["reason"]
@@ -170,7 +173,7 @@ def test_downstream_layer_refused_when_upstream_outputs_are_missing(
 
     result = run_cli("--json", "--yes", "deploy", "all")
     assert result.exit_code == ExitCode.ERROR
-    stacks = {s["stack"]: s for s in result.json()["data"]["stacks"]}
+    stacks = {s["stack"]: s for s in check_schema(result.json())["data"]["stacks"]}
     assert stacks["local-layer_1"]["status"] == "applied"
     assert stacks["local-layer_2"]["status"] == "failed"
     assert stacks["local-platform"]["status"] == "not run"

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
+from driver_toys import (
+    check_schema,
+    specs_fixture,  # noqa: F401 - provides the `specs` fixture
+)
 from pulumi import automation as auto
 
 from automation.audit import audit_path
@@ -43,6 +46,8 @@ def test_secret_canary_never_appears_in_any_output(
     assert stack.outputs()["token"].value == CANARY  # the secret really flowed through
     for run in runs:
         assert CANARY not in run.stdout + run.stderr
+    for run in runs[5:]:
+        check_schema(run.json())
     assert CANARY not in audit_path(load_settings()).read_text()
 
 
@@ -54,7 +59,7 @@ def test_stacks_and_history_merge_engine_updates_with_the_audit_log(
 
     listed = run_cli("--json", "stacks")
     assert listed.exit_code == ExitCode.OK, listed.stderr
-    rows = {row["stack"]: row for row in listed.json()["data"]["stacks"]}
+    rows = {row["stack"]: row for row in check_schema(listed.json())["data"]["stacks"]}
     assert rows["local-layer_1"]["deployed"] is True
     assert rows["local-layer_1"]["resource_count"] == 4  # stack, provider, web, api
     assert rows["local-layer_1"]["lock"] is None
@@ -64,7 +69,7 @@ def test_stacks_and_history_merge_engine_updates_with_the_audit_log(
 
     history = run_cli("--json", "history", "layer_1")
     assert history.exit_code == ExitCode.OK, history.stderr
-    entries = history.json()["data"]["entries"]
+    entries = check_schema(history.json())["data"]["entries"]
     engine = [e for e in entries if e["source"] == "pulumi"]
     driver = [e for e in entries if e["source"] == "driver"]
     assert [(e["what"], e["result"]) for e in engine] == [("update", "succeeded")]
@@ -84,7 +89,7 @@ def test_destroy_keeps_protected_resources_unless_named(
 
     refused = run_cli("--json", "--yes", "destroy", "layer_1")
     assert refused.exit_code == ExitCode.GATE_BLOCKED, refused.stdout
-    [stack] = refused.json()["data"]["stacks"]
+    [stack] = check_schema(refused.json())["data"]["stacks"]
     assert [b["urn"] for b in stack["gate"]["blocked"]] == [db]
     assert stack["applied"] is False
 

@@ -1,0 +1,65 @@
+"""The exit-code table: documented in --help, distinct, and each code proven by a named test."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from automation.exit_codes import MEANINGS, ExitCode, exit_status_help
+
+TESTS = Path(__file__).resolve().parent.parent
+
+# The driver's codes (issue 6) and the test that makes the real CLI exit with each.
+PROVEN_BY = {
+    ExitCode.OK: "integration/test_driver_deploy.py::test_preview_exit_codes_no_changes_vs_changes",
+    ExitCode.CHANGES_PRESENT: (
+        "integration/test_driver_deploy.py::test_preview_exit_codes_no_changes_vs_changes"
+    ),
+    ExitCode.ERROR: "integration/test_driver_deploy.py::test_engine_or_program_error_is_exit_1",
+    ExitCode.GATE_BLOCKED: (
+        "integration/test_driver_deploy.py::"
+        "test_gate_blocks_replacing_a_protected_resource_until_allowed"
+    ),
+    ExitCode.LOCKED: (
+        "integration/test_driver_safety.py::"
+        "test_second_deploy_refused_while_the_first_holds_the_lock_then_waits"
+    ),
+    ExitCode.PENDING_OPERATIONS: (
+        "integration/test_driver_safety.py::"
+        "test_pending_operations_from_a_killed_update_are_refused_then_repaired"
+    ),
+    ExitCode.BAD_INPUT: (
+        "integration/test_driver_deploy.py::test_allowance_that_matches_nothing_is_bad_input"
+    ),
+    ExitCode.INTERRUPTED: (
+        "integration/test_driver_safety.py::test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock"
+    ),
+    ExitCode.CREDENTIALS: (
+        "unit/test_cli_input.py::test_missing_passphrase_for_prod_names_the_variable"
+    ),
+}
+
+
+def test_codes_are_distinct_and_changes_is_not_failure() -> None:
+    values = [int(code) for code in ExitCode]
+    assert len(values) == len(set(values))
+    assert ExitCode.CHANGES_PRESENT not in (ExitCode.ERROR, ExitCode.OK)
+    assert ExitCode.BAD_INPUT != 2  # click's usage-error code would read as "changes present"
+
+
+def test_every_code_is_documented_in_help() -> None:
+    text = exit_status_help()
+    for code in ExitCode:
+        assert f"{int(code):>3}  {MEANINGS[code]}" in text
+
+
+@pytest.mark.parametrize(("code", "test_id"), sorted(PROVEN_BY.items()))
+def test_each_driver_code_has_a_test_that_exits_with_it(code: ExitCode, test_id: str) -> None:
+    path, name = test_id.split("::")
+    tree = ast.parse((TESTS / path).read_text())
+    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    assert name in functions, f"{test_id} is gone: prove exit {int(code)} elsewhere"
+    source = ast.unparse(functions[name])
+    assert f"ExitCode.{code.name}" in source, f"{test_id} no longer checks exit {int(code)}"
