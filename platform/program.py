@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
-from sprocket_common.service import SwarmService
+from sprocket_common.service import RegistryAuth, SwarmService
 from sprocket_common.stack_info import Env
 
 from .catalog import AppEntry, Catalog, app_secrets, load_catalog
@@ -34,14 +34,26 @@ from .images import ImageSettings, image_for
 from .render import Environment, labels_for, service_config, swarm_name
 from .secrets import SecretSettings, SecretValues, needed_secrets
 
+DOCKER_HUB = "https://index.docker.io/v1/"
+
 
 class PlatformSettings(BaseModel):
-    """`sprocket:alpha_restrictions`, `sprocket:bucket_names` (role -> name, to adopt buckets)."""
+    """`sprocket:alpha_restrictions`, `sprocket:bucket_names` (role -> name, to adopt buckets),
+    `sprocket:docker_username` (with the secret `sprocket:docker_access_token`: the Sprocket
+    images are private on Docker Hub; the same keys as layer_1's)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha_restrictions: bool = False
     bucket_names: dict[str, str] = Field(default_factory=dict)
+    docker_username: str | None = None
+
+
+def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
+    if not settings.docker_username:
+        return None
+    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 
 def program() -> None:
@@ -66,7 +78,12 @@ def program() -> None:
         needed_secrets(catalog, apps)
     )
     ready = pulumi.Output.all(environment, *[v.name for v in volumes])
-    routes = ready.apply(lambda args: declare_services(catalog, apps, args[0], image_refs, secrets))
+    auth = registry_auth(settings)
+    routes = ready.apply(
+        lambda args: declare_services(
+            catalog, apps, args[0], image_refs, secrets, auth, depends_on=[network, *volumes]
+        )
+    )
 
     pulumi.export("images", image_refs)
     pulumi.export("service_names", {name: swarm_name(env, name) for name in apps})
@@ -200,6 +217,8 @@ def declare_services(
     environment: Environment,
     images: Mapping[str, str],
     secrets: Mapping[str, pulumi.Output[str]],
+    auth: RegistryAuth | None = None,
+    depends_on: list[pulumi.Resource] | None = None,
 ) -> dict[str, list[str]]:
     """One SwarmService per entry; returns the public hostnames of each (for the export)."""
     routes: dict[str, list[str]] = {}
@@ -210,6 +229,9 @@ def declare_services(
             config,
             secrets={secret: secrets[secret] for secret in app_secrets(app)},
             extra_labels=labels_for(config, environment),
+            # The private Sprocket images only; third-party ones (dgraph, redis) are public.
+            registry_auth=auth if "/" not in app.image.repository else None,
+            opts=pulumi.ResourceOptions(depends_on=depends_on),
         )
         routes[name] = [route.hostname for route in config.routes]
     return routes

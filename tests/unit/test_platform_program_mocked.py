@@ -26,6 +26,7 @@ SECRET = "docker:index/secret:Secret"
 CONFIG = "docker:index/serviceConfig:ServiceConfig"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 CANARY = "canary-7d1e-never-print-me"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's wire marker of a secret value
 
 LAYER1 = {
     "ingress_network": "traefik-ingress",
@@ -98,7 +99,7 @@ def secret_data(rec: Any) -> list[str]:
     values = []
     for record in rec.by_type(SECRET):
         data = record.inputs["data"]
-        assert isinstance(data, dict), f"{record.name}: data is not marked secret"
+        assert isinstance(data, dict) and SECRET_SIG in data, f"{record.name}: not secret"
         values.append(base64.b64decode(data["value"]).decode())
     return values
 
@@ -319,3 +320,19 @@ def test_broken_catalog_stops_before_any_resource_mocked(
     [err] = errors
     assert (err.entry, err.field) == ("server-analytics-service", "datastores[1]")
     assert rec.resources == []
+
+
+@pytest.mark.mocked
+def test_private_images_pull_with_registry_auth_kept_secret_mocked(run_layer: Any) -> None:
+    rec = run_platform(
+        run_layer,
+        config={"docker_username": "asaxplayinghorse"},
+        secrets={"docker_access_token": CANARY + "-hub"},
+    )
+    specs = services(rec)
+    wire = specs["core"]["auth"]
+    assert set(wire) == {SECRET_SIG, "value"}  # marked secret on the wire: encrypted in state
+    assert wire["value"]["username"] == "asaxplayinghorse"
+    assert wire["value"]["password"] == CANARY + "-hub"
+    assert "auth" not in specs["dgraph-alpha"]  # public third-party image
+    assert CANARY not in json.dumps(rec.outputs)
