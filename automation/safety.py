@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from automation import audit
+from automation.backup.hooks import snapshots
 from automation.context import Context
 from automation.errors import DriverError, Interrupted, PendingOperations
 from automation.exit_codes import ExitCode
@@ -70,7 +71,8 @@ def guarded(
             if not allow_pending:
                 refuse_pending_operations(ctx.settings, info)
             try:
-                with _trap_interrupts(op):
+                # Verified backups before and after (issue 7) when a backup bucket is configured.
+                with snapshots(ctx, info, command, op), _trap_interrupts(op):
                     yield op
             except DriverError as exc:
                 if op.interrupted and not isinstance(exc, Interrupted):

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from automation.context import Context
+from automation.exit_codes import ExitCode
 from sprocket_common.stack_info import StackInfo
 
 _active: set[str] = set()
@@ -21,20 +22,21 @@ _guard = threading.Lock()
 
 
 @contextlib.contextmanager
-def snapshots(
-    ctx: Context, info: StackInfo, command: str, details: dict[str, Any]
-) -> Iterator[None]:
-    """Back up before the block and after it succeeds; ids and hashes go into `details`."""
+def snapshots(ctx: Context, info: StackInfo, command: str, op: Any) -> Iterator[None]:
+    """Back up before the block and after it succeeds (`op.exit_code` OK).
+
+    `op` is the guarded command's safety.Operation: ids and hashes go into `op.details`.
+    """
     with _guard:
         outer = info.name not in _active and bool(ctx.settings.backup.bucket)
         if outer:
             _active.add(info.name)
     try:
         if outer:
-            _snapshot(ctx, info, f"pre-{command}", details, "backup_pre")
+            _snapshot(ctx, info, f"pre-{command}", op.details, "backup_pre")
         yield
-        if outer:
-            _snapshot(ctx, info, f"post-{command}", details, "backup_post")
+        if outer and op.exit_code == ExitCode.OK:
+            _snapshot(ctx, info, f"post-{command}", op.details, "backup_post")
     finally:
         if outer:
             with _guard:

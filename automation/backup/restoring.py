@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from automation.backup.hooks import snapshots
 from automation.backup.manifest import canonical_state, fit_problems
 from automation.backup.pulumi_state import (
     cli_version,
@@ -112,8 +111,7 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     post_op = [r for r in earlier if r.reason.startswith("post-")]
     if not (post_op or earlier):
         raise BadInput(
-            f"no verified backup of {info.name} from before its current update "
-            f"(version {current})",
+            f"no verified backup of {info.name} from before its current update (version {current})",
             f"pick one by id: `python -m automation backup list {info.layer.value}`",
         )
     return (post_op or earlier)[0]
@@ -123,9 +121,9 @@ def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -
     from automation.safety import guarded
 
     fetched, problems = fetch_checked(ctx, info, selector, force=force)
+    # guarded() backs up the current state first (the safety backup) and the restored one after.
     with guarded(ctx, info, "restore", allow_pending=True) as op:
-        with snapshots(ctx, info, "restore", op.details):
-            result = _import(ctx, info, fetched, force=force, write_config=False)
+        result = _import(ctx, info, fetched, force=force, write_config=False)
         result["safety_backup"] = op.details.get("backup_pre")
         result["forced_past"] = problems
         result["refresh"] = refresh_preview(ctx, info)
@@ -204,23 +202,22 @@ def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) 
             "pick another backup, or `restore` it (state only)",
         )
     options = RunOptions()
-    with guarded(ctx, info, "rollback", allow_pending=True) as op:
-        with snapshots(ctx, info, "rollback", op.details):
-            try:
-                with _config_kept_aside(config_path(ctx.settings, info)):
-                    result = _import(ctx, info, fetched, force=force, write_config=True)
-                    refreshed = refresh_stack(ctx, info, options)
-                    _require_ok(refreshed, "refresh", info, op.details)
-                    deployed = deploy_stack(ctx, info, options)
-                    _require_ok(deployed, "deploy", info, op.details)
-            except DriverError as exc:
-                safety = op.details.get("backup_pre") or {}
-                raise RollbackFailed(
-                    f"rollback of {info.name} to {fetched.record.backup_id} failed: "
-                    f"{exc.message}; the stack config was put back",
-                    f"the state from before the rollback is backup {safety.get('id', '(none)')}; "
-                    + (exc.hint or "see the message above"),
-                ) from exc
+    with guarded(ctx, info, "rollback", allow_pending=True) as op:  # + safety backup first
+        try:
+            with _config_kept_aside(config_path(ctx.settings, info)):
+                result = _import(ctx, info, fetched, force=force, write_config=True)
+                refreshed = refresh_stack(ctx, info, options)
+                _require_ok(refreshed, "refresh", info, op.details)
+                deployed = deploy_stack(ctx, info, options)
+                _require_ok(deployed, "deploy", info, op.details)
+        except DriverError as exc:
+            safety = op.details.get("backup_pre") or {}
+            raise RollbackFailed(
+                f"rollback of {info.name} to {fetched.record.backup_id} failed: "
+                f"{exc.message}; the stack config was put back",
+                f"the state from before the rollback is backup {safety.get('id', '(none)')}; "
+                + (exc.hint or "see the message above"),
+            ) from exc
         op.changes = deployed.as_dict()["changes"]
         op.details["rolled_back_to"] = fetched.record.backup_id
     result["safety_backup"] = op.details.get("backup_pre")

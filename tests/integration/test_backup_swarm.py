@@ -1,0 +1,138 @@
+"""Rollback and restore against a real Swarm service (the dynamic Swarm provider).
+
+The layer program is substituted (driver_toys.substitute_programs) by one SwarmServiceResource
+whose image comes from stack config, as the platform layer's image tags do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from driver_toys import substitute_programs
+
+from automation.exit_codes import ExitCode
+from sprocket_common.dynamic_swarm import SwarmServiceResource
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+STACK = "local-layer_1"
+CANARY = "canary-swarm-9c2e-never-print"
+
+
+def _swarm_program(service_name: str) -> Callable[[], None]:
+    def program() -> None:
+        config = pulumi.Config()
+        config.require_secret("canary")
+        service = SwarmServiceResource(
+            "app",
+            service_name=service_name,
+            image=config.require("image"),
+            replicas=1,
+            healthcheck={"test": ["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/"]},
+        )
+        pulumi.export("service_id", service.service_id)
+
+    return program
+
+
+def _image_of(swarm: Any, name: str) -> str:
+    spec = swarm.services.get(name).attrs["Spec"]
+    image: str = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    return image.split("@sha256:")[0]
+
+
+def _config_image(pulumi_env: Any) -> str:
+    config = yaml.safe_load((pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_text())
+    image: str = config["config"]["sprocket-infra:image"]
+    return image
+
+
+@pytest.fixture
+def released(
+    pulumi_env: Any,
+    s3_endpoint: Any,
+    swarm: Any,
+    test_images: dict[str, str],
+    service_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> Callable[[str], None]:
+    """A function deploying release `tag` of layer_1 through the driver (backups on)."""
+    from pulumi import automation as auto
+
+    from automation.engine import select_stack
+    from automation.settings import load_settings
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
+        stale.unlink()
+    monkeypatch.setenv("PYTHONPATH", f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    program = _swarm_program(service_name)
+    substitute_programs(monkeypatch, {"layer_1": program})
+    stack = select_stack(load_settings(), StackInfo(Env.LOCAL, Layer.LAYER_1))
+    stack.set_config("canary", auto.ConfigValue(CANARY, secret=True))
+
+    def release(tag: str) -> None:
+        stack.set_config("image", auto.ConfigValue(test_images[tag]))
+        result = run_cli("--yes", "deploy", "layer_1")
+        assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+        assert _image_of(swarm, service_name) == test_images[tag]
+
+    return release
+
+
+def test_rollback_last_good_returns_the_service_to_the_backed_up_image(
+    released: Callable[[str], None],
+    pulumi_env: Any,
+    swarm: Any,
+    test_images: dict[str, str],
+    service_name: str,
+    run_cli: Callable[..., Any],
+) -> None:
+    released("1")
+    released("2")  # the "bad" release
+
+    result = run_cli("--json", "--yes", "rollback", "layer_1", "--last-good")
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert CANARY not in result.stdout
+    data = result.json()["data"]
+    assert _image_of(swarm, service_name) == test_images["1"]  # the servers really went back
+    assert _config_image(pulumi_env) == test_images["1"]  # and the config names that release
+    assert data["update_version"] == 1
+    assert data["deploy"]["changes"] == {"update": 1}
+    assert [s["op"] for s in data["deploy"]["steps"]] == ["update"]
+    assert data["safety_backup"]["id"]
+
+    # The rollback left a post-rollback snapshot: rolling "back" to it again changes nothing.
+    listing = run_cli("--json", "backup", "list", "layer_1").json()["data"]["backups"]
+    assert listing[0]["reason"] == "post-rollback"
+    again = run_cli("--json", "--yes", "rollback", "layer_1", "--to", listing[0]["backup_id"])
+    assert again.exit_code == ExitCode.OK, again.stderr
+    assert again.json()["data"]["deploy"]["changes"] == {}
+    assert _image_of(swarm, service_name) == test_images["1"]
+
+
+def test_restore_reports_where_reality_differs_from_the_restored_state(
+    released: Callable[[str], None],
+    swarm: Any,
+    test_images: dict[str, str],
+    service_name: str,
+    run_cli: Callable[..., Any],
+) -> None:
+    released("1")
+    released("2")
+    listing = run_cli("--json", "backup", "list", "layer_1").json()["data"]["backups"]
+    [v1] = [b for b in listing if b["reason"] == "post-deploy" and b["update_version"] == 1]
+
+    result = run_cli("--json", "--yes", "restore", "layer_1", "--from", v1["backup_id"])
+    assert result.exit_code == ExitCode.DRIFT_DETECTED, result.stdout + result.stderr
+    assert result.json()["data"]["refresh"] == {"ok": True, "differences": {"update": 1}}
+    # restore repairs state only: the service still runs release 2.
+    assert _image_of(swarm, service_name) == test_images["2"]
