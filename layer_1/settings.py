@@ -36,7 +36,8 @@ OTHER_KEYS = frozenset(
 
 
 class Layer1Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # YAML `- 12345678` (a numeric SSH key id) arrives as a number inside a JSON list.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     # -- DigitalOcean (prod/staging only) --
     region: str = "nyc3"

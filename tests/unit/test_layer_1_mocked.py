@@ -574,3 +574,9 @@ def test_private_forward_auth_image_pulls_with_a_secret_token(run_layer: Any) ->
     assert all("auth" not in s.inputs for s in rec.by_type(SERVICE) if s.name != "forward-auth")
     public = {k: v for k, v in rec.outputs.items() if k not in rec.secret_outputs}
     assert token not in repr(public)
+
+
+def test_numeric_ssh_key_ids_from_yaml_are_accepted(run_layer: Any) -> None:
+    rec = run_layer("layer_1", env="prod", config={**PROD, "ssh_keys": [41234567]}, secrets=SECRETS)
+    manager = rec.one("digitalocean:index/droplet:Droplet", "manager")
+    assert manager.inputs["sshKeys"] == ["41234567"]
