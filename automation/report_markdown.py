@@ -308,6 +308,8 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
     A stack that cannot be read (not created yet, no passphrase) adds nothing: the comment is
     then protected by the preview data holding no values, and by the environment scrub.
     """
+    from pulumi.automation.errors import StackNotFoundError
+
     from automation.engine import select_stack
     from sprocket_common.stack_info import StackInfo, UnknownNameError
 
@@ -317,6 +319,8 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
             info = StackInfo.parse(name)
             stack = select_stack(ctx.settings, info, program=_no_program, create=False)
             values.extend(secret_values_from_config(stack.get_all_config()))
+        except StackNotFoundError:
+            continue  # no stack, no config: nothing of its own to redact
         except (UnknownNameError, Exception) as exc:  # best effort: the comment still renders
             print(
                 f"note: {name}: secret config not read for redaction ({type(exc).__name__})",

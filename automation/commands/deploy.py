@@ -160,17 +160,31 @@ def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
 @click.command()
 @click.argument("layer")
 @gate_options
-def preview(layer: str, **kwargs: Any) -> ExitCode:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: one PR comment per stack (automation/report_markdown.py); --json wins.",
+)
+def preview(layer: str, output_format: str, **kwargs: Any) -> ExitCode:
     """Show what deploying LAYER (or `all`) would change, and what the gate blocks.
 
     Exit 0: no changes; 2: changes the gate allows; 3: the gate blocks a change.
     """
-    return run_verb(
-        "preview",
-        lambda ctx: run_layers(
+
+    def verb(ctx: Context) -> Result:
+        result = run_layers(
             ctx, "preview", layer, _run_options(kwargs), _preview_stack, keep_going=True
-        ),
-    )
+        )
+        if output_format == "markdown":
+            from automation.report_markdown import as_markdown
+
+            result = as_markdown(ctx, result)
+        return result
+
+    return run_verb("preview", verb)
 
 
 @click.command()
