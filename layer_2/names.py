@@ -32,6 +32,10 @@ MONITORING_NETWORK = "sprocket-monitoring"  # Influx, Loki, Grafana, Telegraf, F
 
 RABBITMQ_USER = "sprocket"
 INFLUX_ADMIN = "admin"
+# Fixed, like the service names: telegraf.conf and grafana-datasources.yaml name them too.
+INFLUX_ORG = "sprocket"
+INFLUX_METRICS_BUCKET = "metrics"
+INFLUX_APP_BUCKET = "sprocket_main"  # the apps' bucket, which the original never created
 
 # Placement of stateful services: the node this layer labels (spec: Influx and Loki need it;
 # Redis, RabbitMQ and local Postgres too, since their named volumes live on one node).

@@ -43,9 +43,10 @@ class Postgres:
     grafana_password: pulumi.Output[str]
     telegraf_password: pulumi.Output[str]
     ssl_mode: str
-    # prod/staging: what the grants job needs (admin connection, resources it waits for).
-    admin_env: pulumi.Output[str] | None = None
+    # What Grafana and Telegraf wait for: the local service, or the managed users and databases.
     created: tuple[pulumi.Resource, ...] = ()
+    # prod/staging: the admin connection for the grants job.
+    admin_env: pulumi.Output[str] | None = None
 
     def grafana_url(self) -> pulumi.Output[str]:
         return pulumi.Output.secret(
@@ -223,7 +224,7 @@ def local_passwords() -> LocalPasswords:
     )
 
 
-def local(settings: Layer2Settings, passwords: LocalPasswords) -> Postgres:
+def local(settings: Layer2Settings, passwords: LocalPasswords, server: pulumi.Resource) -> Postgres:
     return Postgres(
         host=pulumi.Output.from_input(names.POSTGRES),
         port=pulumi.Output.from_input(names.POSTGRES_PORT),
@@ -233,4 +234,5 @@ def local(settings: Layer2Settings, passwords: LocalPasswords) -> Postgres:
         grafana_password=passwords.grafana,
         telegraf_password=passwords.telegraf,
         ssl_mode="disable",  # the local image has no TLS listener; traffic stays on the overlay
+        created=(server,),
     )

@@ -7,6 +7,7 @@ through it depends on it); then the datastores and the rest of the monitoring st
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
@@ -107,20 +108,22 @@ class Layer2:
         if self.env.env is Env.LOCAL:
             passwords = postgres.local_passwords()
             volume, volume_name = self.volume("postgres-data")
-            self.declare(
+            server = self.declare(
                 postgres.local_config(self.settings, volume_name),
                 passwords.secrets(),
                 waits_for=(volume,),
             )
-            self.pg = postgres.local(self.settings, passwords)
+            self.pg = postgres.local(self.settings, passwords, server)
         else:
             self.pg = postgres.managed(self.settings, self.env.env.value, self.layer1)
             assert self.pg.admin_env is not None  # set by managed()
-            self.declare(
+            grants = self.declare(
                 postgres.grants_job_config(self.settings),
                 {"pg-admin-env": self.pg.admin_env},
                 waits_for=self.pg.created,
             )
+            # Grafana and Telegraf also wait for the grants (Grafana migrates at start).
+            self.pg = dataclasses.replace(self.pg, created=(*self.pg.created, grants))
 
     # --- metrics and dashboards -----------------------------------------------------------
 
@@ -144,7 +147,7 @@ class Layer2:
                 "rabbitmq-password": self.rabbitmq_password,
                 "postgres-dsn": self.pg.telegraf_dsn(),
             },
-            waits_for=(influx,),
+            waits_for=(influx, *self.pg.created),
             global_mode=True,
             user="telegraf",
             groups=(str(self.settings.docker_socket_gid),),
@@ -162,7 +165,7 @@ class Layer2:
                 "grafana-db-url": self.pg.grafana_url(),
                 "influx-token": self.influx_token,
             },
-            waits_for=(influx, self.services[names.LOKI]),
+            waits_for=(influx, self.services[names.LOKI], *self.pg.created),
         )
 
     def status(self) -> None:
@@ -206,7 +209,7 @@ class Layer2:
                 "rabbitmq_password": self.rabbitmq_password,
                 "influx_url": f"http://{names.INFLUX}:{names.INFLUX_PORT}",
                 "influx_token": self.influx_token,
-                "influx_org": self.settings.influx_org,
+                "influx_org": names.INFLUX_ORG,
                 "postgres_host": self.pg.host,
                 "postgres_port": self.pg.port,
                 "postgres_database": self.pg.database,
@@ -215,7 +218,7 @@ class Layer2:
                 "monitoring_network": names.MONITORING_NETWORK,
                 "data_network": names.DATA_NETWORK,
                 # Beyond the contract: for operators and the platform's analytics service.
-                "influx_app_bucket": self.settings.influx_app_bucket,
+                "influx_app_bucket": names.INFLUX_APP_BUCKET,
                 "postgres_ssl_mode": self.pg.ssl_mode,
                 "grafana_url": f"https://{self.env.hostname('grafana')}",
                 "status_url": f"https://{self.env.hostname('status')}",

@@ -75,8 +75,6 @@ class Layer2Settings(_Model):
     droplet_tag: str = ""
     app_db_user: str = "sprocket_app"
     app_db_name: str = "sprocket_main"
-    influx_org: str = "sprocket"
-    influx_app_bucket: str = "sprocket_main"
     influx_metrics_retention: str = "7d"
     influx_app_retention: str = "30d"
     # Extra (or replacement, by name) public checks; the defaults cover this layer's routes
@@ -89,7 +87,7 @@ class Layer2Settings(_Model):
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
     docker_socket_gid: int = Field(default=999, ge=0)
 
-    @field_validator("app_db_user", "app_db_name", "influx_app_bucket")
+    @field_validator("app_db_user", "app_db_name")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not _DB_IDENT.match(value):

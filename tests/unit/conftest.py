@@ -38,6 +38,7 @@ class Record:
     protect: bool = False
     delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)  # URNs (components expanded)
     custom: bool = True
     id: str = ""
 
@@ -152,6 +153,7 @@ def _recording_monitor(mocks: RecordingMocks, records: list[Record]) -> Any:
                         protect=bool(request.protect),
                         delete_before_replace=bool(request.deleteBeforeReplace),
                         ignore_changes=list(request.ignoreChanges),
+                        dependencies=list(request.dependencies),
                         custom=bool(request.custom),
                         id=response.id,
                     )

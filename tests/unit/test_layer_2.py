@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import tomllib
 from typing import Any
 
 import pytest
@@ -311,8 +312,11 @@ def test_telegraf_inputs_use_the_generated_credentials(prod: Any) -> None:
         "outputs.influxdb_v2",
     ):
         assert f"[[{plugin}]]" in conf, plugin
-    assert "tcp://layer2redis-redis-primary:6379" in conf
-    assert "http://rabbitmq-service:15672" in conf
+    parsed = tomllib.loads(conf)  # Telegraf refuses a file that is not valid TOML
+    assert parsed["inputs"]["redis"][0]["servers"] == ["tcp://layer2redis-redis-primary:6379"]
+    assert parsed["inputs"]["rabbitmq"][0]["url"] == "http://rabbitmq-service:15672"
+    assert parsed["outputs"]["influxdb_v2"][0]["urls"] == ["http://influx:8086"]
+    assert parsed["outputs"]["influxdb_v2"][0]["organization"] == prod.outputs["influx_org"]
     assert "sslmode=disable" not in conf and "localhost" not in conf
     dsn = secret_text(prod, "telegraf-postgres-dsn")
     assert "user=telegraf" in dsn and "sslmode=require" in dsn and "port=25060" in dsn
@@ -504,3 +508,33 @@ def test_local_gatus_can_watch_only_the_internal_services(run_layer: Any) -> Non
     assert {e["group"] for e in config["endpoints"]} == {"internal"}
     postgres = next(e for e in config["endpoints"] if e["name"] == "postgres")
     assert postgres["url"] == "tcp://postgres:5432"
+
+
+def test_services_start_after_what_they_need(local: Any, prod: Any) -> None:
+    """Spec §15: FluentD before anything that logs to it; the storage label, volumes and
+    networks before the services placed on or attached to them; Postgres roles before
+    Grafana and Telegraf."""
+
+    def urn(rec: Any, token: str, name: str) -> str:
+        return str(rec.one(token, name).urn)
+
+    for rec in (local, prod):
+        by_name = {r.inputs["name"]: r for r in rec.by_type(SERVICE)}
+        fluentd = by_name["fluentd"].urn
+        label = urn(rec, "pulumi-python:dynamic:Resource", "storage-node-label")
+        networks = {r.urn for r in rec.by_type("docker:index/network:Network")}
+        for name, record in by_name.items():
+            deps = set(record.dependencies)
+            assert networks <= deps, name
+            if record.inputs["taskSpec"]["logDriver"]["name"] == "fluentd":
+                assert fluentd in deps, f"{name} logs to fluentd but may start before it"
+            if record.inputs["taskSpec"].get("placement"):
+                assert label in deps, f"{name} is placed on the storage label before it exists"
+        for name in ("grafana", "telegraf"):
+            deps = set(by_name[name].dependencies)
+            if rec is local:
+                assert by_name["postgres"].urn in deps, name
+            else:
+                assert by_name["postgres-grants"].urn in deps, name
+    redis = {r.inputs["name"]: r for r in local.by_type(SERVICE)}["layer2redis-redis-primary"]
+    assert urn(local, "docker:index/volume:Volume", "redis-data") in redis.dependencies
