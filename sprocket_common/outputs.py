@@ -55,6 +55,10 @@ LAYER2_KEYS: tuple[str, ...] = (
     "app_db_password",
     "monitoring_network",
     "data_network",
+    # Added for the platform (layer_2 already exported them): the apps' Influx bucket and
+    # whether Postgres wants TLS ("require" on the managed cluster, "disable" in local).
+    "influx_app_bucket",
+    "postgres_ssl_mode",
 )
 LAYER2_SECRET_KEYS: tuple[str, ...] = (
     "redis_password",
@@ -104,6 +108,8 @@ class Layer2Outputs:
     app_db_password: pulumi.Output[str]
     monitoring_network: pulumi.Output[str]
     data_network: pulumi.Output[str]
+    influx_app_bucket: pulumi.Output[str]
+    postgres_ssl_mode: pulumi.Output[str]
 
 
 def stack_reference_name(env: Env | str, layer: Layer, org: str | None = None) -> str:
