@@ -88,6 +88,8 @@ VARIABLES = frozenset(
         "app_db_user",
         "influx_url",
         "influx_org",
+        "influx_app_bucket",
+        "postgres_ssl_mode",
         "spaces_endpoint",
         # ports as /proc/net/tcp shows them (4 hex digits), for connection healthchecks
         "rabbitmq_port_hex",

@@ -176,6 +176,8 @@ def resolve_environment(
         app_db_user=layer2.app_db_user,
         influx_url=layer2.influx_url,
         influx_org=layer2.influx_org,
+        influx_app_bucket=layer2.influx_app_bucket,
+        postgres_ssl_mode=layer2.postgres_ssl_mode,
     )
     return values.apply(lambda v: build_environment(env, v, buckets, settings))
 

@@ -158,13 +158,14 @@ def datastore_blocks(
             "port": _port(v["postgres_port"]),
             "username": v["app_db_user"],  # the app's own role, not the cluster admin
             "database": v["postgres_database"],
+            "ssl": v["postgres_ssl_mode"] != "disable",  # the managed cluster requires TLS
             "passwordFile": _secret_file(app, "db-password"),
         }
     if "influx" in app.datastores:
         blocks["influx"] = {
             "address": v["influx_url"],
             "org": v["influx_org"],
-            "bucket": f"sprocket_{env.value}",
+            "bucket": v["influx_app_bucket"],  # created by layer_2 (the original never did)
             "tokenFile": _secret_file(app, "influx-token"),
         }
     if app.buckets:

@@ -71,6 +71,8 @@ def environment(env: Env = Env.PROD) -> Environment:
             "app_db_user": "sprocket_app",
             "influx_url": "http://influx:8086",
             "influx_org": "sprocket",
+            "influx_app_bucket": "sprocket_main",
+            "postgres_ssl_mode": "require",
             "spaces_endpoint": "https://nyc3.digitaloceanspaces.com",
             "rabbitmq_port_hex": "1628",
             "redis_port_hex": "18EB",
@@ -311,3 +313,16 @@ def test_workers_are_healthy_only_while_connected_to_their_broker() -> None:
     assert shell == "CMD-SHELL"
     assert ":1628 01 " in script  # remote port 5672, state ESTABLISHED
     assert "/proc/net/tcp6" in script
+
+
+def test_database_and_influx_blocks_follow_layer_2() -> None:
+    db = rendered("core")["database"]
+    assert (db["host"], db["port"], db["database"], db["ssl"]) == (
+        "db.example",
+        25060,
+        "sprocket_main",
+        True,
+    )
+    influx = rendered("server-analytics-service")["influx"]
+    assert influx["bucket"] == "sprocket_main"
+    assert influx["tokenFile"] == "/run/secrets/influx-token"

@@ -58,6 +58,8 @@ LAYER2 = {
     "app_db_password": CANARY + "-db",
     "monitoring_network": "monitoring",
     "data_network": "sprocket-data",
+    "influx_app_bucket": "sprocket_main",
+    "postgres_ssl_mode": "disable",
 }
 PROD_LAYER1 = {
     **LAYER1,
