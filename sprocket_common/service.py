@@ -375,11 +375,72 @@ def service_args(
     """
     import pulumi_docker as docker
 
-    config_ids = config_ids or {}
-    secret_ids = secret_ids or {}
-    hc = config.healthcheck
+    hc, order = config.healthcheck, config.update_order
     labels = {**config.labels, **(extra_labels or {})}
-    container = docker.ServiceTaskSpecContainerSpecArgs(
+    return docker.ServiceArgs(
+        name=config.name,
+        auth=_auth(registry_auth),
+        task_spec=_task_spec(config, config_ids or {}, secret_ids or {}, fluentd_address),
+        mode=docker.ServiceModeArgs(
+            replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
+        ),
+        update_config=docker.ServiceUpdateConfigArgs(**house_update_config(hc, order)),
+        rollback_config=docker.ServiceRollbackConfigArgs(**house_rollback_config(hc, order)),
+        endpoint_spec=_host_ports(config.publish_host_ports),
+        labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
+        or None,
+    )
+
+
+def _task_spec(
+    config: ServiceConfig,
+    config_ids: Mapping[str, pulumi.Input[str]],
+    secret_ids: Mapping[str, pulumi.Input[str]],
+    fluentd_address: str,
+) -> docker.ServiceTaskSpecArgs:
+    import pulumi_docker as docker
+
+    log = house_log_driver(config.logging, config.name, fluentd_address)
+    return docker.ServiceTaskSpecArgs(
+        container_spec=_container_spec(config, config_ids, secret_ids),
+        resources=_resources(config.resources),
+        restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(**house_restart_policy()),
+        log_driver=docker.ServiceTaskSpecLogDriverArgs(**log),
+        networks_advanceds=[
+            docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in config.networks
+        ]
+        or None,
+        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement))
+        if config.placement
+        else None,
+    )
+
+
+def _container_spec(
+    config: ServiceConfig,
+    config_ids: Mapping[str, pulumi.Input[str]],
+    secret_ids: Mapping[str, pulumi.Input[str]],
+) -> docker.ServiceTaskSpecContainerSpecArgs:
+    import pulumi_docker as docker
+
+    hc = config.healthcheck
+    configs = [
+        docker.ServiceTaskSpecContainerSpecConfigArgs(
+            config_id=config_ids[f.name],
+            config_name=config_object_name(config.name, f),
+            file_name=f.target,
+        )
+        for f in config.files
+    ]
+    secrets = [
+        docker.ServiceTaskSpecContainerSpecSecretArgs(
+            secret_id=secret_ids[s.name],
+            file_name=f"{SECRETS_DIR}/{s.target}",
+            file_mode=s.file_mode,
+        )
+        for s in config.secret_mounts
+    ]
+    return docker.ServiceTaskSpecContainerSpecArgs(
         image=config.image,
         commands=config.command,
         args=config.args,
@@ -391,80 +452,49 @@ def service_args(
             start_period=_seconds(hc.start_period_s),
             retries=hc.retries,
         ),
-        configs=[
-            docker.ServiceTaskSpecContainerSpecConfigArgs(
-                config_id=config_ids[f.name],
-                config_name=config_object_name(config.name, f),
-                file_name=f.target,
-            )
-            for f in config.files
-        ]
-        or None,
-        secrets=[
-            docker.ServiceTaskSpecContainerSpecSecretArgs(
-                secret_id=secret_ids[s.name],
-                file_name=f"{SECRETS_DIR}/{s.target}",
-                file_mode=s.file_mode,
-            )
-            for s in config.secret_mounts
-        ]
-        or None,
+        configs=configs or None,
+        secrets=secrets or None,
         mounts=[_mount(v) for v in config.volumes] or None,
     )
-    limits, reservation = config.resources, config.resources
-    log = house_log_driver(config.logging, config.name, fluentd_address)
-    task = docker.ServiceTaskSpecArgs(
-        container_spec=container,
-        resources=docker.ServiceTaskSpecResourcesArgs(
-            limits=docker.ServiceTaskSpecResourcesLimitsArgs(
-                nano_cpus=int(limits.cpu * 1e9), memory_bytes=limits.memory_mb * 1024 * 1024
-            ),
-            reservation=docker.ServiceTaskSpecResourcesReservationArgs(
-                nano_cpus=int(reservation.cpu * 1e9 / 2),
-                memory_bytes=reservation.memory_mb * 1024 * 1024 // 2,
-            ),
+
+
+def _resources(resources: Resources) -> docker.ServiceTaskSpecResourcesArgs:
+    """Limits as configured; reservations half of them."""
+    import pulumi_docker as docker
+
+    nano_cpus, memory_bytes = int(resources.cpu * 1e9), resources.memory_mb * 1024 * 1024
+    return docker.ServiceTaskSpecResourcesArgs(
+        limits=docker.ServiceTaskSpecResourcesLimitsArgs(
+            nano_cpus=nano_cpus, memory_bytes=memory_bytes
         ),
-        restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(**house_restart_policy()),
-        log_driver=docker.ServiceTaskSpecLogDriverArgs(**log),
-        networks_advanceds=[
-            docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in config.networks
-        ]
-        or None,
-        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement))
-        if config.placement
-        else None,
+        reservation=docker.ServiceTaskSpecResourcesReservationArgs(
+            nano_cpus=nano_cpus // 2, memory_bytes=memory_bytes // 2
+        ),
     )
-    return docker.ServiceArgs(
-        name=config.name,
-        auth=docker.ServiceAuthArgs(
-            server_address=registry_auth.server,
-            username=registry_auth.username,
-            password=registry_auth.password,
-        )
-        if registry_auth
-        else None,
-        task_spec=task,
-        mode=docker.ServiceModeArgs(
-            replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
-        ),
-        update_config=docker.ServiceUpdateConfigArgs(
-            **house_update_config(hc, config.update_order)
-        ),
-        rollback_config=docker.ServiceRollbackConfigArgs(
-            **house_rollback_config(hc, config.update_order)
-        ),
-        endpoint_spec=docker.ServiceEndpointSpecArgs(
-            ports=[
-                docker.ServiceEndpointSpecPortArgs(
-                    target_port=port, published_port=port, publish_mode="host", protocol="tcp"
-                )
-                for port in config.publish_host_ports
-            ]
-        )
-        if config.publish_host_ports
-        else None,
-        labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
-        or None,
+
+
+def _host_ports(ports: list[int]) -> docker.ServiceEndpointSpecArgs | None:
+    import pulumi_docker as docker
+
+    if not ports:
+        return None
+    return docker.ServiceEndpointSpecArgs(
+        ports=[
+            docker.ServiceEndpointSpecPortArgs(
+                target_port=port, published_port=port, publish_mode="host", protocol="tcp"
+            )
+            for port in ports
+        ]
+    )
+
+
+def _auth(auth: RegistryAuth | None) -> docker.ServiceAuthArgs | None:
+    import pulumi_docker as docker
+
+    if auth is None:
+        return None
+    return docker.ServiceAuthArgs(
+        server_address=auth.server, username=auth.username, password=auth.password
     )
 
 
