@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -325,3 +326,14 @@ def test_public_routes_from_traefik_labels() -> None:
         "http://api.sprocket.example/graphql",
         "https://sprocket.example/",
     ]
+
+
+def test_unreachable_docker_engine_is_one_clear_error(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
+    result = run_cli("health", "--no-tls")
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot read the Swarm through the Docker API")
+    assert "DOCKER_HOST" in line

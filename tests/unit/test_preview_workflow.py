@@ -53,7 +53,7 @@ def _step_script() -> str:
     return str(step["with"]["script"])
 
 
-def _run_step(tmp_path: Path, markdown: str, *, existing: list[dict[str, Any]] = (),  # type: ignore[assignment]
+def _run_step(tmp_path: Path, markdown: str, *, existing: tuple[dict[str, Any], ...] = (),
               deny: bool = False, fork: bool = False) -> dict[str, Any]:  # fmt: skip
     node = shutil.which("node")
     if node is None:
@@ -99,7 +99,7 @@ def test_later_runs_edit_the_comment_with_the_same_marker(tmp_path: Path) -> Non
         # a stack whose name is a prefix of another must not be taken for it
         {"id": 13, "body": "<!-- sprocket-preview:sprocket-infra/prod-layer_10 -->\nother"},
     ]
-    out = _run_step(tmp_path, _markdown(), existing=existing)
+    out = _run_step(tmp_path, _markdown(), existing=tuple(existing))
     assert [(c[0], c[1]) for c in out["calls"]] == [("create", None), ("update", 11)]
 
 
