@@ -1,8 +1,9 @@
-"""layer_2's storage-node label provider against the real single-node Swarm.
+"""The storage-node label (sprocket_common.swarm_node_label) on the real single-node Swarm.
 
-The provider is what replaces the original's hand-made `role=storage` label; here it labels
-and unlabels a real node through the Docker API. A test-only label key is used so the
-Swarm's real labels (and other tests) are never touched.
+layer_2 declares the `role=storage` label its stateful services are placed by, instead of
+assuming an operator made it by hand. Here the real engine creates and destroys such a label
+through the dynamic provider. A test-only label key is used so the Swarm's real labels (and
+other tests) are never touched.
 """
 
 from __future__ import annotations
@@ -10,42 +11,56 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pulumi
 import pytest
+from pulumi import automation as auto
 
-from sprocket_common.stack_info import Layer, layer_package
+from sprocket_common.swarm_node_label import NodeLabel, NodeLabelProvider
 
 pytestmark = pytest.mark.integration
-
-
-def _storage_module() -> Any:
-    import importlib
-
-    return importlib.import_module(f"{layer_package(Layer.LAYER_2)}.storage")
 
 
 def _labels(client: Any, node_id: str) -> dict[str, str]:
     return dict(client.nodes.get(node_id).attrs["Spec"].get("Labels") or {})
 
 
-def test_label_is_set_on_the_only_node_and_removed_on_delete(swarm: Any) -> None:
-    storage = _storage_module()
-    provider = storage.NodeLabelProvider()
+def test_the_engine_sets_the_label_and_removes_it_on_destroy(pulumi_env: Any, swarm: Any) -> None:
     key = f"sprockettest.storage-{uuid.uuid4().hex[:8]}"
-    created = provider.create({"node": "", "key": key, "value": "storage"})
+
+    def program() -> None:
+        label = NodeLabel("storage", node="", key=key, value="storage", config_key="test:node")
+        pulumi.export("node_id", label.id)
+        pulumi.export("hostname", label.hostname)
+
+    stack = auto.create_stack(
+        f"label-{key[-8:]}", "sprocket-infra", program, opts=pulumi_env.workspace_options()
+    )
     try:
-        assert _labels(swarm, created.id)[key] == "storage"
-        assert (
-            created.outs["hostname"] == swarm.nodes.get(created.id).attrs["Description"]["Hostname"]
-        )
+        up = stack.up(color="never")
+        node_id = up.outputs["node_id"].value
+        assert _labels(swarm, node_id)[key] == "storage"
+        hostname = swarm.nodes.get(node_id).attrs["Description"]["Hostname"]
+        assert up.outputs["hostname"].value == hostname
+        again = stack.up(color="never")  # nothing to do the second time
+        assert again.summary.resource_changes == {"same": 2}
+        stack.destroy(color="never")
+        assert key not in _labels(swarm, node_id)
     finally:
-        provider.delete(created.id, created.outs)
-    assert key not in _labels(swarm, created.id)
+        for node in swarm.nodes.list():  # never leave the test label behind
+            if key in _labels(swarm, node.id):
+                NodeLabelProvider().delete(node.id, {"key": key})
+        stack.workspace.remove_stack(stack.name)
 
 
 def test_an_unknown_node_name_is_refused_with_the_config_key_and_the_nodes(swarm: Any) -> None:
-    storage = _storage_module()
     hostname = swarm.nodes.list()[0].attrs["Description"]["Hostname"]
+    props = {
+        "node": "nope",
+        "key": "sprockettest.x",
+        "value": "y",
+        "config_key": "layer_2:storage_node",
+    }
     with pytest.raises(
         ValueError, match=rf"layer_2:storage_node: no Swarm node named 'nope'.*{hostname}"
     ):
-        storage.NodeLabelProvider().create({"node": "nope", "key": "sprockettest.x", "value": "y"})
+        NodeLabelProvider().create(props)

@@ -471,19 +471,16 @@ def test_a_missing_layer1_output_names_the_output_and_the_stack(run_layer: Any) 
 
 
 def test_the_storage_node_is_chosen_by_name_or_as_the_only_node() -> None:
-    import importlib
-
-    from sprocket_common.stack_info import Layer, layer_package
-
-    storage = importlib.import_module(f"{layer_package(Layer.LAYER_2)}.storage")
+    from sprocket_common.swarm_node_label import pick_node
 
     def node(name: str) -> dict[str, Any]:
         return {"ID": name, "Description": {"Hostname": name}}
 
-    assert storage.pick_node([node("a")], "")["ID"] == "a"
-    assert storage.pick_node([node("a"), node("b")], "b")["ID"] == "b"
+    key = "layer_2:storage_node"
+    assert pick_node([node("a")], "", key)["ID"] == "a"
+    assert pick_node([node("a"), node("b")], "b", key)["ID"] == "b"
     with pytest.raises(ValueError, match=r"layer_2:storage_node: required .* \['a', 'b'\]"):
-        storage.pick_node([node("a"), node("b")], "")
+        pick_node([node("a"), node("b")], "", key)
 
 
 def test_prod_grants_the_managed_roles_their_schemas_as_the_admin_in_a_secret(prod: Any) -> None:
