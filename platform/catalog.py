@@ -77,6 +77,7 @@ VARIABLES = frozenset(
     {
         "env",
         "apex",
+        "bot_prefix",
         "redis_host",
         "redis_port",
         "rabbitmq_host",

@@ -68,6 +68,11 @@ def queue_name(env: Env, role: str) -> str:
     return f"{env.value}-{role}"
 
 
+def bot_prefix(env: Env) -> str:
+    """The Discord command prefix: `s.` in prod, `<env>.` elsewhere (the original's rule)."""
+    return "s." if env is Env.PROD else f"{env.value}."
+
+
 def bucket_name(environment: Environment, role: str) -> str:
     """The bucket layer_1 made for `role`; local has none, so a name that cannot collide."""
     return environment.buckets.get(role) or f"sprocket-{role}-{environment.env.value}"
@@ -90,6 +95,8 @@ def lookup(environment: Environment, ref: str, secrets: Mapping[str, str] | None
             return environment.env.value
         if ref == "apex":
             return environment.env_config.base_hostname
+        if ref == "bot_prefix":
+            return bot_prefix(environment.env)
         return environment.values[ref]
     if kind == "service":
         return swarm_name(environment.env, arg)

@@ -306,6 +306,11 @@ def test_settings_refer_to_other_services_by_swarm_name() -> None:
     assert rendered("discord-bot")["gql"]["url"] == "http://prod-core:3001/graphql"
 
 
+def test_bot_prefix_is_s_dot_in_prod_only() -> None:
+    assert rendered("discord-bot")["bot"]["prefix"] == "s."
+    assert rendered("discord-bot", Env.STAGING)["bot"]["prefix"] == "staging."
+
+
 def test_workers_are_healthy_only_while_connected_to_their_broker() -> None:
     catalog = load_catalog()
     bot = service_config("discord-bot", catalog.apps["discord-bot"], catalog, environment(), "i")
