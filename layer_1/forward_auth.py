@@ -71,11 +71,22 @@ def middleware_labels(rule_keys: list[str]) -> dict[str, str]:
     return labels
 
 
+def secret_env_wrapper(entrypoint: list[str]) -> list[str] | None:
+    """For an image that only reads CLIENT_SECRET from its environment: export it from the
+    secret file inside the container, then exec the image's own entrypoint. The value never
+    appears in the service spec, only in the running process's environment."""
+    if not entrypoint:
+        return None
+    script = f'export CLIENT_SECRET="$(cat /run/secrets/{SECRET_TARGET})" && exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *entrypoint]
+
+
 def service_config(settings: Layer1Settings, env: EnvConfig, config: FileMount) -> ServiceConfig:
     return ServiceConfig(
         name=NAME,
         image=settings.forward_auth_image,
         env={"CONFIG_FILE": CONFIG_PATH, "CLIENT_SECRET_FILE": f"/run/secrets/{SECRET_TARGET}"},
+        command=secret_env_wrapper(settings.forward_auth_entrypoint),
         healthcheck=Healthcheck(test=settings.forward_auth_healthcheck, start_period_s=15),
         resources=Resources(cpu=0.25, memory_mb=128),
         routes=[Route(hostname=env.hostname("fa"), port=PORT)],

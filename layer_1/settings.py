@@ -62,6 +62,8 @@ class Layer1Settings(BaseModel):
     socket_proxy_image: str = "tecnativa/docker-socket-proxy:0.3.0"
     vault_image: str = "hashicorp/vault:1.17"
     forward_auth_image: str = "asaxplayinghorse/discord-forward-auth:latest"
+    # The FA image's entrypoint, if it reads CLIENT_SECRET only from env (see forward_auth.py).
+    forward_auth_entrypoint: list[str] = Field(default_factory=list)
     forward_auth_healthcheck: list[str] = Field(
         default_factory=lambda: ["CMD-SHELL", "nc -z 127.0.0.1 3000 || exit 1"]
     )

@@ -580,3 +580,13 @@ def test_numeric_ssh_key_ids_from_yaml_are_accepted(run_layer: Any) -> None:
     rec = run_layer("layer_1", env="prod", config={**PROD, "ssh_keys": [41234567]}, secrets=SECRETS)
     manager = rec.one("digitalocean:index/droplet:Droplet", "manager")
     assert manager.inputs["sshKeys"] == ["41234567"]
+
+
+def test_forward_auth_can_export_the_secret_from_its_file(run_layer: Any) -> None:
+    config = {**PROD, "forward_auth_entrypoint": ["/app/discord-forward-auth"]}
+    rec = run_layer("layer_1", env="prod", config=config, secrets=SECRETS)
+    spec = rec.one(SERVICE, "forward-auth").inputs["taskSpec"]["containerSpec"]
+    command = spec["commands"]
+    assert command[:2] == ["/bin/sh", "-c"] and command[-1] == "/app/discord-forward-auth"
+    assert "$(cat /run/secrets/discord_client_secret)" in command[2]
+    assert CANARY not in repr(spec)
