@@ -49,10 +49,14 @@ class Layer2:
             self.base.append(docker.Network(name, name=name, driver="overlay"))
         self.label = storage.storage_label(self.settings.storage_node)
 
-    def volume(self, role: str) -> tuple[docker.Volume, str]:
-        return storage.data_volume(role, quota=self.settings.volume_quota), storage.volume_name(
-            role
-        )
+    def volume(self, role: str) -> tuple[str, tuple[pulumi.Resource, ...]]:
+        """Where a service keeps its data, and the resources to wait for: a directory of
+        layer_1's data volume (`layer_2:data_mount`, prod) or a named volume."""
+        bind = storage.bind_path(self.settings.data_mount, role)
+        if bind:
+            return bind, ()
+        volume = storage.data_volume(role, quota=self.settings.volume_quota)
+        return storage.volume_name(role), (volume,)
 
     def declare(
         self,
@@ -78,9 +82,12 @@ class Layer2:
     # --- logs first: everything else logs through FluentD ---------------------------------
 
     def logging(self) -> None:
-        loki_volume, loki_name = self.volume("loki-data")
+        source, made = self.volume("loki-data")
+        # Loki runs as uid 10001, which cannot write a root-owned host directory (the original
+        # ran it as root for the same reason); a named volume takes the image's ownership.
+        user = "0" if source.startswith("/") else None
         loki = self.declare(
-            monitoring.loki_config(self.settings, loki_name), waits_for=(loki_volume,)
+            monitoring.loki_config(self.settings, source), waits_for=made, user=user
         )
         self.declare(monitoring.fluentd_config(self.settings), waits_for=(loki,), global_mode=True)
 
@@ -89,17 +96,17 @@ class Layer2:
     def datastores(self) -> None:
         self.redis_password = password("redis-password")
         self.rabbitmq_password = password("rabbitmq-password")
-        redis_volume, redis_name = self.volume("redis-data")
+        source, made = self.volume("redis-data")
         self.declare(
-            datastores.redis_config(self.settings, redis_name),
+            datastores.redis_config(self.settings, source),
             datastores.redis_secrets(self.redis_password),
-            waits_for=(redis_volume,),
+            waits_for=made,
         )
-        rabbit_volume, rabbit_name = self.volume("rabbitmq-data")
+        source, made = self.volume("rabbitmq-data")
         self.declare(
-            datastores.rabbitmq_config(self.settings, rabbit_name, self.env.hostname("rabbitmq")),
+            datastores.rabbitmq_config(self.settings, source, self.env.hostname("rabbitmq")),
             datastores.rabbitmq_secrets(self.rabbitmq_password),
-            waits_for=(rabbit_volume,),
+            waits_for=made,
             dnsrr=True,
             hostname="{{.Node.Hostname}}",
         )
@@ -107,11 +114,9 @@ class Layer2:
     def database(self) -> None:
         if self.env.env is Env.LOCAL:
             passwords = postgres.local_passwords()
-            volume, volume_name = self.volume("postgres-data")
+            source, made = self.volume("postgres-data")
             server = self.declare(
-                postgres.local_config(self.settings, volume_name),
-                passwords.secrets(),
-                waits_for=(volume,),
+                postgres.local_config(self.settings, source), passwords.secrets(), waits_for=made
             )
             self.pg = postgres.local(self.settings, passwords, server)
         else:
@@ -129,14 +134,14 @@ class Layer2:
 
     def monitoring(self) -> None:
         self.influx_token = password("influx-token")
-        volume, volume_name = self.volume("influx-data")
+        source, made = self.volume("influx-data")
         influx = self.declare(
-            monitoring.influx_config(self.settings, volume_name, self.env.hostname("influx")),
+            monitoring.influx_config(self.settings, source, self.env.hostname("influx")),
             {
                 "influx-admin-password": password("influx-admin-password"),
                 "influx-token": self.influx_token,
             },
-            waits_for=(volume,),
+            waits_for=made,
         )
         self.declare(
             monitoring.telegraf_config(self.settings),
@@ -169,8 +174,8 @@ class Layer2:
         )
 
     def status(self) -> None:
-        volume, volume_name = self.volume("gatus-data")
-        config = gatus_service_config(self.settings, volume_name, self.env.hostname("status"))
+        source, made = self.volume("gatus-data")
+        config = gatus_service_config(self.settings, source, self.env.hostname("status"))
         targets = self.public_targets(config) if self.settings.check_public_hostnames else []
         webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
@@ -184,7 +189,7 @@ class Layer2:
         self.declare(
             config,
             {"gatus-config": pulumi.Output.secret(rendered)},
-            waits_for=(volume,),
+            waits_for=made,
             no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
         )
 

@@ -65,6 +65,9 @@ class Layer2Settings(_Model):
     # The Swarm node that carries `role=storage` (declared by this layer). Empty: the swarm
     # must have exactly one node, which gets the label.
     storage_node: str = ""
+    # layer_1's data volume (its output `data_mount`, e.g. /mnt/sprocket_prod_data). Set: Influx,
+    # Loki and RabbitMQ keep their data in its subdirectories. Empty: named volumes.
+    data_mount: str = ""
     # Pass `size` to the local volume driver. Only where Docker's data root is XFS mounted with
     # pquota (prod's block volume); elsewhere volume creation would fail, so the limit is only
     # recorded as a label for the health check (spec §9).
@@ -86,6 +89,15 @@ class Layer2Settings(_Model):
     check_certificates: bool = True
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
     docker_socket_gid: int = Field(default=999, ge=0)
+
+    @field_validator("data_mount")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError(
+                f"{value!r} must be an absolute path on the nodes (layer_1 data_mount)"
+            )
+        return value
 
     @field_validator("app_db_user", "app_db_name")
     @classmethod

@@ -26,6 +26,20 @@ def storage_label(node: str) -> NodeLabel:
     )
 
 
+# Directories of layer_1's data volume (prod/staging: the block volume mounted under /mnt, whose
+# subdirectories layer_1's cloud-init creates) for the services with the most data. Keeping
+# Influx, Loki and RabbitMQ there keeps the droplet's root disk free (spec §9), each in its
+# own directory (the original nested them inside Influx's).
+BIND_DIRS = {"influx-data": "influx", "loki-data": "loki", "rabbitmq-data": "rabbitmq"}
+
+
+def bind_path(data_mount: str, role: str) -> str:
+    """`<data_mount>/<dir>` for a role kept on the data volume, else "" (a named volume)."""
+    if not data_mount or role not in BIND_DIRS:
+        return ""
+    return f"{data_mount.rstrip('/')}/{BIND_DIRS[role]}"
+
+
 def volume_name(role: str) -> str:
     return f"layer2-{role}"
 

@@ -535,3 +535,30 @@ def test_services_start_after_what_they_need(local: Any, prod: Any) -> None:
                 assert by_name["postgres-grants"].urn in deps, name
     redis = {r.inputs["name"]: r for r in local.by_type(SERVICE)}["layer2redis-redis-primary"]
     assert urn(local, "docker:index/volume:Volume", "redis-data") in redis.dependencies
+
+
+def test_prod_keeps_the_heavy_data_in_its_own_directories_of_layer1s_data_volume(
+    run_layer: Any,
+) -> None:
+    rec = run(run_layer, "prod", **{"layer_2:data_mount": "/mnt/sprocket_prod_data"})
+    specs = services(rec)
+
+    def mounts(name: str) -> list[tuple[str, str, str]]:
+        return [(m["type"], m["source"], m["target"]) for m in container(specs[name])["mounts"]]
+
+    assert mounts("influx") == [("bind", "/mnt/sprocket_prod_data/influx", "/var/lib/influxdb2")]
+    assert mounts("loki") == [("bind", "/mnt/sprocket_prod_data/loki", "/loki")]
+    assert mounts("rabbitmq-service") == [
+        ("bind", "/mnt/sprocket_prod_data/rabbitmq", "/var/lib/rabbitmq")
+    ]
+    assert container(specs["loki"])["user"] == "0"  # root-owned host directory
+    assert mounts("layer2redis-redis-primary") == [("volume", "layer2-redis-data", "/data")]
+    volumes = {r.inputs["name"] for r in rec.by_type("docker:index/volume:Volume")}
+    assert volumes == {"layer2-redis-data", "layer2-gatus-data"}
+
+
+def test_a_relative_data_mount_is_refused_naming_the_key(run_layer: Any) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"layer_2:data_mount: 'mnt/data' must be an absolute"):
+        run(run_layer, "prod", **{"layer_2:data_mount": "mnt/data"})
