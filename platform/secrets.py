@@ -37,7 +37,8 @@ class SecretSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secrets_source: Literal["config", "vault"] | None = None
-    vault_mount: str = "platform"
+    # Vault's conventional KV v2 mount; scripts/bootstrap_secrets.py writes there by default.
+    vault_mount: str = "secret"
 
     def source(self, env: Env) -> Literal["config", "vault"]:
         if self.secrets_source:

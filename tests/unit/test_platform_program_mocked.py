@@ -270,12 +270,12 @@ def test_prod_reads_external_secrets_from_vault_mocked(
     def call(self: Any, args: Any) -> dict[str, Any]:
         calls.append({"token": args.token, **dict(args.args)})
         data = {k.removeprefix("secrets:"): v for k, v in external_secrets().items()}
-        return {**dict(args.args), "data": data, "path": "platform/data/prod/platform"}
+        return {**dict(args.args), "data": data, "path": "secret/data/prod/platform"}
 
     monkeypatch.setattr(conftest.RecordingMocks, "call", call)
     rec = run_platform(run_layer, "prod", config={}, secrets={})
     assert [c["token"] for c in calls] == ["vault:kv/getSecretV2:getSecretV2"]
-    assert calls[0]["mount"] == "platform" and calls[0]["name"] == "prod/platform"
+    assert calls[0]["mount"] == "secret" and calls[0]["name"] == "prod/platform"
     data = secret_data(rec)
     assert f"{CANARY}-steam-api-key" in data
 
