@@ -16,9 +16,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from sprocket_common.env_config import EnvConfig
-from sprocket_common.service import ServiceConfig
+from sprocket_common.service import (
+    Healthcheck,
+    Route,
+    SecretMount,
+    ServiceConfig,
+    VolumeMount,
+)
+from sprocket_common.traefik import INGRESS_NETWORK
 
-from . import files
+from . import files, names
+from .settings import Layer2Settings
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -161,3 +169,37 @@ def render(
             ]
     config["endpoints"] = endpoints
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def service_config(settings: Layer2Settings, volume: str, hostname: str) -> ServiceConfig:
+    return ServiceConfig(
+        name=names.GATUS,
+        image=settings.images.gatus,
+        # The config holds the alert webhook, so it is a secret; Gatus reads it from there.
+        env={"GATUS_CONFIG_PATH": "/run/secrets/gatus.yaml", "GATUS_LOG_LEVEL": "WARN"},
+        # Declared for the model; the spec drops it (SpecExtras.no_healthcheck_because).
+        healthcheck=Healthcheck(test=["CMD", "/gatus"]),
+        update_order="stop-first",  # sqlite on the volume: one writer
+        routes=[Route(hostname=hostname, port=names.GATUS_PORT)],
+        networks=[INGRESS_NETWORK, names.MONITORING_NETWORK, names.DATA_NETWORK],
+        secret_mounts=[SecretMount(name="gatus-config", target="gatus.yaml")],
+        volumes=[
+            VolumeMount(
+                volume=volume, target="/data", size_limit_mb=names.VOLUME_LIMITS_MB["gatus-data"]
+            )
+        ],
+        placement=[names.STORAGE_CONSTRAINT],
+        logging="fluentd",
+    )
+
+
+def internal_checks(postgres_host: str, postgres_port: int) -> list[dict[str, Any]]:
+    """The services of this layer, checked from inside the Swarm."""
+    return [
+        internal_endpoint("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
+        internal_endpoint("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
+        internal_endpoint("postgres", f"tcp://{postgres_host}:{postgres_port}"),
+        internal_endpoint("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
+        internal_endpoint("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
+        internal_endpoint("grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"),
+    ]

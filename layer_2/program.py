@@ -44,7 +44,8 @@ class Layer2:
 
     # --- foundations ----------------------------------------------------------------------
 
-    def networks(self) -> None:
+    def foundations(self) -> None:
+        """The two overlay networks and the storage node label."""
         for name in (names.DATA_NETWORK, names.MONITORING_NETWORK):
             self.base.append(docker.Network(name, name=name, driver="overlay"))
         self.label = storage.storage_label(self.settings.storage_node)
@@ -175,13 +176,13 @@ class Layer2:
 
     def status(self) -> None:
         source, made = self.volume("gatus-data")
-        config = gatus_service_config(self.settings, source, self.env.hostname("status"))
+        config = gatus.service_config(self.settings, source, self.env.hostname("status"))
         targets = self.public_targets(config) if self.settings.check_public_hostnames else []
         webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
             lambda v: gatus.render(
                 targets,
-                internal_checks(str(v[0]), int(v[1])),
+                gatus.internal_checks(str(v[0]), int(v[1])),
                 check_certificates=self.settings.check_certificates,
                 discord_webhook=v[2],
             )
@@ -233,50 +234,11 @@ class Layer2:
         )
 
 
-def gatus_service_config(settings: Layer2Settings, volume: str, hostname: str) -> ServiceConfig:
-    from sprocket_common.service import Healthcheck, Route, SecretMount, VolumeMount
-    from sprocket_common.traefik import INGRESS_NETWORK
-
-    return ServiceConfig(
-        name=names.GATUS,
-        image=settings.images.gatus,
-        # The config holds the alert webhook, so it is a secret; Gatus reads it from there.
-        env={"GATUS_CONFIG_PATH": "/run/secrets/gatus.yaml", "GATUS_LOG_LEVEL": "WARN"},
-        # Declared for the model; the spec drops it (no_healthcheck_because in program.py).
-        healthcheck=Healthcheck(test=["CMD", "/gatus"]),
-        update_order="stop-first",  # sqlite on the volume: one writer
-        routes=[Route(hostname=hostname, port=names.GATUS_PORT)],
-        networks=[INGRESS_NETWORK, names.MONITORING_NETWORK, names.DATA_NETWORK],
-        secret_mounts=[SecretMount(name="gatus-config", target="gatus.yaml")],
-        volumes=[
-            VolumeMount(
-                volume=volume, target="/data", size_limit_mb=names.VOLUME_LIMITS_MB["gatus-data"]
-            )
-        ],
-        placement=[names.STORAGE_CONSTRAINT],
-        logging="fluentd",
-    )
-
-
-def internal_checks(postgres_host: str, postgres_port: int) -> list[dict[str, Any]]:
-    """The services of this layer, checked from inside the Swarm."""
-    return [
-        gatus.internal_endpoint("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
-        gatus.internal_endpoint("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
-        gatus.internal_endpoint("postgres", f"tcp://{postgres_host}:{postgres_port}"),
-        gatus.internal_endpoint("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
-        gatus.internal_endpoint("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
-        gatus.internal_endpoint(
-            "grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"
-        ),
-    ]
-
-
 def program() -> None:
     env = load_env_config()
     settings = load_settings()
     layer = Layer2(env, settings, read_layer1(env.env))
-    layer.networks()
+    layer.foundations()
     layer.logging()
     layer.datastores()
     layer.database()
