@@ -1,0 +1,177 @@
+"""Benchmark: the driver's `preview` against a raw `pulumi preview` of the same program.
+
+200 resources; also `python -m automation --help` start-up time.
+
+    .venv/bin/python benchmarks/bench_preview.py [--runs 3]
+
+Targets (issue 6): preview ratio driver/raw <= 1.15; --help under 0.5 s.
+
+Both sides run as fresh processes, as a user would, against the same stack on a private file
+backend, already deployed (the steady state: a preview that finds nothing to do):
+- raw: the `pulumi preview` CLI, serving the program inline over gRPC exactly as the Automation
+  API does (the python language-host plugin, needed for a file-based program, cannot be installed
+  here; an inline program is what the driver runs too);
+- driver: `python -m automation preview layer_1`, the program substituted for the layer's.
+The program: 100 component resources, each with one `pulumi.dynamic` child (200 resources).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = "local-layer_1"
+COMPONENTS = 100
+
+
+# --- the program (imported by name in the engine's dynamic-provider process) ---------------
+
+
+def program() -> None:
+    import pulumi
+    from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider
+
+    class Echo(ResourceProvider):
+        def create(self, props: dict[str, Any]) -> CreateResult:
+            return CreateResult(id_=props["name"], outs=props)
+
+        def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+            return DiffResult(changes=olds.get("value") != news.get("value"))
+
+    class Item(Resource):
+        def __init__(self, name: str, opts: pulumi.ResourceOptions) -> None:
+            super().__init__(Echo(), name, {"name": name, "value": "v1"}, opts)
+
+    for index in range(COMPONENTS):
+        parent = pulumi.ComponentResource("bench:index:Group", f"group-{index}")
+        Item(f"item-{index}", pulumi.ResourceOptions(parent=parent))
+        parent.register_outputs({})
+
+
+# --- the two sides, each run as its own process -------------------------------------------
+
+
+def run_raw() -> None:
+    """`pulumi preview` with the program served inline, nothing else."""
+    from concurrent import futures
+
+    import grpc
+    from pulumi.automation._server import LanguageServer
+    from pulumi.automation._stack import _GRPC_CHANNEL_OPTIONS
+    from pulumi.runtime.proto import language_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=_GRPC_CHANNEL_OPTIONS)
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(LanguageServer(program), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        subprocess.run(
+            [
+                str(Path(os.environ["SPROCKET_PULUMI_CLI_DIR"]) / "pulumi"),
+                "preview",
+                "--non-interactive",
+                "--stack",
+                STACK,
+                f"--client=127.0.0.1:{port}",
+                "--exec-kind",
+                "inline",
+            ],
+            cwd=os.environ["SPROCKET_PROJECT_DIR"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        server.stop(0)
+
+
+def run_driver(*args: str) -> None:
+    import automation.engine
+    from automation.cli import main
+
+    automation.engine.load_program = lambda _layer: program  # type: ignore[assignment]
+    main(list(args))
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    project = tmp / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    (tmp / "backend").mkdir()
+    cli_dir = Path(sys.executable).parent
+    return {
+        **os.environ,
+        "PULUMI_BACKEND_URL": f"file://{tmp / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": "benchmark",
+        "PULUMI_HOME": str(tmp / "pulumi-home"),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_PYTHON_CMD": sys.executable,
+        "SPROCKET_PROJECT_DIR": str(project),
+        "SPROCKET_STATE_DIR": str(tmp / "state"),
+        "SPROCKET_PULUMI_HOME": str(tmp / "pulumi-home"),
+        "SPROCKET_PULUMI_CLI_DIR": str(cli_dir),
+        "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{ROOT}",
+        "PATH": f"{cli_dir}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+def _timed(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    me = str(Path(__file__).resolve())
+    with tempfile.TemporaryDirectory(prefix="bench-preview-") as tmp:
+        env = _env(Path(tmp))
+        print(f"deploying {COMPONENTS * 2} resources to {STACK} ...", flush=True)
+        _timed(env, me, "_driver", "--yes", "deploy", "layer_1")
+        raw, driver = [], []
+        for _ in range(options.runs):  # interleaved, so load on the shared CPU hits both alike
+            raw.append(_timed(env, me, "_raw"))
+            driver.append(_timed(env, me, "_driver", "preview", "layer_1"))
+        help_times = [_timed(env, "-m", "automation", "--help") for _ in range(5)]
+    raw_s, driver_s = statistics.median(raw), statistics.median(driver)
+    ratio = driver_s / raw_s
+    help_s = statistics.median(help_times)
+
+    def runs(times: list[float]) -> str:
+        return ", ".join(f"{t:.2f}" for t in times)
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "MISSED"
+
+    print(f"raw pulumi preview   median {raw_s:6.2f} s  runs {runs(raw)}")
+    print(f"driver preview       median {driver_s:6.2f} s  runs {runs(driver)}")
+    print(f"ratio driver/raw     {ratio:.3f}  (target <= 1.15: {verdict(ratio <= 1.15)})")
+    print(f"--help start-up      median {help_s:.3f} s  (target < 0.5 s: {verdict(help_s < 0.5)})")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_raw":
+        run_raw()
+    elif len(sys.argv) > 1 and sys.argv[1] == "_driver":
+        run_driver(*sys.argv[2:])
+    else:
+        main()
