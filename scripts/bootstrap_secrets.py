@@ -13,8 +13,8 @@ Names: a variable maps to the platform catalog's secret of the same name in keba
 catalog secret are listed by name and skipped, unless --include-unknown.
 
 Input: `doppler secrets download --no-file --format env > .env` (or --format json, given with
---doppler-json), or any .env file. Only names are printed, never values. Note: the Automation API
-passes each value to one short-lived `pulumi config set-all` process on its command line.
+--doppler-json), or any .env file. Only names are printed, never values, and values never go
+on a command line (the process list): the pulumi CLI reads each from stdin.
 
 Exit status: 0 done, 1 the store refused (message says why), 64 bad input (file, names, env).
 """
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -122,8 +123,12 @@ def redact(text: str, values: Mapping[str, str]) -> str:
 
 
 def write_pulumi(env: str, secrets: Mapping[str, str], namespace: str) -> str:
-    from pulumi import automation as auto
+    """Each value as a Pulumi config secret of <env>-platform, handed to the CLI on stdin.
 
+    The Automation API selects (or creates) the stack and supplies the CLI, backend and
+    passphrase; `set_config` itself would put each value on a command line, where any local
+    user can read it in the process list, so the value goes through stdin instead.
+    """
     if str(PROJECT_ROOT) not in sys.path:  # run from a checkout without `pip install -e .`
         sys.path.append(str(PROJECT_ROOT))
     from automation.engine import select_stack
@@ -132,12 +137,20 @@ def write_pulumi(env: str, secrets: Mapping[str, str], namespace: str) -> str:
 
     info = StackInfo(parse_env(env), Layer.PLATFORM)
     stack = select_stack(load_settings(), info, program=lambda: None, create=True)
-    stack.set_all_config(
-        {
-            f"{namespace}:{name}": auto.ConfigValue(value, secret=True)
-            for name, value in secrets.items()
-        }
-    )
+    workspace = stack.workspace
+    cli_env = {**os.environ, **(workspace.env_vars or {})}
+    if workspace.pulumi_home:
+        cli_env["PULUMI_HOME"] = workspace.pulumi_home
+    for name, value in secrets.items():
+        key = f"{namespace}:{name}"
+        done = subprocess.run(
+            [workspace.pulumi_command.command, "config", "set", "--secret", "--stack",
+             stack.name, "--non-interactive", "--", key],
+            input=value, text=True, capture_output=True, cwd=workspace.work_dir, env=cli_env,
+            check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise StoreError(f"pulumi config set {key}: {redact(done.stderr.strip(), secrets)}")
     return f"stack {info.name} (config {namespace}:*)"
 
 

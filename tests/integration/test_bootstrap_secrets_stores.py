@@ -162,3 +162,23 @@ def test_vault_without_a_token_is_refused(dotenv: Path) -> None:
         "--dotenv", str(dotenv), env={"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": ""}
     )
     assert result.returncode == 64 and "VAULT_TOKEN is not" in result.stderr
+
+
+def test_values_never_appear_on_a_command_line(
+    fresh_project: Any, dotenv: Path, tmp_path: Path
+) -> None:
+    """A wrapper around the real pulumi CLI records every argv the script's processes get."""
+    real_cli = Path(fresh_project.env["SPROCKET_PULUMI_CLI_DIR"]) / "pulumi"
+    wrapper_dir = tmp_path / "cli" / "bin"
+    wrapper_dir.mkdir(parents=True)
+    argv_log = tmp_path / "argv.log"
+    wrapper = wrapper_dir / "pulumi"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {argv_log}\nexec {real_cli} "$@"\n')
+    wrapper.chmod(0o755)
+
+    result = _run("--dotenv", str(dotenv), env={"SPROCKET_PULUMI_CLI_DIR": str(wrapper_dir)})
+
+    assert result.returncode == 0, result.stderr
+    logged = argv_log.read_text()
+    assert "config set --secret" in logged  # the wrapper really was the CLI used
+    assert CANARY not in logged and OTHER not in logged
