@@ -68,8 +68,7 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
         if options.check_stats:
             for sample in collect.container_samples(client, {s.name for s in services}):
                 findings.extend(checks.check_container(sample, limits))
-        for service in services:
-            errors = collect.error_lines_24h(service)
+        for service, errors in zip(services, collect.error_lines_each(services), strict=True):
             findings.append(checks.check_log_errors(service.name, errors, limits))
         usage, reason = collect.data_root_usage(client, ctx.settings.docker_host)
         findings.append(checks.check_disk(usage, limits, reason))

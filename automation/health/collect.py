@@ -161,6 +161,12 @@ def error_lines_24h(service: Any, now: float | None = None) -> int | None:
         return None
 
 
+def error_lines_each(services: Sequence[Any]) -> list[int | None]:
+    """error_lines_24h of every service, read in parallel (each is one streaming API call)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(error_lines_24h, services))
+
+
 def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
     pending = ""
     for chunk in chunks:
