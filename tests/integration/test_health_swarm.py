@@ -83,6 +83,23 @@ def test_healthy_service_gives_a_healthy_verdict_and_exit_0(
     assert human.stdout.splitlines()[-1].startswith("HEALTHY: 0 critical, 0 warning")
 
 
+def test_more_than_50_error_lines_in_the_logs_is_a_warning(
+    swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
+) -> None:
+    noisy = (
+        'i=0; while [ "$i" -lt 60 ]; do echo "ERROR upstream refused ($i)"; i=$((i+1)); done; '
+        "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
+    )
+    swarm.services.create(test_images["1"], command=["sh", "-c", noisy], name=service_name)
+    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+
+    result = run_cli("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
+
+    assert result.exit_code == ExitCode.HEALTH_WARNING, result.stdout
+    [errors] = _checks(result, "log-errors")
+    assert (errors["observed"], errors["level"]) == ("60 in 24 h", "warning")
+
+
 # --- TLS certificates ----------------------------------------------------------------------
 
 
