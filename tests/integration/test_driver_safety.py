@@ -46,11 +46,12 @@ def second_driver(specs: Any) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start `python -m automation ARGS` in another process (own session) with the toy specs."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> subprocess.Popen[str]:
+    def start(*args: str, stdin: Any = None) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "driver_toys", json.dumps(specs), *args],
             cwd=HERE,
             env=dict(os.environ),
+            stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -135,3 +136,29 @@ def test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock(
     assert (record["exit_code"], record["outcome"]) == (130, "interrupted")
     specs["layer_1"]["toys"][0]["sleep_s"] = 4
     assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # the create was completed
+
+
+@pytest.mark.parametrize(("answer", "code"), [("y", ExitCode.OK), ("n", ExitCode.BAD_INPUT)])
+def test_interactive_deploy_shows_the_gated_plan_and_asks(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any], answer: str, code: ExitCode
+) -> None:
+    """On a terminal (a real pty as stdin) deploy shows the plan, asks, and obeys the answer."""
+    specs["layer_1"]["toys"] = [{"name": "web"}]
+    controller, terminal = os.openpty()
+    try:
+        proc = second_driver("deploy", "layer_1", stdin=terminal)
+        prompt = ""
+        assert proc.stderr is not None
+        while "?" not in prompt:  # the prompt has no newline: read it a character at a time
+            char = proc.stderr.read(1)
+            assert char, f"the driver exited without asking: {prompt}"
+            prompt += char
+        os.write(controller, f"{answer}\n".encode())
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert "create   web" in prompt and "deploy these changes to local-layer_1?" in prompt
+    assert proc.returncode == code, prompt + rest
+    expected_preview = ExitCode.OK if answer == "y" else ExitCode.CHANGES_PRESENT
+    assert run_cli("preview", "layer_1").exit_code == expected_preview
