@@ -9,6 +9,7 @@ any step the plan did not contain, so what was shown is what is applied).
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import sys
 import tempfile
@@ -275,10 +276,11 @@ def _engine_error(exc: BaseException, info: StackInfo) -> DriverError:
             f"{lines[0] if lines else 'plan violation'}",
             "nothing outside the approved plan was applied; preview again and re-approve",
         )
-    if "target" in text.lower() and "does not exist" in text.lower():
+    missing_target = re.search(r"Target '([^']+)' could not be found", text)
+    if missing_target:
         return BadInput(
-            f"a --target URN does not exist in {info.name}",
-            "copy target URNs from `python -m automation preview LAYER`",
+            f"--target {missing_target.group(1)} is not a resource of {info.name}",
+            "valid targets are the URNs `python -m automation preview LAYER --json` lists",
         )
     return translate_engine_error(exc)
 
@@ -481,7 +483,10 @@ _SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same"
 
 def stack_text(stack: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} to {op}" for op, n in sorted(stack["changes"].items()))
-    lines = [f"{stack['stack']}: {counts or 'no changes'} [{stack['status']}]"]
+    if stack["status"] in ("failed", "not run"):  # nothing was previewed
+        lines = [f"{stack['stack']}: [{stack['status']}]"]
+    else:
+        lines = [f"{stack['stack']}: {counts or 'no changes'} [{stack['status']}]"]
     for step in stack["steps"]:
         diff = f"  [diff: {', '.join(step['diffs'])}]" if step["diffs"] else ""
         symbol = _SYMBOLS.get(step["op"], "*")

@@ -180,3 +180,24 @@ def test_downstream_layer_refused_when_upstream_outputs_are_missing(
     message = result.json()["errors"][0]["message"]
     assert "local-layer_1" in message and "ingress_network" in message
     assert "base_domain" not in message  # present, so not named
+
+
+def test_target_limits_the_deploy_to_the_named_resource(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": "web", "value": "v1"}, {"name": "api", "value": "v1"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    specs["layer_1"]["toys"] = [{"name": "web", "value": "v2"}, {"name": "api", "value": "v2"}]
+
+    web = urn("local-layer_1", "web")
+    result = run_cli("--json", "--yes", "deploy", "layer_1", "--target", web)
+    assert result.exit_code == ExitCode.OK, result.stderr
+    [stack] = check_schema(result.json())["data"]["stacks"]
+    assert [(s["urn"], s["op"]) for s in stack["steps"]] == [(web, "update")]
+    state = _export(pulumi_env, "local-layer_1")
+    assert _resource(state, "web")["outputs"]["value"] == "v2"
+    assert _resource(state, "api")["outputs"]["value"] == "v1"  # not targeted: untouched
+
+    missing = run_cli("preview", "layer_1", "--target", urn("local-layer_1", "nope"))
+    assert missing.exit_code == ExitCode.BAD_INPUT, missing.stderr
+    assert "--target" in missing.stderr
