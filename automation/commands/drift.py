@@ -30,10 +30,11 @@ def _layers(name: str) -> list[Layer]:
         raise BadInput(str(exc), "or pass `all`") from None
 
 
-def _stack_drift(ctx: Context, layer: Layer) -> dict[str, Any]:
+def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, Any]:
     from pulumi.automation import errors as auto_errors
 
     from automation.engine import select_stack
+    from automation.lock import stack_lock
 
     info = ctx.stack(layer)
     try:
@@ -41,10 +42,12 @@ def _stack_drift(ctx: Context, layer: Layer) -> dict[str, Any]:
     except auto_errors.StackNotFoundError:
         return {"stack": info.name, "deployed": False, "drifted": []}
     collector = DriftCollector()
-    try:
-        stack.preview_refresh(color="never", on_event=collector, suppress_progress=True)
-    except auto_errors.CommandError as exc:
-        raise translate_engine_error(exc) from exc
+    # Under the stack's lock: mid-deploy, live and recorded state differ without any drift.
+    with stack_lock(ctx.settings, info.name, "drift", wait_s=lock_wait_s):
+        try:
+            stack.preview_refresh(color="never", on_event=collector, suppress_progress=True)
+        except auto_errors.CommandError as exc:
+            raise translate_engine_error(exc) from exc
     return {
         "stack": info.name,
         "deployed": True,
@@ -52,13 +55,13 @@ def _stack_drift(ctx: Context, layer: Layer) -> dict[str, Any]:
     }
 
 
-def run_drift(ctx: Context, layer_name: str) -> Result:
+def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
     from automation import audit
 
     stacks = []
     for layer in _layers(layer_name):
         started = time.monotonic()
-        report = _stack_drift(ctx, layer)
+        report = _stack_drift(ctx, layer, lock_wait_s)
         stacks.append(report)
         audit.record(
             ctx.settings,
@@ -77,9 +80,16 @@ def run_drift(ctx: Context, layer_name: str) -> Result:
 
 @click.command()
 @click.argument("layer", default="all")
-def drift(layer: str) -> ExitCode:
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="Wait this long for a deploy's lock instead of exiting 4 at once.",
+)
+def drift(layer: str, lock_wait: float) -> ExitCode:
     """Show resources of LAYER (default `all`) changed outside Pulumi; exit 10 if any."""
-    return run_verb("drift", lambda ctx: run_drift(ctx, layer))
+    return run_verb("drift", lambda ctx: run_drift(ctx, layer, lock_wait))
 
 
 COMMANDS = [drift]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -96,3 +98,32 @@ def test_unknown_layer_is_bad_input(run_cli: Any, pulumi_env: Any) -> None:
     result = run_cli("drift", "layer_9")
     assert result.exit_code == ExitCode.BAD_INPUT
     assert "layer_1, layer_2, platform" in result.stderr
+
+
+def test_a_deploy_holding_the_lock_makes_drift_wait_or_exit_4(
+    deployed_layer_1: Any, run_cli: Any
+) -> None:
+    """Mid-deploy, live and recorded state differ without drift: drift takes the stack's lock."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\n"
+            "from automation.lock import stack_lock\n"
+            "from automation.settings import load_settings\n"
+            "with stack_lock(load_settings(), 'local-layer_1', 'deploy'):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = run_cli("drift", "layer_1")
+        assert result.exit_code == ExitCode.LOCKED
+        assert "local-layer_1 is locked by" in result.stderr and "deploy" in result.stderr
+    finally:
+        holder.terminate()
+        holder.wait(timeout=10)
+    assert run_cli("drift", "layer_1", "--lock-wait", "5").exit_code == ExitCode.OK
