@@ -411,7 +411,7 @@ def refresh_stack(
         try:
             if not clear_pending:
                 with op.engine_call():
-                    stack.preview_refresh(color="never", on_event=collector)
+                    stack.preview_refresh(color="never", on_event=_RefreshSteps(collector))
                 policy = _policy_for(options.policy, info)
                 _refuse_unmatched(collector.changes, policy, info)
                 outcome.changes = collector.changes
@@ -434,6 +434,41 @@ def refresh_stack(
         op.details["cleared_pending"] = clear_pending
         outcome.applied, outcome.status = True, "refreshed"
         return outcome
+
+
+class _RefreshSteps:
+    """A refresh's outcome per resource is in res_outputs_event (its pre-events all say
+    `refresh`): `update` means the live resource differs, `delete` that it is gone and will be
+    dropped from the state. Fed to the gate as those ops, so dropping a stateful or protected
+    resource from the state needs --allow-delete like deleting it would.
+    """
+
+    def __init__(self, collector: ChangeCollector) -> None:
+        self.collector = collector
+
+    def __call__(self, event: Any) -> None:
+        outputs = getattr(event, "res_outputs_event", None)
+        if outputs is None or outputs.metadata is None:
+            return
+        meta = outputs.metadata
+        op = str(getattr(meta.op, "value", meta.op))
+        if op not in ("update", "delete"):
+            return
+        from automation.drift import changed_keys
+
+        old, new = meta.old, meta.new
+        self.collector.add_step(
+            {
+                "urn": meta.urn,
+                "type": meta.type,
+                "op": op,
+                "diffs": list(
+                    changed_keys(getattr(old, "outputs", None), getattr(new, "outputs", None))
+                ),
+                "old_protect": bool(old.protect) if old else None,
+                "new_protect": None,  # a refresh never changes `protect`
+            }
+        )
 
 
 def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:

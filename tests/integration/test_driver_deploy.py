@@ -201,3 +201,21 @@ def test_target_limits_the_deploy_to_the_named_resource(
     missing = run_cli("preview", "layer_1", "--target", urn("local-layer_1", "nope"))
     assert missing.exit_code == ExitCode.BAD_INPUT, missing.stderr
     assert "--target" in missing.stderr
+
+
+def test_removing_protect_is_gated_until_allowed(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    db = urn("local-layer_1", "db")
+    specs["layer_1"]["toys"] = [{"name": "db", "protect": True}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+    specs["layer_1"]["toys"][0]["protect"] = False
+    blocked = run_cli("--yes", "deploy", "layer_1")
+    assert blocked.exit_code == ExitCode.GATE_BLOCKED, blocked.stdout + blocked.stderr
+    assert f"--allow-unprotect {db}" in blocked.stdout
+    assert _resource(_export(pulumi_env, "local-layer_1"), "db").get("protect") is True
+
+    allowed = run_cli("--yes", "deploy", "layer_1", "--allow-unprotect", db)
+    assert allowed.exit_code == ExitCode.OK, allowed.stdout + allowed.stderr
+    assert not _resource(_export(pulumi_env, "local-layer_1"), "db").get("protect")
