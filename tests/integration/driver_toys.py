@@ -57,19 +57,21 @@ class Toy(Resource):
 
 
 def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
-    """A program from plain data: {"toys": [{name, key, value, sleep_s, protect}], "exports": {}}.
+    """A program from data: {"toys": [{name, key, value, sleep_s, protect, depends_on}], ...}.
 
     The spec is read when the program runs, so a test can change it between two runs.
     """
 
     def program() -> None:
+        made: dict[str, Toy] = {}
         for toy in spec.get("toys", []):
-            Toy(
+            after = [made[name] for name in toy.get("depends_on", [])]
+            made[toy["name"]] = Toy(
                 toy["name"],
                 key=toy.get("key", toy["name"]),
                 value=toy.get("value", ""),
                 sleep_s=toy.get("sleep_s", 0),
-                opts=pulumi.ResourceOptions(protect=bool(toy.get("protect"))),
+                opts=pulumi.ResourceOptions(protect=bool(toy.get("protect")), depends_on=after),
             )
         for key, value in spec.get("exports", {}).items():
             pulumi.export(key, value)

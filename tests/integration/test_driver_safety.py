@@ -162,3 +162,29 @@ def test_interactive_deploy_shows_the_gated_plan_and_asks(
     assert proc.returncode == code, prompt + rest
     expected_preview = ExitCode.OK if answer == "y" else ExitCode.CHANGES_PRESENT
     assert run_cli("preview", "layer_1").exit_code == expected_preview
+
+
+def test_sigterm_cancels_the_engine_gracefully_and_leaves_no_lock(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    """CI cancelling a job sends SIGTERM to the driver only: it asks the engine to cancel."""
+    specs["layer_1"]["toys"] = [
+        {"name": "slow", "sleep_s": 4},
+        {"name": "later", "depends_on": ["slow"]},
+    ]
+    proc = second_driver("--yes", "deploy", "layer_1")
+    wait_until(_create_in_progress, "the create to start")
+    os.kill(proc.pid, signal.SIGTERM)
+
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    settings = load_settings()
+    assert not lock_path(settings, LAYER_1.name).exists()
+    assert not _create_in_progress()  # the in-flight create finished before the engine stopped
+    engine_locks = list((pulumi_env.backend_dir / ".pulumi" / "locks").glob("**/*.json"))
+    assert engine_locks == []  # the engine exited cleanly and released its own lock
+    preview = run_cli("--json", "preview", "layer_1")
+    [stack] = preview.json()["data"]["stacks"]
+    # cancelled, not finished: `slow` was created, `later` (waiting on it) was never started
+    assert [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in stack["steps"]] == [("create", "later")]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK  # nothing to repair
