@@ -88,6 +88,23 @@ def _live_props(service: Any) -> dict[str, Any]:
     }
 
 
+def _already_live(service: Any, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """The Swarm service already runs what `news` asks for, e.g. after Swarm's own rollback
+    restored the previous spec and a release rollback now asks for that same image.
+
+    docker-py's update always rewrites the task template (it adds StopGracePeriod, DNSConfig,
+    Placement and Resources defaults), so an update here would restart every task for nothing.
+    Only the live-readable inputs count; any other change (healthcheck, update) is applied.
+    """
+    changed = {
+        key for key in (*_UPDATABLE, "healthcheck", "update") if olds.get(key) != news.get(key)
+    }
+    if not changed or not changed <= set(_UPDATABLE):
+        return False
+    live = _live_props(service)
+    return all(live[key] == (news.get(key) or type(live[key])()) for key in changed)
+
+
 class SwarmServiceProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         service = _client().services.create(name=props["service_name"], **_service_kwargs(props))
@@ -102,8 +119,10 @@ class SwarmServiceProvider(ResourceProvider):
         replaces = [key for key in changed if key in _REPLACE_ON_CHANGE]
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         service = _client().services.get(id_)
+        if _already_live(service, olds, news):
+            return UpdateResult(outs={**news, "service_id": id_})
         kwargs = _service_kwargs(news)
         # fetch_current_spec keeps fields this provider does not manage; version is read by the SDK.
         service.update(fetch_current_spec=True, **kwargs)

@@ -20,8 +20,10 @@ def _rollout(
     services: tuple[str, ...],
     to_release: str | None,
     allow_other_changes: bool,
+    parallel: bool,
 ) -> Result:
     from automation.rollout.display import RolloutDisplay
+    from automation.rollout.manifest import check_tag
     from automation.rollout.run import Rollout, RolloutRequest
     from automation.safety import guarded
 
@@ -35,7 +37,9 @@ def _rollout(
             "--service cannot be combined with --to-release",
             "a recorded release already names its services",
         )
-    request = RolloutRequest(tag, services, to_release, allow_other_changes)
+    if tag:
+        check_tag(tag)  # before the lock and the engine: a typo costs nothing
+    request = RolloutRequest(tag, services, to_release, allow_other_changes, parallel)
     info = ctx.stack(Layer.PLATFORM)
     with guarded(ctx, info, "rollout") as op, RolloutDisplay() as display:
         result = Rollout(ctx, info, request, display, op).run()
@@ -61,19 +65,30 @@ def _rollout(
     is_flag=True,
     help="Let the plan change more than images (stateful deletes stay blocked).",
 )
+@click.option(
+    "--parallel",
+    is_flag=True,
+    help="Update every service at once instead of one after another (faster, wider blast).",
+)
 def rollout(
-    tag: str | None, services: tuple[str, ...], to_release: str | None, allow_other_changes: bool
+    tag: str | None,
+    services: tuple[str, ...],
+    to_release: str | None,
+    allow_other_changes: bool,
+    parallel: bool,
 ) -> ExitCode:
     """Roll an image tag out to the platform's services, watch Swarm converge, and roll the
     whole release back if any service fails.
 
     A release record (every service's image and spec hash, and the image config) is written
     first as the rollback point. The preview gate allows only image changes of the named
-    services. Exit 7 means the rollout failed and every service is back on the rollback point;
-    exit 8 means the rollback failed too.
+    services. Services roll one after another, each watched to convergence. Exit 7 means the
+    rollout failed and every service is back on the rollback point; exit 8 means the rollback
+    failed too.
     """
     return run_verb(
-        "rollout", lambda ctx: _rollout(ctx, tag, services, to_release, allow_other_changes)
+        "rollout",
+        lambda ctx: _rollout(ctx, tag, services, to_release, allow_other_changes, parallel),
     )
 
 

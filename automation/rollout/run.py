@@ -44,11 +44,14 @@ from automation.rollout.watcher import (
     Convergence,
     Phase,
     ServiceWatch,
+    Timing,
+    WaitTimeout,
     WatchStopped,
     WatchTarget,
     first_failure_time,
     spec_image,
     strip_digest,
+    wait_until,
 )
 from sprocket_common.stack_info import StackInfo
 
@@ -64,6 +67,7 @@ class RolloutRequest:
     services: tuple[str, ...] = ()  # empty: every platform service
     to_release: str | None = None
     allow_other_changes: bool = False
+    parallel: bool = False  # all services at once instead of one after another
 
 
 def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
@@ -124,6 +128,7 @@ class Rollout:
     ) -> None:
         self.ctx, self.info, self.request, self.display, self.op = ctx, info, request, display, op
         self.store = release_store(ctx, info)
+        self._provider_urns: list[str] = []
 
     # --- the whole flow ------------------------------------------------------------------------
 
@@ -150,10 +155,7 @@ class Rollout:
             return self._result(release, ExitCode.GATE_BLOCKED, Phase3(gate))
         forward = Phase3(gate)
         try:
-            forward = self._apply_and_watch(
-                stack, api, service_names, sorted({c.service for c in gate.images}), gate,
-                expected={c.service: c.new_image for c in gate.images},
-            )  # fmt: skip
+            forward = self._roll_forward(stack, api, service_names, names, gate)
         except WatchStopped:
             return self._interrupted(release, forward)
         except DriverError as exc:
@@ -163,6 +165,36 @@ class Rollout:
             release = self._save(release.finish("succeeded"))
             return self._result(release, ExitCode.OK, forward)
         return self._roll_back(stack, api, service_names, release, forward, forward.failures())
+
+    def _roll_forward(
+        self,
+        stack: Stack,
+        api: Any,
+        service_names: Mapping[str, str],
+        names: Sequence[str],
+        gate: RolloutGate,
+    ) -> Phase3:
+        """Service by service (the release's order), each watched to convergence before the next
+        starts, so a bad image stops at its first service; or all at once with --parallel."""
+        changes = sorted(gate.images, key=lambda c: list(names).index(c.service))
+        expected = {c.service: c.new_image for c in changes}
+        if self.request.parallel or len(changes) <= 1:
+            return self._apply_and_watch(
+                stack, api, service_names, [c.service for c in changes], gate, expected
+            )
+        outcomes: dict[str, Convergence] = {}
+        for number, change in enumerate(changes, start=1):
+            self.display.step(f"rolling {change.service} ({number}/{len(changes)})")
+            one = self._apply_and_watch(
+                stack, api, service_names, [change.service], gate, expected,
+                targets=[change.urn, *self._provider_urns],
+            )  # fmt: skip
+            outcomes.update(one.outcomes)
+            if not one.converged:
+                return Phase3(gate, outcomes)
+        # Every service is rolled; one untargeted apply brings the stack's outputs up to date.
+        self._engine(lambda: self._up(stack), "apply")
+        return Phase3(gate, outcomes)
 
     def _roll_back(
         self,
@@ -181,6 +213,7 @@ class Rollout:
         )
         back = Phase3(RolloutGate((), ()))
         try:
+            self._let_swarm_rollbacks_finish(api, service_names, release.services)
             current = read_image_config(stack)
             self._apply_config(stack, current, release.rollback_point.config)
             back.gate = self._preview_gate(stack, service_names, release.services, release)
@@ -202,6 +235,28 @@ class Rollout:
         timings = _recovery_timings(first_failure, detected, now_iso())
         release = self._save(release.finish("rolled_back", why, **timings))
         return self._result(release, ExitCode.ROLLED_BACK, forward, back)
+
+    def _let_swarm_rollbacks_finish(
+        self, api: Any, service_names: Mapping[str, str], names: Sequence[str]
+    ) -> None:
+        """Swarm's own rollback of a failed service replaces its tasks all at once; an update
+        applied on top of it would restart them one by one with a monitor window each. So wait
+        (bounded) for the rollbacks in flight to end, then apply the release's rollback."""
+
+        def probe() -> tuple[bool | None, object]:
+            states = {
+                n: (api.inspect_service(service_names[n]).get("UpdateStatus") or {}).get("State")
+                for n in names
+            }
+            busy = {n: state for n, state in states.items() if state == "rollback_started"}
+            return (None if busy else True), busy
+
+        specs = [api.inspect_service(service_names[n])["Spec"] for n in names]
+        timeout = max(Timing.from_spec(spec).deadline_s for spec in specs) / 2
+        try:
+            wait_until(probe, what="Swarm's own rollbacks to finish", timeout_s=timeout)
+        except WaitTimeout as exc:
+            self.display.step(f"{exc}; applying the release rollback anyway")
 
     def _rollback_failed(
         self, release: Release, forward: Phase3, back: Phase3, why: list[str]
@@ -339,6 +394,12 @@ class Rollout:
                 steps[pre.metadata.urn] = PlannedStep.from_metadata(pre.metadata)
 
         self._engine(lambda: stack.preview(color="never", on_event=on_event), "preview")
+        # A targeted apply must include the providers the new config changes.
+        self._provider_urns = [
+            step.urn
+            for step in steps.values()
+            if step.type.startswith("pulumi:providers:") and step.op == "update"
+        ]
         gate = evaluate_rollout(
             steps.values(),
             service_names,
@@ -364,18 +425,19 @@ class Rollout:
         expected: Mapping[str, str | None],
         *,
         fail_fast: bool = True,
+        targets: Sequence[str] = (),
     ) -> Phase3:
         baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
-        self._engine(lambda: self._up(stack), "apply")
+        self._engine(lambda: self._up(stack, targets), "apply")
         if not names:
             return Phase3(gate)
-        targets = [
+        watched = [
             WatchTarget(n, service_names[n], expected.get(n), baseline_status=baseline[n])
             for n in names
         ]
         watch = ServiceWatch(
             api,
-            targets,
+            watched,
             on_change=self.display.service,
             stop=lambda: self.op.interrupted,
             fail_fast=fail_fast,
@@ -389,11 +451,11 @@ class Rollout:
                 f"lost track of the services: {exc}", "check the Swarm: docker service ls"
             ) from exc
 
-    def _up(self, stack: Stack) -> None:
+    def _up(self, stack: Stack, targets: Sequence[str] = ()) -> None:
         from automation.progress import Progress
 
         with Progress(self.info.name, "apply") as progress:
-            stack.up(color="never", on_event=progress)
+            stack.up(color="never", on_event=progress, target=list(targets) or None)
 
     def _engine(self, call: Callable[[], Any], what: str) -> None:
         from pulumi.automation import errors as auto_errors

@@ -423,8 +423,10 @@ class ServiceWatch:
         progress.converged_at = progress.converged_at or now
         window = Timing.from_spec(service["Spec"]).monitor_s
         if now - progress.converged_at >= window:
-            return Convergence(Phase.COMPLETED, conv.running, conv.desired, conv.update_state,
-                               f"stable for {window:.0f}s")  # fmt: skip
+            stable = Convergence(Phase.COMPLETED, conv.running, conv.desired, conv.update_state,
+                                 f"stable for {window:.0f}s")  # fmt: skip
+            self._report(target.name, progress, stable)
+            return stable
         return None
 
     def _report(self, name: str, progress: _Progress, conv: Convergence) -> None:

@@ -145,40 +145,45 @@ def test_rollouts_converge_and_a_recorded_release_can_be_returned_to(
     platform: Any, run_cli: Any, swarm: Any, service_name: str
 ) -> None:
     platform()
-    first = run_cli("--json", "rollout", "--tag", "2", "--service", "web")
+    first = run_cli("--json", "rollout", "--tag", "2")
     assert first.exit_code == 0, first.stdout + first.stderr
     doc = first.json()["data"]
     assert doc["result"] == "succeeded"
     assert doc["images"] == [
-        {"service": "web", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"}
+        {"service": "core", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"},
+        {"service": "web", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"},
     ]
-    assert doc["convergence"]["web"]["phase"] == "completed"
-    assert doc["convergence"]["web"]["running"] == 2
-    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"1"}}
-    # The rollback point recorded what ran before.
-    rollback_point = doc["release"]
-
-    everything = run_cli("--json", "rollout", "--tag", "2")
-    assert everything.exit_code == 0, everything.stdout + everything.stderr
-    assert [i["service"] for i in everything.json()["data"]["images"]] == ["core"]
+    assert {n: (c["phase"], c["running"]) for n, c in doc["convergence"].items()} == {
+        "core": ("completed", 1),
+        "web": ("completed", 2),
+    }
     assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"2"}}
+    # One service after the other: web's update began only once core's had completed.
+    core, web = (swarm.api.inspect_service(f"{service_name}-{n}") for n in ("core", "web"))
+    core_done = parse_docker_time(core["UpdateStatus"]["CompletedAt"])
+    assert parse_docker_time(web["UpdateStatus"]["StartedAt"]) > core_done
+    all_on_2 = doc["release"]
 
-    back = run_cli("--json", "rollout", "--to-release", rollback_point)
+    one = run_cli("--json", "rollout", "--tag", "1", "--service", "core")
+    assert one.exit_code == 0, one.stdout + one.stderr
+    assert [i["service"] for i in one.json()["data"]["images"]] == ["core"]
+    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"1"}}
+
+    back = run_cli("--json", "rollout", "--to-release", all_on_2)
     assert back.exit_code == 0, back.stdout + back.stderr
     assert back.json()["data"]["images"] == [
-        {"service": "core", "from": "sprocket-test/app:2", "to": "sprocket-test/app:1"}
+        {"service": "core", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"}
     ]
-    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"1"}}
+    assert running_images(swarm, service_name) == {"web": {"2"}, "core": {"2"}}
 
     listed = run_cli("--json", "releases").json()["data"]["releases"]
-    assert [(r["tag"], r["result"]) for r in listed] == [
-        ("2", "succeeded"),
-        ("2", "succeeded"),
-        ("1 web=2", "succeeded"),
+    assert [(r["tag"], r["result"], r["from_release"]) for r in listed] == [
+        ("2", "succeeded", None),
+        ("1", "succeeded", None),
+        ("2", "succeeded", all_on_2),
     ]
-    assert listed[2]["from_release"] == rollback_point
     human = run_cli("releases")
-    assert rollback_point in human.stdout and "succeeded" in human.stdout
+    assert all_on_2 in human.stdout and "succeeded" in human.stdout
 
 
 def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
