@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,7 @@ class HealthOptions:
     services_prefix: str | None = None  # only services whose name starts with this
     extra_hosts: tuple[str, ...] = ()  # host[:port] to check TLS on besides the Traefik hosts
     gatus_url: str | None = None
+    loki_url: str | None = None  # counts error lines of services that log through FluentD
     check_tls: bool = True
     check_stats: bool = True
 
@@ -69,7 +70,7 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
             for sample in collect.container_samples(client, {s.name for s in services}):
                 findings.extend(checks.check_container(sample, limits))
         for service, errors in zip(services, collect.error_lines_each(services), strict=True):
-            findings.append(checks.check_log_errors(service.name, errors, limits))
+            findings.append(_log_errors(service, errors, options.loki_url, limits))
         usage, reason = collect.data_root_usage(client, ctx.settings.docker_host)
         findings.append(checks.check_disk(usage, limits, reason))
         hosts = set(options.extra_hosts)
@@ -81,6 +82,31 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
         findings.extend(_certificates(sorted(hosts), now, limits))
     findings.extend(_gatus(options.gatus_url))
     return findings
+
+
+def _log_errors(
+    service: Any, errors: int | None, loki_url: str | None, limits: Thresholds
+) -> Finding:
+    """Docker's count, or Loki's for a service that logs through FluentD when Loki is known.
+
+    Docker 20.10+ keeps a local cache of remote-driver logs ("dual logging"), so the API may
+    still answer for a FluentD service, but only with what its cache kept.
+    """
+    from automation.health import checks, collect, probes
+
+    label = collect.loki_service_label(service.attrs)
+    if label is None:
+        return checks.check_log_errors(service.name, errors, limits)
+    if not loki_url:
+        note = "logs go to FluentD: Docker's local cache only; give --loki-url for Loki's count"
+        return checks.check_log_errors(service.name, errors, limits, source=note, unreadable=note)
+    try:
+        count = probes.loki_error_lines(loki_url, label)
+    except Exception as exc:  # any HTTP or JSON failure: say so, do not guess
+        return checks.check_log_errors(service.name, None, limits, unreadable=f"Loki: {exc}")
+    return checks.check_log_errors(
+        service.name, count, limits, source=f"counted by Loki (service_name={label})"
+    )
 
 
 def _certificates(targets: list[str], now: datetime, limits: Thresholds) -> list[Finding]:
@@ -126,12 +152,19 @@ def _gatus(url: str | None) -> list[Finding]:
     metavar="URL",
     help="Gatus's base URL (env SPROCKET_GATUS_URL); skipped when unset or unreachable.",
 )
+@click.option(
+    "--loki-url",
+    envvar="SPROCKET_LOKI_URL",
+    metavar="URL",
+    help="Loki's base URL (env SPROCKET_LOKI_URL): error counts of FluentD-logging services.",
+)
 @click.option("--no-tls", is_flag=True, help="Skip the certificate checks (offline).")
 @click.option("--no-stats", is_flag=True, help="Skip CPU/memory sampling (about 2 s).")
 def health(
     services_prefix: str | None,
     extra_hosts: tuple[str, ...],
     gatus_url: str | None,
+    loki_url: str | None,
     no_tls: bool,
     no_stats: bool,
 ) -> ExitCode:
@@ -140,6 +173,7 @@ def health(
         services_prefix=services_prefix,
         extra_hosts=extra_hosts,
         gatus_url=gatus_url,
+        loki_url=loki_url,
         check_tls=not no_tls,
         check_stats=not no_stats,
     )

@@ -169,20 +169,20 @@ def count_error_lines(lines: Iterable[str]) -> int:
     return sum(1 for line in lines if ERROR_LINE.search(line))
 
 
-def check_log_errors(service: str, error_lines: int | None, limits: Thresholds) -> Finding:
-    """None means the logs could not be read (a log driver without read support)."""
+def check_log_errors(
+    service: str,
+    error_lines: int | None,
+    limits: Thresholds,
+    *,
+    source: str = "",
+    unreadable: str = "its log driver cannot be read through the Docker API; give --loki-url",
+) -> Finding:
+    """None means the logs could not be read (a log driver without read support, no Loki)."""
     expected = f"<= {limits.log_errors_warn}"
     if error_lines is None:
-        return Finding(
-            "log-errors",
-            service,
-            Level.SKIPPED,
-            "unreadable",
-            expected,
-            "its log driver cannot be read through the Docker API; query Loki instead",
-        )
+        return Finding("log-errors", service, Level.SKIPPED, "unreadable", expected, unreadable)
     level = Level.WARNING if error_lines > limits.log_errors_warn else Level.OK
-    return Finding("log-errors", service, level, f"{error_lines} in 24 h", expected)
+    return Finding("log-errors", service, level, f"{error_lines} in 24 h", expected, source)
 
 
 # --- host ----------------------------------------------------------------------------------

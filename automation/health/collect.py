@@ -161,6 +161,22 @@ def error_lines_24h(service: Any, now: float | None = None) -> int | None:
         return None
 
 
+_FLUENTD_TAG = re.compile(r"^docker\.([^.{]+)\.")
+
+
+def loki_service_label(attrs: dict[str, Any]) -> str | None:
+    """The `service_name` Loki label of a service logging through FluentD, else None.
+
+    The house log driver tags records `docker.<service>.{{.Name}}` and FluentD turns the
+    second tag part into the label (layer_2/files/fluentd.conf).
+    """
+    driver = attrs["Spec"].get("TaskTemplate", {}).get("LogDriver") or {}
+    if driver.get("Name") != "fluentd":
+        return None
+    match = _FLUENTD_TAG.match((driver.get("Options") or {}).get("tag", ""))
+    return match.group(1) if match else None
+
+
 def error_lines_each(services: Sequence[Any]) -> list[int | None]:
     """error_lines_24h of every service, read in parallel (each is one streaming API call)."""
     with ThreadPoolExecutor(max_workers=8) as pool:

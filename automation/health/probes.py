@@ -94,5 +94,22 @@ def _gatus_endpoint(item: dict[str, Any]) -> GatusEndpoint:
     return GatusEndpoint(key, bool(newest.get("success")), detail)
 
 
+def loki_error_lines(base_url: str, service_label: str, *, timeout: float = 10.0) -> int:
+    """Error lines of one service over 24 h, counted by Loki (LogQL instant query)."""
+    import requests
+
+    from automation.health.checks import ERROR_LINE
+
+    label = service_label.replace("\\", "\\\\").replace('"', '\\"')
+    pattern = "(?i)" + ERROR_LINE.pattern.replace("\\", "\\\\")
+    query = f'sum(count_over_time({{service_name="{label}"}} |~ "{pattern}" [24h]))'
+    response = requests.get(
+        f"{base_url.rstrip('/')}/loki/api/v1/query", params={"query": query}, timeout=timeout
+    )
+    response.raise_for_status()
+    result = response.json()["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)

@@ -100,6 +100,60 @@ def test_more_than_50_error_lines_in_the_logs_is_a_warning(
     assert (errors["observed"], errors["level"]) == ("60 in 24 h", "warning")
 
 
+def test_fluentd_logging_service_gets_its_error_count_from_loki_stub(
+    swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
+) -> None:
+    """FluentD logs are counted by Loki (a loopback stub answers: Loki cannot be installed here)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    queries: list[str] = []
+
+    class Loki(_Quiet):
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            queries.append(parse_qs(url.query)["query"][0])
+            body = {"status": "success", "data": {"resultType": "vector",
+                    "result": [{"metric": {}, "value": [1764316800, "61"]}]}}  # fmt: skip
+            data = json.dumps(body).encode()
+            self.send_response(200 if url.path == "/loki/api/v1/query" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(data)
+
+    swarm.services.create(
+        test_images["1"],
+        name=service_name,
+        log_driver="fluentd",
+        log_driver_options={
+            "fluentd-address": "127.0.0.1:24224",  # nothing listens: async mode never blocks
+            "fluentd-async": "true",
+            "tag": f"docker.{service_name}-svc.{{{{.Name}}}}",
+        },
+    )
+    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loki)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        loki = f"http://127.0.0.1:{server.server_address[1]}"
+        without = run_cli("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
+        with_loki = run_cli(
+            "--json", "health", "--services", service_name, "--no-tls", "--no-stats",
+            "--loki-url", loki,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    [cached] = _checks(without, "log-errors")  # Docker's dual-logging cache, and says so
+    assert "give --loki-url" in cached["message"]
+    [counted] = _checks(with_loki, "log-errors")
+    assert (counted["level"], counted["observed"]) == ("warning", "61 in 24 h")
+    assert with_loki.exit_code == ExitCode.HEALTH_WARNING
+    assert queries == [
+        f'sum(count_over_time({{service_name="{service_name}-svc"}} '
+        '|~ "(?i)\\\\b(error|fatal|panic|exception|traceback)\\\\b" [24h]))'
+    ]
+
+
 # --- TLS certificates ----------------------------------------------------------------------
 
 

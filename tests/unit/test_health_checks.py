@@ -129,7 +129,7 @@ def test_more_than_50_error_lines_is_a_warning(count: int, level: Level) -> None
 
 def test_unreadable_logs_are_skipped_not_healthy_or_failing() -> None:
     finding = checks.check_log_errors("prod-web", None, LIMITS)
-    assert finding.level is Level.SKIPPED and "Loki" in finding.message
+    assert finding.level is Level.SKIPPED and "--loki-url" in finding.message
 
 
 @pytest.mark.parametrize(
@@ -337,3 +337,13 @@ def test_unreachable_docker_engine_is_one_clear_error(
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot read the Swarm through the Docker API")
     assert "DOCKER_HOST" in line
+
+
+def test_loki_label_comes_from_the_house_fluentd_tag() -> None:
+    def attrs(driver: dict[str, Any]) -> dict[str, Any]:
+        return {"Spec": {"TaskTemplate": {"LogDriver": driver}}}
+
+    fluentd = {"Name": "fluentd", "Options": {"tag": "docker.sprocket-core.{{.Name}}"}}
+    assert collect.loki_service_label(attrs(fluentd)) == "sprocket-core"
+    assert collect.loki_service_label(attrs({"Name": "json-file"})) is None
+    assert collect.loki_service_label(attrs({"Name": "fluentd", "Options": {}})) is None
