@@ -285,6 +285,13 @@ def _engine_error(exc: BaseException, info: StackInfo) -> DriverError:
     return translate_engine_error(exc)
 
 
+def _update_message(verb: str) -> str:
+    """Pulumi's update message names who ran it, so `history` shows it on the engine's entries."""
+    from automation.driver_state import current_host, current_user
+
+    return f"sprocket {verb} by {current_user()}@{current_host()}"
+
+
 def _live(ctx: Context) -> bool:
     return sys.stderr.isatty() and not ctx.json_output
 
@@ -340,6 +347,7 @@ def _up(
         try:
             result = stack.up(
                 color="never",
+                message=_update_message("deploy"),
                 on_event=progress,
                 plan=str(plan_file),
                 target=list(options.targets) or None,
@@ -426,6 +434,7 @@ def refresh_stack(
             with Progress(info.name, "refresh", live=_live(ctx)) as progress, op.engine_call():
                 stack.refresh(
                     color="never",
+                    message=_update_message("refresh"),
                     on_event=progress,
                     clear_pending_creates=clear_pending or None,
                 )
@@ -503,7 +512,9 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
             try:
                 total = len(outcome.changes)
                 with Progress(info.name, "destroy", total=total) as progress, op.engine_call():
-                    stack.destroy(color="never", on_event=progress)
+                    stack.destroy(
+                        color="never", on_event=progress, message=_update_message("destroy")
+                    )
             except auto_errors.CommandError as exc:
                 raise _engine_error(exc, info) from exc
             reprotect.clear()

@@ -88,7 +88,7 @@ def merged_history(
             "changes": {
                 op: n for op, n in (update.get("resourceChanges") or {}).items() if op != "same"
             },
-            "user": (update.get("environment") or {}).get("git.author"),
+            "user": _by_whom(update.get("message") or ""),
         }
         for update in pulumi_updates
     ]
@@ -106,6 +106,15 @@ def merged_history(
         for record in records
     ]
     return sorted(rows, key=lambda row: _parse_time(row["time"]), reverse=True)
+
+
+def _by_whom(message: str) -> str | None:
+    """The driver's update messages end in `by user@host`."""
+    return (
+        message.rsplit(" by ", 1)[1]
+        if message.startswith("sprocket ") and " by " in message
+        else None
+    )
 
 
 def _history(ctx: Context, layer_name: str) -> Result:

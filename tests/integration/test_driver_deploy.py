@@ -128,6 +128,10 @@ def test_allowance_that_matches_nothing_is_bad_input(
     not_urn = run_cli("preview", "layer_1", "--allow-delete", "web")
     assert not_urn.exit_code == ExitCode.BAD_INPUT and "'web'" in not_urn.stderr
 
+    as_json = check_schema(run_cli("--json", "preview", "layer_1", "--allow-replace", typo).json())
+    assert (as_json["status"], as_json["exit_code"], as_json["data"]) == ("error", 64, {})
+    assert typo in as_json["errors"][0]["message"]
+
 
 def test_plan_drift_between_preview_and_apply_is_refused(
     specs: Any, run_cli: Callable[..., Any], pulumi_env: Any

@@ -12,6 +12,7 @@ from driver_toys import (
 )
 from pulumi import automation as auto
 
+from automation import audit
 from automation.audit import audit_path
 from automation.exit_codes import ExitCode
 from automation.settings import load_settings
@@ -74,6 +75,7 @@ def test_stacks_and_history_merge_engine_updates_with_the_audit_log(
     driver = [e for e in entries if e["source"] == "driver"]
     assert [(e["what"], e["result"]) for e in engine] == [("update", "succeeded")]
     assert engine[0]["changes"] == {"create": 3}  # the engine does not count providers
+    assert engine[0]["user"] == driver[0]["user"]  # who ran it, on the engine's entry too
     assert [e["what"] for e in driver] == ["deploy"]
     assert driver[0]["exit_code"] == 0 and driver[0]["changes"]
     times = [e["time"] for e in entries]
@@ -97,3 +99,44 @@ def test_destroy_keeps_protected_resources_unless_named(
     assert done.exit_code == ExitCode.OK, done.stderr + done.stdout
     rows = {row["stack"]: row for row in run_cli("--json", "stacks").json()["data"]["stacks"]}
     assert rows["local-layer_1"]["resource_count"] == 0
+
+
+def test_unlock_refuses_a_live_holder_without_force_and_records_the_removal(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    import json
+    import time
+
+    from automation.lock import lock_path, read_holder
+
+    settings = load_settings()
+    now = time.time()
+    holder = {
+        "stack": "local-layer_1",
+        "user": "alice",
+        "host": "ops-laptop",  # another host: its pid cannot be checked, its lease is fresh
+        "pid": 4242,
+        "command": "deploy",
+        "started": now - 90,
+        "heartbeat": now,
+        "lease_s": 120.0,
+        "token": "t0",
+    }
+    lock_path(settings, "local-layer_1").write_text(json.dumps(holder))
+
+    refused = run_cli("--yes", "unlock", "layer_1")
+    assert refused.exit_code == ExitCode.LOCKED
+    assert "alice@ops-laptop pid 4242" in refused.stderr and "--force" in refused.stderr
+
+    no_answer = run_cli("unlock", "layer_1", "--force")  # off a terminal, without --yes
+    assert no_answer.exit_code == ExitCode.BAD_INPUT and "--yes" in no_answer.stderr
+    assert read_holder(settings, "local-layer_1") is not None
+
+    forced = run_cli("--json", "--yes", "unlock", "layer_1", "--force")
+    assert forced.exit_code == ExitCode.OK, forced.stderr
+    [removed] = check_schema(forced.json())["data"]["removed"]
+    assert removed.startswith("driver lock: alice@ops-laptop pid 4242 running `deploy` for 1m3")
+    assert read_holder(settings, "local-layer_1") is None
+    [record] = [r for r in audit.read(settings, "local-layer_1") if r["command"] == "unlock"]
+    assert record["removed"] == forced.json()["data"]["removed"]
+    assert run_cli("unlock", "layer_1").stdout.strip() == "local-layer_1: not locked"
