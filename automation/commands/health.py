@@ -55,33 +55,42 @@ def run_health(ctx: Context, options: HealthOptions) -> Result:
 
 
 def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
-    from automation.health import checks, collect, probes
+    from automation.health import collect, probes
     from automation.health.model import Thresholds
 
     limits, now = Thresholds(), probes.now_utc()
     client = collect.docker_client(ctx.settings.docker_host)
     try:
-        services = collect.list_services(client, options.services_prefix)
-        findings: list[Finding] = []
-        for snapshot in collect.snapshots(services):
-            findings.append(checks.check_replicas(snapshot))
-            findings.append(checks.check_restarts(snapshot, now, limits))
-        if options.check_stats:
-            for sample in collect.container_samples(client, {s.name for s in services}):
-                findings.extend(checks.check_container(sample, limits))
-        for service, errors in zip(services, collect.error_lines_each(services), strict=True):
-            findings.append(_log_errors(service, errors, options.loki_url, limits))
-        usage, reason = collect.data_root_usage(client, ctx.settings.docker_host)
-        findings.append(checks.check_disk(usage, limits, reason))
-        hosts = set(options.extra_hosts)
-        for service in services:
-            hosts |= collect.tls_hostnames(service.attrs["Spec"].get("Labels") or {})
+        findings, hosts = _swarm_findings(ctx, client, options, limits, now)
     finally:
         client.close()
     if options.check_tls:
-        findings.extend(_certificates(sorted(hosts), now, limits))
+        findings.extend(_certificates(sorted(hosts | set(options.extra_hosts)), now, limits))
     findings.extend(_gatus(options.gatus_url))
     return findings
+
+
+def _swarm_findings(
+    ctx: Context, client: Any, options: HealthOptions, limits: Thresholds, now: datetime
+) -> tuple[list[Finding], set[str]]:
+    """Everything read through the Docker API, and the public hostnames found on the way."""
+    from automation.health import checks, collect
+
+    services = collect.list_services(client, options.services_prefix)
+    findings: list[Finding] = []
+    for snapshot in collect.snapshots(services):
+        findings += [checks.check_replicas(snapshot), checks.check_restarts(snapshot, now, limits)]
+    if options.check_stats:
+        for sample in collect.container_samples(client, {s.name for s in services}):
+            findings.extend(checks.check_container(sample, limits))
+    for service, errors in zip(services, collect.error_lines_each(services), strict=True):
+        findings.append(_log_errors(service, errors, options.loki_url, limits))
+    usage, reason = collect.data_root_usage(client, ctx.settings.docker_host)
+    findings.append(checks.check_disk(usage, limits, reason))
+    hosts: set[str] = set()
+    for service in services:
+        hosts |= collect.tls_hostnames(service.attrs["Spec"].get("Labels") or {})
+    return findings, hosts
 
 
 def _log_errors(
