@@ -366,11 +366,13 @@ def service_args(
     extra_labels: Mapping[str, pulumi.Input[str]] | None = None,
     fluentd_address: str = DEFAULT_FLUENTD_ADDRESS,
     registry_auth: RegistryAuth | None = None,
+    secret_names: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> docker.ServiceArgs:
     """The full `docker.Service` spec for `config` (pure: no resources are created).
 
     `config_ids` / `secret_ids` map FileMount / SecretMount names to the ids of the Swarm
-    objects holding them; `extra_labels` are service labels added by the caller (Traefik);
+    objects holding them (`secret_names`: the secrets' Docker names, which Swarm checks against
+    the ids); `extra_labels` are service labels added by the caller (Traefik);
     `registry_auth` lets Swarm nodes pull a private image.
     """
     import pulumi_docker as docker
@@ -380,7 +382,9 @@ def service_args(
     return docker.ServiceArgs(
         name=config.name,
         auth=_auth(registry_auth),
-        task_spec=_task_spec(config, config_ids or {}, secret_ids or {}, fluentd_address),
+        task_spec=_task_spec(
+            config, config_ids or {}, secret_ids or {}, secret_names or {}, fluentd_address
+        ),
         mode=docker.ServiceModeArgs(
             replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
         ),
@@ -396,13 +400,14 @@ def _task_spec(
     config: ServiceConfig,
     config_ids: Mapping[str, pulumi.Input[str]],
     secret_ids: Mapping[str, pulumi.Input[str]],
+    secret_names: Mapping[str, pulumi.Input[str]],
     fluentd_address: str,
 ) -> docker.ServiceTaskSpecArgs:
     import pulumi_docker as docker
 
     log = house_log_driver(config.logging, config.name, fluentd_address)
     return docker.ServiceTaskSpecArgs(
-        container_spec=_container_spec(config, config_ids, secret_ids),
+        container_spec=_container_spec(config, config_ids, secret_ids, secret_names),
         resources=_resources(config.resources),
         restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(**house_restart_policy()),
         log_driver=docker.ServiceTaskSpecLogDriverArgs(**log),
@@ -420,6 +425,7 @@ def _container_spec(
     config: ServiceConfig,
     config_ids: Mapping[str, pulumi.Input[str]],
     secret_ids: Mapping[str, pulumi.Input[str]],
+    secret_names: Mapping[str, pulumi.Input[str]],
 ) -> docker.ServiceTaskSpecContainerSpecArgs:
     import pulumi_docker as docker
 
@@ -435,6 +441,7 @@ def _container_spec(
     secrets = [
         docker.ServiceTaskSpecContainerSpecSecretArgs(
             secret_id=secret_ids[s.name],
+            secret_name=secret_names.get(s.name),
             file_name=f"{SECRETS_DIR}/{s.target}",
             file_mode=s.file_mode,
         )

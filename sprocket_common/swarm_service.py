@@ -46,14 +46,15 @@ class SwarmService(pulumi.ComponentResource):
         _check_secret_values(config, secrets or {})
         super().__init__("sprocket:swarm:Service", name, None, opts)
         config_ids = self._configs(name, config)
-        secret_ids = self._secrets(name, config, secrets or {})
+        swarm_secrets = self._secrets(name, config, secrets or {})
         fluentd_address = (
             pulumi.Config("sprocket").get("fluentd_address") or DEFAULT_FLUENTD_ADDRESS
         )
         args = service_args(
             config,
             config_ids=config_ids,
-            secret_ids=secret_ids,
+            secret_ids={k: v.id for k, v in swarm_secrets.items()},
+            secret_names={k: v.name for k, v in swarm_secrets.items()},
             extra_labels=extra_labels,
             fluentd_address=fluentd_address,
             registry_auth=_secret_password(registry_auth),
@@ -87,16 +88,15 @@ class SwarmService(pulumi.ComponentResource):
 
     def _secrets(
         self, name: str, config: ServiceConfig, values: Mapping[str, pulumi.Input[str]]
-    ) -> dict[str, pulumi.Output[str]]:
-        ids: dict[str, pulumi.Output[str]] = {}
+    ) -> dict[str, docker.Secret]:
+        made: dict[str, docker.Secret] = {}
         for mount in config.secret_mounts:
             data = pulumi.Output.secret(values[mount.name]).apply(_b64)
             # No `name`: Pulumi auto-names it with a random suffix (see sprocket_common.service).
-            obj = docker.Secret(
+            made[mount.name] = docker.Secret(
                 f"{name}-{mount.name}", data=data, opts=pulumi.ResourceOptions(parent=self)
             )
-            ids[mount.name] = obj.id
-        return ids
+        return made
 
 
 def _secret_password(auth: RegistryAuth | None) -> RegistryAuth | None:
