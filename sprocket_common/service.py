@@ -50,7 +50,8 @@ _URL_WITH_USERINFO = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@\s]+@")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a refused credential must not be echoed into logs by the error.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 def _check_name(value: str, what: str) -> str:
@@ -252,6 +253,19 @@ class ServiceConfig(_Model):
                     f"{key}_FILE=/run/secrets/<target> variable if the app supports it)"
                 )
         return env
+
+    @field_validator("command", "args")
+    @classmethod
+    def _no_credential_urls_in_argv(cls, argv: list[str] | None) -> list[str] | None:
+        for item in argv or []:
+            value = item.partition("=")[2] if item.startswith("--") else item
+            if _URL_WITH_USERINFO.match(value):
+                scheme = value.split("://", 1)[0]
+                raise ValueError(
+                    f"an argument holds a {scheme}:// URL with credentials; the command line is "
+                    "public in the service spec (read them from a secret mount instead)"
+                )
+        return argv
 
     @field_validator("labels")
     @classmethod

@@ -58,6 +58,7 @@ def test_credential_env_is_refused_with_the_key_named(key: str, value: str) -> N
         make(env={key: value})
     assert key in str(err.value)
     assert "secret_mounts" in str(err.value)
+    assert value not in str(err.value)  # the refused credential is not echoed
 
 
 @pytest.mark.parametrize(
@@ -182,3 +183,11 @@ def test_file_mount_from_a_template_file(tmp_path: Any) -> None:
     assert mount.content == "host: a.example.gg\nnode: {{.Node.Hostname}}\nprice: $5\n"
     with pytest.raises(ValueError, match=r"no value for placeholder \$\{host\}"):
         FileMount.from_file("conf", "/etc/app.yaml", template, {})
+
+
+def test_credential_urls_in_arguments_are_refused_without_echoing_them() -> None:
+    with pytest.raises(ValidationError) as err:
+        make(args=["--broker=amqp://user:hunter2@rabbit:5672"])
+    assert "hunter2" not in str(err.value)
+    assert "secret mount" in str(err.value)
+    assert make(args=["--broker=amqp://rabbit:5672"]).args == ["--broker=amqp://rabbit:5672"]
