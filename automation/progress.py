@@ -36,6 +36,7 @@ class Progress:
         self.live = self.stream.isatty() if live is None else live
         self.plain = plain  # plain lines off the terminal; a preview's steps are its result
         self.done = 0
+        self._finished: set[str] = set()  # a component reports outputs twice; count it once
         self.current = ""
         self._started = time.monotonic()
         self._lock = threading.Lock()
@@ -94,6 +95,9 @@ class Progress:
             self._display.update(self._task, description=self.current)
 
     def _step_finished(self, metadata: Any, suffix: str) -> None:
+        if metadata.urn in self._finished:
+            return
+        self._finished.add(metadata.urn)
         self.done += 1
         op = getattr(metadata.op, "value", metadata.op)
         if self._display is not None:
