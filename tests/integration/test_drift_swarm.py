@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from driver_toys import check_schema
 from pulumi import automation as auto
 
 from automation.exit_codes import ExitCode
@@ -69,6 +70,7 @@ def test_service_scaled_by_hand_is_drift_naming_the_property(
     result = run_cli("--json", "drift", "layer_1")
 
     assert result.exit_code == ExitCode.DRIFT_DETECTED, result.stderr
+    check_schema(result.json())
     [stack] = result.json()["data"]["stacks"]
     [drifted] = stack["drifted"]
     assert drifted["urn"].endswith("pulumi-python:dynamic:Resource::app")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from driver_toys import check_schema
 
 from automation.exit_codes import ExitCode
 
@@ -68,6 +69,7 @@ def test_healthy_service_gives_a_healthy_verdict_and_exit_0(
     result = run_cli("--json", "health", "--services", service_name, "--no-tls")
 
     assert result.exit_code == ExitCode.OK, result.stdout
+    check_schema(result.json())
     data = result.json()["data"]
     assert data["verdict"] == "healthy"
     by_check = {c["check"]: c for c in data["checks"] if c["subject"].startswith(service_name)}
