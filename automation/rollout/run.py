@@ -582,7 +582,7 @@ _ERRORS = {
         "the services run the rollback point's images again; see the task errors",
     ),
     ExitCode.ROLLBACK_FAILED: (
-        "rollout failed AND the rollback failed: a person is needed now",
+        "rollout failed and the rollback failed: a person is needed now",
         "check `docker service ps` for each service; `python -m automation releases` has the "
         "rollback point",
     ),

@@ -32,6 +32,7 @@ HEALTHCHECK = {
     "start_period_s": 2,
     "retries": 2,
 }
+CANARY = "canary-5e1f-never-in-a-rollout-record"
 UPDATE = {"monitor_s": 8}  # >= start_period + interval * retries = 6 s, as the lint wants
 REPLICAS = {"web": 2, "core": 1}
 
@@ -41,6 +42,7 @@ def platform_stand_in(prefix: str, *, without_healthcheck: tuple[str, ...] = ())
         config = pulumi.Config("sprocket")
         default_tag = config.get("image_tag") or "1"
         tags = config.get_object("image_tags") or {}
+        token = config.require_secret("canary")
         images, names = {}, {}
         for name, replicas in REPLICAS.items():
             image = f"sprocket-test/app:{tags.get(name, default_tag)}"
@@ -51,6 +53,7 @@ def platform_stand_in(prefix: str, *, without_healthcheck: tuple[str, ...] = ())
                 replicas=config.get_int(f"{name}_replicas") or replicas,
                 healthcheck=None if name in without_healthcheck else HEALTHCHECK,
                 update=UPDATE,
+                env={"TOKEN": token},
             )
             images[name], names[name] = image, f"{prefix}-{name}"
         pulumi.export("images", images)
@@ -93,6 +96,7 @@ def platform(
             load_settings(), StackInfo(Env.LOCAL, Layer.PLATFORM), program=program
         )
         stack.set_config("sprocket:image_tag", ConfigValue("1"))
+        stack.set_config("sprocket:canary", ConfigValue(CANARY, secret=True))
         stack.up(color="never")
         wait_running(swarm, service_name, {"web": "1", "core": "1"})
         return stack
@@ -232,6 +236,53 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
 
     listed = run_cli("--json", "releases").json()["data"]["releases"]
     assert [(r["tag"], r["result"]) for r in listed] == [("bad", "rolled_back")]
+    assert audit_of_rollouts() == [(7, data["release"], "rolled_back")]
+    assert CANARY not in result.stdout + result.stderr
+
+
+def audit_of_rollouts() -> list[tuple[int, str, str]]:
+    from automation import audit
+    from automation.settings import load_settings
+
+    return [
+        (entry["exit_code"], entry["release"], entry["release_result"])
+        for entry in audit.read(load_settings(), stack="local-platform")
+        if entry["command"] == "rollout"
+    ]
+
+
+def test_a_rollback_point_that_fails_too_exits_8_for_a_person(
+    platform: Any, run_cli: Any, swarm: Any, service_name: str
+) -> None:
+    """The last deploy, outside the driver, left core's config on `bad`: `pulumi up` said
+    success while Swarm rolled core back to 1 (anchors.md pain point 12). A rollout from there
+    that fails goes back to that recorded config, which cannot converge either."""
+    from pulumi.automation import ConfigValue
+
+    from automation.rollout.watcher import wait_until
+
+    stack = platform()
+    stack.set_config("sprocket:image_tags", ConfigValue('{"core": "bad"}'))
+    stack.up(color="never")  # returns success: Swarm has not even judged the image yet
+
+    def rolled_back() -> tuple[bool | None, object]:
+        state = (swarm.api.inspect_service(f"{service_name}-core").get("UpdateStatus") or {}).get(
+            "State"
+        )
+        return (True if state == "rollback_completed" else None), state
+
+    wait_until(rolled_back, what="Swarm's own rollback of core", timeout_s=120, interval_s=1)
+
+    result = run_cli("--json", "rollout", "--tag", "missing", "--service", "core")
+    assert result.exit_code == 8, result.stdout + result.stderr
+    envelope = result.json()
+    assert "the rollback failed: a person is needed now" in envelope["errors"][0]["message"]
+    data = envelope["data"]
+    assert data["result"] == "rollback_failed"
+    assert data["convergence"]["core"]["phase"] == "failed"
+    assert data["rollback"]["convergence"]["core"]["phase"] == "failed"
+    assert "unhealthy container" in " ".join(data["rollback"]["convergence"]["core"]["task_errors"])
+    assert audit_of_rollouts() == [(8, data["release"], "rollback_failed")]
 
 
 def first_failed_bad_task(swarm: Any, prefix: str) -> datetime | None:
@@ -247,7 +298,7 @@ def first_failed_bad_task(swarm: Any, prefix: str) -> datetime | None:
 
 
 def test_a_rollout_that_would_change_more_than_images_is_blocked_by_the_gate(
-    platform: Any, run_cli: Any, swarm: Any, service_name: str
+    platform: Any, run_cli: Any, swarm: Any, service_name: str, pulumi_env: Any
 ) -> None:
     stack = platform()
     from pulumi.automation import ConfigValue
@@ -264,6 +315,17 @@ def test_a_rollout_that_would_change_more_than_images_is_blocked_by_the_gate(
     assert stack.get_config("sprocket:image_tag").value == "1"
     releases = run_cli("--json", "releases").json()["data"]["releases"]
     assert [r["result"] for r in releases] == ["blocked"]
+    # The services carry a secret in their env: it is in no output, record or audit line.
+    assert CANARY not in result.stdout + result.stderr
+    assert_no_canary_in_driver_records(pulumi_env)
+
+
+def assert_no_canary_in_driver_records(pulumi_env: Any) -> None:
+    records = list((pulumi_env.backend_dir / ".sprocket").rglob("*"))
+    assert any(path.name.endswith(".json") for path in records)
+    for path in records:
+        if path.is_file():
+            assert CANARY not in path.read_text(errors="replace"), path
 
 
 def test_the_lint_blocks_a_service_without_a_healthcheck(
