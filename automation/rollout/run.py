@@ -94,7 +94,7 @@ def docker_api(ctx: Context) -> Any:
 
 
 @dataclass
-class Phase3:
+class Attempt:
     """What one apply (forward or back) did, for the result and the release record."""
 
     gate: RolloutGate
@@ -148,12 +148,17 @@ class Rollout:
             release = self._save(release.finish("unchanged", ["the tags are already set"]))
             return self._result(release, ExitCode.OK, None)
         self._apply_config(stack, release.rollback_point.config, target)
-        gate = self._preview_gate(stack, service_names, names, release)
+        try:
+            gate = self._preview_gate(stack, service_names, names, release)
+        except DriverError as exc:
+            self._apply_config(stack, target, release.rollback_point.config)  # nothing applied
+            self._save(release.finish("failed", [exc.message]))
+            raise
         if not gate.allowed:
             self._apply_config(stack, target, release.rollback_point.config)
             release = self._save(release.finish("blocked", [b.reason for b in gate.blocked]))
-            return self._result(release, ExitCode.GATE_BLOCKED, Phase3(gate))
-        forward = Phase3(gate)
+            return self._result(release, ExitCode.GATE_BLOCKED, Attempt(gate))
+        forward = Attempt(gate)
         try:
             forward = self._roll_forward(stack, api, service_names, names, gate)
         except WatchStopped:
@@ -173,7 +178,7 @@ class Rollout:
         service_names: Mapping[str, str],
         names: Sequence[str],
         gate: RolloutGate,
-    ) -> Phase3:
+    ) -> Attempt:
         """Service by service (the release's order), each watched to convergence before the next
         starts, so a bad image stops at its first service; or all at once with --parallel."""
         changes = sorted(gate.images, key=lambda c: list(names).index(c.service))
@@ -191,10 +196,10 @@ class Rollout:
             )  # fmt: skip
             outcomes.update(one.outcomes)
             if not one.converged:
-                return Phase3(gate, outcomes)
+                return Attempt(gate, outcomes)
         # Every service is rolled; one untargeted apply brings the stack's outputs up to date.
         self._engine(lambda: self._up(stack), "apply")
-        return Phase3(gate, outcomes)
+        return Attempt(gate, outcomes)
 
     def _roll_back(
         self,
@@ -202,16 +207,19 @@ class Rollout:
         api: Any,
         service_names: Mapping[str, str],
         release: Release,
-        forward: Phase3,
+        forward: Attempt,
         why: list[str],
     ) -> Result:
         detected = now_iso()
-        first_failure = self._first_task_failure(api, service_names, forward)
+        try:
+            first_failure = self._first_task_failure(api, service_names, forward)
+        except docker_errors().DockerException:
+            first_failure = None  # only a figure for the record: never a reason not to roll back
         self.display.step(
             f"rollout failed ({'; '.join(why)}); rolling the whole release back: "
             + ", ".join(release.services)
         )
-        back = Phase3(RolloutGate((), ()))
+        back = Attempt(RolloutGate((), ()))
         try:
             self._let_swarm_rollbacks_finish(api, service_names, release.services)
             current = read_image_config(stack)
@@ -224,8 +232,14 @@ class Rollout:
                     expected={name: points[name].image for name in release.services},
                     fail_fast=False,
                 )  # fmt: skip
-        except (DriverError, WatchStopped) as exc:
-            message = exc.message if isinstance(exc, DriverError) else "interrupted"
+        except (DriverError, WatchStopped, docker_errors().DockerException) as exc:
+            message = (
+                exc.message
+                if isinstance(exc, DriverError)
+                else "interrupted"
+                if isinstance(exc, WatchStopped)
+                else f"Docker API: {exc}"
+            )
             return self._rollback_failed(release, forward, back, [*why, f"rollback: {message}"])
         if not back.gate.allowed:
             reasons = [f"rollback blocked: {b.urn}: {b.reason}" for b in back.gate.blocked]
@@ -259,7 +273,7 @@ class Rollout:
             self.display.step(f"{exc}; applying the release rollback anyway")
 
     def _rollback_failed(
-        self, release: Release, forward: Phase3, back: Phase3, why: list[str]
+        self, release: Release, forward: Attempt, back: Attempt, why: list[str]
     ) -> Result:
         release = self._save(release.finish("rollback_failed", why))
         return self._result(release, ExitCode.ROLLBACK_FAILED, forward, back)
@@ -426,11 +440,11 @@ class Rollout:
         *,
         fail_fast: bool = True,
         targets: Sequence[str] = (),
-    ) -> Phase3:
+    ) -> Attempt:
         baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
         self._engine(lambda: self._up(stack, targets), "apply")
         if not names:
-            return Phase3(gate)
+            return Attempt(gate)
         watched = [
             WatchTarget(n, service_names[n], expected.get(n), baseline_status=baseline[n])
             for n in names
@@ -445,7 +459,7 @@ class Rollout:
         try:
             timeout = watch.deadline_s()
             self.display.watching(f"watching convergence (deadline {timeout:.0f}s)", list(names))
-            return Phase3(gate, watch.run(timeout))
+            return Attempt(gate, watch.run(timeout))
         except docker_errors().DockerException as exc:
             raise DriverError(
                 f"lost track of the services: {exc}", "check the Swarm: docker service ls"
@@ -467,7 +481,7 @@ class Rollout:
             raise DriverError(f"{what} failed: {error.message}", error.hint) from exc
 
     def _first_task_failure(
-        self, api: Any, service_names: Mapping[str, str], forward: Phase3
+        self, api: Any, service_names: Mapping[str, str], forward: Attempt
     ) -> datetime | None:
         """When the new image's first task failed (the daemon's clock), for the recovery time."""
         times = []
@@ -481,7 +495,7 @@ class Rollout:
                 times.append(found)
         return min(times) if times else None
 
-    def _interrupted(self, release: Release, forward: Phase3) -> Result:
+    def _interrupted(self, release: Release, forward: Attempt) -> Result:
         message = "interrupted while watching: the update goes on in Swarm (docker service ps)"
         release = self._save(release.finish("interrupted", [message]))
         return self._result(release, ExitCode.INTERRUPTED, forward)
@@ -497,8 +511,8 @@ class Rollout:
         self,
         release: Release,
         code: ExitCode,
-        forward: Phase3 | None,
-        back: Phase3 | None = None,
+        forward: Attempt | None,
+        back: Attempt | None = None,
         lint: Sequence[Violation] = (),
     ) -> Result:
         data: dict[str, Any] = {
@@ -548,7 +562,7 @@ def _recovery_timings(first_failure: datetime | None, detected: str, back: str) 
     return timings
 
 
-def _images(release: Release, forward: Phase3 | None) -> list[dict[str, Any]]:
+def _images(release: Release, forward: Attempt | None) -> list[dict[str, Any]]:
     if forward is None:
         return []
     return [
@@ -556,7 +570,7 @@ def _images(release: Release, forward: Phase3 | None) -> list[dict[str, Any]]:
     ]
 
 
-def _outcomes(phase: Phase3 | None) -> dict[str, Any]:
+def _outcomes(phase: Attempt | None) -> dict[str, Any]:
     if phase is None:
         return {}
     return {
