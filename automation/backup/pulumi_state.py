@@ -103,40 +103,70 @@ def config_path(settings: Settings, info: StackInfo) -> Path:
 
 
 def snapshot(settings: Settings, info: StackInfo) -> StackSnapshot:
-    """Export, decrypt-check, history and config, run side by side (they are independent)."""
-    version = cli_version(settings)
+    """Export, decrypted export and history, run side by side (they are independent)."""
+    path = config_path(settings, info)
+    config_bytes = path.read_bytes() if path.exists() else None
+    config = yaml.safe_load(config_bytes or b"") or {}
     procs = {
         "export": _start(settings, info, "stack", "export"),
         "decrypted export": _start(settings, info, "stack", "export", "--show-secrets"),
         "history": _start(settings, info, "stack", "history", "--json", "--show-secrets=false"),
-        "config": _start(settings, info, "config", "--json", "--show-secrets"),
     }
     try:
+        version = cli_version(settings)
         export_bytes = _finish(procs["export"], "stack export", info)
         state_decrypted = count_decrypted_secrets(
             json.loads(_finish(procs["decrypted export"], "decrypting the state", info))
         )
         history = json.loads(_finish(procs["history"], "stack history", info) or b"[]")
-        config_decrypted = count_decrypted_config(
-            json.loads(_finish(procs["config"], "decrypting the config", info) or b"{}")
-        )
     finally:
         for proc in procs.values():  # after an early failure, do not leave the others running
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
     export = json.loads(export_bytes)
-    path = config_path(settings, info)
-    config_bytes = path.read_bytes() if path.exists() else None
+    state_envelopes = count_ciphertext_secrets(export)
+    config_secrets = count_secure_config_keys(config)
+    proven = state_envelopes > 0 and state_decrypted == state_envelopes
     secrets = SecretCount(
-        state_envelopes=count_ciphertext_secrets(export),
+        state_envelopes=state_envelopes,
         state_decrypted=state_decrypted,
-        config_secrets=count_secure_config_keys(yaml.safe_load(config_bytes or b"") or {}),
-        config_decrypted=config_decrypted,
+        config_secrets=config_secrets,
+        config_decrypted=_config_decrypted(
+            settings, info, config, export, config_secrets, passphrase_proven=proven
+        ),
     )
     return StackSnapshot(
         export_bytes, export, config_bytes, secrets, _update_version(history), version
     )
+
+
+def _config_decrypted(
+    settings: Settings,
+    info: StackInfo,
+    config: dict[str, Any],
+    export: dict[str, Any],
+    config_secrets: int,
+    *,
+    passphrase_proven: bool,
+) -> int:
+    """How many `secure:` config keys decrypt to a value with the configured passphrase.
+
+    Config and state secrets are encrypted with the key derived from the passphrase and a salt.
+    When the config file's salt is the state's and every state secret decrypted, the passphrase
+    is proved right for that very key (the CLI also checks it against the salt's sealed check
+    value), so every config secret decrypts too. A different salt (the config was re-keyed) is
+    checked with its own decryption, which costs another key derivation.
+    """
+    if not config_secrets:
+        return 0
+    providers = (export.get("deployment") or {}).get("secrets_providers") or {}
+    state_salt = (providers.get("state") or {}).get("salt")
+    same_key = providers.get("type") == "passphrase" and state_salt == config.get("encryptionsalt")
+    if passphrase_proven and same_key:
+        return config_secrets
+    proc = _start(settings, info, "config", "--json", "--show-secrets")
+    return count_decrypted_config(json.loads(_finish(proc, "decrypting the config", info) or b"{}"))
 
 
 def _update_version(history: list[dict[str, Any]]) -> int:
