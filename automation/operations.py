@@ -264,6 +264,11 @@ def gated_preview(
         outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
     elif any(c.is_change for c in outcome.changes):
         outcome.exit_code = ExitCode.CHANGES_PRESENT
+        if outcome.engine_protected:
+            outcome.message = (
+                "allowed by URN: the apply lifts `protect` from "
+                f"{', '.join(short_name(u) for u in outcome.engine_protected)} for itself only"
+            )
     return outcome
 
 

@@ -11,6 +11,8 @@ backend, already deployed (the steady state: a preview that finds nothing to do)
 - raw: the `pulumi preview` CLI, serving the program inline over gRPC exactly as the Automation
   API does (the python language-host plugin, needed for a file-based program, cannot be installed
   here; an inline program is what the driver runs too);
+- Stack.preview(): the Automation API alone (workspace, stack select, event stream), to show
+  how much of the gap is the API's and how much the driver's;
 - driver: `python -m automation preview layer_1`, the program substituted for the layer's.
 The program: 100 component resources, each with one `pulumi.dynamic` child (200 resources).
 """
@@ -93,6 +95,16 @@ def run_raw() -> None:
         server.stop(0)
 
 
+def run_api() -> None:
+    """The Automation API's own `Stack.preview()`: what the driver costs on top of it."""
+    from automation.engine import select_stack
+    from automation.settings import load_settings
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    stack = select_stack(load_settings(), StackInfo(Env.LOCAL, Layer.LAYER_1), program=program)
+    stack.preview(color="never")
+
+
 def run_driver(*args: str) -> None:
     import automation.engine
     from automation.cli import main
@@ -147,9 +159,10 @@ def main() -> None:
         env = _env(Path(tmp))
         print(f"deploying {COMPONENTS * 2} resources to {STACK} ...", flush=True)
         _timed(env, me, "_driver", "--yes", "deploy", "layer_1")
-        raw, driver = [], []
-        for _ in range(options.runs):  # interleaved, so load on the shared CPU hits both alike
+        raw, api, driver = [], [], []
+        for _ in range(options.runs):  # interleaved, so load on the shared CPU hits all alike
             raw.append(_timed(env, me, "_raw"))
+            api.append(_timed(env, me, "_api"))
             driver.append(_timed(env, me, "_driver", "preview", "layer_1"))
         help_times = [_timed(env, "-m", "automation", "--help") for _ in range(5)]
     raw_s, driver_s = statistics.median(raw), statistics.median(driver)
@@ -163,7 +176,10 @@ def main() -> None:
         return "met" if met else "MISSED"
 
     print(f"raw pulumi preview   median {raw_s:6.2f} s  runs {runs(raw)}")
+    api_s = statistics.median(api)
+    print(f"Stack.preview()      median {api_s:6.2f} s  runs {runs(api)}")
     print(f"driver preview       median {driver_s:6.2f} s  runs {runs(driver)}")
+    print(f"ratio driver/Stack.preview() {driver_s / api_s:.3f}  (the driver's own overhead)")
     print(f"ratio driver/raw     {ratio:.3f}  (target <= 1.15: {verdict(ratio <= 1.15)})")
     print(f"--help start-up      median {help_s:.3f} s  (target < 0.5 s: {verdict(help_s < 0.5)})")
 
@@ -171,6 +187,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_raw":
         run_raw()
+    elif len(sys.argv) > 1 and sys.argv[1] == "_api":
+        run_api()
     elif len(sys.argv) > 1 and sys.argv[1] == "_driver":
         run_driver(*sys.argv[2:])
     else:

@@ -103,6 +103,10 @@ def test_gate_blocks_replacing_a_protected_resource_until_allowed(
     assert f"BLOCKED replace {db}" in refused.stdout
     assert _resource(_export(pulumi_env, "local-layer_1"), "db")["id"] == "toy-a"  # untouched
 
+    previewed = run_cli("preview", "layer_1", "--allow-replace", db)
+    assert previewed.exit_code == ExitCode.CHANGES_PRESENT, previewed.stdout + previewed.stderr
+    assert "lifts `protect` from db for itself only" in previewed.stdout
+
     allowed = run_cli("--yes", "deploy", "layer_1", "--allow-replace", db)
     assert allowed.exit_code == ExitCode.OK, allowed.stderr + allowed.stdout
     replaced = _resource(_export(pulumi_env, "local-layer_1"), "db")
