@@ -38,6 +38,7 @@ DEFAULT_STATEFUL_TYPES: tuple[str, ...] = (
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 DELETE_OPS = frozenset({"delete"})
 NO_CHANGE_OPS = frozenset({"same", "read"})
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def evaluate(changes: Iterable[PlannedChange], policy: GatePolicy) -> GateDecisi
 
 
 def _block_reason(change: PlannedChange, policy: GatePolicy) -> str | None:
+    if change.type == STACK_TYPE and change.op == "update":
+        return None  # only stack outputs changed: they follow from the resources' steps
     guarded = change.protected or is_stateful_type(change.type, policy.stateful_types)
     what = "protected resource" if change.protected else f"stateful resource ({change.type})"
     if change.op in REPLACE_OPS and guarded and not matches(change.urn, policy.allow_replace):
@@ -172,9 +175,25 @@ class ChangeCollector:
 
     def __call__(self, event: Any) -> None:
         pre = getattr(event, "resource_pre_event", None)
-        if pre is None or pre.metadata is None:
+        if pre is not None and pre.metadata is not None:
+            self.add_step(_step_fields(pre.metadata))
             return
-        self.add_step(_step_fields(pre.metadata))
+        outputs = getattr(event, "res_outputs_event", None)
+        if outputs is not None and outputs.metadata is not None:
+            self._stack_outputs(outputs.metadata)
+
+    def _stack_outputs(self, metadata: Any) -> None:
+        """Stack outputs that change are a change (downstream layers read them), though the
+        engine calls the stack's step `same`: recorded as an update naming the outputs."""
+        if metadata.type != STACK_TYPE or metadata.old is None or metadata.new is None:
+            return
+        old, new = metadata.old.outputs or {}, metadata.new.outputs or {}
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        previous = self._by_urn.get(metadata.urn)
+        if changed and (previous is None or previous.op == "same"):
+            self.add_step(
+                {"urn": metadata.urn, "type": metadata.type, "op": "update", "diffs": changed}
+            )
 
     def add_step(self, step: dict[str, Any]) -> None:
         """Fold one step (already plain data) into the change for its URN."""

@@ -227,3 +227,19 @@ def test_removing_protect_is_gated_until_allowed(
     allowed = run_cli("--yes", "deploy", "layer_1", "--allow-unprotect", db)
     assert allowed.exit_code == ExitCode.OK, allowed.stdout + allowed.stderr
     assert not _resource(_export(pulumi_env, "local-layer_1"), "db").get("protect")
+
+
+def test_output_only_change_is_a_change(specs: Any, run_cli: Callable[..., Any]) -> None:
+    """Downstream layers read stack outputs: a changed output is never 'no changes'."""
+    specs["layer_1"].update(toys=[{"name": "net"}], exports={"base_domain": "a.test"})
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    specs["layer_1"]["exports"] = {"base_domain": "b.test"}
+
+    preview = run_cli("--json", "preview", "layer_1")
+    assert preview.exit_code == ExitCode.CHANGES_PRESENT, preview.stdout
+    [stack] = check_schema(preview.json())["data"]["stacks"]
+    assert [(s["type"], s["op"], s["diffs"]) for s in stack["steps"]] == [
+        ("pulumi:pulumi:Stack", "update", ["base_domain"])
+    ]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.OK

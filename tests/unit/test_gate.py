@@ -148,3 +148,38 @@ def test_collector_sees_protect_being_removed() -> None:
     [planned] = collector.changes
     assert planned.protected and planned.unprotects and planned.is_change
     assert not evaluate(collector.changes, NONE).allowed
+
+
+def test_collector_counts_changed_stack_outputs_as_an_update() -> None:
+    stack_urn = "urn:pulumi:local-layer_1::sprocket-infra::pulumi:pulumi:Stack::x"
+    collector = ChangeCollector()
+    collector(_event(stack_urn, "same", "pulumi:pulumi:Stack"))
+
+    def outputs_event(old: dict[str, Any], new: dict[str, Any]) -> Any:
+        meta = SimpleNamespace(
+            urn=stack_urn,
+            type="pulumi:pulumi:Stack",
+            old=SimpleNamespace(outputs=old),
+            new=SimpleNamespace(outputs=new),
+        )
+        return SimpleNamespace(
+            resource_pre_event=None, res_outputs_event=SimpleNamespace(metadata=meta)
+        )
+
+    collector(outputs_event({"a": "1", "b": "x"}, {"a": "1", "b": "x"}))
+    assert not any(c.is_change for c in collector.changes)
+    collector(outputs_event({"a": "1", "b": "x"}, {"a": "2", "c": "y"}))
+    [change] = collector.changes
+    assert (change.op, change.diffs) == ("update", ("a", "b", "c"))
+    assert evaluate(collector.changes, NONE).allowed
+
+
+def test_stack_output_updates_pass_narrow_policies() -> None:
+    stack_change = PlannedChange(
+        "urn:pulumi:prod-platform::sprocket-infra::pulumi:pulumi:Stack::x",
+        "pulumi:pulumi:Stack",
+        "update",
+        ("images",),
+    )
+    policy = GatePolicy(only_urns={SERVICE}, only_diff_keys={"image"})
+    assert evaluate([stack_change, change(SERVICE, "update", diffs=("image",))], policy).allowed
