@@ -188,7 +188,11 @@ class ChangeCollector:
         if metadata.type != STACK_TYPE or metadata.old is None or metadata.new is None:
             return
         old, new = metadata.old.outputs or {}, metadata.new.outputs or {}
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        changed = sorted(
+            key
+            for key in set(old) | set(new)
+            if old.get(key) != new.get(key) and not _unknown(new.get(key))
+        )
         previous = self._by_urn.get(metadata.urn)
         if changed and (previous is None or previous.op == "same"):
             self.add_step(
@@ -221,6 +225,15 @@ class ChangeCollector:
     def changes(self) -> list[PlannedChange]:
         """Every resource seen, `same` included, in the engine's order."""
         return list(self._by_urn.values())
+
+
+# The engine's placeholder for a value not known until apply (pulumi.runtime.rpc.UNKNOWN).
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def _unknown(value: Any) -> bool:
+    """An output computed by a resource that is itself changing: that step already counts."""
+    return _UNKNOWN in json.dumps(value, default=str)
 
 
 def _step_fields(metadata: Any) -> dict[str, Any]:

@@ -254,7 +254,7 @@ def gated_preview(
             )
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
-                raise _engine_error(exc, info) from exc
+                raise _engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
     policy = _policy_for(options.policy, info)
     _refuse_unmatched(collector.changes, policy, info)
@@ -272,7 +272,32 @@ def gated_preview(
     return outcome
 
 
-def _engine_error(exc: BaseException, info: StackInfo) -> DriverError:
+def _engine_error(exc: BaseException, info: StackInfo, stack: Any) -> DriverError:
+    """The engine's failure as a DriverError, with every known secret value redacted from it.
+
+    A program's own exception text reaches the message, and a program may have put a decrypted
+    config value into it; the stack's secret config values are read only on this error path.
+    """
+    error = _classify_engine_error(exc, info)
+    redact = _redactor(stack)
+    error.message, error.hint = redact(error.message), redact(error.hint)
+    return error
+
+
+def _redactor(stack: Any) -> Callable[[str], str]:
+    from automation.report_markdown import (
+        Redactor,
+        secret_values_from_config,
+        secret_values_from_env,
+    )
+
+    values = list(secret_values_from_env())
+    with contextlib.suppress(Exception):  # best effort: the error must still be reported
+        values += secret_values_from_config(stack.get_all_config())
+    return Redactor.of(values)
+
+
+def _classify_engine_error(exc: BaseException, info: StackInfo) -> DriverError:
     text = str(exc)
     if "violates plan" in text:
         lines = [line.strip() for line in text.splitlines() if "violates plan" in line]
@@ -359,7 +384,7 @@ def _up(
                 show_secrets=False,
             )
         except auto_errors.CommandError as exc:
-            raise _engine_error(exc, info) from exc
+            raise _engine_error(exc, info, stack) from exc
     summary = result.summary.resource_changes or {}
     op.changes = {k: v for k, v in summary.items() if k != "same" and v}
 
@@ -444,7 +469,7 @@ def refresh_stack(
                     clear_pending_creates=clear_pending or None,
                 )
         except auto_errors.CommandError as exc:
-            raise _engine_error(exc, info) from exc
+            raise _engine_error(exc, info, stack) from exc
         op.details["cleared_pending"] = clear_pending
         outcome.applied, outcome.status = True, "refreshed"
         return outcome
@@ -498,7 +523,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 stack.preview_destroy(color="never", on_event=_fan_out(collector, diagnostics))
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
-                raise _engine_error(exc, info) from exc
+                raise _engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
         policy = _policy_for(options.policy, info)
         _refuse_unmatched(collector.changes, policy, info)
@@ -521,7 +546,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                         color="never", on_event=progress, message=_update_message("destroy")
                     )
             except auto_errors.CommandError as exc:
-                raise _engine_error(exc, info) from exc
+                raise _engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
         return outcome

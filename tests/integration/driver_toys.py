@@ -81,6 +81,8 @@ def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
             Toy("holder", key="holder", value=secret)
         if spec.get("fail"):
             raise RuntimeError(spec["fail"])
+        if spec.get("fail_with_config"):  # a careless program error quoting a secret
+            raise RuntimeError(f"cannot use {pulumi.Config().require(spec['fail_with_config'])}")
 
     return program
 

@@ -51,6 +51,15 @@ def test_secret_canary_never_appears_in_any_output(
         check_schema(run.json())
     assert CANARY not in audit_path(load_settings()).read_text()
 
+    # A program error that quotes the decrypted secret is redacted before it is shown.
+    specs["layer_1"]["fail_with_config"] = "canary"
+    for flags in ([], ["--json"]):
+        failed = run_cli(*flags, "preview", "layer_1")
+        assert failed.exit_code == ExitCode.ERROR
+        assert "cannot use [secret]" in failed.stdout + failed.stderr
+        assert CANARY not in failed.stdout + failed.stderr
+    assert CANARY not in audit_path(load_settings()).read_text()
+
 
 def test_stacks_and_history_merge_engine_updates_with_the_audit_log(
     specs: Any, run_cli: Callable[..., Any]

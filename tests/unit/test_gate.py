@@ -168,6 +168,9 @@ def test_collector_counts_changed_stack_outputs_as_an_update() -> None:
 
     collector(outputs_event({"a": "1", "b": "x"}, {"a": "1", "b": "x"}))
     assert not any(c.is_change for c in collector.changes)
+    unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # computed by a resource being updated
+    collector(outputs_event({"a": "1", "b": "x"}, {"a": unknown, "b": {"nested": unknown}}))
+    assert not any(c.is_change for c in collector.changes)
     collector(outputs_event({"a": "1", "b": "x"}, {"a": "2", "c": "y"}))
     [change] = collector.changes
     assert (change.op, change.diffs) == ("update", ("a", "b", "c"))
