@@ -99,6 +99,7 @@ class Attempt:
 
     gate: RolloutGate
     outcomes: dict[str, Convergence] = field(default_factory=dict)
+    leftover: dict[str, int] = field(default_factory=dict)  # what a preview after it still shows
 
     @property
     def converged(self) -> bool:
@@ -167,7 +168,9 @@ class Rollout:
             forward.outcomes = {}
             return self._roll_back(stack, api, service_names, release, forward, [exc.message])
         if forward.converged:
-            release = self._save(release.finish("succeeded"))
+            forward.leftover = self._leftover_changes(stack)
+            note = [f"the preview after it still shows changes: {forward.leftover}"]
+            release = self._save(release.finish("succeeded", note if forward.leftover else []))
             return self._result(release, ExitCode.OK, forward)
         return self._roll_back(stack, api, service_names, release, forward, forward.failures())
 
@@ -247,8 +250,22 @@ class Rollout:
         if not back.converged:
             return self._rollback_failed(release, forward, back, [*why, *back.failures()])
         timings = _recovery_timings(first_failure, detected, now_iso())
+        back.leftover = self._leftover_changes(stack)
+        if back.leftover:
+            why = [*why, f"after the rollback the preview still shows changes: {back.leftover}"]
         release = self._save(release.finish("rolled_back", why, **timings))
         return self._result(release, ExitCode.ROLLED_BACK, forward, back)
+
+    def _leftover_changes(self, stack: Stack) -> dict[str, int]:
+        """A rolled-back release must preview clean (0 changes): state, config and code agree."""
+        from automation.gate import ChangeCollector, change_counts
+
+        collector = ChangeCollector()
+        try:
+            self._engine(lambda: stack.preview(color="never", on_event=collector), "preview")
+        except DriverError as exc:
+            return {f"preview failed: {exc.message}": 1}
+        return change_counts(c for c in collector.changes if not c.type.startswith("pulumi:"))
 
     def _let_swarm_rollbacks_finish(
         self, api: Any, service_names: Mapping[str, str], names: Sequence[str]
@@ -528,8 +545,15 @@ class Rollout:
             "gate": forward.gate.as_dict() if forward else None,
             "images": _images(release, forward),
             "convergence": _outcomes(forward),
+            "clean_preview": (not forward.leftover) if forward and forward.outcomes else None,
             "rollback": (
-                {"gate": back.gate.as_dict(), "convergence": _outcomes(back)} if back else None
+                {
+                    "gate": back.gate.as_dict(),
+                    "convergence": _outcomes(back),
+                    "clean_preview": not back.leftover,
+                }
+                if back
+                else None
             ),
             "timings": release.timings,
         }

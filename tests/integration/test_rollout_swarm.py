@@ -152,7 +152,7 @@ def test_rollouts_converge_and_a_recorded_release_can_be_returned_to(
     first = run_cli("--json", "rollout", "--tag", "2")
     assert first.exit_code == 0, first.stdout + first.stderr
     doc = first.json()["data"]
-    assert doc["result"] == "succeeded"
+    assert (doc["result"], doc["clean_preview"]) == ("succeeded", True)
     assert doc["images"] == [
         {"service": "core", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"},
         {"service": "web", "from": "sprocket-test/app:1", "to": "sprocket-test/app:2"},
@@ -188,6 +188,8 @@ def test_rollouts_converge_and_a_recorded_release_can_be_returned_to(
     ]
     human = run_cli("releases")
     assert all_on_2 in human.stdout and "succeeded" in human.stdout
+    # State, config and code agree after returning to a release: the preview is clean.
+    assert back.json()["data"]["clean_preview"] is True
 
 
 def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
@@ -214,6 +216,7 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
         "web": "completed",
         "core": "completed",
     }
+    assert data["rollback"]["clean_preview"] is True
     # Really on version 1: spec and running tasks, for every service in the release.
     assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
     assert running_images(swarm, service_name) == {"web": {"1"}, "core": {"1"}}
