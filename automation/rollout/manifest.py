@@ -48,8 +48,11 @@ class ServiceRecord(BaseModel):
 class RollbackPoint(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    config: ImageConfig
+    config: ImageConfig  # restored by a rollback
     services: dict[str, ServiceRecord]
+    # The rest of the stack config, for the record: secret values are never stored, only
+    # "[secret]". A rollout does not change these; a rollback reports any that moved.
+    other_config: dict[str, str] = Field(default_factory=dict)
 
 
 class Release(BaseModel):
@@ -87,7 +90,9 @@ class Release(BaseModel):
             "tag": self.tag or _describe_tags(self.target_config),
             "services": self.services,
             "result": self.result,
+            "finished": self.finished,
             "from_release": self.from_release,
+            "recovery_s": self.timings.get("recovery_s"),
         }
 
 

@@ -225,6 +225,9 @@ class Rollout:
         back = Attempt(RolloutGate((), ()))
         try:
             self._let_swarm_rollbacks_finish(api, service_names, release.services)
+            moved = _moved_keys(release.rollback_point.other_config, read_other_config(stack))
+            if moved:
+                why = [*why, f"config changed outside the rollout (not restored): {moved}"]
             current = read_image_config(stack)
             self._apply_config(stack, current, release.rollback_point.config)
             back.gate = self._preview_gate(stack, service_names, release.services, release)
@@ -387,7 +390,11 @@ class Rollout:
             services=names,
             tag=self.request.tag,
             from_release=self.request.to_release,
-            rollback_point=RollbackPoint(config=read_image_config(stack), services=services),
+            rollback_point=RollbackPoint(
+                config=read_image_config(stack),
+                services=services,
+                other_config=read_other_config(stack),
+            ),
             target_config=target,
         )
         self.op.details["release"] = release.id
@@ -567,9 +574,22 @@ def docker_errors() -> Any:
     return docker.errors
 
 
+def read_other_config(stack: Stack) -> dict[str, str]:
+    """Every non-image config value; secrets as "[secret]", never their value."""
+    return {
+        key: "[secret]" if value.secret else value.value
+        for key, value in sorted(stack.get_all_config().items())
+        if key not in IMAGE_KEYS
+    }
+
+
 def read_image_config(stack: Stack) -> ImageConfig:
     config = stack.get_all_config()
     return {key: (config[key].value if key in config else None) for key in IMAGE_KEYS}
+
+
+def _moved_keys(before: Mapping[str, str], now: Mapping[str, str]) -> str:
+    return ", ".join(sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k)))
 
 
 def _task_image(task: Mapping[str, Any]) -> str:
@@ -638,6 +658,8 @@ def _human(data: dict[str, Any]) -> str:
     lines = [f"release {data['release']} on {data['stack']}: {data['result']}"]
     for image in data["images"]:
         lines.append(f"  {image['service']}: {image['from']} -> {image['to']}")
+    for blocked in (data["gate"] or {}).get("blocked", []):
+        lines.append(f"  blocked: {blocked['urn']}: {blocked['reason']}")
     for violation in data["lint"]:
         lines.append(f"  lint: {violation['service']}: {violation['setting']}: "
                      f"{violation['problem']}")  # fmt: skip

@@ -10,6 +10,7 @@ file backend, the Swarm, the images, the healthchecks, Swarm's own rollback.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -320,6 +321,11 @@ def test_a_rollout_that_would_change_more_than_images_is_blocked_by_the_gate(
     assert [r["result"] for r in releases] == ["blocked"]
     # The services carry a secret in their env: it is in no output, record or audit line.
     assert CANARY not in result.stdout + result.stderr
+    record = next((pulumi_env.backend_dir / ".sprocket" / "releases").rglob("*.json"))
+    assert json.loads(record.read_text())["rollback_point"]["other_config"] == {
+        "sprocket:canary": "[secret]",
+        "sprocket:web_replicas": "3",
+    }
     assert_no_canary_in_driver_records(pulumi_env)
 
 
