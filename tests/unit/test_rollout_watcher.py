@@ -195,3 +195,82 @@ def test_wait_until_gives_up_at_the_deadline_naming_what_it_saw() -> None:
     with pytest.raises(WaitTimeout, match=r"gave up after 3s waiting for web; last seen: 1/2"):
         wait_until(lambda: (None, "1/2"), what="web", timeout_s=3, interval_s=1, clock=clock)
     assert clock.t == 3.0
+
+
+class ScriptedSwarmApi:
+    """A Docker API that replays a timeline: one (service, tasks) pair per round.
+
+    A fake, on purpose: a task that drops out during the monitor window, or an UpdateStatus left
+    over from an earlier update, cannot be provoked on demand on the real Swarm.
+    """
+
+    def __init__(self, rounds: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+        self.rounds, self.index = rounds, -1
+
+    def nodes(self) -> list[dict[str, Any]]:
+        self.index = min(self.index + 1, len(self.rounds) - 1)  # one nodes() call per round
+        return [{"ID": node, "Status": {"State": "ready"}} for node in NODES]
+
+    def inspect_service(self, _name: str) -> dict[str, Any]:
+        return self.rounds[max(self.index, 0)][0]
+
+    def tasks(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.rounds[max(self.index, 0)][1]
+
+
+def monitored(svc: dict[str, Any], monitor_s: int = 3) -> dict[str, Any]:
+    svc["Spec"]["UpdateConfig"] = {"Monitor": monitor_s * NANO}
+    return svc
+
+
+def test_a_task_dropping_in_the_monitor_window_restarts_the_wait_scripted_api() -> None:
+    from automation.rollout.watcher import ServiceWatch, WatchTarget
+
+    up = [task(1, "running"), task(2, "running")]
+    dropped = [task(1, "running"), task(2, "failed", desired="shutdown", err="oom")]
+    rounds = [(monitored(service()), tasks) for tasks in (up, up, dropped, up, up, up, up)]
+    clock = FakeClock()
+    seen: list[str] = []
+    watch = ServiceWatch(
+        ScriptedSwarmApi(rounds), [WatchTarget("web", "svc")], clock=clock, interval_s=1,
+        on_change=lambda name, conv: seen.append(conv.phase.value),
+    )  # fmt: skip
+    outcome = watch.run(timeout_s=60)["web"]
+    assert outcome.phase is Phase.COMPLETED
+    # Converged at t=0, dropped at t=2, converged again at t=3, stable for 3 s at t=6.
+    assert clock.t == 6
+    assert seen == ["converged", "converging", "converged", "completed"]
+
+
+def test_an_update_status_left_from_before_the_apply_is_ignored_scripted_api() -> None:
+    from automation.rollout.watcher import ServiceWatch, WatchTarget
+
+    old = {"State": "rollback_completed", "Message": "rollback completed", "StartedAt": "t0"}
+    svc = monitored(service(), monitor_s=1)
+    svc["UpdateStatus"] = old
+    up = [task(1, "running"), task(2, "running")]
+    watch = ServiceWatch(
+        ScriptedSwarmApi([(svc, up)]), [WatchTarget("web", "svc", baseline_status=dict(old))],
+        clock=FakeClock(), interval_s=1,
+    )  # fmt: skip
+    assert watch.run(timeout_s=10)["web"].phase is Phase.COMPLETED
+    # Without the baseline the same status is a failure: Swarm rolled this update back.
+    fresh = ServiceWatch(
+        ScriptedSwarmApi([(svc, up)]), [WatchTarget("web", "svc")], clock=FakeClock()
+    )
+    assert fresh.run(timeout_s=10)["web"].phase is Phase.FAILED
+
+
+def test_no_convergence_by_the_deadline_is_a_failure_scripted_api() -> None:
+    from automation.rollout.watcher import ServiceWatch, WatchTarget
+
+    stuck = (monitored(service(state="updating")), [task(1, "running"), task(2, "pending")])
+    watch = ServiceWatch(
+        ScriptedSwarmApi([stuck]), [WatchTarget("web", "svc")], clock=FakeClock(), interval_s=1
+    )
+    outcome = watch.run(timeout_s=5)["web"]
+    assert (outcome.phase, outcome.running, outcome.message) == (
+        Phase.FAILED,
+        1,
+        "no convergence within 5s",
+    )
