@@ -260,6 +260,12 @@ def test_restore_needs_exactly_one_backup_and_a_confirmation(
     unconfirmed = run_cli("restore", "layer_1", "--from", record["backup_id"])
     assert unconfirmed.exit_code == ExitCode.BAD_INPUT
     assert "pass --yes" in unconfirmed.stderr
+    too_early = run_cli("--yes", "restore", "layer_1", "--before", "2000-01-01T00:00Z")
+    assert too_early.exit_code == ExitCode.BAD_INPUT
+    assert "no backup of local-layer_1 taken before 2000-01-01T00:00:00+00:00" in too_early.stderr
+    not_a_time = run_cli("--yes", "restore", "layer_1", "--before", "yesterday")
+    assert not_a_time.exit_code == ExitCode.BAD_INPUT
+    assert "--before 'yesterday' is not an ISO 8601 time" in not_a_time.stderr
     unknown = run_cli("--yes", "restore", "layer_1", "--from", "20990101T000000Z-nope")
     assert unknown.exit_code == ExitCode.BAD_INPUT
     assert "no backup with id '20990101T000000Z-nope'" in unknown.stderr
