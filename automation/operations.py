@@ -9,6 +9,7 @@ any step the plan did not contain, so what was shown is what is applied).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import sys
@@ -36,6 +37,19 @@ from automation.safety import Operation, guarded
 from sprocket_common.stack_info import Layer, StackInfo
 
 URN_PREFIX = "urn:pulumi:"
+
+
+def _engine_output() -> dict[str, Any]:
+    """The engine's own console output goes nowhere, unless SPROCKET_ENGINE_OUTPUT=1 (debugging):
+    then to stderr, never stdout (that is the result's). It masks secret values itself."""
+    options: dict[str, Any] = {"color": "never"}
+    if os.environ.get("SPROCKET_ENGINE_OUTPUT") == "1":
+
+        def echo(line: str) -> None:
+            sys.stderr.write(line + "\n")
+
+        options.update(on_output=echo, on_error=echo)
+    return options
 
 
 class UpstreamOutputsMissing(DriverError):
@@ -247,7 +261,7 @@ def gated_preview(
     with Progress(info.name, "preview", live=_live(ctx), plain=False) as progress:
         try:
             stack.preview(
-                color="never",
+                **_engine_output(),
                 on_event=_fan_out(collector, diagnostics, progress),
                 plan=str(plan_file) if plan_file else None,
                 target=list(options.targets) or None,
@@ -279,6 +293,8 @@ def _engine_error(exc: BaseException, info: StackInfo, stack: Any) -> DriverErro
     config value into it; the stack's secret config values are read only on this error path.
     """
     error = _classify_engine_error(exc, info)
+    if type(error) is DriverError:  # unclassified: say where the whole story is
+        error.hint = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
     redact = _redactor(stack)
     error.message, error.hint = redact(error.message), redact(error.hint)
     return error
@@ -376,7 +392,7 @@ def _up(
     with Progress(info.name, "deploy", total=total) as progress, op.engine_call():
         try:
             result = stack.up(
-                color="never",
+                **_engine_output(),
                 message=_update_message("deploy"),
                 on_event=progress,
                 plan=str(plan_file),
@@ -449,7 +465,7 @@ def refresh_stack(
         try:
             if not clear_pending:
                 with op.engine_call():
-                    stack.preview_refresh(color="never", on_event=_RefreshSteps(collector))
+                    stack.preview_refresh(**_engine_output(), on_event=_RefreshSteps(collector))
                 policy = _policy_for(options.policy, info)
                 _refuse_unmatched(collector.changes, policy, info)
                 outcome.changes = collector.changes
@@ -463,7 +479,7 @@ def refresh_stack(
                     _confirm(ctx, outcome, "refresh")
             with Progress(info.name, "refresh", live=_live(ctx)) as progress, op.engine_call():
                 stack.refresh(
-                    color="never",
+                    **_engine_output(),
                     message=_update_message("refresh"),
                     on_event=progress,
                     clear_pending_creates=clear_pending or None,
@@ -520,7 +536,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
         outcome = StackOutcome(info.name)
         try:
             with op.engine_call():
-                stack.preview_destroy(color="never", on_event=_fan_out(collector, diagnostics))
+                stack.preview_destroy(**_engine_output(), on_event=_fan_out(collector, diagnostics))
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
                 raise _engine_error(exc, info, stack) from exc
@@ -543,7 +559,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 total = len(outcome.changes)
                 with Progress(info.name, "destroy", total=total) as progress, op.engine_call():
                     stack.destroy(
-                        color="never", on_event=progress, message=_update_message("destroy")
+                        **_engine_output(), on_event=progress, message=_update_message("destroy")
                     )
             except auto_errors.CommandError as exc:
                 raise _engine_error(exc, info, stack) from exc

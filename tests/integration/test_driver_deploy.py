@@ -158,11 +158,20 @@ def test_plan_drift_between_preview_and_apply_is_refused(
     assert _resource(_export(pulumi_env, "local-layer_1"), "web")["outputs"]["value"] == "v1"
 
 
-def test_engine_or_program_error_is_exit_1(specs: Any, run_cli: Callable[..., Any]) -> None:
+def test_engine_or_program_error_is_exit_1(
+    specs: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     specs["layer_1"]["fail"] = "the catalog names an image that does not exist"
     result = run_cli("--yes", "deploy", "layer_1")
     assert result.exit_code == ExitCode.ERROR
-    assert "error:" in result.stderr
+    assert "the catalog names an image that does not exist" in result.stderr
+    assert "SPROCKET_ENGINE_OUTPUT=1" in result.stderr  # where the full story is
+
+    monkeypatch.setenv("SPROCKET_ENGINE_OUTPUT", "1")
+    verbose = run_cli("--json", "preview", "layer_1")
+    assert verbose.exit_code == ExitCode.ERROR
+    assert "Previewing update (local-layer_1)" in verbose.stderr  # the engine's own output
+    assert check_schema(verbose.json())["status"] == "error"  # stdout stays one document
 
 
 def test_deploy_without_yes_off_a_terminal_refuses(specs: Any, run_cli: Callable[..., Any]) -> None:
