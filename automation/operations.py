@@ -244,6 +244,18 @@ def _select(ctx: Context, info: StackInfo) -> Any:
     return select_stack(ctx.settings, info)
 
 
+def _existing(ctx: Context, info: StackInfo) -> Any | None:
+    """The stack if it was ever deployed here; refresh and destroy never create one."""
+    from pulumi.automation import errors as auto_errors
+
+    from automation.engine import select_stack
+
+    try:
+        return select_stack(ctx.settings, info, create=False)
+    except auto_errors.StackNotFoundError:
+        return None
+
+
 def gated_preview(
     ctx: Context,
     info: StackInfo,
@@ -459,7 +471,12 @@ def refresh_stack(
 
     guard = guarded(ctx, info, "refresh", wait_s=options.lock_wait_s, allow_pending=clear_pending)
     with guard as op:
-        stack = _select(ctx, info)
+        stack = _existing(ctx, info)
+        if stack is None:
+            raise BadInput(
+                f"stack {info.name} was never deployed on this backend: nothing to refresh",
+                "check --env and the backend (`python -m automation stacks`)",
+            )
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
         try:
@@ -531,7 +548,9 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
     from pulumi.automation import errors as auto_errors
 
     with guarded(ctx, info, "destroy", wait_s=options.lock_wait_s) as op:
-        stack = _select(ctx, info)
+        stack = _existing(ctx, info)
+        if stack is None:
+            return StackOutcome(info.name, status="unchanged", message="not deployed")
         collector, diagnostics = ChangeCollector(options.policy.stateful_types), _Diagnostics()
         outcome = StackOutcome(info.name)
         try:

@@ -104,10 +104,23 @@ def test_destroy_keeps_protected_resources_unless_named(
     assert [b["urn"] for b in stack["gate"]["blocked"]] == [db]
     assert stack["applied"] is False
 
+    never = run_cli("--yes", "refresh", "layer_2")
+    assert (
+        never.exit_code == ExitCode.BAD_INPUT and "local-layer_2 was never deployed" in never.stderr
+    )
     done = run_cli("--yes", "destroy", "layer_1", "--allow-delete", db)
     assert done.exit_code == ExitCode.OK, done.stderr + done.stdout
     rows = {row["stack"]: row for row in run_cli("--json", "stacks").json()["data"]["stacks"]}
     assert rows["local-layer_1"]["resource_count"] == 0
+    assert rows["local-layer_2"]["deployed"] is False  # refresh and destroy never create a stack
+    everything = run_cli("--json", "--yes", "destroy", "all")
+    assert everything.exit_code == ExitCode.OK, everything.stderr
+    order = [(s["stack"], s["status"]) for s in everything.json()["data"]["stacks"]]
+    assert order == [
+        ("local-platform", "unchanged"),
+        ("local-layer_2", "unchanged"),
+        ("local-layer_1", "unchanged"),
+    ]
 
 
 def test_unlock_refuses_a_live_holder_without_force_and_records_the_removal(
