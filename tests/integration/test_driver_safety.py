@@ -188,3 +188,27 @@ def test_sigterm_cancels_the_engine_gracefully_and_leaves_no_lock(
     # cancelled, not finished: `slow` was created, `later` (waiting on it) was never started
     assert [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in stack["steps"]] == [("create", "later")]
     assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK  # nothing to repair
+
+
+def test_ctrl_c_at_the_prompt_aborts_at_once_without_a_lock(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Nothing runs while the driver waits for an answer: Ctrl-C there ends it immediately."""
+    specs["layer_1"]["toys"] = [{"name": "web"}]
+    controller, terminal = os.openpty()
+    try:
+        proc = second_driver("deploy", "layer_1", stdin=terminal)
+        prompt = ""
+        assert proc.stderr is not None
+        while "?" not in prompt:
+            char = proc.stderr.read(1)
+            assert char, f"the driver exited without asking: {prompt}"
+            prompt += char
+        os.kill(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=30)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == ExitCode.INTERRUPTED
+    assert not lock_path(load_settings(), LAYER_1.name).exists()
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.CHANGES_PRESENT  # nothing applied
