@@ -252,3 +252,31 @@ def test_output_only_change_is_a_change(specs: Any, run_cli: Callable[..., Any])
     ]
     assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
     assert run_cli("preview", "layer_1").exit_code == ExitCode.OK
+
+
+def test_deploy_all_runs_the_layers_in_order_once_the_contracts_are_met(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    from automation import audit
+    from automation.settings import load_settings
+    from sprocket_common.outputs import LAYER1_KEYS, LAYER2_KEYS
+
+    specs["layer_1"].update(toys=[{"name": "net"}], exports=dict.fromkeys(LAYER1_KEYS, "x"))
+    specs["layer_2"].update(toys=[{"name": "redis"}], exports=dict.fromkeys(LAYER2_KEYS, "y"))
+    specs["platform"].update(toys=[{"name": "web"}])
+
+    preview = run_cli("--json", "preview", "all")  # layer_2 cannot be previewed before layer_1
+    assert preview.exit_code == ExitCode.ERROR
+    assert "deploy layer_1 first" in preview.json()["errors"][0]["hint"]
+
+    result = run_cli("--json", "--yes", "deploy", "all")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    stacks = check_schema(result.json())["data"]["stacks"]
+    assert [(s["stack"], s["status"]) for s in stacks] == [
+        ("local-layer_1", "applied"),
+        ("local-layer_2", "applied"),
+        ("local-platform", "applied"),
+    ]
+    deploys = [r["stack"] for r in audit.read(load_settings()) if r["command"] == "deploy"]
+    assert deploys == ["local-layer_1", "local-layer_2", "local-platform"]
+    assert run_cli("preview", "all").exit_code == ExitCode.OK
