@@ -609,9 +609,11 @@ def _recovery_timings(first_failure: datetime | None, detected: str, back: str) 
 def _images(release: Release, forward: Attempt | None) -> list[dict[str, Any]]:
     if forward is None:
         return []
-    return [
-        {"service": c.service, "from": c.old_image, "to": c.new_image} for c in forward.gate.images
-    ]
+    order = {name: index for index, name in enumerate(release.services)}
+    changes = sorted(
+        forward.gate.images, key=lambda c: (order.get(c.service, len(order)), c.service)
+    )
+    return [{"service": c.service, "from": c.old_image, "to": c.new_image} for c in changes]
 
 
 def _outcomes(phase: Attempt | None) -> dict[str, Any]:
