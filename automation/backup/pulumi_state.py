@@ -8,10 +8,12 @@ is read from the CLI's stdout into memory, counted and dropped: it never touches
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,9 +45,15 @@ class StackSnapshot:
     export_bytes: bytes
     export: dict[str, Any]
     config_bytes: bytes | None
-    secrets: SecretCount
+    config: dict[str, Any]
+    state_envelopes: int
+    config_secrets: int
     update_version: int
     cli_version: str
+
+    @property
+    def secret_count(self) -> int:
+        return self.state_envelopes + self.config_secrets
 
 
 def _command(settings: Settings, info: StackInfo, *args: str) -> tuple[list[str], dict[str, str]]:
@@ -102,43 +110,79 @@ def config_path(settings: Settings, info: StackInfo) -> Path:
     return settings.project_dir / config_file_name(info.name)
 
 
-def snapshot(settings: Settings, info: StackInfo) -> StackSnapshot:
-    """Export, decrypted export and history, run side by side (they are independent)."""
-    path = config_path(settings, info)
-    config_bytes = path.read_bytes() if path.exists() else None
-    config = yaml.safe_load(config_bytes or b"") or {}
-    procs = {
-        "export": _start(settings, info, "stack", "export"),
-        "decrypted export": _start(settings, info, "stack", "export", "--show-secrets"),
-        "history": _start(settings, info, "stack", "history", "--json", "--show-secrets=false"),
-    }
-    try:
-        version = cli_version(settings)
-        export_bytes = _finish(procs["export"], "stack export", info)
-        state_decrypted = count_decrypted_secrets(
-            json.loads(_finish(procs["decrypted export"], "decrypting the state", info))
+class PendingSnapshot:
+    """The CLI calls of a backup, started together; results are awaited as they are needed.
+
+    The ciphertext export and history come back first and the caller packs the archive while
+    the decrypted export (a full export plus a key derivation) is still running; only after
+    `secret_count()` says every secret decrypts may anything be stored.
+    """
+
+    def __init__(self, settings: Settings, info: StackInfo) -> None:
+        self.settings, self.info = settings, info
+        path = config_path(settings, info)
+        self.config_bytes = path.read_bytes() if path.exists() else None
+        self.procs = {
+            "export": _start(settings, info, "stack", "export"),
+            "decrypted export": _start(settings, info, "stack", "export", "--show-secrets"),
+            "history": _start(settings, info, "stack", "history", "--json", "--show-secrets=false"),
+        }
+        self._state: StackSnapshot | None = None
+
+    def state(self) -> StackSnapshot:
+        version = cli_version(self.settings)
+        export_bytes = _finish(self.procs["export"], "stack export", self.info)
+        history = json.loads(_finish(self.procs["history"], "stack history", self.info) or b"[]")
+        config = yaml.safe_load(self.config_bytes or b"") or {}
+        self._state = StackSnapshot(
+            export_bytes=export_bytes,
+            export=json.loads(export_bytes),
+            config_bytes=self.config_bytes,
+            config=config,
+            state_envelopes=count_ciphertext_secrets(export_bytes),
+            config_secrets=count_secure_config_keys(config),
+            update_version=_update_version(history),
+            cli_version=version,
         )
-        history = json.loads(_finish(procs["history"], "stack history", info) or b"[]")
-    finally:
-        for proc in procs.values():  # after an early failure, do not leave the others running
+        return self._state
+
+    def secret_count(self) -> SecretCount:
+        """Wait for the decryption check; call after `state()`."""
+        snap = self._state
+        assert snap is not None, "state() first"
+        decrypted = _finish(self.procs["decrypted export"], "decrypting the state", self.info)
+        state_decrypted = count_decrypted_secrets(decrypted)
+        del decrypted  # plaintext: never kept longer than the count takes
+        proven = snap.state_envelopes > 0 and state_decrypted == snap.state_envelopes
+        return SecretCount(
+            state_envelopes=snap.state_envelopes,
+            state_decrypted=state_decrypted,
+            config_secrets=snap.config_secrets,
+            config_decrypted=_config_decrypted(
+                self.settings,
+                self.info,
+                snap.config,
+                snap.export,
+                snap.config_secrets,
+                passphrase_proven=proven,
+            ),
+        )
+
+    def close(self) -> None:
+        """After an early failure, do not leave the other CLI calls running."""
+        for proc in self.procs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    export = json.loads(export_bytes)
-    state_envelopes = count_ciphertext_secrets(export)
-    config_secrets = count_secure_config_keys(config)
-    proven = state_envelopes > 0 and state_decrypted == state_envelopes
-    secrets = SecretCount(
-        state_envelopes=state_envelopes,
-        state_decrypted=state_decrypted,
-        config_secrets=config_secrets,
-        config_decrypted=_config_decrypted(
-            settings, info, config, export, config_secrets, passphrase_proven=proven
-        ),
-    )
-    return StackSnapshot(
-        export_bytes, export, config_bytes, secrets, _update_version(history), version
-    )
+
+
+@contextlib.contextmanager
+def pending_snapshot(settings: Settings, info: StackInfo) -> Iterator[PendingSnapshot]:
+    pending = PendingSnapshot(settings, info)
+    try:
+        yield pending
+    finally:
+        pending.close()
 
 
 def _config_decrypted(

@@ -9,7 +9,7 @@ count: they never return or keep a plaintext value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,31 +18,24 @@ SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a type tag, not a secret
 
 
-def _envelopes(node: Any) -> Iterator[dict[str, Any]]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get(SIG_KEY) == SECRET_SIG:
-                yield item
-                continue  # an envelope's payload is an opaque string
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+# An envelope's signature pair and a decrypted envelope holding null, matched in the CLI's
+# JSON text: inside a JSON string every quote is escaped, so these match only real keys.
+_ENVELOPE = re.compile(rb'"' + SIG_KEY.encode() + rb'"\s*:\s*"' + SECRET_SIG.encode() + rb'"')
+_NULL_PLAINTEXT = re.compile(rb'"plaintext"\s*:\s*(?:"null"|null)(?=\s*[,}])')
 
 
-def count_ciphertext_secrets(export: Any) -> int:
-    """Secret envelopes in a ciphertext export (`pulumi stack export`)."""
-    return sum(1 for env in _envelopes(export) if "ciphertext" in env)
+def count_ciphertext_secrets(export_text: bytes) -> int:
+    """Secret envelopes in a ciphertext export (`pulumi stack export`): all are ciphertext.
+
+    Counted in the text rather than the parsed tree: a 5,000-resource state is 15 MB of JSON,
+    and walking it twice costs more than the export.
+    """
+    return len(_ENVELOPE.findall(export_text))
 
 
-def count_decrypted_secrets(export: Any) -> int:
-    """Envelopes of a decrypted export whose value is present and not JSON `null`."""
-    return sum(
-        1
-        for env in _envelopes(export)
-        if env.get("plaintext") not in (None, "null") or env.get("value") is not None
-    )
+def count_decrypted_secrets(decrypted_text: bytes) -> int:
+    """Envelopes of a decrypted export (`--show-secrets`) whose value is not null."""
+    return len(_ENVELOPE.findall(decrypted_text)) - len(_NULL_PLAINTEXT.findall(decrypted_text))
 
 
 def _has_secure(value: Any) -> bool:

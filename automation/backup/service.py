@@ -16,7 +16,7 @@ from automation.backup.manifest import (
     Manifest,
     config_file_name,
 )
-from automation.backup.pulumi_state import snapshot
+from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
 from automation.backup.store import BackupStore
 from automation.errors import BadInput, SecretsIncomplete
@@ -100,36 +100,19 @@ def take(
 ) -> BackupRecord:
     """Export (ciphertext), check every secret decrypts, pack, upload, read back, catalog."""
     store = store or BackupStore.from_settings(settings.backup)
-    snap = snapshot(settings, info)
-    if not snap.secrets.complete:
+    now = now or datetime.now(UTC)
+    backup_id = new_backup_id(now)
+    with pending_snapshot(settings, info) as pending:
+        snap = pending.state()
+        # Packed while the decryption check still runs; nothing is stored before it passes.
+        archive, manifest = _pack(settings, info, snap, backup_id, now, reason, run_id)
+        secrets = pending.secret_count()
+    if not secrets.complete:
         raise SecretsIncomplete(
-            f"secret check failed for {info.name}: {snap.secrets.describe()}; nothing was stored",
+            f"secret check failed for {info.name}: {secrets.describe()}; nothing was stored",
             "the configured passphrase is wrong for this stack: set PULUMI_CONFIG_PASSPHRASE "
             "(or _FILE) to the stack's passphrase",
         )
-    now = now or datetime.now(UTC)
-    backup_id = new_backup_id(now)
-    files = {STATE_NAME: snap.export_bytes}
-    if snap.config_bytes is not None:
-        files[config_file_name(info.name)] = snap.config_bytes
-    deployment = snap.export.get("deployment") or {}
-    archive, manifest = pack(
-        files,
-        Manifest(
-            backup_id=backup_id,
-            project=PROJECT_NAME,
-            stack=info.name,
-            created=now.isoformat(timespec="seconds"),
-            reason=reason,
-            pulumi_version=snap.cli_version,
-            checkpoint_version=int(snap.export.get("version") or 0),
-            resource_count=len(deployment.get("resources") or []),
-            secret_count=snap.secrets.total,
-            update_version=snap.update_version,
-            git_commit=_git_commit(settings.project_dir, PROJECT_ROOT),
-            run_id=run_id,
-        ),
-    )
     key = store.archive_key(PROJECT_NAME, info.name, backup_id)
     stored = store.upload_verified(
         key,
@@ -144,6 +127,38 @@ def take(
     record = _record(manifest, key, stored.size, stored.sha256, verified_at=_now_iso())
     store.put_record(key, record.to_dict())
     return record
+
+
+def _pack(
+    settings: Settings,
+    info: StackInfo,
+    snap: StackSnapshot,
+    backup_id: str,
+    now: datetime,
+    reason: str,
+    run_id: str,
+) -> tuple[bytes, Manifest]:
+    files = {STATE_NAME: snap.export_bytes}
+    if snap.config_bytes is not None:
+        files[config_file_name(info.name)] = snap.config_bytes
+    deployment = snap.export.get("deployment") or {}
+    return pack(
+        files,
+        Manifest(
+            backup_id=backup_id,
+            project=PROJECT_NAME,
+            stack=info.name,
+            created=now.isoformat(timespec="seconds"),
+            reason=reason,
+            pulumi_version=snap.cli_version,
+            checkpoint_version=int(snap.export.get("version") or 0),
+            resource_count=len(deployment.get("resources") or []),
+            secret_count=snap.secret_count,
+            update_version=snap.update_version,
+            git_commit=_git_commit(settings.project_dir, PROJECT_ROOT),
+            run_id=run_id,
+        ),
+    )
 
 
 def _record(

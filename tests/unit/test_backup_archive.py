@@ -151,13 +151,30 @@ def test_unknown_v4_features_are_refused() -> None:
     assert problems == ["checkpoint uses features this CLI does not know: ['teleport']"]
 
 
+def cli_json(data: Any) -> bytes:
+    """As the pulumi CLI prints an export: indented JSON."""
+    return json.dumps(data, indent=4).encode()
+
+
 def test_counts_ciphertext_and_non_null_decrypted_envelopes() -> None:
-    assert count_ciphertext_secrets(export()) == 2
+    assert count_ciphertext_secrets(cli_json(export())) == 2
     decrypted = json.loads(json.dumps(export()).replace('"ciphertext"', '"plaintext"'))
-    assert count_decrypted_secrets(decrypted) == 2
+    assert count_decrypted_secrets(cli_json(decrypted)) == 2
     # What an old CLI exports with a wrong passphrase: the envelopes are there, the values null.
     nulled = json.loads(json.dumps(decrypted).replace('"v1:abc:def"', '"null"'))
-    assert count_decrypted_secrets(nulled) == 1
+    assert count_decrypted_secrets(cli_json(nulled)) == 1
+    assert count_decrypted_secrets(json.dumps(nulled).encode()) == 1  # compact JSON too
+
+
+def test_secret_markers_inside_string_values_are_not_counted() -> None:
+    """A property whose *value* mentions the envelope keys is escaped text, not an envelope."""
+    sneaky = export()
+    sneaky["deployment"]["resources"][1]["inputs"]["doc"] = json.dumps(
+        {SIG_KEY: SECRET_SIG, "plaintext": "null"}
+    )
+    assert count_ciphertext_secrets(cli_json(sneaky)) == 2
+    decrypted = json.loads(json.dumps(sneaky).replace('"ciphertext"', '"plaintext"'))
+    assert count_decrypted_secrets(cli_json(decrypted)) == 2
 
 
 def test_config_secrets_are_counted_per_key() -> None:
