@@ -21,6 +21,7 @@ def _rollout(
     to_release: str | None,
     allow_other_changes: bool,
     parallel: bool,
+    probe_url: str | None,
 ) -> Result:
     from automation.rollout.display import RolloutDisplay
     from automation.rollout.manifest import check_tag
@@ -39,7 +40,14 @@ def _rollout(
         )
     if tag:
         check_tag(tag)  # before the lock and the engine: a typo costs nothing
-    request = RolloutRequest(tag, services, to_release, allow_other_changes, parallel)
+    if probe_url is not None and not (
+        probe_url.startswith(("http://", "https://")) and "{host}" in probe_url
+    ):
+        raise BadInput(
+            f"--probe-url {probe_url!r} is not an http(s) URL template with {{host}}",
+            "e.g. --probe-url 'https://{host}/' (the platform's `routes` give the hosts)",
+        )
+    request = RolloutRequest(tag, services, to_release, allow_other_changes, parallel, probe_url)
     info = ctx.stack(Layer.PLATFORM)
     with guarded(ctx, info, "rollout") as op, RolloutDisplay() as display:
         result = Rollout(ctx, info, request, display, op).run()
@@ -70,12 +78,19 @@ def _rollout(
     is_flag=True,
     help="Update every service at once instead of one after another (faster, wider blast).",
 )
+@click.option(
+    "--probe-url",
+    metavar="TEMPLATE",
+    help="After convergence, GET each route of the platform's `routes` output through this URL "
+    "template, e.g. 'https://{host}/'; no answer counts as a failed rollout.",
+)
 def rollout(
     tag: str | None,
     services: tuple[str, ...],
     to_release: str | None,
     allow_other_changes: bool,
     parallel: bool,
+    probe_url: str | None,
 ) -> ExitCode:
     """Roll an image tag out to the platform's services, watch Swarm converge, and roll the
     whole release back if any service fails.
@@ -88,7 +103,9 @@ def rollout(
     """
     return run_verb(
         "rollout",
-        lambda ctx: _rollout(ctx, tag, services, to_release, allow_other_changes, parallel),
+        lambda ctx: _rollout(
+            ctx, tag, services, to_release, allow_other_changes, parallel, probe_url
+        ),
     )
 
 

@@ -68,6 +68,7 @@ class RolloutRequest:
     to_release: str | None = None
     allow_other_changes: bool = False
     parallel: bool = False  # all services at once instead of one after another
+    probe_url: str | None = None  # e.g. "https://{host}/": probe each route after convergence
 
 
 def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
@@ -130,6 +131,7 @@ class Rollout:
         self.ctx, self.info, self.request, self.display, self.op = ctx, info, request, display, op
         self.store = release_store(ctx, info)
         self._provider_urns: list[str] = []
+        self._routes: dict[str, list[str]] = {}
 
     # --- the whole flow ------------------------------------------------------------------------
 
@@ -188,14 +190,14 @@ class Rollout:
         expected = {c.service: c.new_image for c in changes}
         if self.request.parallel or len(changes) <= 1:
             return self._apply_and_watch(
-                stack, api, service_names, [c.service for c in changes], gate, expected
+                stack, api, service_names, [c.service for c in changes], gate, expected, probe=True
             )
         outcomes: dict[str, Convergence] = {}
         for number, change in enumerate(changes, start=1):
             self.display.step(f"rolling {change.service} ({number}/{len(changes)})")
             one = self._apply_and_watch(
                 stack, api, service_names, [change.service], gate, expected,
-                targets=[change.urn, *self._provider_urns],
+                targets=[change.urn, *self._provider_urns], probe=True,
             )  # fmt: skip
             outcomes.update(one.outcomes)
             if not one.converged:
@@ -321,6 +323,9 @@ class Rollout:
                 f"the {self.info.name} stack exports no service_names",
                 "deploy the platform layer first (it exports {catalog name: Swarm service})",
             )
+        routes = outputs.get("routes")
+        if routes is not None and isinstance(routes.value, dict):
+            self._routes = {str(k): [str(h) for h in v] for k, v in routes.value.items()}
         return {str(k): str(v) for k, v in names.value.items()}
 
     def _plan(
@@ -464,6 +469,7 @@ class Rollout:
         *,
         fail_fast: bool = True,
         targets: Sequence[str] = (),
+        probe: bool = False,
     ) -> Attempt:
         baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
         self._engine(lambda: self._up(stack, targets), "apply")
@@ -483,11 +489,38 @@ class Rollout:
         try:
             timeout = watch.deadline_s()
             self.display.watching(f"watching convergence (deadline {timeout:.0f}s)", list(names))
-            return Attempt(gate, watch.run(timeout))
+            outcomes = watch.run(timeout)
         except docker_errors().DockerException as exc:
             raise DriverError(
                 f"lost track of the services: {exc}", "check the Swarm: docker service ls"
             ) from exc
+        if (
+            probe
+            and self.request.probe_url
+            and all(c.phase is Phase.COMPLETED for c in outcomes.values())
+        ):
+            outcomes = self._probe_routes(outcomes)
+        return Attempt(gate, outcomes)
+
+    def _probe_routes(self, outcomes: dict[str, Convergence]) -> dict[str, Convergence]:
+        """Converged services must also answer on their public routes (through Traefik)."""
+        from automation.rollout.probe import probe_routes
+
+        converged = [n for n, c in outcomes.items() if c.phase is Phase.COMPLETED]
+        hosts = [h for n in converged for h in self._routes.get(n, [])]
+        if not hosts:
+            return outcomes
+        assert self.request.probe_url is not None
+        self.display.step(f"probing routes: {', '.join(hosts)}")
+        failures = probe_routes(self._routes, converged, url_template=self.request.probe_url)
+        for failure in failures:
+            conv = outcomes[failure.service]
+            outcomes[failure.service] = Convergence(
+                Phase.FAILED, conv.running, conv.desired, conv.update_state,
+                f"route {failure.url} did not answer: {failure.last}",
+            )  # fmt: skip
+            self.display.service(failure.service, outcomes[failure.service])
+        return outcomes
 
     def _up(self, stack: Stack, targets: Sequence[str] = ()) -> None:
         from automation.progress import Progress

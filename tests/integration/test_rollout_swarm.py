@@ -10,7 +10,9 @@ file backend, the Swarm, the images, the healthchecks, Swarm's own rollback.
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -38,7 +40,12 @@ UPDATE = {"monitor_s": 8}  # >= start_period + interval * retries = 6 s, as the 
 REPLICAS = {"web": 2, "core": 1}
 
 
-def platform_stand_in(prefix: str, *, without_healthcheck: tuple[str, ...] = ()) -> Any:
+def platform_stand_in(
+    prefix: str,
+    *,
+    without_healthcheck: tuple[str, ...] = (),
+    routes: dict[str, list[str]] | None = None,
+) -> Any:
     def program() -> None:
         config = pulumi.Config("sprocket")
         default_tag = config.get("image_tag") or "1"
@@ -59,6 +66,7 @@ def platform_stand_in(prefix: str, *, without_healthcheck: tuple[str, ...] = ())
             images[name], names[name] = image, f"{prefix}-{name}"
         pulumi.export("images", images)
         pulumi.export("service_names", names)
+        pulumi.export("routes", routes or {})
 
     return program
 
@@ -346,3 +354,38 @@ def test_the_lint_blocks_a_service_without_a_healthcheck(
     assert "core: TaskTemplate.ContainerSpec.Healthcheck: no healthcheck" in result.stdout
     assert "rollout blocked before any change" in result.stderr
     assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
+
+
+class BrokenRoute(http.server.BaseHTTPRequestHandler):
+    """Traefik answering for a service whose route is broken behind a healthy container."""
+
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_a_route_that_does_not_answer_after_convergence_rolls_the_release_back(
+    platform: Any, run_cli: Any, swarm: Any, service_name: str
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BrokenRoute)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        platform(routes={"web": [host]})
+        result = run_cli(
+            "--json", "rollout", "--tag", "2", "--service", "web", "--probe-url", "http://{host}/"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert result.exit_code == 7, result.stdout + result.stderr
+    web = result.json()["data"]["convergence"]["web"]
+    assert (web["phase"], web["running"]) == ("failed", 2)  # Swarm itself was content
+    assert web["message"] == f"route http://{host}/ did not answer: 503"
+    assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
+    assert running_images(swarm, service_name) == {"web": {"1"}, "core": {"1"}}
