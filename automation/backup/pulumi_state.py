@@ -14,6 +14,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,8 +24,13 @@ import yaml
 
 from automation.backup.manifest import config_file_name
 from automation.backup.secrets_check import (
+    PassphraseCrypter,
     SecretCount,
+    UnknownFormat,
+    WrongPassphrase,
     count_ciphertext_secrets,
+    count_decryptable_config,
+    count_decryptable_secrets,
     count_decrypted_config,
     count_decrypted_secrets,
     count_secure_config_keys,
@@ -113,59 +119,100 @@ def config_path(settings: Settings, info: StackInfo) -> Path:
 class PendingSnapshot:
     """The CLI calls of a backup, started together; results are awaited as they are needed.
 
-    The ciphertext export and history come back first and the caller packs the archive while
-    the decrypted export (a full export plus a key derivation) is still running; only after
-    `secret_count()` says every secret decrypts may anything be stored.
+    The passphrase key is derived (1,000,000 PBKDF2 rounds, in a thread) while the CLI exports
+    the ciphertext state; the caller packs the archive while the secrets are decrypted and
+    counted. Only after `secret_count()` says every secret decrypts may anything be stored.
     """
 
     def __init__(self, settings: Settings, info: StackInfo) -> None:
         self.settings, self.info = settings, info
         path = config_path(settings, info)
         self.config_bytes = path.read_bytes() if path.exists() else None
+        self.config: dict[str, Any] = yaml.safe_load(self.config_bytes or b"") or {}
         self.procs = {
             "export": _start(settings, info, "stack", "export"),
-            "decrypted export": _start(settings, info, "stack", "export", "--show-secrets"),
             "history": _start(settings, info, "stack", "history", "--json", "--show-secrets=false"),
         }
+        self._crypters: dict[str, Future[PassphraseCrypter]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sprocket-kdf")
+        salt = self.config.get("encryptionsalt")
+        if isinstance(salt, str):
+            self._crypter(salt)  # most stacks: the state's salt is the config's; start now
         self._state: StackSnapshot | None = None
+
+    def _crypter(self, salt: str) -> Future[PassphraseCrypter]:
+        if salt not in self._crypters:
+            phrase = _passphrase(self.settings, self.info)
+            self._crypters[salt] = self._pool.submit(PassphraseCrypter, phrase, salt)
+        return self._crypters[salt]
 
     def state(self) -> StackSnapshot:
         version = cli_version(self.settings)
         export_bytes = _finish(self.procs["export"], "stack export", self.info)
         history = json.loads(_finish(self.procs["history"], "stack history", self.info) or b"[]")
-        config = yaml.safe_load(self.config_bytes or b"") or {}
         self._state = StackSnapshot(
             export_bytes=export_bytes,
             export=json.loads(export_bytes),
             config_bytes=self.config_bytes,
-            config=config,
+            config=self.config,
             state_envelopes=count_ciphertext_secrets(export_bytes),
-            config_secrets=count_secure_config_keys(config),
+            config_secrets=count_secure_config_keys(self.config),
             update_version=_update_version(history),
             cli_version=version,
         )
         return self._state
 
     def secret_count(self) -> SecretCount:
-        """Wait for the decryption check; call after `state()`."""
+        """Decrypt every secret of the state and the config and count the non-null ones."""
         snap = self._state
         assert snap is not None, "state() first"
-        decrypted = _finish(self.procs["decrypted export"], "decrypting the state", self.info)
+        providers = (snap.export.get("deployment") or {}).get("secrets_providers") or {}
+        state_salt = (providers.get("state") or {}).get("salt")
+        try:
+            if providers.get("type") not in (None, "passphrase"):
+                raise UnknownFormat(f"secrets provider {providers.get('type')!r}")
+            state_decrypted = 0
+            if snap.state_envelopes:
+                if not isinstance(state_salt, str):
+                    raise UnknownFormat("no passphrase salt in the state")
+                crypter = self._crypter(state_salt).result()
+                state_decrypted = count_decryptable_secrets(snap.export_bytes, crypter)
+            config_decrypted = 0
+            if snap.config_secrets:
+                config_salt = snap.config.get("encryptionsalt")
+                if not isinstance(config_salt, str):
+                    raise UnknownFormat("no encryptionsalt in the stack config")
+                crypter = self._crypter(config_salt).result()
+                config_decrypted = count_decryptable_config(snap.config, crypter)
+        except WrongPassphrase:
+            raise SecretsIncomplete(
+                f"the configured passphrase does not decrypt the secrets of {self.info.name}; "
+                "nothing was stored",
+                "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to this stack's passphrase",
+            ) from None
+        except UnknownFormat:
+            return self._cli_secret_count(snap)
+        return SecretCount(
+            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
+        )
+
+    def _cli_secret_count(self, snap: StackSnapshot) -> SecretCount:
+        """Not the v1 passphrase format: let the CLI decrypt (slower, same result)."""
+        decrypted = _finish(
+            _start(self.settings, self.info, "stack", "export", "--show-secrets"),
+            "decrypting the state",
+            self.info,
+        )
         state_decrypted = count_decrypted_secrets(decrypted)
         del decrypted  # plaintext: never kept longer than the count takes
-        proven = snap.state_envelopes > 0 and state_decrypted == snap.state_envelopes
+        config_decrypted = 0
+        if snap.config_secrets:
+            shown = _start(self.settings, self.info, "config", "--json", "--show-secrets")
+            config_decrypted = count_decrypted_config(
+                json.loads(_finish(shown, "decrypting the config", self.info) or b"{}")
+            )
         return SecretCount(
-            state_envelopes=snap.state_envelopes,
-            state_decrypted=state_decrypted,
-            config_secrets=snap.config_secrets,
-            config_decrypted=_config_decrypted(
-                self.settings,
-                self.info,
-                snap.config,
-                snap.export,
-                snap.config_secrets,
-                passphrase_proven=proven,
-            ),
+            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
         )
 
     def close(self) -> None:
@@ -174,6 +221,17 @@ class PendingSnapshot:
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _passphrase(settings: Settings, info: StackInfo) -> str:
+    """The passphrase the CLI would use (PULUMI_CONFIG_PASSPHRASE, else the _FILE, trimmed)."""
+    from automation.settings import passphrase_env
+
+    env = passphrase_env(settings, info.env)
+    if "PULUMI_CONFIG_PASSPHRASE" in env:
+        return env["PULUMI_CONFIG_PASSPHRASE"]
+    return Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text().strip()
 
 
 @contextlib.contextmanager
@@ -183,34 +241,6 @@ def pending_snapshot(settings: Settings, info: StackInfo) -> Iterator[PendingSna
         yield pending
     finally:
         pending.close()
-
-
-def _config_decrypted(
-    settings: Settings,
-    info: StackInfo,
-    config: dict[str, Any],
-    export: dict[str, Any],
-    config_secrets: int,
-    *,
-    passphrase_proven: bool,
-) -> int:
-    """How many `secure:` config keys decrypt to a value with the configured passphrase.
-
-    Config and state secrets are encrypted with the key derived from the passphrase and a salt.
-    When the config file's salt is the state's and every state secret decrypted, the passphrase
-    is proved right for that very key (the CLI also checks it against the salt's sealed check
-    value), so every config secret decrypts too. A different salt (the config was re-keyed) is
-    checked with its own decryption, which costs another key derivation.
-    """
-    if not config_secrets:
-        return 0
-    providers = (export.get("deployment") or {}).get("secrets_providers") or {}
-    state_salt = (providers.get("state") or {}).get("salt")
-    same_key = providers.get("type") == "passphrase" and state_salt == config.get("encryptionsalt")
-    if passphrase_proven and same_key:
-        return config_secrets
-    proc = _start(settings, info, "config", "--json", "--show-secrets")
-    return count_decrypted_config(json.loads(_finish(proc, "decrypting the config", info) or b"{}"))
 
 
 def _update_version(history: list[dict[str, Any]]) -> int:

@@ -84,3 +84,99 @@ class SecretCount:
             f"{self.state_decrypted} of {self.state_envelopes} state secrets and "
             f"{self.config_decrypted} of {self.config_secrets} config secrets decrypt to a value"
         )
+
+
+# --- decrypting in process ------------------------------------------------------------------
+#
+# The CLI's `stack export --show-secrets` re-serializes the whole state to decrypt it: over twice
+# the cost of the export itself. The passphrase provider's format is small and versioned
+# (pkg/secrets/passphrase/manager.go, sdk/go/common/resource/config/crypt.go): state
+# `v1:<salt b64>:v1:<nonce b64>:<sealed "pulumi">`, values `v1:<nonce b64>:<ciphertext b64>`,
+# AES-256-GCM under PBKDF2-HMAC-SHA256(passphrase, salt, 1,000,000 rounds). The driver decrypts
+# each envelope with it and counts; anything it does not recognise goes back to the CLI.
+
+KDF_ROUNDS = 1_000_000
+_B64 = rb"[A-Za-z0-9+/=]*"
+_CIPHERTEXT_ENVELOPE = re.compile(
+    rb'"' + SIG_KEY.encode() + rb'"\s*:\s*"' + SECRET_SIG.encode() + rb'"\s*,\s*'
+    rb'"ciphertext"\s*:\s*"(v1:' + _B64 + rb":" + _B64 + rb')"'
+)
+
+
+class WrongPassphrase(Exception):
+    """The passphrase does not open the salt's sealed check value."""
+
+
+class UnknownFormat(Exception):
+    """Not the v1 passphrase format: let the CLI decrypt."""
+
+
+class PassphraseCrypter:
+    """Pulumi's v1 passphrase crypter, decrypt side only. Holds a key, never a plaintext."""
+
+    def __init__(self, passphrase: str, state: str) -> None:
+        import base64
+        import hashlib
+
+        version, salt_b64, check = [*state.split(":", 2), "", ""][:3]
+        if version != "v1" or not check:
+            raise UnknownFormat(f"secrets state version {version!r}")
+        salt = base64.b64decode(salt_b64)
+        self._key = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, KDF_ROUNDS, 32)
+        try:
+            opened = self.decrypt(check)
+        except ValueError:
+            opened = b""
+        if opened != b"pulumi":
+            raise WrongPassphrase("the passphrase does not match this salt")
+
+    def decrypt(self, value: str) -> bytes:
+        """Plaintext bytes; ValueError if the value is malformed or does not authenticate."""
+        import base64
+
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        version, nonce_b64, sealed_b64 = [*value.split(":"), "", ""][:3]
+        if version != "v1":
+            raise ValueError(f"unknown ciphertext version {version!r}")
+        try:
+            return AESGCM(self._key).decrypt(
+                base64.b64decode(nonce_b64), base64.b64decode(sealed_b64), None
+            )
+        except (InvalidTag, ValueError) as exc:
+            raise ValueError("does not decrypt") from exc
+
+    def holds_value(self, value: str) -> bool:
+        """True when `value` decrypts to something other than JSON null."""
+        try:
+            return self.decrypt(value).strip() != b"null"
+        except ValueError:
+            return False
+
+
+def count_decryptable_secrets(export_text: bytes, crypter: PassphraseCrypter) -> int:
+    """Envelopes of a ciphertext export that decrypt to a non-null value with `crypter`.
+
+    Raises UnknownFormat when some envelope is not laid out as expected, so nothing is skipped.
+    """
+    values = _CIPHERTEXT_ENVELOPE.findall(export_text)
+    if len(values) != count_ciphertext_secrets(export_text):
+        raise UnknownFormat("some secret envelopes are not v1 ciphertext")
+    return sum(1 for value in values if crypter.holds_value(value.decode()))
+
+
+def count_decryptable_config(config_file: Any, crypter: PassphraseCrypter) -> int:
+    """Config keys whose every `secure:` value decrypts to a non-null value."""
+
+    def all_open(value: Any) -> bool:
+        if isinstance(value, dict):
+            if set(value) == {"secure"}:
+                return crypter.holds_value(str(value["secure"]))
+            return all(all_open(v) for v in value.values())
+        if isinstance(value, list):
+            return all(all_open(v) for v in value)
+        return True
+
+    config = (config_file or {}).get("config") or {}
+    return sum(1 for value in config.values() if _has_secure(value) and all_open(value))
