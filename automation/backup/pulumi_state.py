@@ -2,8 +2,9 @@
 
 The Automation API's `export_stack()` passes `--show-secrets`, so its output is plaintext: a backup
 built on it would put every secret in the bucket in clear. The primary artifact here is
-`pulumi stack export` without that flag. The decrypted export needed for the secret-count check
-is read from the CLI's stdout into memory, counted and dropped: it never touches a disk.
+`pulumi stack export` without that flag. The secret-completeness check decrypts its envelopes in
+process and keeps only counts; where the format is not recognised it falls back to the CLI's
+decrypted export, read from stdout into memory, counted and dropped: it never touches a disk.
 """
 
 from __future__ import annotations
