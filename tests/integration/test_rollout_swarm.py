@@ -355,6 +355,24 @@ def test_the_lint_blocks_a_service_without_a_healthcheck(
     assert "rollout blocked before any change" in result.stderr
     assert spec_tags(swarm, service_name) == {"web": "1", "core": "1"}
 
+    unknown = run_cli("rollout", "--tag", "2", "--service", "nosuch")
+    assert unknown.exit_code == 64
+    assert unknown.stderr == (
+        "error: unknown service(s) 'nosuch' (platform services are: core, web)\n"
+    )
+    no_release = run_cli("rollout", "--to-release", "2020")
+    assert no_release.exit_code == 64
+    assert "release '2020' is not a release of this stack" in no_release.stderr
+
+
+def test_rolling_out_before_the_platform_is_deployed_says_so(pulumi_env: Any, run_cli: Any) -> None:
+    result = run_cli("rollout", "--tag", "2")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: the local-platform stack does not exist yet "
+        "(deploy it first: python -m automation deploy platform)\n"
+    )
+
 
 class BrokenRoute(http.server.BaseHTTPRequestHandler):
     """Traefik answering for a service whose route is broken behind a healthy container."""
