@@ -334,6 +334,12 @@ class Rollout:
         """The release's services and the image config it sets."""
         if self.request.to_release:
             old = self.store.get(self.request.to_release)
+            if old.result not in ("succeeded", "unchanged"):
+                good = [r.id for r in self.store.all() if r.result == "succeeded"][-3:]
+                raise BadInput(
+                    f"release {old.id} ended {old.result}: its images never ran as a release",
+                    f"pick a succeeded release ({', '.join(good) or 'none yet'})",
+                )
             unknown = sorted(set(old.services) - set(service_names))
             if unknown:
                 raise BadInput(

@@ -248,16 +248,20 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
 
     listed = run_cli("--json", "releases").json()["data"]["releases"]
     assert [(r["tag"], r["result"]) for r in listed] == [("bad", "rolled_back")]
-    assert audit_of_rollouts() == [(7, data["release"], "rolled_back")]
+    again = run_cli("rollout", "--to-release", data["release"])
+    assert again.exit_code == 64
+    assert "ended rolled_back: its images never ran as a release" in again.stderr
+    # Audited, the refused one too.
+    assert audit_of_rollouts() == [(7, data["release"], "rolled_back"), (64, None, None)]
     assert CANARY not in result.stdout + result.stderr
 
 
-def audit_of_rollouts() -> list[tuple[int, str, str]]:
+def audit_of_rollouts() -> list[tuple[int, str | None, str | None]]:
     from automation import audit
     from automation.settings import load_settings
 
     return [
-        (entry["exit_code"], entry["release"], entry["release_result"])
+        (entry["exit_code"], entry.get("release"), entry.get("release_result"))
         for entry in audit.read(load_settings(), stack="local-platform")
         if entry["command"] == "rollout"
     ]
