@@ -143,6 +143,14 @@ def test_backup_delete_restore_gives_back_the_same_state(
     assert decrypted_canonical(pulumi_env) == before_plain  # every secret value came back
     assert (pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_bytes() == config_before
 
+    # The audit log names both operations and never a secret value.
+    from automation import audit
+    from automation.settings import load_settings
+
+    records = audit.read(load_settings(), STACK)
+    assert [r["command"] for r in records][-2:] == ["backup", "restore"]
+    assert CANARY not in audit.audit_path(load_settings()).read_text()
+
 
 def test_restore_over_existing_state_saves_it_first(
     toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]

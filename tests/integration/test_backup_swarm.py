@@ -7,7 +7,7 @@ whose image comes from stack config, as the platform layer's image tags do.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,43 @@ def _image_of(swarm: Any, name: str) -> str:
     return image.split("@sha256:")[0]
 
 
+def _settled(swarm: Any, name: str, timeout_s: float = 90) -> None:
+    """Wait until Swarm has finished rolling the service (an update in flight makes the next
+    update fail with `update out of sequence`, as it would for an operator)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    state = None
+    while time.monotonic() < deadline:
+        state = (swarm.services.get(name).attrs.get("UpdateStatus") or {}).get("State")
+        if state in (None, "completed"):
+            return
+        time.sleep(1)
+    raise AssertionError(f"service {name} still {state!r} after {timeout_s:.0f} s")
+
+
 def _config_image(pulumi_env: Any) -> str:
     config = yaml.safe_load((pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_text())
     image: str = config["config"]["sprocket-infra:image"]
     return image
+
+
+@pytest.fixture
+def service_name(swarm: Any) -> Iterator[str]:
+    """A service name of this module's own, removed after the test.
+
+    Not conftest's `sprockettest-` prefix: every test session sweeps that prefix when it ends,
+    so another helper's session ending mid-test would delete this service under the test.
+    """
+    import contextlib
+    import uuid
+
+    import docker.errors
+
+    name = f"sprocketbk-{uuid.uuid4().hex[:8]}"
+    yield name
+    with contextlib.suppress(docker.errors.NotFound):
+        swarm.services.get(name).remove()
 
 
 @pytest.fixture
@@ -84,6 +117,7 @@ def released(
         result = run_cli("--yes", "deploy", "layer_1")
         assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
         assert _image_of(swarm, service_name) == test_images[tag]
+        _settled(swarm, service_name)
 
     return release
 
