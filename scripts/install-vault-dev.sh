@@ -9,7 +9,11 @@
 #
 # Cold build: about 20 min on 2 shared cores (module download ~1-2 min). Reused when the cached
 # binary reports the pinned version. Prints the binary's path on its last line of stdout.
+# --cached-only: never build (the test fixture uses it; a 20 min build does not belong in a test).
 set -euo pipefail
+
+cached_only=false
+[[ "${1:-}" == "--cached-only" ]] && cached_only=true
 
 version="1.21.3"  # pinned together with the sdk version and the patch below
 sdk_version="v0.21.0"
@@ -63,6 +67,9 @@ build() {
 
 if cached_ok; then
   log "reusing cached Vault v$version"
+elif $cached_only; then
+  log "no cached Vault v$version at $binary: run scripts/install-vault-dev.sh (about 20 min cold)"
+  exit 1
 else
   log "building Vault v$version from the Go module proxy (about 20 min cold on 2 cores)"
   build || { log "could not build Vault v$version"; exit 1; }

@@ -1,0 +1,94 @@
+"""A real Vault dev server on loopback (in memory, unsealed, KV v2 at `secret/`) for the tests.
+
+The binary is built from the Go module proxy by scripts/install-vault-dev.sh (cached under
+~/.cache/sprocket-infra); this fixture never builds it. Use it from a test module with
+`from vault_fixture import vault_dev` (like driver_toys: tests/integration has no __init__.py,
+so pytest puts it on sys.path).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-vault-dev.sh"
+START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class VaultDev:
+    addr: str
+    token: str  # the dev server's root token
+    binary: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client (the vault CLI, scripts/bootstrap_secrets.py) needs to reach it."""
+        return {"VAULT_ADDR": self.addr, "VAULT_TOKEN": self.token}
+
+
+def _cached_vault_binary() -> Path:
+    done = subprocess.run(
+        [str(INSTALL_SCRIPT), "--cached-only"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(done.stderr.strip() or "scripts/install-vault-dev.sh --cached-only failed")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(addr: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    import requests
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"vault server -dev exited {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if requests.get(f"{addr}/v1/sys/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"vault server -dev did not serve {addr} within {START_TIMEOUT_S:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def vault_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultDev]:
+    binary = _cached_vault_binary()
+    home = tmp_path_factory.mktemp("vault-home")  # -dev writes ~/.vault-token: keep it private
+    log = home / "server.log"
+    addr = f"http://127.0.0.1:{_free_loopback_port()}"
+    token = f"sprockettest-{secrets.token_hex(8)}"
+    command = [
+        str(binary), "server", "-dev",
+        f"-dev-listen-address={addr.removeprefix('http://')}",
+        f"-dev-root-token-id={token}",
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(home)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        _wait_until_serving(addr, process, log)
+        yield VaultDev(addr, token, binary)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
