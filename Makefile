@@ -26,10 +26,12 @@ unit: setup-dev
 
 integration: setup-dev
 	@scripts/ensure-docker.sh --test-deps
+	@scripts/install-vault-dev.sh >/dev/null
 	$(PY) -m pytest tests/integration -q
 
 test: lint typecheck
 	@scripts/ensure-docker.sh --test-deps
+	@scripts/install-vault-dev.sh >/dev/null
 	$(PY) -m pytest -q
 
 bench: setup-dev

@@ -1,4 +1,4 @@
-"""Entry point for the plain Pulumi CLI: `pulumi up -s prod-platform` runs the layer the stack names."""
+"""Entry point for the plain CLI: `pulumi up -s prod-platform` runs the layer the stack names."""
 
 import pulumi
 

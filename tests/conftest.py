@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUSYBOX = Path("/bin/busybox")
 TEST_IMAGE_REPO = "sprocket-test/app"
 TEST_PREFIX = "sprockettest"  # every Swarm object a test makes carries it, so teardown can sweep
+SESSION_PREFIX = f"{TEST_PREFIX}-{uuid.uuid4().hex[:6]}"  # this pytest session's objects
 
 
 # --- the pulumi CLI ---------------------------------------------------------------------------
@@ -116,7 +117,8 @@ def swarm() -> Iterator[Any]:
     subprocess.run([str(PROJECT_ROOT / "scripts" / "ensure-docker.sh")], check=True)
     client = docker.from_env()
     yield client
-    for service in client.services.list(filters={"name": TEST_PREFIX}):
+    # Only this session's services: other pytest sessions may share the daemon.
+    for service in client.services.list(filters={"name": SESSION_PREFIX}):
         service.remove()
     client.close()
 
@@ -179,8 +181,8 @@ def test_images(swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 @pytest.fixture
 def service_name() -> str:
-    """A unique Swarm service name with the test prefix (swept at session end)."""
-    return f"{TEST_PREFIX}-{uuid.uuid4().hex[:8]}"
+    """A unique Swarm service name with this session's prefix (swept at session end)."""
+    return f"{SESSION_PREFIX}-{uuid.uuid4().hex[:8]}"
 
 
 # --- S3 ---------------------------------------------------------------------------------------
