@@ -10,6 +10,7 @@ setup-dev:
 	@scripts/setup.sh --dev
 
 deploy: setup
+	@scripts/install-plugins.sh
 	@scripts/ensure-docker.sh
 	$(PY) -m automation deploy all --env local --yes
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -74,11 +75,46 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
     return result.exit_code
 
 
+def _global_options_after_verb(command: click.Command) -> None:
+    """Let `deploy all --env prod --json` mean what `--env prod --json deploy all` means.
+
+    Operators write options after the verb; the group's value is kept unless the verb's is given.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _global_options_after_verb(sub)
+        return
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    added = [
+        click.Option(["--env", "_env_name"], help="Environment: local, staging or prod."),
+        click.Option(["--json", "_json_output"], is_flag=True, help="One JSON document."),
+        click.Option(["--yes", "-y", "_assume_yes"], is_flag=True, help="Never ask."),
+    ]
+    command.params.extend(opt for opt in added if not taken & set(opt.opts))
+    callback = command.callback
+    assert callback is not None
+
+    @functools.wraps(callback)
+    def with_global_options(*args: Any, **kwargs: Any) -> Any:
+        options = click.get_current_context().find_object(_GlobalOptions)
+        env_name = kwargs.pop("_env_name", None)
+        json_output = kwargs.pop("_json_output", False)
+        assume_yes = kwargs.pop("_assume_yes", False)
+        if options is not None:
+            options.env_name = env_name or options.env_name
+            options.json_output = options.json_output or json_output
+            options.assume_yes = options.assume_yes or assume_yes
+        return callback(*args, **kwargs)
+
+    command.callback = with_global_options
+
+
 def _register_commands() -> None:
     from automation.commands import COMMANDS
 
     for command in COMMANDS:
         command.epilog = exit_status_help()
+        _global_options_after_verb(command)
         cli.add_command(command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from automation.exit_codes import ExitCode
 
 
@@ -51,6 +53,13 @@ class Interrupted(DriverError):
     code = ExitCode.INTERRUPTED
 
 
+class MissingPlugin(DriverError):
+    """A provider plugin the program needs is not installed (it cannot be fetched offline)."""
+
+
+_MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
+
+
 def translate_engine_error(exc: BaseException) -> DriverError:
     """Map a pulumi.automation exception to a DriverError, keeping the engine's message."""
     from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
@@ -66,12 +75,22 @@ def translate_engine_error(exc: BaseException) -> DriverError:
             "the passphrase does not decrypt this stack's secrets",
             "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
         )
+    missing_plugin = _MISSING_PLUGIN.search(text)
+    if missing_plugin:
+        name, version = missing_plugin.groups()
+        return MissingPlugin(
+            f"the {name} provider plugin {version} is not installed",
+            "run scripts/install-plugins.sh, which needs get.pulumi.com; see docs/provider-plugins.md",
+        )
     if "pending operation" in text.lower() or ("interrupted" in text.lower() and "pending" in text):
         return PendingOperations(
             "the stack has pending operations from an interrupted update",
             "inspect them, then run `python -m automation refresh LAYER` to clear them",
         )
-    return DriverError(_last_error_line(text), "see the engine output above or run with --verbose")
+    return DriverError(
+        _last_error_line(text),
+        "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
+    )
 
 
 def _last_error_line(text: str) -> str:

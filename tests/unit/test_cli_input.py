@@ -46,3 +46,32 @@ def test_malformed_settings_file_names_the_file(
     result = run_cli("preview", "layer_1")
     assert result.exit_code == ExitCode.BAD_INPUT
     assert str(settings) in result.stderr and "bakup" in result.stderr
+
+
+def test_global_options_work_after_the_verb_too(run_cli: Any) -> None:
+    before = run_cli("--env", "qa", "preview", "all")
+    after = run_cli("preview", "all", "--env", "qa")
+    assert after.exit_code == before.exit_code == ExitCode.BAD_INPUT
+    assert after.stderr == before.stderr
+
+
+def test_json_after_the_verb_gives_the_envelope(run_cli: Any) -> None:
+    result = run_cli("preview", "layer_9", "--json")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert result.json()["exit_code"] == ExitCode.BAD_INPUT
+
+
+def test_missing_provider_plugin_says_how_to_install_it() -> None:
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from automation.errors import MissingPlugin, translate_engine_error
+
+    engine_text = (
+        "error: no resource plugin 'pulumi-resource-docker' found in the workspace at version "
+        "v5.2.0 or on your $PATH"
+    )
+    error = translate_engine_error(auto_errors.CommandError(CommandResult("", engine_text, 255)))
+    assert isinstance(error, MissingPlugin)
+    assert error.message == "the docker provider plugin v5.2.0 is not installed"
+    assert "scripts/install-plugins.sh" in error.hint
