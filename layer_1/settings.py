@@ -52,7 +52,15 @@ class Layer1Settings(BaseModel):
     dns_zone: str = ""  # empty: base_domain
     manage_dns_zone: bool = True  # false: records go into a zone another stack (prod) owns
     dns_services: list[str] = Field(
-        default_factory=lambda: ["api", "grafana", "influx", "status", "image-generation"]
+        default_factory=lambda: [
+            "api",
+            "grafana",
+            "influx",
+            "status",
+            "image-generation",
+            "rabbitmq",
+            "dgraph",
+        ]
     )
     bucket_prefix: str = ""  # empty: sprocket-<env>
     backup_noncurrent_days: int = Field(default=90, ge=1)

@@ -106,7 +106,7 @@ PROD_DO_RESOURCES = {
     for host in [
         DOMAIN,
         *(f"{s}.{DOMAIN}" for s in ("traefik", "fa", "vault", "api", "grafana", "influx")),
-        *(f"{s}.{DOMAIN}" for s in ("status", "image-generation")),
+        *(f"{s}.{DOMAIN}" for s in ("status", "image-generation", "rabbitmq", "dgraph")),
     ]
 }
 
