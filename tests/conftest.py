@@ -81,8 +81,12 @@ def pulumi_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PulumiEnv:
     """Temp file backend + passphrase; the driver's settings point there through the environment."""
     project_dir = tmp_path / "project"
     project_dir.mkdir()
-    for config in [PROJECT_ROOT / "Pulumi.yaml", *PROJECT_ROOT.glob("Pulumi.local-*.yaml")]:
-        shutil.copy(config, project_dir / config.name)
+    shutil.copy(PROJECT_ROOT / "Pulumi.yaml", project_dir / "Pulumi.yaml")
+    for config in PROJECT_ROOT.glob("Pulumi.local-*.yaml"):
+        # A local deploy in the checkout salts these files for its own passphrase; not ours.
+        lines = config.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("encryptionsalt:")]
+        (project_dir / config.name).write_text("".join(kept))
     backend_dir = tmp_path / "backend"
     backend_dir.mkdir()
     env = {
