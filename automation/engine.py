@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from collections.abc import Callable
@@ -52,11 +53,18 @@ def find_pulumi_cli(settings: Settings) -> Path:
 
 
 def pulumi_command(settings: Settings) -> PulumiCommand:
+    """The CLI wrapper; PulumiCommand runs <root>/bin/pulumi (setup pins its version)."""
+    cli = find_pulumi_cli(settings)
+    return _pulumi_command_at(str(cli.parent.parent), cli.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _pulumi_command_at(root: str, _mtime_ns: int) -> PulumiCommand:
+    # Each PulumiCommand runs `pulumi version`; `all` would pay it once per stack. The binary's
+    # mtime is in the key so a rebuilt CLI is picked up.
     from pulumi.automation import PulumiCommand
 
-    # PulumiCommand runs <root>/bin/pulumi; scripts/install-pulumi-cli.sh pins its version.
-    cli = find_pulumi_cli(settings)
-    return PulumiCommand(root=str(cli.parent.parent), skip_version_check=True)
+    return PulumiCommand(root=root, skip_version_check=True)
 
 
 def select_stack(
