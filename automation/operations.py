@@ -9,6 +9,7 @@ any step the plan did not contain, so what was shown is what is applied).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import shutil
@@ -34,7 +35,7 @@ from automation.gate import (
 )
 from automation.progress import Progress, short_name
 from automation.safety import Operation, guarded
-from sprocket_common.stack_info import Layer, StackInfo
+from sprocket_common.stack_info import Layer, StackInfo, layer_package
 
 URN_PREFIX = "urn:pulumi:"
 
@@ -176,6 +177,26 @@ def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]
         if absent:
             missing[info.name] = absent
     return missing
+
+
+def check_program_files(layer: Layer) -> None:
+    """Validate the data files a layer's program reads, before anything reaches the engine.
+
+    A broken platform catalog would otherwise surface as a program crash inside a preview.
+    """
+    if layer is not Layer.PLATFORM:
+        return
+    catalog = importlib.import_module(f"{layer_package(layer)}.catalog")
+    try:
+        catalog.load_catalog()
+    except catalog.CatalogError as err:
+        raise BadInput(str(err), f"fix {catalog.CATALOG_PATH} and run the command again") from None
+
+
+def preflight(ctx: Context, layer: Layer) -> None:
+    """Checks that need no engine: the layer's data files, then its upstream outputs."""
+    check_program_files(layer)
+    require_upstream_outputs(ctx, layer)
 
 
 def require_upstream_outputs(ctx: Context, layer: Layer) -> None:
@@ -360,7 +381,7 @@ def _live(ctx: Context) -> bool:
 def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
     """Gated preview, confirmation, then `up` bound to the previewed plan; all under guarded()."""
     with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
-        require_upstream_outputs(ctx, info.layer)
+        preflight(ctx, info.layer)
         stack = _select(ctx, info)
         plan_file = tmp / "plan.json"
         with op.engine_call():

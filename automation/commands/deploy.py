@@ -141,9 +141,9 @@ def run_layers(
 def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
     from automation import audit
     from automation.gate import change_counts
-    from automation.operations import gated_preview, require_upstream_outputs
+    from automation.operations import gated_preview, preflight
 
-    require_upstream_outputs(ctx, info.layer)
+    preflight(ctx, info.layer)
     outcome = gated_preview(ctx, info, options)
     audit.record(
         ctx.settings,

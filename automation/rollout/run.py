@@ -136,6 +136,9 @@ class Rollout:
     # --- the whole flow ------------------------------------------------------------------------
 
     def run(self) -> Result:
+        from automation.operations import check_program_files
+
+        check_program_files(self.info.layer)
         stack = self._select_stack()
         service_names = self._service_names(stack)
         names, target = self._plan(stack, service_names)

@@ -1,4 +1,4 @@
-"""`python -m automation preview platform` with a broken catalog: refused before any resource.
+"""`python -m automation preview platform` with a broken catalog: refused before the engine runs.
 
 Real pulumi CLI, file backend and driver. The upstream layers are stand-ins (driver_toys) that
 export the layer_1 / layer_2 contracts; the platform program is the real one. A valid catalog
@@ -29,7 +29,7 @@ def _contract(keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: 5672 if key.endswith("_port") else f"stand-in-{key}" for key in keys}
 
 
-def _resources(pulumi_env: Any, stack: str) -> list[dict[str, Any]]:
+def _resources(pulumi_env: Any, stack: str) -> list[dict[str, Any]] | None:
     proc = subprocess.run(
         [f"{pulumi_env.env['SPROCKET_PULUMI_CLI_DIR']}/pulumi", "stack", "export", "-s", stack],
         cwd=pulumi_env.project_dir,
@@ -39,7 +39,7 @@ def _resources(pulumi_env: Any, stack: str) -> list[dict[str, Any]]:
         check=False,
     )
     if proc.returncode != 0:
-        return []  # never created: nothing was sent
+        return None  # never created
     resources: list[dict[str, Any]] = json.loads(proc.stdout)["deployment"].get("resources", [])
     return resources
 
@@ -74,8 +74,9 @@ def test_broken_catalog_stops_preview_before_the_engine_gets_anything(
     )
 
     result = run_cli("preview", "platform")
-    assert result.exit_code == ExitCode.ERROR, result.stderr
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stderr
     output = result.stdout + result.stderr
     assert "entry 'image-generation-frontend', field 'routes[0].host'" in output
     assert "already routed to 'core'" in output
-    assert not [r for r in _resources(pulumi_env, "local-platform") if "docker:" in r["type"]]
+    assert str(broken) in output  # the hint names the file to fix
+    assert _resources(pulumi_env, "local-platform") is None  # no stack: the engine got nothing

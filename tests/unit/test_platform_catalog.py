@@ -190,6 +190,26 @@ def test_unreadable_catalog_file_is_a_catalog_error(tmp_path: Path) -> None:
         load_catalog(bad)
 
 
+def test_driver_preflight_refuses_a_broken_catalog_as_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """preview, deploy and rollout call this before the engine; rollout has no other check."""
+    import sprocket_platform.catalog as catalog_module
+
+    from automation.errors import BadInput
+    from automation.operations import check_program_files
+
+    check_program_files(Layer.PLATFORM)  # the shipped catalog passes
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("apps: [unclosed\n")
+    monkeypatch.setattr(catalog_module, "CATALOG_PATH", bad)
+    check_program_files(Layer.LAYER_1)  # layers without data files have nothing to check
+    with pytest.raises(BadInput) as caught:
+        check_program_files(Layer.PLATFORM)
+    assert "cannot read" in caught.value.message
+    assert str(bad) in caught.value.hint
+
+
 # --- images --------------------------------------------------------------------------------
 
 
