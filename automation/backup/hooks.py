@@ -1,8 +1,9 @@
 """Pre/post-operation snapshots for safety.guarded(): RPO of one operation.
 
-A mutating command on a stack gets a verified backup before it starts and after it succeeds,
-when a backup bucket is configured. Commands nested inside another guarded command on the same
-stack (rollback runs refresh and deploy) are covered by the outer one's snapshots.
+A mutating command on a stack gets a verified backup before it starts and after it succeeds
+(or after a rollout that failed and was rolled back), when a backup bucket is configured.
+Commands nested inside another guarded command on the same stack (rollback runs refresh and
+deploy) are covered by the outer one's snapshots.
 A failed pre-operation backup stops the command: it never runs without a way back.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from automation.context import Context
+from automation.errors import DriverError
 from automation.exit_codes import ExitCode
 from sprocket_common.stack_info import StackInfo
 
@@ -23,7 +25,7 @@ _guard = threading.Lock()
 
 @contextlib.contextmanager
 def snapshots(ctx: Context, info: StackInfo, command: str, op: Any) -> Iterator[None]:
-    """Back up before the block and after it succeeds (`op.exit_code` OK).
+    """Back up before the block and after it succeeds (`op.exit_code` OK or ROLLED_BACK).
 
     `op` is the guarded command's safety.Operation: ids and hashes go into `op.details`.
     """
@@ -37,10 +39,25 @@ def snapshots(ctx: Context, info: StackInfo, command: str, op: Any) -> Iterator[
         yield
         if outer and op.exit_code == ExitCode.OK:
             _snapshot(ctx, info, f"post-{command}", op.details, "backup_post")
+        elif outer and op.exit_code == ExitCode.ROLLED_BACK:
+            _snapshot_after_rollback(ctx, info, command, op.details)
     finally:
         if outer:
             with _guard:
                 _active.discard(info.name)
+
+
+def _snapshot_after_rollback(
+    ctx: Context, info: StackInfo, command: str, details: dict[str, Any]
+) -> None:
+    """A failed-and-rolled-back release changed the state twice: keep what it ended on.
+
+    A failure here is recorded, not raised: exit 7 must still say what happened to the release.
+    """
+    try:
+        _snapshot(ctx, info, f"post-{command}", details, "backup_post")
+    except DriverError as exc:
+        details["backup_post"] = {"error": exc.message}
 
 
 def _snapshot(

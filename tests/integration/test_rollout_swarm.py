@@ -207,6 +207,7 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
     swarm: Any,
     service_name: str,
     capsys: pytest.CaptureFixture[str],
+    s3_endpoint: Any,
 ) -> None:
     platform()
     started = datetime.now(UTC)
@@ -246,6 +247,9 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
     assert reported <= measured + 1
     assert measured < 120
 
+    # The release changed the state twice; the backups bracket it, the end state included.
+    backups = run_cli("--json", "backup", "list", "platform").json()["data"]["backups"]
+    assert [b["reason"] for b in backups] == ["post-rollout", "pre-rollout"]
     listed = run_cli("--json", "releases").json()["data"]["releases"]
     assert [(r["tag"], r["result"]) for r in listed] == [("bad", "rolled_back")]
     again = run_cli("rollout", "--to-release", data["release"])
