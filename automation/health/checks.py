@@ -38,6 +38,7 @@ class ServiceSnapshot:
     mode: str  # replicated or global
     replicas: int | None  # desired replicas (replicated mode only)
     tasks: tuple[TaskSnapshot, ...]
+    job: bool = False  # labelled sprocket.job=true: a one-shot task whose exit is its success
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def check_replicas(service: ServiceSnapshot) -> Finding:
     Except a service that is still starting (a task on its way to running, none failed):
     that is converging, a warning, not an outage.
     """
+    if service.job and _job_completed(service):
+        return Finding("replicas", service.name, Level.OK, "job complete", "N/N or job complete")
     desired, running = desired_tasks(service), running_tasks(service)
     observed = f"{running}/{desired}"
     if running >= desired:
@@ -102,6 +105,12 @@ def check_replicas(service: ServiceSnapshot) -> Finding:
     outage = running == 0 and not _converging(service)
     level = Level.CRITICAL if outage else Level.WARNING
     return Finding("replicas", service.name, level, observed, "N/N", _last_task_error(service))
+
+
+def _job_completed(service: ServiceSnapshot) -> bool:
+    """The newest task of a one-shot job exited 0 (Swarm's state `complete`)."""
+    newest = max(service.tasks, key=lambda t: t.timestamp, default=None)
+    return newest is not None and newest.state == "complete"
 
 
 def _converging(service: ServiceSnapshot) -> bool:

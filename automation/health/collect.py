@@ -26,6 +26,7 @@ from automation.health.checks import (
 )
 
 SERVICE_LABEL = "com.docker.swarm.service.name"
+JOB_LABEL = "sprocket.job"  # layer_2 marks one-shot services (postgres-grants) with it
 # Traefik v2/v3 router rules: Host(`a`, `b`) or Host(`a`) || Host(`b`); HostSNI for TCP routers.
 _HOST_RULE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 _BACKTICKED = re.compile(r"`([^`]+)`")
@@ -71,6 +72,7 @@ def service_snapshot(attrs: dict[str, Any], tasks: Sequence[dict[str, Any]]) -> 
         mode="replicated" if replicated is not None else "global",
         replicas=int(replicated.get("Replicas", 0)) if replicated is not None else None,
         tasks=tuple(_task_snapshot(task) for task in tasks),
+        job=spec.get("Labels", {}).get(JOB_LABEL) == "true",
     )
 
 

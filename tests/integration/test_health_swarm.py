@@ -60,6 +60,35 @@ def test_service_whose_image_exits_is_critical_at_0_of_1(
     assert "exit" in replicas["message"]  # Swarm's reason, e.g. "task: non-zero exit (1)"
 
 
+def test_a_completed_one_shot_job_is_healthy_when_labelled_as_a_job(
+    swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
+) -> None:
+    """layer_2's postgres-grants runs once and exits 0; the morning check must not page on it."""
+    import docker
+
+    for suffix, labels in (("-job", {"sprocket.job": "true"}), ("-plain", {})):
+        swarm.services.create(
+            test_images["1"],
+            command=["sh", "-c", "exit 0"],
+            name=f"{service_name}{suffix}",
+            labels=labels,
+            restart_policy=docker.types.RestartPolicy(condition="on-failure", max_attempts=5),
+        )
+    for suffix in ("-job", "-plain"):
+        name = f"{service_name}{suffix}"
+        _wait_until(lambda n=name: _tasks_in(swarm, n, "complete"), f"{name}'s task to complete")
+
+    result = run_cli("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
+
+    replicas = {c["subject"]: c for c in _checks(result, "replicas")}
+    job = replicas[f"{service_name}-job"]
+    assert (job["observed"], job["level"]) == ("job complete", "ok")
+    # The same exit without the label looks like a service that stopped: critical.
+    plain = replicas[f"{service_name}-plain"]
+    assert (plain["observed"], plain["level"]) == ("0/1", "critical")
+    assert result.exit_code == ExitCode.HEALTH_CRITICAL
+
+
 def test_healthy_service_gives_a_healthy_verdict_and_exit_0(
     swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
 ) -> None:

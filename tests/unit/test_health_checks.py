@@ -68,6 +68,34 @@ def test_replicas_n_of_n_is_normal_none_running_is_critical(
     assert (finding.level, finding.observed) == (level, observed)
 
 
+@pytest.mark.parametrize(
+    ("tasks", "level", "observed"),
+    [
+        ((_task("complete"),), Level.OK, "job complete"),
+        # a retry after a failure that then completed: the newest task decides
+        (
+            (_task("failed", "shutdown", age_h=2), _task("complete", age_h=1)),
+            Level.OK,
+            "job complete",
+        ),
+        ((_task("running"),), Level.OK, "1/1"),  # still at work
+        # it gave up: failed and nothing running is an outage like any other
+        ((_task("failed", "shutdown"),), Level.CRITICAL, "0/1"),
+    ],
+)
+def test_a_one_shot_job_that_completed_is_normal(
+    tasks: tuple[TaskSnapshot, ...], level: Level, observed: str
+) -> None:
+    job = ServiceSnapshot("prod-postgres-grants", "replicated", 1, tasks, job=True)
+    finding = checks.check_replicas(job)
+    assert (finding.level, finding.observed) == (level, observed)
+
+
+def test_a_completed_task_without_the_job_label_is_still_0_of_1() -> None:
+    finding = checks.check_replicas(_service(_task("complete")))
+    assert (finding.level, finding.observed) == (Level.CRITICAL, "0/1")
+
+
 def test_zero_running_names_the_last_task_error() -> None:
     service = _service(
         _task("failed", "shutdown", age_h=2, msg="old"),
