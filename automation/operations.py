@@ -303,13 +303,8 @@ def gated_preview(
             if not diagnostics.only_protect_refusals():
                 raise _engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
-    policy = _policy_for(options.policy, info)
-    _refuse_unmatched(collector.changes, policy, info)
-    outcome.changes = collector.changes
-    outcome.decision = evaluate(collector.changes, policy)
-    if not outcome.decision.allowed:
-        outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
-    elif any(c.is_change for c in outcome.changes):
+    blocked = _judge(outcome, collector.changes, options, info)
+    if not blocked and any(c.is_change for c in outcome.changes):
         outcome.exit_code = ExitCode.CHANGES_PRESENT
         if outcome.engine_protected:
             outcome.message = (
@@ -317,6 +312,23 @@ def gated_preview(
                 f"{', '.join(short_name(u) for u in outcome.engine_protected)} for itself only"
             )
     return outcome
+
+
+def _judge(
+    outcome: StackOutcome, changes: list[PlannedChange], options: RunOptions, info: StackInfo
+) -> bool:
+    """Put the gate's decision on `outcome`; True (exit 3, "blocked") when it blocks.
+
+    An --allow-* URN that matches none of the steps is bad input, raised here.
+    """
+    policy = _policy_for(options.policy, info)
+    _refuse_unmatched(changes, policy, info)
+    outcome.changes = changes
+    outcome.decision = evaluate(changes, policy)
+    if outcome.decision.allowed:
+        return False
+    outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
+    return True
 
 
 def _engine_error(exc: BaseException, info: StackInfo, stack: Any) -> DriverError:
@@ -504,14 +516,10 @@ def refresh_stack(
             if not clear_pending:
                 with op.engine_call():
                     stack.preview_refresh(**_engine_output(), on_event=_RefreshSteps(collector))
-                policy = _policy_for(options.policy, info)
-                _refuse_unmatched(collector.changes, policy, info)
-                outcome.changes = collector.changes
-                outcome.decision = evaluate(collector.changes, policy)
+                blocked = _judge(outcome, collector.changes, options, info)
                 _record(op, outcome)
-                if not outcome.decision.allowed:
-                    outcome.exit_code = op.exit_code = ExitCode.GATE_BLOCKED
-                    outcome.status = "blocked"
+                if blocked:
+                    op.exit_code = outcome.exit_code
                     return outcome
                 if any(c.is_change for c in outcome.changes):
                     _confirm(ctx, outcome, "refresh")
@@ -581,14 +589,10 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
             if not diagnostics.only_protect_refusals():
                 raise _engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
-        policy = _policy_for(options.policy, info)
-        _refuse_unmatched(collector.changes, policy, info)
-        outcome.changes = collector.changes
-        outcome.decision = evaluate(collector.changes, policy)
+        blocked = _judge(outcome, collector.changes, options, info)
         _record(op, outcome)
-        if not outcome.decision.allowed:
-            outcome.exit_code = op.exit_code = ExitCode.GATE_BLOCKED
-            outcome.status = "blocked"
+        if blocked:
+            op.exit_code = outcome.exit_code
             return outcome
         if not any(c.is_change for c in outcome.changes):
             outcome.status = "unchanged"
