@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automation.errors import DriverError
 from automation.settings import Settings, passphrase_env
 from sprocket_common.stack_info import PROJECT_NAME, StackInfo, load_program
 
 if TYPE_CHECKING:
-    from pulumi.automation import PulumiCommand, Stack
+    from pulumi.automation import LocalWorkspace, PulumiCommand, Stack
 
 
 def engine_env(settings: Settings, info: StackInfo) -> dict[str, str]:
@@ -53,18 +56,49 @@ def find_pulumi_cli(settings: Settings) -> Path:
 
 
 def pulumi_command(settings: Settings) -> PulumiCommand:
-    """The CLI wrapper; PulumiCommand runs <root>/bin/pulumi (setup pins its version)."""
+    """The CLI wrapper for the binary setup pinned (see find_pulumi_cli)."""
     cli = find_pulumi_cli(settings)
-    return _pulumi_command_at(str(cli.parent.parent), cli.stat().st_mtime_ns)
+    stat = cli.stat()
+    return _pulumi_command_for(str(cli), stat.st_mtime_ns, stat.st_size, settings.state_dir)
 
 
 @functools.lru_cache(maxsize=4)
-def _pulumi_command_at(root: str, _mtime_ns: int) -> PulumiCommand:
-    # Each PulumiCommand runs `pulumi version`; `all` would pay it once per stack. The binary's
-    # mtime is in the key so a rebuilt CLI is picked up.
+def _pulumi_command_for(cli: str, mtime_ns: int, size: int, state_dir: Path) -> PulumiCommand:
+    # PulumiCommand's constructor runs `pulumi version`, 0.15-0.2 s of Go start-up per driver
+    # process. The version of this very binary (path, mtime, size) is recorded on first use and
+    # the wrapper built from the record afterwards.
     from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
 
-    return PulumiCommand(root=root, skip_version_check=True)
+    identity = {"path": cli, "mtime_ns": mtime_ns, "size": size}
+    stamp = state_dir / "pulumi-cli.json"
+    recorded = _read_json(stamp)
+    if recorded.get("binary") == identity and isinstance(recorded.get("version"), str):
+        command = PulumiCommand.__new__(PulumiCommand)
+        command.command = cli
+        command.version = VersionInfo.parse(recorded["version"])
+        return command
+    command = PulumiCommand(root=str(Path(cli).parent.parent), skip_version_check=True)
+    command.command = cli
+    if command.version is not None:
+        _write_json_atomically(stamp, {"binary": identity, "version": str(command.version)})
+    return command
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # only a cache: a read-only state dir costs speed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}")
+        scratch.write_text(json.dumps(data))
+        scratch.replace(path)
 
 
 def select_stack(
@@ -80,17 +114,42 @@ def select_stack(
     env = engine_env(settings, info)
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
     _ensure_file_backend_dir(settings.resolved_backend_url)
-    opts = auto.LocalWorkspaceOptions(
+    workspace = auto.LocalWorkspace(
         work_dir=str(settings.project_dir),
         pulumi_home=str(settings.resolved_pulumi_home),
         env_vars=env,
         pulumi_command=pulumi_command(settings),
         secrets_provider="passphrase",
+        program=program or load_program(info.layer),
     )
-    program = program or load_program(info.layer)
+    if _checkpoint_exists(settings, info):
+        return _stack_without_select(info.name, workspace)
     if create:
-        return auto.create_or_select_stack(info.name, PROJECT_NAME, program, opts=opts)
-    return auto.select_stack(info.name, PROJECT_NAME, program, opts=opts)
+        return auto.Stack.create_or_select(info.name, workspace)
+    return auto.Stack.select(info.name, workspace)
+
+
+def _checkpoint_exists(settings: Settings, info: StackInfo) -> bool:
+    """The stack's checkpoint on a file backend (Pulumi's project-scoped layout)."""
+    url = settings.resolved_backend_url
+    if not url.startswith("file://"):
+        return False
+    stacks = Path(url.removeprefix("file://")).expanduser() / ".pulumi" / "stacks" / PROJECT_NAME
+    return any((stacks / f"{info.name}{suffix}").is_file() for suffix in (".json", ".json.gz"))
+
+
+def _stack_without_select(name: str, workspace: LocalWorkspace) -> Stack:
+    # Stack() runs `pulumi stack select` (another 0.2 s CLI process) only to check that the
+    # stack exists; every command the Stack runs passes --stack NAME, so a stack whose
+    # checkpoint is on disk needs no selecting. These are the attributes Stack.__init__ sets.
+    from pulumi.automation import Stack
+    from pulumi.automation._stack import StackInitMode
+
+    stack = Stack.__new__(Stack)
+    stack.name = name
+    stack.workspace = workspace
+    stack._mode = StackInitMode.SELECT
+    return stack
 
 
 def _ensure_file_backend_dir(url: str) -> None:
