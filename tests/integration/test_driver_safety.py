@@ -6,6 +6,7 @@ program swapped for a dynamic resource whose create sleeps, so it can be caught 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -65,6 +66,20 @@ def second_driver(specs: Any) -> Iterator[Callable[..., subprocess.Popen[str]]]:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        _kill_session(proc.pid)
+
+
+def _kill_session(sid: int) -> None:
+    """Kill what a SIGKILLed driver leaves: the engine starts plugins (the dynamic provider) in
+    their own process groups, and those outlive their killed engine, but stay in its session."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
 
 
 def _create_in_progress() -> bool:
