@@ -85,10 +85,19 @@ class Healthcheck(_Model):
 
 
 class Resources(_Model):
-    """Limits per task; reservations are half of them so the scheduler keeps headroom."""
+    """Limits per task, and reservations only where a service declares them.
+
+    Reservations are what Swarm's scheduler must find free on a node before it places a task;
+    a task it cannot place stays pending ("no suitable node (insufficient resources)"). Half of
+    every limit, the earlier default, added up to 9 CPUs and 10.5 GB over the three layers:
+    more than the prod droplet (s-4vcpu-8gb) or this project's test machines have, so services
+    sat at 0/N. Limits alone bound each task; overcommitting limits is normal.
+    """
 
     cpu: float = Field(default=0.5, gt=0)
     memory_mb: int = Field(default=512, gt=0)
+    reserved_cpu: float = Field(default=0, ge=0)
+    reserved_memory_mb: int = Field(default=0, ge=0)
 
 
 class Route(_Model):
@@ -319,8 +328,8 @@ def house_update_config(hc: Healthcheck, order: str) -> dict[str, Any]:
         "parallelism": 1,
         "delay": "5s",
         "failure_action": "rollback",
-        "monitor": f"{house_monitor_s(hc)}s",
-        "max_failure_ratio": "0",
+        "monitor": swarm_duration(house_monitor_s(hc)),
+        "max_failure_ratio": "0.0",  # as the provider reads it back
         "order": order,
     }
 
@@ -332,7 +341,7 @@ def house_rollback_config(hc: Healthcheck, order: str) -> dict[str, Any]:
 
 def house_restart_policy() -> dict[str, Any]:
     """Bounded restarts: a broken service stops looping (the storage-bloat cause, spec §9)."""
-    return {"condition": "on-failure", "delay": "5s", "max_attempts": 5, "window": "120s"}
+    return {"condition": "on-failure", "delay": "5s", "max_attempts": 5, "window": swarm_duration(120)}
 
 
 def house_log_driver(
@@ -368,8 +377,22 @@ def config_object_name(service: str, file: FileMount) -> str:
     return f"{service}-{file.name}-{file.digest}"
 
 
-def _seconds(value: int) -> str:
-    return f"{value}s"
+def swarm_duration(seconds: int) -> str:
+    """Whole seconds as the docker provider reads a duration back from Swarm: Go's
+    `time.Duration.String()` with a trailing "0s" and then "0m" dropped (60 -> "1m",
+    90 -> "1m30s", 3600 -> "1h"). Declaring "60s" instead made every preview after a deploy
+    show an update (the refreshed "1m" differs). Source: terraform-provider-docker,
+    internal/provider/resource_docker_service_structures.go, `shortDur`.
+    """
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    if text.endswith("m0s"):
+        text = text[:-2]
+    if text.endswith("h0m"):
+        text = text[:-2]
+    return text
+
 
 
 def service_args(
@@ -468,9 +491,9 @@ def _container_spec(
         env=dict(config.env) or None,
         healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
             tests=list(hc.test),
-            interval=_seconds(hc.interval_s),
-            timeout=_seconds(hc.timeout_s),
-            start_period=_seconds(hc.start_period_s),
+            interval=swarm_duration(hc.interval_s),
+            timeout=swarm_duration(hc.timeout_s),
+            start_period=swarm_duration(hc.start_period_s),
             retries=hc.retries,
         ),
         configs=configs or None,
@@ -480,17 +503,20 @@ def _container_spec(
 
 
 def _resources(resources: Resources) -> docker.ServiceTaskSpecResourcesArgs:
-    """Limits as configured; reservations half of them."""
+    """Limits as configured; a reservation only where one is declared (see Resources)."""
     import pulumi_docker as docker
 
-    nano_cpus, memory_bytes = int(resources.cpu * 1e9), resources.memory_mb * 1024 * 1024
+    reserved = resources.reserved_cpu or resources.reserved_memory_mb
     return docker.ServiceTaskSpecResourcesArgs(
         limits=docker.ServiceTaskSpecResourcesLimitsArgs(
-            nano_cpus=nano_cpus, memory_bytes=memory_bytes
+            nano_cpus=int(resources.cpu * 1e9), memory_bytes=resources.memory_mb << 20
         ),
         reservation=docker.ServiceTaskSpecResourcesReservationArgs(
-            nano_cpus=nano_cpus // 2, memory_bytes=memory_bytes // 2
-        ),
+            nano_cpus=int(resources.reserved_cpu * 1e9),
+            memory_bytes=resources.reserved_memory_mb << 20,
+        )
+        if reserved
+        else None,
     )
 
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_DURATION = re.compile(r"^(\d+)s$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _NANO = 1_000_000_000
 
 
 def _ns(duration: str | None) -> int | None:
-    """`"10s"` -> nanoseconds (the only duration form `service_args` writes)."""
+    """`"10s"`, `"1m30s"`, `"1h"` -> nanoseconds (the forms `swarm_duration` writes)."""
     if duration is None:
         return None
     match = _DURATION.match(duration)
-    if not match:
-        raise ValueError(f"unsupported duration {duration!r}: expected whole seconds like '10s'")
-    return int(match[1]) * _NANO
+    if not duration or not match:
+        raise ValueError(f"unsupported duration {duration!r}: expected e.g. '10s', '1m30s', '1h'")
+    hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return (hours * 3600 + minutes * 60 + seconds) * _NANO
 
 
 def _update(config: Any, kind: Any) -> Any:
@@ -82,8 +83,8 @@ def _task(task: Any) -> Any:
         resources=types.Resources(
             cpu_limit=limits.nano_cpus,
             mem_limit=limits.memory_bytes,
-            cpu_reservation=reservation.nano_cpus,
-            mem_reservation=reservation.memory_bytes,
+            cpu_reservation=reservation.nano_cpus if reservation else None,
+            mem_reservation=reservation.memory_bytes if reservation else None,
         ),
         restart_policy=types.RestartPolicy(
             condition=restart.condition,

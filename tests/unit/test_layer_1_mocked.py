@@ -64,8 +64,11 @@ def _secret_text(rec: Any, name: str) -> str:
 
 
 def _seconds(value: str) -> int:
-    assert value.endswith("s"), value
-    return int(value[:-1])
+    from sprocket_common.swarm_engine import _ns
+
+    nanoseconds = _ns(value)
+    assert nanoseconds is not None, value
+    return nanoseconds // 1_000_000_000
 
 
 # --- the resources each environment registers --------------------------------------------------

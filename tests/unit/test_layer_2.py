@@ -105,7 +105,9 @@ def config_text(rec: Any, name: str) -> str:
 
 
 def seconds(value: str) -> int:
-    return int(value.removesuffix("s"))
+    from sprocket_common.swarm_engine import _ns
+
+    return (_ns(value) or 0) // 1_000_000_000
 
 
 # --- what is declared ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sprocket_common.service import (
     ServiceConfig,
     house_log_driver,
     house_monitor_s,
+    swarm_duration,
     house_restart_policy,
     house_update_config,
     looks_like_credential,
@@ -107,7 +108,7 @@ def test_monitor_window_outlasts_the_healthcheck() -> None:
     hc = Healthcheck(test=["CMD", "true"], interval_s=10, start_period_s=30, retries=3)
     update = house_update_config(hc, "start-first")
     assert house_monitor_s(hc) > hc.start_period_s + hc.interval_s * hc.retries
-    assert update["monitor"] == f"{house_monitor_s(hc)}s"
+    assert update["monitor"] == swarm_duration(house_monitor_s(hc))
     assert update["failure_action"] == "rollback"
     assert update["order"] == "start-first"
     assert update["parallelism"] == 1
@@ -117,7 +118,7 @@ def test_restart_policy_is_bounded() -> None:
     policy = house_restart_policy()
     assert policy["condition"] == "on-failure"
     assert policy["max_attempts"] == 5
-    assert policy["window"] == "120s"
+    assert policy["window"] == "2m"  # as the provider reads it back from Swarm
 
 
 def test_log_drivers() -> None:
@@ -191,3 +192,17 @@ def test_credential_urls_in_arguments_are_refused_without_echoing_them() -> None
     assert "hunter2" not in str(err.value)
     assert "secret mount" in str(err.value)
     assert make(args=["--broker=amqp://rabbit:5672"]).args == ["--broker=amqp://rabbit:5672"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (5, "5s"), (60, "1m"), (90, "1m30s"), (120, "2m"), (3600, "1h"), (3660, "1h1m"),
+     (3601, "1h0m1s")],
+)  # fmt: skip
+def test_durations_are_written_as_the_docker_provider_reads_them_back(
+    seconds: int, text: str
+) -> None:
+    from sprocket_common.swarm_engine import _ns
+
+    assert swarm_duration(seconds) == text
+    assert _ns(text) == seconds * 1_000_000_000
