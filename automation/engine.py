@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from automation.errors import DriverError
 from automation.settings import Settings, passphrase_env
+from automation.stack_files import stack_dir
 from sprocket_common.stack_info import PROJECT_NAME, StackInfo, load_program
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def select_stack(
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
     _ensure_file_backend_dir(settings.resolved_backend_url)
     workspace = auto.LocalWorkspace(
-        work_dir=str(settings.project_dir),
+        work_dir=str(stack_dir(settings, info)),
         pulumi_home=str(settings.resolved_pulumi_home),
         env_vars=env,
         pulumi_command=pulumi_command(settings),

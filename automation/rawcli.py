@@ -13,6 +13,7 @@ from typing import Any
 
 from automation.errors import CredentialsError, DriverError
 from automation.settings import Settings
+from automation.stack_files import stack_dir
 from sprocket_common.stack_info import StackInfo
 
 
@@ -40,7 +41,7 @@ def run_pulumi(
             *args,
             *(["--stack", info.name] if with_stack else []),
         ],
-        cwd=settings.project_dir,
+        cwd=stack_dir(settings, info),
         env={**os.environ, **env},
         capture_output=True,
         text=True,

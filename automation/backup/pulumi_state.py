@@ -23,7 +23,6 @@ from typing import Any
 
 import yaml
 
-from automation.backup.manifest import config_file_name
 from automation.backup.secrets_check import (
     PassphraseCrypter,
     SecretCount,
@@ -38,6 +37,7 @@ from automation.backup.secrets_check import (
 )
 from automation.errors import DriverError, SecretsIncomplete
 from automation.settings import Settings
+from automation.stack_files import stack_dir, stack_file
 from sprocket_common.stack_info import StackInfo
 
 
@@ -73,7 +73,7 @@ def _command(settings: Settings, info: StackInfo, *args: str) -> tuple[list[str]
 def _start(settings: Settings, info: StackInfo, *args: str) -> subprocess.Popen[bytes]:
     argv, env = _command(settings, info, *args)
     return subprocess.Popen(
-        argv, cwd=settings.project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        argv, cwd=stack_dir(settings, info), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
 
 
@@ -114,7 +114,7 @@ def cli_version(settings: Settings) -> str:
 
 
 def config_path(settings: Settings, info: StackInfo) -> Path:
-    return settings.project_dir / config_file_name(info.name)
+    return stack_file(settings, info)
 
 
 class PendingSnapshot:
@@ -260,7 +260,9 @@ def export_ciphertext(settings: Settings, info: StackInfo) -> dict[str, Any]:
 def stack_exists(settings: Settings, info: StackInfo) -> bool:
     argv, env = _command(settings, info, "stack", "ls", "--json")
     argv = argv[:-2]  # `stack ls` takes no --stack
-    proc = subprocess.run(argv, cwd=settings.project_dir, env=env, capture_output=True, check=False)
+    proc = subprocess.run(
+        argv, cwd=stack_dir(settings, info), env=env, capture_output=True, check=False
+    )
     if proc.returncode != 0:
         raise _cli_error(proc.stderr.decode(errors="replace"), "stack ls", info)
     return any(entry.get("name") == info.name for entry in json.loads(proc.stdout or b"[]"))
@@ -270,7 +272,9 @@ def init_stack(settings: Settings, info: StackInfo) -> None:
     """Create the stack; an existing Pulumi.<stack>.yaml keeps its encryption salt."""
     argv, env = _command(settings, info, "stack", "init", "--secrets-provider", "passphrase")
     argv = [*argv[:-2], info.name]
-    proc = subprocess.run(argv, cwd=settings.project_dir, env=env, capture_output=True, check=False)
+    proc = subprocess.run(
+        argv, cwd=stack_dir(settings, info), env=env, capture_output=True, check=False
+    )
     if proc.returncode != 0:
         raise _cli_error(proc.stderr.decode(errors="replace"), "stack init", info)
 

@@ -1,0 +1,121 @@
+"""Where the pulumi CLI runs for a stack, and so where its stack settings file lives.
+
+- staging and prod: the checkout. Their `Pulumi.<stack>.yaml` (encryption salt included) is
+  shared by the team through git, with the passphrase the team shares.
+- local: `<state_dir>/project`, this machine's copy. The local passphrase is made per machine
+  (settings.passphrase_env), so the `encryptionsalt` the engine writes for it, and values set
+  on this machine (secrets, rollout's image tags), belong to this machine: they never land in
+  the tracked `Pulumi.local-*.yaml`, and `make deploy` leaves the git tree clean. The tracked
+  file seeds the copy and stays authoritative for what it changes: every run merges the keys
+  that changed in it since the last run into the copy (a three-way merge against the seed it
+  last saw), and leaves the keys set on this machine alone.
+
+The plain CLI in the checkout (`pulumi preview -s local-layer_1`) keeps using the tracked file,
+as Pulumi does; it writes its own salt there (the README says so).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from automation.errors import DriverError
+from automation.settings import Settings
+from sprocket_common.stack_info import Env, StackInfo
+
+SEED_SUFFIX = ".seed"  # the tracked file as of the last merge, beside the copy
+
+
+def stack_dir(settings: Settings, info: StackInfo) -> Path:
+    """The CLI's working directory for `info`; the local copy is brought up to date first."""
+    if info.env is not Env.LOCAL:
+        return settings.project_dir
+    target = settings.state_dir / "project"
+    target.mkdir(parents=True, exist_ok=True)
+    _copy_if_changed(settings.project_dir / "Pulumi.yaml", target / "Pulumi.yaml")
+    _merge_tracked(settings.project_dir / f"Pulumi.{info.name}.yaml", target)
+    return target
+
+
+def stack_file(settings: Settings, info: StackInfo) -> Path:
+    """`Pulumi.<stack>.yaml` as the CLI reads and writes it."""
+    return stack_dir(settings, info) / f"Pulumi.{info.name}.yaml"
+
+
+def _copy_if_changed(source: Path, target: Path) -> None:
+    if source.is_file() and (not target.is_file() or source.read_bytes() != target.read_bytes()):
+        shutil.copyfile(source, target)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """A stack file as data; a damaged one is named, never silently replaced."""
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DriverError(
+            f"{path} is not valid YAML ({exc.__class__.__name__})",
+            "fix or remove the file (a local copy is seeded again from the tracked one)",
+        ) from None
+    if not isinstance(data, dict):
+        raise DriverError(
+            f"{path} is not a stack settings file (not a mapping)", "fix or remove it"
+        )
+    return data
+
+
+def _merge_tracked(tracked_path: Path, target: Path) -> None:
+    copy_path = target / tracked_path.name
+    seed_path = target / (tracked_path.name + SEED_SUFFIX)
+    tracked, seed, copy = _load(tracked_path), _load(seed_path), _load(copy_path)
+    merged = dict(copy)
+    config = dict(copy.get("config") or {})
+    new, old = tracked.get("config") or {}, seed.get("config") or {}
+    for key in set(new) | set(old):
+        if new.get(key) != old.get(key):  # changed in the tracked file since the last merge
+            if key in new:
+                config[key] = new[key]
+            else:
+                config.pop(key, None)
+    merged["config"] = config
+    _take_tracked_salt(tracked, merged, tracked_path, copy_path)
+    if merged != copy or not copy_path.is_file():
+        _write(copy_path, merged)
+    if tracked != seed or not seed_path.is_file():
+        _write(seed_path, tracked)
+
+
+def _take_tracked_salt(
+    tracked: dict[str, Any], merged: dict[str, Any], tracked_path: Path, copy_path: Path
+) -> None:
+    """A salt in the tracked file was put there on purpose (the plain CLI's `config set
+    --secret` in the checkout): its secure values need it, so the copy takes it, unless values
+    set on this machine are encrypted under another salt."""
+    salt = tracked.get("encryptionsalt")
+    if not salt or salt == merged.get("encryptionsalt"):
+        return
+    tracked_config = tracked.get("config") or {}
+    own = sorted(
+        key
+        for key, value in merged["config"].items()
+        if isinstance(value, dict) and "secure" in value and tracked_config.get(key) != value
+    )
+    if own and merged.get("encryptionsalt"):
+        raise DriverError(
+            f"{tracked_path} and {copy_path} encrypt secrets with different salts "
+            f"(set on this machine: {', '.join(own)})",
+            f"move those values into one file with `pulumi config set --secret`, or remove "
+            f"`encryptionsalt` from {tracked_path.name} if it is another machine's",
+        )
+    merged["encryptionsalt"] = salt
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    scratch.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    scratch.replace(path)

@@ -1,0 +1,99 @@
+"""The local stacks' per-machine stack files (automation/stack_files.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from automation.errors import DriverError
+from automation.settings import Settings
+from automation.stack_files import stack_dir, stack_file
+from sprocket_common.stack_info import StackInfo
+
+LOCAL = StackInfo.parse("local-platform")
+PROD = StackInfo.parse("prod-platform")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    project = tmp_path / "checkout"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: sprocket-infra\nruntime: python\n")
+    return Settings(project_dir=project, state_dir=tmp_path / "state")
+
+
+def _tracked(settings: Settings, config: dict[str, object], **top: object) -> Path:
+    path = settings.project_dir / "Pulumi.local-platform.yaml"
+    path.write_text(yaml.safe_dump({**top, "config": config}))
+    return path
+
+
+def _copy(settings: Settings) -> dict[str, object]:
+    return dict(yaml.safe_load(stack_file(settings, LOCAL).read_text()))
+
+
+def test_prod_runs_in_the_checkout_and_local_in_this_machines_copy(settings: Settings) -> None:
+    assert stack_dir(settings, PROD) == settings.project_dir
+    _tracked(settings, {"sprocket:image_tag": "main"})
+    local = stack_dir(settings, LOCAL)
+    assert local == settings.state_dir / "project"
+    assert (local / "Pulumi.yaml").read_text() == (settings.project_dir / "Pulumi.yaml").read_text()
+    assert _copy(settings)["config"] == {"sprocket:image_tag": "main"}
+
+
+def test_the_engines_salt_and_machine_values_stay_out_of_the_tracked_file(
+    settings: Settings,
+) -> None:
+    tracked = _tracked(settings, {"sprocket:image_tag": "main"})
+    before = tracked.read_bytes()
+    path = stack_file(settings, LOCAL)
+    # What the engine and a rollout write into the copy.
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "encryptionsalt": "v1:machine",
+                "config": {"sprocket:image_tag": "main", "sprocket:image_tags": {"web": "v2"}},
+            }
+        )
+    )
+    assert _copy(settings)["encryptionsalt"] == "v1:machine"
+    assert _copy(settings)["config"] == {
+        "sprocket:image_tag": "main",
+        "sprocket:image_tags": {"web": "v2"},
+    }
+    assert tracked.read_bytes() == before
+
+
+def test_a_change_to_the_tracked_file_wins_over_the_copy_and_a_removal_removes(
+    settings: Settings,
+) -> None:
+    _tracked(settings, {"sprocket:image_tag": "main", "sprocket:alpha": "false"})
+    stack_file(settings, LOCAL).write_text(
+        yaml.safe_dump({"config": {"sprocket:image_tag": "v9", "sprocket:alpha": "false"}})
+    )
+    _tracked(settings, {"sprocket:image_tag": "v10"})
+    assert _copy(settings)["config"] == {"sprocket:image_tag": "v10"}
+
+
+def test_a_salt_committed_with_secrets_is_taken_unless_machine_secrets_use_another(
+    settings: Settings,
+) -> None:
+    secret = {"secure": "v1:abc"}
+    _tracked(settings, {"sprocket:discord_client_secret": secret}, encryptionsalt="v1:team")
+    assert _copy(settings)["encryptionsalt"] == "v1:team"
+
+    stack_file(settings, LOCAL).write_text(
+        yaml.safe_dump({"encryptionsalt": "v1:mine", "config": {"secrets:x": {"secure": "v1:z"}}})
+    )
+    with pytest.raises(DriverError, match="different salts") as error:
+        stack_dir(settings, LOCAL)
+    assert "secrets:x" in error.value.message
+
+
+def test_a_damaged_stack_file_is_named(settings: Settings) -> None:
+    _tracked(settings, {})
+    stack_file(settings, LOCAL).write_text("config: [unclosed\n")
+    with pytest.raises(DriverError, match=r"Pulumi\.local-platform\.yaml is not valid YAML"):
+        stack_dir(settings, LOCAL)
