@@ -15,6 +15,7 @@ import pulumi_docker as docker
 from sprocket_common.env_config import EnvConfig, load_env_config
 from sprocket_common.outputs import LAYER1_KEYS, LAYER1_SECRET_KEYS, export_contract
 from sprocket_common.stack_info import Env
+from sprocket_common.swarm_service import overlay_network
 from sprocket_common.traefik import INGRESS_NETWORK
 
 from . import digitalocean, forward_auth, traefik, vault
@@ -25,13 +26,9 @@ SOCKET_PROXY_NETWORK = "traefik-socket-proxy"
 
 def networks() -> tuple[docker.Network, docker.Network]:
     # Attachable: later layers' services and one-off containers (`docker run --network`) join it.
-    ingress = docker.Network(
-        "ingress-network", name=INGRESS_NETWORK, driver="overlay", attachable=True
-    )
+    ingress = overlay_network("ingress-network", INGRESS_NETWORK, attachable=True)
     # Internal: the socket proxy needs no route out, only Traefik talks to it.
-    socket_proxy = docker.Network(
-        "socket-proxy-network", name=SOCKET_PROXY_NETWORK, driver="overlay", internal=True
-    )
+    socket_proxy = overlay_network("socket-proxy-network", SOCKET_PROXY_NETWORK, internal=True)
     return ingress, socket_proxy
 
 

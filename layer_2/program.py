@@ -11,7 +11,6 @@ import dataclasses
 from typing import Any
 
 import pulumi
-import pulumi_docker as docker
 
 from sprocket_common.env_config import EnvConfig, load_env_config
 from sprocket_common.outputs import (
@@ -23,6 +22,7 @@ from sprocket_common.outputs import (
 )
 from sprocket_common.service import ServiceConfig, SwarmService
 from sprocket_common.stack_info import Env
+from sprocket_common.swarm_service import overlay_network
 
 from . import datastores, gatus, monitoring, names, postgres, storage
 from .credentials import password
@@ -47,7 +47,7 @@ class Layer2:
     def foundations(self) -> None:
         """The two overlay networks and the storage node label."""
         for name in (names.DATA_NETWORK, names.MONITORING_NETWORK):
-            self.base.append(docker.Network(name, name=name, driver="overlay"))
+            self.base.append(overlay_network(name, name))
         self.label = storage.storage_label(self.settings.storage_node)
 
     def volume(self, role: str) -> tuple[str, tuple[pulumi.Resource, ...]]:

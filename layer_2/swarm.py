@@ -98,8 +98,12 @@ def service(
     parent: pulumi.Resource | None = None,
 ) -> SwarmService:
     """Declare one house Swarm service, named like its Swarm service."""
+    extras = extras or SpecExtras()
+    # depends_on on the component too: it finds the ids of this layer's networks there.
     opts = pulumi.ResourceOptions(
-        parent=parent, transformations=[patch_service(extras or SpecExtras())]
+        parent=parent,
+        transformations=[patch_service(extras)],
+        depends_on=list(extras.depends_on),
     )
     # Label values may be Outputs (the layer_1 network and middleware names); the spec builder
     # passes them through to docker.ServiceLabelArgs unchanged.

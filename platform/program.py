@@ -28,6 +28,7 @@ from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
 from sprocket_common.service import RegistryAuth, SwarmService
 from sprocket_common.stack_info import Env
+from sprocket_common.swarm_service import overlay_network
 
 from .catalog import AppEntry, Catalog, app_secrets, load_catalog
 from .images import ImageSettings, image_for
@@ -68,7 +69,7 @@ def program() -> None:
     }
 
     layer1, layer2 = read_layer1(env), read_layer2(env)
-    network = docker.Network("platform-network", name=f"{env.value}-platform", driver="overlay")
+    network = overlay_network("platform-network", f"{env.value}-platform")
     buckets = bucket_names(env, settings, apps)
     if env is not Env.LOCAL:
         declare_buckets(buckets, layer1)

@@ -23,6 +23,7 @@ from typing import Any
 from sprocket_common.outputs import LAYER1_SECRET_KEYS, LAYER2_SECRET_KEYS
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+GET_NETWORK = "docker:index/getNetwork:getNetwork"  # answered with id = name
 _UPSTREAM_SECRETS = {"layer_1": LAYER1_SECRET_KEYS, "layer_2": LAYER2_SECRET_KEYS}
 
 
@@ -121,6 +122,8 @@ class RecordingMocks:
         state = {**args.inputs, **_computed(args.typ, args.name, args.inputs, self.count)}
         # DigitalOcean ids are numbers (droplet ids are passed on as ints).
         numeric = args.typ.startswith("digitalocean:")
+        if args.typ == "docker:index/network:Network":  # ids read as the names (GET_NETWORK)
+            return str(args.inputs.get("name", args.name)), state
         return (str(1000 + self.count) if numeric else f"{args.name}-id"), state
 
     def _stack_reference(self, args: Any) -> tuple[str, dict[str, Any]]:
@@ -131,6 +134,8 @@ class RecordingMocks:
         return stack, {"name": stack, "outputs": outputs, "secretOutputNames": secret}
 
     def call(self, args: Any) -> dict[str, Any]:
+        if args.token == GET_NETWORK:
+            return {**dict(args.args), "id": args.args["name"]}  # ids read as the names
         return dict(args.args)
 
 

@@ -341,7 +341,8 @@ def house_rollback_config(hc: Healthcheck, order: str) -> dict[str, Any]:
 
 def house_restart_policy() -> dict[str, Any]:
     """Bounded restarts: a broken service stops looping (the storage-bloat cause, spec §9)."""
-    return {"condition": "on-failure", "delay": "5s", "max_attempts": 5, "window": swarm_duration(120)}
+    window = swarm_duration(120)
+    return {"condition": "on-failure", "delay": "5s", "max_attempts": 5, "window": window}
 
 
 def house_log_driver(
@@ -386,13 +387,14 @@ def swarm_duration(seconds: int) -> str:
     """
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    text = f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    text = f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    if hours:
+        text = f"{hours}h{minutes}m{secs}s"
     if text.endswith("m0s"):
         text = text[:-2]
     if text.endswith("h0m"):
         text = text[:-2]
     return text
-
 
 
 def service_args(
@@ -404,13 +406,16 @@ def service_args(
     fluentd_address: str = DEFAULT_FLUENTD_ADDRESS,
     registry_auth: RegistryAuth | None = None,
     secret_names: Mapping[str, pulumi.Input[str]] | None = None,
+    network_ids: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> docker.ServiceArgs:
     """The full `docker.Service` spec for `config` (pure: no resources are created).
 
     `config_ids` / `secret_ids` map FileMount / SecretMount names to the ids of the Swarm
     objects holding them (`secret_names`: the secrets' Docker names, which Swarm checks against
     the ids); `extra_labels` are service labels added by the caller (Traefik);
-    `registry_auth` lets Swarm nodes pull a private image.
+    `registry_auth` lets Swarm nodes pull a private image; `network_ids` maps network names to
+    their ids (Swarm keeps a service's networks by id and the provider reads ids back, so a
+    spec naming them differs from the live service after every refresh).
     """
     import pulumi_docker as docker
 
@@ -420,7 +425,12 @@ def service_args(
         name=config.name,
         auth=_auth(registry_auth),
         task_spec=_task_spec(
-            config, config_ids or {}, secret_ids or {}, secret_names or {}, fluentd_address
+            config,
+            config_ids or {},
+            secret_ids or {},
+            secret_names or {},
+            fluentd_address,
+            network_ids or {},
         ),
         mode=docker.ServiceModeArgs(
             replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
@@ -439,6 +449,7 @@ def _task_spec(
     secret_ids: Mapping[str, pulumi.Input[str]],
     secret_names: Mapping[str, pulumi.Input[str]],
     fluentd_address: str,
+    network_ids: Mapping[str, pulumi.Input[str]],
 ) -> docker.ServiceTaskSpecArgs:
     import pulumi_docker as docker
 
@@ -449,7 +460,8 @@ def _task_spec(
         restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(**house_restart_policy()),
         log_driver=docker.ServiceTaskSpecLogDriverArgs(**log),
         networks_advanceds=[
-            docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in config.networks
+            docker.ServiceTaskSpecNetworksAdvancedArgs(id=network_ids.get(n, n))
+            for n in config.networks
         ]
         or None,
         placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement))

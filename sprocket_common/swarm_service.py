@@ -22,6 +22,33 @@ from sprocket_common.service import (
 )
 
 
+def overlay_network(resource_name: str, name: str, **kwargs: Any) -> docker.Network:
+    """A Swarm overlay network whose services (that depend on it) refer to it by id."""
+    network = docker.Network(resource_name, name=name, driver="overlay", **kwargs)
+    network.swarm_name = name  # type: ignore[attr-defined]  # read by _network_ids
+    return network
+
+
+def _network_ids(
+    names: list[str], depends_on: Any, parent: pulumi.Resource
+) -> dict[str, pulumi.Input[str]]:
+    """Each network's id: Swarm keeps a service's networks by id and `refresh` reads ids back,
+    so a spec naming them differed from the live service after every refresh (every `drift`
+    run reported every service). A network of this program (`overlay_network`, in the
+    service's depends_on) gives its id; an upstream layer's is looked up by name, which exists
+    because the upstream stack is deployed."""
+    own = {
+        getattr(d, "swarm_name", None): d.id
+        for d in (depends_on if isinstance(depends_on, list) else [])
+        if isinstance(d, docker.Network)
+    }
+    lookup = pulumi.InvokeOutputOptions(parent=parent)
+    return {
+        name: own[name] if name in own else docker.get_network_output(name=name, opts=lookup).id
+        for name in names
+    }
+
+
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -50,8 +77,10 @@ class SwarmService(pulumi.ComponentResource):
         fluentd_address = (
             pulumi.Config("sprocket").get("fluentd_address") or DEFAULT_FLUENTD_ADDRESS
         )
+        depends_on = opts.depends_on if opts and opts.depends_on else None
         args = service_args(
             config,
+            network_ids=_network_ids(config.networks, depends_on, self),
             config_ids=config_ids,
             secret_ids={k: v.id for k, v in swarm_secrets.items()},
             secret_names={k: v.name for k, v in swarm_secrets.items()},
@@ -63,7 +92,6 @@ class SwarmService(pulumi.ComponentResource):
         # must delete first; most changes are in-place updates that Swarm rolls per task.
         # The spec names networks and volumes by string, so the component's depends_on (the
         # networks, volumes it needs) is passed on to make the service wait for them.
-        depends_on = opts.depends_on if opts and opts.depends_on else None
         self.service = docker.Service(
             name,
             args,

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from sprocket_common.declared import GET_NETWORK
 from sprocket_common.stack_info import Layer, layer_package
 
 layer_package(Layer.PLATFORM)
@@ -268,6 +269,8 @@ def test_prod_reads_external_secrets_from_vault_mocked(
     calls: list[dict[str, Any]] = []
 
     def call(self: Any, args: Any) -> dict[str, Any]:
+        if args.token == GET_NETWORK:  # network ids, not secrets
+            return {**dict(args.args), "id": args.args["name"]}
         calls.append({"token": args.token, **dict(args.args)})
         data = {k.removeprefix("secrets:"): v for k, v in external_secrets().items()}
         return {**dict(args.args), "data": data, "path": "secret/data/prod/platform"}

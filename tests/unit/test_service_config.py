@@ -16,10 +16,10 @@ from sprocket_common.service import (
     ServiceConfig,
     house_log_driver,
     house_monitor_s,
-    swarm_duration,
     house_restart_policy,
     house_update_config,
     looks_like_credential,
+    swarm_duration,
 )
 from sprocket_common.traefik import traefik_labels
 
