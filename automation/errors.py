@@ -80,7 +80,7 @@ def translate_engine_error(exc: BaseException) -> DriverError:
         name, version = missing_plugin.groups()
         return MissingPlugin(
             f"the {name} provider plugin {version} is not installed",
-            "run scripts/install-plugins.sh (it needs get.pulumi.com); "
+            "run scripts/install-plugins.sh (it downloads or builds it); "
             "see docs/provider-plugins.md",
         )
     if "pending operation" in text.lower() or ("interrupted" in text.lower() and "pending" in text):

@@ -37,7 +37,11 @@ DEFAULT_STATEFUL_TYPES: tuple[str, ...] = (
 
 REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 DELETE_OPS = frozenset({"delete"})
-NO_CHANGE_OPS = frozenset({"same", "read"})
+# `refresh`: the read of the live resource a refreshing preview does before its real step.
+NO_CHANGE_OPS = frozenset({"same", "read", "refresh"})
+# A delete of a resource with `retain_on_delete`: the engine forgets it, the object stays (data
+# volumes). Not a loss, so never blocked; shown as what it is, never as a delete.
+RETAIN_OP = "retain"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
@@ -52,6 +56,7 @@ class PlannedChange:
     stateful: bool = False
     protected: bool = False
     unprotects: bool = False  # the plan turns `protect` off on this resource
+    name: str = ""  # the object's own name (its `name` input), where it has one
 
     @property
     def is_change(self) -> bool:
@@ -204,6 +209,10 @@ class ChangeCollector:
         urn, op = step["urn"], step["op"]
         if op in REPLACE_OPS:
             op = "replace"
+        if op in DELETE_OPS and step.get("retained"):
+            op = RETAIN_OP
+        if op == "refresh" and urn in self._by_urn:
+            return  # the resource's real step is already recorded
         previous = self._by_urn.get(urn)
         change = PlannedChange(
             urn=urn,
@@ -216,6 +225,7 @@ class ChangeCollector:
             protected=bool(step.get("old_protect") or step.get("new_protect"))
             or bool(previous and previous.protected),
             unprotects=bool(step.get("old_protect")) and step.get("new_protect") is False,
+            name=str(step.get("name") or ""),
         )
         if previous and previous.op == "replace":
             change = PlannedChange(**{**change.__dict__, "op": "replace"})
@@ -245,4 +255,13 @@ def _step_fields(metadata: Any) -> dict[str, Any]:
         "diffs": list(metadata.diffs or ()),
         "old_protect": bool(metadata.old.protect) if metadata.old else None,
         "new_protect": bool(metadata.new.protect) if metadata.new else None,
+        "retained": bool(getattr(metadata.old, "retain_on_delete", False)),
+        "name": _own_name(metadata.old or metadata.new),
     }
+
+
+def _own_name(state: Any) -> str:
+    for values in (getattr(state, "outputs", None), getattr(state, "inputs", None)):
+        if isinstance(values, dict) and isinstance(values.get("name"), str):
+            return str(values["name"])
+    return ""

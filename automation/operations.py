@@ -24,6 +24,7 @@ from automation.context import Context
 from automation.errors import BadInput, DriverError, GateBlocked, translate_engine_error
 from automation.exit_codes import ExitCode
 from automation.gate import (
+    RETAIN_OP,
     ChangeCollector,
     GateDecision,
     GatePolicy,
@@ -93,6 +94,7 @@ class RunOptions:
     policy: GatePolicy = field(default_factory=GatePolicy)
     targets: tuple[str, ...] = ()
     lock_wait_s: float = 0
+    refresh: bool = True  # preview and deploy against the live resources
 
 
 # --- option checks ------------------------------------------------------------------------
@@ -295,6 +297,9 @@ def gated_preview(
         try:
             stack.preview(
                 **_engine_output(),
+                # Against the live system, as `terraform plan` does: a change made by hand
+                # (what `drift` reports) is in the plan, and deploy puts the declared state back.
+                refresh=options.refresh,
                 on_event=_fan_out(collector, diagnostics, progress),
                 plan=str(plan_file) if plan_file else None,
                 target=list(options.targets) or None,
@@ -438,6 +443,7 @@ def _up(
         try:
             result = stack.up(
                 **_engine_output(),
+                refresh=options.refresh,  # as the preview did, so the plan holds
                 message=_update_message("deploy"),
                 on_event=progress,
                 plan=str(plan_file),
@@ -609,7 +615,29 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 raise _engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
+        outcome.message = retained_text(outcome.changes)
         return outcome
+
+
+# How to remove an object the engine retained on purpose, by resource type.
+_REMOVE_COMMANDS = {
+    "docker:index/volume:Volume": "docker volume rm {name}",
+    "digitalocean:index/volume:Volume": "doctl compute volume delete {name}",
+}
+
+
+def retained_text(changes: list[PlannedChange]) -> str:
+    """What a destroy kept on purpose (`retain_on_delete`), by name, with the command to remove
+    each; empty when it kept nothing."""
+    kept = [c for c in changes if c.op == RETAIN_OP]
+    if not kept:
+        return ""
+    lines = [f"kept on purpose (retain_on_delete), still there: {len(kept)}"]
+    for change in kept:
+        name = change.name or short_name(change.urn)
+        command = _REMOVE_COMMANDS.get(change.type, "").format(name=name)
+        lines.append(f"    {name}  ({change.type})" + (f"  remove: {command}" if command else ""))
+    return "\n".join(lines)
 
 
 # --- human text ---------------------------------------------------------------------------

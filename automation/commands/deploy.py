@@ -91,8 +91,21 @@ def _run_options(kwargs: dict[str, Any]) -> Any:
         allow_unprotect=frozenset(kwargs["allow_unprotect"]),
     )
     return RunOptions(
-        policy=policy, targets=tuple(kwargs["target"]), lock_wait_s=kwargs["lock_wait"]
+        policy=policy,
+        targets=tuple(kwargs["target"]),
+        lock_wait_s=kwargs["lock_wait"],
+        refresh=kwargs.get("refresh", True),
     )
+
+
+refresh_option = click.option(
+    "--refresh/--no-refresh",
+    default=True,
+    show_default=True,
+    help="Read the live resources first, so changes made by hand are in the plan (and a deploy "
+    "puts the declared state back). --no-refresh plans against the state alone (faster, no "
+    "provider API calls).",
+)
 
 
 def _stacks_text(data: dict[str, Any]) -> str:
@@ -160,6 +173,7 @@ def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
 @click.command()
 @click.argument("layer")
 @gate_options
+@refresh_option
 @click.option(
     "--format",
     "output_format",
@@ -190,6 +204,7 @@ def preview(layer: str, output_format: str, **kwargs: Any) -> ExitCode:
 @click.command()
 @click.argument("layer")
 @gate_options
+@refresh_option
 def deploy(layer: str, **kwargs: Any) -> ExitCode:
     """Deploy LAYER (or `all`: layer_1, layer_2, platform in that order).
 
