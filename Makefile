@@ -11,7 +11,8 @@ setup-dev:
 
 deploy: setup
 	@scripts/install-plugins.sh
-	@scripts/ensure-docker.sh
+	@scripts/ensure-docker.sh --test-deps
+	$(PY) -m automation.local_images --env local
 	$(PY) -m automation deploy all --env local --yes
 
 lint: setup-dev
@@ -28,11 +29,13 @@ unit: setup-dev
 integration: setup-dev
 	@scripts/ensure-docker.sh --test-deps
 	@scripts/install-vault-dev.sh >/dev/null
+	@scripts/install-plugins.sh
 	$(PY) -m pytest tests/integration -q
 
 test: lint typecheck
 	@scripts/ensure-docker.sh --test-deps
 	@scripts/install-vault-dev.sh >/dev/null
+	@scripts/install-plugins.sh
 	$(PY) -m pytest -q
 
 bench: setup-dev

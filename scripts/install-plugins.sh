@@ -135,7 +135,9 @@ install_language_host() {
   cli_dir="$(dirname "$(readlink -f "$pulumi_bin")")"
   cli_version="$("$pulumi_bin" version)"
   host="$cli_dir/pulumi-language-python"
-  if [[ -x "$host" && "v$(reported_version "$host" --language)" == "$cli_version" && -x "$cli_dir/pulumi-language-python-exec" ]]; then
+  local reported
+  reported="$(reported_version "$host" --language)"
+  if [[ -x "$host" && "${reported#v}" == "${cli_version#v}" && -x "$cli_dir/pulumi-language-python-exec" ]]; then
     return 0
   fi
   command -v go >/dev/null || die "pulumi-language-python: no 'go' toolchain to build it: install Go 1.25+, or install the pulumi CLI with its official installer (it ships the language host)"
@@ -152,13 +154,13 @@ install_language_host() {
   log "building pulumi-language-python $cli_version"
   (cd "$src" && go_env go build -trimpath \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version" \
-      -o "$work/pulumi-language-python" .) >&2 || die "pulumi-language-python: go build failed (see above)"
+      -o "$work/bin/pulumi-language-python" .) >&2 || die "pulumi-language-python: go build failed (see above)"
   local sdk_dir
   sdk_dir="$(cd "$src" && go_env go list -m -f '{{.Dir}}' "github.com/pulumi/pulumi/sdk/v3")"
   [[ -f "$sdk_dir/python/cmd/pulumi-language-python-exec" ]] \
     || die "pulumi-language-python-exec not found in the sdk/v3 module ($sdk_dir)"
   install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$cli_dir/pulumi-language-python-exec"
-  mv -f "$work/pulumi-language-python" "$host"
+  rm -rf "$host" && mv -f "$work/bin/pulumi-language-python" "$host"
   log "built pulumi-language-python $cli_version into $cli_dir"
 }
 
