@@ -196,9 +196,31 @@ def check_program_files(layer: Layer) -> None:
 
 
 def preflight(ctx: Context, layer: Layer) -> None:
-    """Checks that need no engine: the layer's data files, then its upstream outputs."""
+    """Checks that need no engine: the layer's data files, the Docker engine every layer
+    declares Swarm objects on, then its upstream outputs."""
     check_program_files(layer)
+    require_docker_engine(ctx)
     require_upstream_outputs(ctx, layer)
+
+
+def require_docker_engine(ctx: Context) -> None:
+    """One line naming the engine and what to do, instead of the provider's `preview failed`."""
+    from automation.health.collect import docker_client
+
+    host = ctx.settings.docker_host or os.environ.get("DOCKER_HOST") or "the local Docker socket"
+    try:
+        client = docker_client(ctx.settings.docker_host)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # the SDK raises DockerException, requests' and OS errors alike
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DriverError(
+            f"the Docker engine at {host} is unreachable ({reason})",
+            "start it (on this machine: scripts/ensure-docker.sh) or point DOCKER_HOST "
+            "(or docker_host in sprocket.toml) at the Swarm manager",
+        ) from None
 
 
 def require_upstream_outputs(ctx: Context, layer: Layer) -> None:

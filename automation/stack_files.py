@@ -30,11 +30,16 @@ from sprocket_common.stack_info import Env, StackInfo
 SEED_SUFFIX = ".seed"  # the tracked file as of the last merge, beside the copy
 
 
+def local_stack_dir(settings: Settings) -> Path:
+    """This machine's folder of the local stacks' settings files (see the module doc)."""
+    return settings.state_dir / "project"
+
+
 def stack_dir(settings: Settings, info: StackInfo) -> Path:
     """The CLI's working directory for `info`; the local copy is brought up to date first."""
     if info.env is not Env.LOCAL:
         return settings.project_dir
-    target = settings.state_dir / "project"
+    target = local_stack_dir(settings)
     target.mkdir(parents=True, exist_ok=True)
     _copy_if_changed(settings.project_dir / "Pulumi.yaml", target / "Pulumi.yaml")
     _merge_tracked(settings.project_dir / f"Pulumi.{info.name}.yaml", target)

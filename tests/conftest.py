@@ -56,11 +56,11 @@ class PulumiEnv:
     def backend_url(self) -> str:
         return f"file://{self.backend_dir}"
 
-    def workspace_options(self, **extra: Any) -> Any:
+    def workspace_options(self, work_dir: Path | None = None, **extra: Any) -> Any:
         from pulumi import automation as auto
 
         return auto.LocalWorkspaceOptions(
-            work_dir=str(self.project_dir),
+            work_dir=str(work_dir or self.project_dir),
             pulumi_home=self.env["PULUMI_HOME"],
             env_vars=self.env,
             pulumi_command=auto.PulumiCommand(
@@ -69,6 +69,17 @@ class PulumiEnv:
             secrets_provider="passphrase",
             **extra,
         )
+
+    def stack_file(self, stack: str) -> Path:
+        """Where the driver keeps `stack`'s settings file (a local stack's: this machine's copy,
+        automation/stack_files.py); reading the path changes nothing."""
+        from automation.settings import load_settings
+        from automation.stack_files import local_stack_dir
+
+        folder = self.project_dir
+        if stack.startswith("local-"):
+            folder = local_stack_dir(load_settings({**os.environ, **self.env}))
+        return folder / f"Pulumi.{stack}.yaml"
 
     def with_backend(self, backend_dir: Path) -> PulumiEnv:
         backend_dir.mkdir(parents=True, exist_ok=True)

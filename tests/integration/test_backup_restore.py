@@ -105,7 +105,7 @@ def test_backup_delete_restore_gives_back_the_same_state(
 ) -> None:
     before = ciphertext_export(pulumi_env)
     before_plain = decrypted_canonical(pulumi_env)
-    config_before = (pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_bytes()
+    config_before = pulumi_env.stack_file(STACK).read_bytes()
 
     result = run_cli("--json", "backup", "layer_1")
     assert result.exit_code == ExitCode.OK, result.stderr
@@ -141,7 +141,7 @@ def test_backup_delete_restore_gives_back_the_same_state(
     after = ciphertext_export(pulumi_env)
     assert canonical_state(after) == canonical_state(before)  # sorted keys, ciphertext masked
     assert decrypted_canonical(pulumi_env) == before_plain  # every secret value came back
-    assert (pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_bytes() == config_before
+    assert pulumi_env.stack_file(STACK).read_bytes() == config_before
 
     # The audit log names both operations and never a secret value.
     from automation import audit

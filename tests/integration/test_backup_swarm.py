@@ -64,7 +64,7 @@ def _settled(swarm: Any, name: str, timeout_s: float = 90) -> None:
 
 
 def _config_image(pulumi_env: Any) -> str:
-    config = yaml.safe_load((pulumi_env.project_dir / f"Pulumi.{STACK}.yaml").read_text())
+    config = yaml.safe_load(pulumi_env.stack_file(STACK).read_text())
     image: str = config["config"]["sprocket-infra:image"]
     return image
 

@@ -63,14 +63,14 @@ def test_values_become_encrypted_stack_secrets_and_are_never_printed(
         "local-platform",
         "sprocket-infra",
         lambda: None,
-        opts=fresh_project.workspace_options(),
+        opts=fresh_project.workspace_options(fresh_project.stack_file("local-platform").parent),
     )
     config = stack.get_all_config()
     assert config["secrets:discord-bot-token"].value == CANARY
     assert config["secrets:discord-bot-token"].secret
     assert config["secrets:ballchasing-token"].value == OTHER
     assert "secrets:node-env" not in config
-    stack_file = (fresh_project.project_dir / "Pulumi.local-platform.yaml").read_text()
+    stack_file = fresh_project.stack_file("local-platform").read_text()
     assert CANARY not in stack_file and "secure:" in stack_file
 
 
@@ -84,6 +84,7 @@ def test_dry_run_names_what_it_would_set_and_creates_nothing(
     )
     assert CANARY not in result.stdout + result.stderr
     assert not (fresh_project.project_dir / "Pulumi.local-platform.yaml").exists()
+    assert not fresh_project.stack_file("local-platform").exists()
     assert not list(fresh_project.backend_dir.rglob("local-platform*"))
 
 
