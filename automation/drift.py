@@ -30,7 +30,9 @@ class DriftedResource:
 def changed_keys(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> tuple[str, ...]:
     old, new = old or {}, new or {}
     keys = (set(old) | set(new)) - _IGNORED_KEYS
-    return tuple(sorted(k for k in keys if old.get(k) != new.get(k)))
+    # `__`-keys are the bridged providers' bookkeeping (`__pulumi_raw_state_delta`, `__meta`),
+    # not properties anyone changed.
+    return tuple(sorted(k for k in keys if old.get(k) != new.get(k) and not k.startswith("__")))
 
 
 def drift_from_step(op: str, urn: str, type_: str, old: Any, new: Any) -> DriftedResource | None:

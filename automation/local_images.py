@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -354,11 +355,14 @@ def _ensure(
         labels.get(STAND_IN_LABEL) != "true" or labels.get(RECIPE_LABEL) == recipe.digest()
     ):
         return Outcome(image, "present", names)
-    if labels is None and not offline and not dry_run and _pulled(client, image):
+    # Missing, or a stand-in of an older recipe: the real image first, where it can be pulled.
+    if dry_run:
+        why = "dry run: offline" if offline else "dry run: a pull is tried first"
+        return Outcome(image, "stand-in", names, why)
+    if not offline and _pulled(client, image):
         return Outcome(image, "pulled", names)
-    if not dry_run:
-        make_stand_in(client, image, recipe)
-    return Outcome(image, "stand-in", names, "no registry reachable" if not offline else "offline")
+    make_stand_in(client, image, recipe)
+    return Outcome(image, "stand-in", names, "offline" if offline else "the pull failed")
 
 
 def _pulled(client: Any, image: str) -> bool:
@@ -389,9 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
+        host = os.environ.get("DOCKER_HOST") or "the local Docker socket"
         print(
-            f"local_images: the Docker engine is unreachable ({exc}): run scripts/ensure-docker.sh"
-            " or set DOCKER_HOST",
+            f"local_images: the Docker engine at {host} is unreachable ({exc}): start it"
+            " (scripts/ensure-docker.sh) or point DOCKER_HOST at a running one",
             file=sys.stderr,
         )
         return 1

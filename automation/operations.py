@@ -528,6 +528,7 @@ def refresh_stack(
     With clear_pending, the interrupted update's pending creates are dropped from the state
     (the operator checked they do not exist) and the refresh runs without a preview.
     """
+    require_docker_engine(ctx)
     from pulumi.automation import errors as auto_errors
 
     guard = guarded(ctx, info, "refresh", wait_s=options.lock_wait_s, allow_pending=clear_pending)
@@ -602,6 +603,7 @@ class _RefreshSteps:
 
 def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
     """Destroy after a gated destroy preview: every stateful or protected delete needs its URN."""
+    require_docker_engine(ctx)
     from pulumi.automation import errors as auto_errors
 
     with guarded(ctx, info, "destroy", wait_s=options.lock_wait_s) as op:

@@ -60,16 +60,15 @@ def _load(path: Path) -> dict[str, Any]:
     """A stack file as data; a damaged one is named, never silently replaced."""
     if not path.is_file():
         return {}
+    hint = "fix or remove the file (a local copy is seeded again from the tracked one)"
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DriverError(f"{path} is not valid YAML ({exc.__class__.__name__})", hint) from None
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
         raise DriverError(
-            f"{path} is not valid YAML ({exc.__class__.__name__})",
-            "fix or remove the file (a local copy is seeded again from the tracked one)",
-        ) from None
-    if not isinstance(data, dict):
-        raise DriverError(
-            f"{path} is not a stack settings file (not a mapping)", "fix or remove it"
+            f"{path} is not a stack settings file (expected a mapping with a `config` mapping)",
+            hint,
         )
     return data
 
@@ -78,6 +77,8 @@ def _merge_tracked(tracked_path: Path, target: Path) -> None:
     copy_path = target / tracked_path.name
     seed_path = target / (tracked_path.name + SEED_SUFFIX)
     tracked, seed, copy = _load(tracked_path), _load(seed_path), _load(copy_path)
+    if not copy.get("config"):
+        seed = {}  # no copy yet, or an emptied one: seed it with all of the tracked config
     merged = dict(copy)
     config = dict(copy.get("config") or {})
     new, old = tracked.get("config") or {}, seed.get("config") or {}

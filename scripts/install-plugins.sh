@@ -73,8 +73,10 @@ try_download() {  # $1 name, $2 version
 verified_tarball() {  # $1 tarball file name
   local sums="$sources/SHA256SUMS" tarball="$sources/$1" want have
   [[ -f "$tarball" ]] || die "no source tarball $tarball. Either give this machine access to get.pulumi.com ('pulumi plugin install' downloads it) or set SPROCKET_PROVIDER_SOURCES to the folder holding $1 and SHA256SUMS"
-  want="$(awk -v f="$1" '$2 == f || $2 == "*"f {print $1}' "$sums" 2>/dev/null)"
+  [[ -f "$sums" ]] || die "no $sums to verify $1 against: restore SHA256SUMS beside the tarballs"
+  want="$(awk -v f="$1" '$2 == f || $2 == "*"f {print $1}' "$sums" | sort -u)"
   [[ -n "$want" ]] || die "$sums does not list $1: cannot verify it; restore SHA256SUMS from the vendor folder"
+  [[ "$want" =~ ^[0-9a-f]{64}$ ]] || die "$sums lists $1 with no valid sha256 (or with two different ones): restore SHA256SUMS from the vendor folder"
   have="$(sha256sum "$tarball" | cut -d' ' -f1)"
   [[ "$have" == "$want" ]] || die "$tarball does not match SHA256SUMS (sha256 $have, expected $want): the tarball is damaged or tampered with; restore it from the vendor folder"
   echo "$tarball"
@@ -83,13 +85,14 @@ verified_tarball() {  # $1 tarball file name
 go_env() { env GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local "$@"; }
 
 build_provider() {  # $1 name, $2 version, $3 output binary
-  command -v go >/dev/null || die "$1 v$2: no 'go' toolchain on PATH to build it from source: install Go 1.25+ (e.g. from go.dev or 'apt-get install golang'), or give this machine access to get.pulumi.com"
+  command -v go >/dev/null || die "$1 v$2: no 'go' toolchain on PATH to build it from source: install Go 1.25+ (the version the providers' go.mod files ask for), or give this machine access to get.pulumi.com"
   local tarball work top provider_dir module
   tarball="$(verified_tarball "pulumi-$1-v$2.tar.gz")" || exit 1
   work="$plugin_cache/build-$1.$$"
   rm -rf "$work" && mkdir -p "$work"
   tar -xzf "$tarball" -C "$work" || die "cannot unpack $tarball"
   top="$work/pulumi-$1-v$2"
+  [[ -f "$top/provider/go.mod" ]] || die "$tarball does not hold pulumi-$1-v$2/provider/go.mod: not a provider source tarball of this layout (see its README)"
   if [[ -d "$top/upstream" && -d "$top/patches" ]]; then
     local p
     for p in "$top"/patches/*.patch; do
@@ -167,7 +170,10 @@ install_language_host() {
 for provider in docker random digitalocean vault; do
   install_provider "$provider"
 done
-[[ "${1:-}" == "--no-language-host" ]] || install_language_host
-ln -sf "$(dirname "$(readlink -f "$pulumi_bin")")/pulumi-language-python" "$repo/.venv/bin/pulumi-language-python"
-ln -sf "$(dirname "$(readlink -f "$pulumi_bin")")/pulumi-language-python-exec" "$repo/.venv/bin/pulumi-language-python-exec"
+if [[ "${1:-}" != "--no-language-host" ]]; then
+  install_language_host
+  cli_dir="$(dirname "$(readlink -f "$pulumi_bin")")"
+  ln -sf "$cli_dir/pulumi-language-python" "$repo/.venv/bin/pulumi-language-python"
+  ln -sf "$cli_dir/pulumi-language-python-exec" "$repo/.venv/bin/pulumi-language-python-exec"
+fi
 log "provider plugins and language host ready (PULUMI_HOME=$PULUMI_HOME)"

@@ -5,7 +5,7 @@ registers is recorded with its type, name, inputs and options (protect, parent,
 delete_before_replace, ignore_changes), and the stack exports are resolved. Upstream layers are
 simulated by answering `pulumi:pulumi:StackReference` registrations with given outputs.
 
-Used by the unit tests (tests/unit/conftest.py) and by scripts/local_images.py, which reads the
+Used by the unit tests (tests/unit/conftest.py) and by automation/local_images.py, which reads the
 images, commands and healthchecks the local environment declares.
 
     rec = run_layer_program("layer_1", env="prod", config={"base_domain": "example.gg"},

@@ -57,7 +57,9 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
 
 def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
     from automation import audit
+    from automation.operations import require_docker_engine
 
+    require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []
     for layer in _layers(layer_name):
         started = time.monotonic()

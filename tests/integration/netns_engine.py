@@ -55,6 +55,25 @@ def _wait_for(condition: Any, timeout_s: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def _wait_for_dockerd(engine: Engine, process: subprocess.Popen[bytes]) -> None:
+    """Until the engine answers; its log's last lines in the error if it never does."""
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"dockerd exited with {process.returncode}: {_log_tail(engine)}")
+        return engine.docker("info", check=False).returncode == 0
+
+    try:
+        _wait_for(ready, 60, "dockerd")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: {_log_tail(engine)}") from None
+
+
+def _log_tail(engine: Engine) -> str:
+    lines = (engine.root / "dockerd.log").read_text(errors="replace").splitlines()
+    return " | ".join(lines[-5:])
+
+
 def _unmount_below(root: Path) -> None:
     """dockerd can leave overlay and namespace mounts below its roots; lazily unmount them."""
     mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
@@ -91,7 +110,7 @@ def netns_engine(name: str) -> Iterator[Engine]:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _wait_for(lambda: engine.docker("info", check=False).returncode == 0, 60, "dockerd")
+        _wait_for_dockerd(engine, process)
         engine.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
         yield engine
     finally:

@@ -12,7 +12,7 @@ from automation.exit_codes import ExitCode
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("verb", ["preview", "deploy"])
+@pytest.mark.parametrize("verb", ["preview", "deploy", "refresh", "destroy", "drift"])
 def test_an_unreachable_docker_engine_is_one_line_naming_it(
     verb: str, pulumi_env: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

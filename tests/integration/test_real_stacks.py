@@ -121,7 +121,7 @@ def _running(client: Any, service: Any) -> tuple[int, int]:
 
 
 def _wait_converged(client: Any, timeout_s: float = 180) -> dict[str, tuple[int, int]]:
-    """Every service N/N (jobs excepted), or the counts when the deadline passes."""
+    """Every service N/N, or the counts when the deadline passes (local declares no job)."""
     deadline = time.monotonic() + timeout_s
     while True:
         counts = {s.name: _running(client, s) for s in client.services.list()}

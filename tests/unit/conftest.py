@@ -1,6 +1,6 @@
 """`run_layer`: run a layer's `program()` under `pulumi.runtime.set_mocks` and record it.
 
-The recorder is sprocket_common/declared.py (scripts/local_images.py uses it too).
+The recorder is sprocket_common/declared.py (automation/local_images.py uses it too).
 
     def test_x(run_layer):
         rec = run_layer("layer_1", env="prod", config={"base_domain": "example.gg"},

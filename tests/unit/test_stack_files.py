@@ -97,3 +97,28 @@ def test_a_damaged_stack_file_is_named(settings: Settings) -> None:
     stack_file(settings, LOCAL).write_text("config: [unclosed\n")
     with pytest.raises(DriverError, match=r"Pulumi\.local-platform\.yaml is not valid YAML"):
         stack_dir(settings, LOCAL)
+
+
+@pytest.mark.parametrize("damage", ["remove", "empty"])
+def test_a_removed_or_emptied_copy_is_seeded_again_with_all_of_the_tracked_config(
+    settings: Settings, damage: str
+) -> None:
+    config = {"sprocket:image_tag": "main", "layer_2:check_certificates": "false"}
+    _tracked(settings, config)
+    path = stack_file(settings, LOCAL)
+    if damage == "remove":
+        path.unlink()
+    else:
+        path.write_text("encryptionsalt: v1:machine\n")
+    assert _copy(settings)["config"] == config
+
+
+@pytest.mark.parametrize(
+    "content", [b"\xff\xfe\x00binary", b"config:\n  - not\n  - a mapping\n", b"- a list\n"]
+)
+def test_a_copy_that_is_not_a_settings_file_is_named(settings: Settings, content: bytes) -> None:
+    _tracked(settings, {})
+    stack_file(settings, LOCAL).write_bytes(content)
+    with pytest.raises(DriverError, match=r"Pulumi\.local-platform\.yaml is not") as error:
+        stack_dir(settings, LOCAL)
+    assert "remove the file" in error.value.hint
