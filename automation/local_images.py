@@ -115,24 +115,27 @@ def _jsonable(value: Any) -> Any:
 # --- what the layers declare ---------------------------------------------------------------
 
 
-def stack_config(project_dir: Path, env: str, layer: str) -> dict[str, Any]:
-    """The non-secret config of `<env>-<layer>` from its committed stack file ({} if none)."""
-    path = project_dir / f"Pulumi.{env}-{layer}.yaml"
+def stack_config(env: str, layer: str) -> dict[str, Any]:
+    """The non-secret config of `<env>-<layer>` as the driver would run it (for a local stack:
+    this machine's copy, so image tags set by a rollout count; automation/stack_files.py)."""
+    from automation.settings import load_settings
+    from automation.stack_files import stack_file
+    from sprocket_common.stack_info import StackInfo
+
+    path = stack_file(load_settings(), StackInfo.parse(f"{env}-{layer}"))
     if not path.is_file():
         return {}
     config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     return {k: v for k, v in config.items() if not (isinstance(v, dict) and "secure" in v)}
 
 
-def declared_services(env: str, project_dir: Path) -> list[DeclaredService]:
+def declared_services(env: str) -> list[DeclaredService]:
     """Every Swarm service the three layers declare for `env`, from the programs themselves."""
     from sprocket_common.declared import run_layer_program
 
     found: list[DeclaredService] = []
     for layer in ("layer_1", "layer_2", "platform"):
-        record = run_layer_program(
-            layer, env, config=stack_config(project_dir, env, layer), upstream=_UPSTREAM
-        )
+        record = run_layer_program(layer, env, config=stack_config(env, layer), upstream=_UPSTREAM)
         found.extend(_service(layer, r.inputs) for r in record.by_type(SERVICE_TYPE))
     return found
 
@@ -388,7 +391,6 @@ def main(argv: list[str] | None = None) -> int:
         if not tool.is_file():
             print(f"local_images: {tool} is missing: apt-get install {package}", file=sys.stderr)
             return 1
-    project_dir = Path(__file__).resolve().parent.parent
     try:
         client = docker.from_env()
         client.ping()
@@ -401,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     outcomes = ensure_images(
-        client, declared_services(args.env, project_dir), offline=args.offline, dry_run=args.dry_run
+        client, declared_services(args.env), offline=args.offline, dry_run=args.dry_run
     )
     if args.json:
         print(json.dumps([vars(o) for o in outcomes], indent=2))

@@ -661,6 +661,12 @@ def retained_text(changes: list[PlannedChange]) -> str:
         name = change.name or short_name(change.urn)
         command = _REMOVE_COMMANDS.get(change.type, "").format(name=name)
         lines.append(f"    {name}  ({change.type})" + (f"  remove: {command}" if command else ""))
+    lines.append(
+        "  a new deploy makes new credentials (the random passwords lived in this state); data"
+        " initialised with the old ones (Postgres roles, RabbitMQ users, the InfluxDB token)"
+        " will refuse them: to keep the data, restore the stack's state from a backup"
+        " (`python -m automation restore LAYER --from ID`) before deploying, or remove the volumes"
+    )
     return "\n".join(lines)
 
 

@@ -89,8 +89,9 @@ def main() -> int:
         root = Path(tmp)
         env, checkout = _setup(root, engine.host)
         client = docker.DockerClient(base_url=engine.host)
+        os.environ.update(env)  # the driver's settings, for the images step too
         local_images.ensure_images(
-            client, local_images.declared_services("local", ROOT), offline=True, dry_run=False
+            client, local_images.declared_services("local"), offline=True, dry_run=False
         )
         deploy = [python, "-m", "automation", "--yes", "deploy", "all"]
         print(f"deploy all --env local: {_timed(deploy, env, ROOT):.1f} s (fresh stacks)")

@@ -92,15 +92,15 @@ def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     }
     (root / "backend").mkdir()
     client = engine.client()
-    outcomes = local_images.ensure_images(
-        client, local_images.declared_services("local", PROJECT_ROOT), offline=True, dry_run=False
-    )
-    assert {o.action for o in outcomes} == {"stand-in"}, outcomes
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
         patch.delenv("SPROCKET_SETTINGS", raising=False)
         for key, value in env.items():
             patch.setenv(key, value)
+        outcomes = local_images.ensure_images(
+            client, local_images.declared_services("local"), offline=True, dry_run=False
+        )
+        assert {o.action for o in outcomes} == {"stand-in"}, outcomes
         yield {"env": env, "client": client, "engine": engine, "project": project, "root": root}
     client.close()
 
@@ -161,7 +161,7 @@ def test_deploy_all_runs_every_declared_service_and_a_second_deploy_changes_noth
     assert deploy.exit_code == ExitCode.OK, deploy.stdout + deploy.stderr
     assert [s["stack"] for s in deploy.json()["data"]["stacks"]] == list(STACKS)
 
-    declared = {s.name for s in local_images.declared_services("local", PROJECT_ROOT)}
+    declared = {s.name for s in local_images.declared_services("local")}
     assert declared <= {s.name for s in client.services.list()}
     counts = _wait_converged(client)
     assert {n: c for n, c in counts.items() if c[0] != c[1]} == {}, counts
@@ -211,7 +211,7 @@ def test_rollout_of_a_healthy_tag_succeeds_and_a_failing_one_is_rolled_back(
     real: dict[str, Any], run_cli: Callable[..., Any]
 ) -> None:
     client = real["client"]
-    declared = local_images.declared_services("local", PROJECT_ROOT)
+    declared = local_images.declared_services("local")
     web = [s for s in declared if s.name == "local-web"]
     recipe = local_images.recipe_for(web[0].image, web)
     repository = web[0].image.rpartition(":")[0]
