@@ -672,7 +672,14 @@ def retained_text(changes: list[PlannedChange]) -> str:
 
 # --- human text ---------------------------------------------------------------------------
 
-_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "retain": "=", "same": " "}
+_SYMBOLS = {
+    "create": "+",
+    "update": "~",
+    "replace": "+-",
+    "delete": "-",
+    "retain": "=",
+    "same": " ",
+}
 
 
 def stack_text(stack: dict[str, Any]) -> str:
