@@ -278,6 +278,16 @@ def _project_copy(real: dict[str, Any]) -> Path:
 
 
 def _plain_preview(real: dict[str, Any], stack: str) -> set[tuple[str, str]]:
+    """The plain CLI's plan, with the settings the driver runs: a local stack's live in the
+    machine's copy (automation/stack_files.py), which holds e.g. a rollout's image tags."""
+    from automation.settings import load_settings
+    from automation.stack_files import stack_file
+    from sprocket_common.stack_info import StackInfo
+
+    shutil.copy(
+        stack_file(load_settings(), StackInfo.parse(stack)),
+        _project_copy(real) / f"Pulumi.{stack}.yaml",
+    )
     env = {**os.environ, **real["env"]}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     proc = subprocess.run(
@@ -312,20 +322,17 @@ def test_after_deploy_the_plain_cli_and_the_driver_plan_the_same_for_every_layer
 ) -> None:
     for layer in ("layer_1", "layer_2"):
         assert _plain_preview(real, f"local-{layer}") == _driver_preview(run_cli, layer) == set()
-    # A release tag change in both checkouts: the same service updates, seen by both.
-    for project in (real["project"], _project_copy(real)):
-        path = project / "Pulumi.local-platform.yaml"
-        path.write_text(
-            path.read_text().replace("sprocket:image_tag: main", "sprocket:image_tag: v3")
-        )
+    # A release tag change in the tracked file: the same services update, seen by both.
+    tracked = real["project"] / "Pulumi.local-platform.yaml"
+    tracked.write_text(
+        tracked.read_text().replace("sprocket:image_tag: main", "sprocket:image_tag: v3")
+    )
     driver = _driver_preview(run_cli, "platform")
     assert driver and {op for _, op in driver} == {"update"}, driver
     assert _plain_preview(real, "local-platform") == driver
-    for project in (real["project"], _project_copy(real)):
-        path = project / "Pulumi.local-platform.yaml"
-        path.write_text(
-            path.read_text().replace("sprocket:image_tag: v3", "sprocket:image_tag: main")
-        )
+    tracked.write_text(
+        tracked.read_text().replace("sprocket:image_tag: v3", "sprocket:image_tag: main")
+    )
     assert run_cli("preview", "platform").exit_code == ExitCode.OK
 
 
