@@ -43,29 +43,17 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def _setup(root: Path, docker_host: str) -> tuple[dict[str, str], Path]:
-    project, checkout = root / "project", root / "checkout"
-    project.mkdir()
-    for path in [ROOT / "Pulumi.yaml", *ROOT.glob("Pulumi.local-*.yaml")]:
-        shutil.copy(path, project / path.name)
+    from netns_engine import driver_setup
+
+    checkout = root / "checkout"
     shutil.copytree(
         ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".sprocket", ".git", "*cache*")
     )
     (checkout / ".venv").symlink_to(ROOT / ".venv")
-    home = root / "pulumi-home"
-    home.mkdir()
-    (home / "plugins").symlink_to(ROOT / ".sprocket" / "pulumi-home" / "plugins")
-    (root / "backend").mkdir()
+    plugins = ROOT / ".sprocket" / "pulumi-home" / "plugins"
     env = {
         **os.environ,
-        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
-        "PULUMI_CONFIG_PASSPHRASE": "benchmark",
-        "PULUMI_HOME": str(home),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "SPROCKET_PROJECT_DIR": str(project),
-        "SPROCKET_STATE_DIR": str(root / "state"),
-        "SPROCKET_PULUMI_HOME": str(home),
-        "DOCKER_HOST": docker_host,
+        **driver_setup(root, docker_host, plugins, "benchmark"),
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
     }
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)

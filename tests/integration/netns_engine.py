@@ -46,6 +46,30 @@ class Engine:
         )
 
 
+def driver_setup(root: Path, docker_host: str, plugins: Path, passphrase: str) -> dict[str, str]:
+    """A driver of its own under `root` for the local stacks on `docker_host`: a project folder
+    with the tracked Pulumi.local-*.yaml, a file backend, a PULUMI_HOME sharing `plugins`.
+    Returns the environment variables that point the driver (and the plain CLI) there."""
+    checkout = Path(__file__).resolve().parents[2]
+    project, home = root / "project", root / "pulumi-home"
+    for folder in (project, home, root / "backend"):
+        folder.mkdir()
+    for path in [checkout / "Pulumi.yaml", *checkout.glob("Pulumi.local-*.yaml")]:
+        shutil.copy(path, project / path.name)
+    (home / "plugins").symlink_to(plugins)
+    return {
+        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": passphrase,
+        "PULUMI_HOME": str(home),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "SPROCKET_PROJECT_DIR": str(project),
+        "SPROCKET_STATE_DIR": str(root / "state"),
+        "SPROCKET_PULUMI_HOME": str(home),
+        "DOCKER_HOST": docker_host,
+    }
+
+
 def _wait_for(condition: Any, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_engine import Engine, netns_engine
+from netns_engine import Engine, driver_setup, netns_engine
 
 from automation import local_images
 from automation.exit_codes import ExitCode
@@ -71,26 +71,9 @@ def engine() -> Iterator[Engine]:
 def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Driver settings for the local stacks on `engine`, and the stand-in images made there."""
     root = tmp_path_factory.mktemp("real")
-    project = root / "project"
-    project.mkdir()
-    for name in ["Pulumi.yaml", *(p.name for p in PROJECT_ROOT.glob("Pulumi.local-*.yaml"))]:
-        shutil.copy(PROJECT_ROOT / name, project / name)
-    home = root / "pulumi-home"
-    home.mkdir()
-    (home / "plugins").symlink_to(_plugins_dir())
-    env = {
-        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
-        "PULUMI_CONFIG_PASSPHRASE": "real stacks, test passphrase",
-        "PULUMI_HOME": str(home),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "SPROCKET_PROJECT_DIR": str(project),
-        "SPROCKET_STATE_DIR": str(root / "state"),
-        "SPROCKET_PULUMI_HOME": str(home),
-        "SPROCKET_PULUMI_CLI_DIR": str(Path(sys.executable).parent),
-        "DOCKER_HOST": engine.host,
-    }
-    (root / "backend").mkdir()
+    env = driver_setup(root, engine.host, _plugins_dir(), "real stacks, test passphrase")
+    env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
+    project = Path(env["SPROCKET_PROJECT_DIR"])
     client = engine.client()
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
