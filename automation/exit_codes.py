@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     HEALTH_WARNING = 11
     HEALTH_CRITICAL = 12
     SECRETS_INCOMPLETE = 13
+    NOT_CONVERGED = 14
     BAD_INPUT = 64
     INTERRUPTED = 130
 
@@ -42,6 +43,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.HEALTH_WARNING: "health check found warnings",
     ExitCode.HEALTH_CRITICAL: "health check found critical problems",
     ExitCode.SECRETS_INCOMPLETE: "secrets in the state do not all decrypt (wrong passphrase?)",
+    ExitCode.NOT_CONVERGED: "applied, but services did not converge (each is named with Swarm's "
+    "reason; fix it and deploy again)",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the engine was cancelled cleanly",
 }

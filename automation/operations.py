@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from automation.context import Context
-from automation.errors import BadInput, DriverError, GateBlocked, translate_engine_error
+from automation.convergence import Before, ServiceResult, ServiceSteps
+from automation.errors import (
+    BadInput,
+    DriverError,
+    GateBlocked,
+    Interrupted,
+    translate_engine_error,
+)
 from automation.exit_codes import ExitCode
 from automation.gate import (
     RETAIN_OP,
@@ -35,6 +42,7 @@ from automation.gate import (
     unmatched_allowances,
 )
 from automation.progress import Progress, short_name
+from automation.rollout.watcher import WatchStopped
 from automation.safety import Operation, guarded
 from sprocket_common.stack_info import Layer, StackInfo, layer_package
 
@@ -74,6 +82,7 @@ class StackOutcome:
     message: str = ""
     exit_code: ExitCode = ExitCode.OK
     engine_protected: list[str] = field(default_factory=list)
+    services: list[ServiceResult] | None = None  # None: not watched (not applied, --no-wait)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,7 +95,16 @@ class StackOutcome:
             "applied": self.applied,
             "exit_code": int(self.exit_code),
             "message": self.message,
+            **({} if self.services is None else {"services": _services_dict(self.services)}),
         }
+
+
+def _services_dict(results: list[ServiceResult]) -> dict[str, Any]:
+    return {
+        "converged": sum(1 for r in results if r.converged),
+        "total": len(results),
+        "results": [r.as_dict() for r in results],
+    }
 
 
 @dataclass(frozen=True)
@@ -95,6 +113,7 @@ class RunOptions:
     targets: tuple[str, ...] = ()
     lock_wait_s: float = 0
     refresh: bool = True  # preview and deploy against the live resources
+    wait: bool = True  # after an apply, wait for the Swarm services to converge
 
 
 # --- option checks ------------------------------------------------------------------------
@@ -308,12 +327,19 @@ def gated_preview(
     *,
     plan_file: Path | None = None,
     stack: Any = None,
+    services: ServiceSteps | None = None,
 ) -> StackOutcome:
-    """Preview one stack; the gate decides from its per-resource steps."""
+    """Preview one stack; the gate decides from its per-resource steps. `services` collects the
+    Swarm services the plan touches."""
     from pulumi.automation import errors as auto_errors
 
     stack = stack or _select(ctx, info)
     collector, diagnostics = ChangeCollector(options.policy.stateful_types), _Diagnostics()
+    handlers: list[Callable[[Any], None]] = [
+        collector,
+        diagnostics,
+        *([services] if services else []),
+    ]
     outcome = StackOutcome(info.name)
     with Progress(info.name, "preview", live=_live(ctx), plain=False) as progress:
         try:
@@ -322,7 +348,7 @@ def gated_preview(
                 # Against the live system, as `terraform plan` does: a change made by hand
                 # (what `drift` reports) is in the plan, and deploy puts the declared state back.
                 refresh=options.refresh,
-                on_event=_fan_out(collector, diagnostics, progress),
+                on_event=_fan_out(*handlers, progress),
                 plan=str(plan_file) if plan_file else None,
                 target=list(options.targets) or None,
             )
@@ -418,35 +444,107 @@ def _live(ctx: Context) -> bool:
 
 
 def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
-    """Gated preview, confirmation, then `up` bound to the previewed plan; all under guarded()."""
+    """Gated preview, confirmation, then `up` bound to the previewed plan, then (unless
+    options.wait is off) the wait for every Swarm service to converge; all under guarded()."""
     with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
         preflight(ctx, info.layer)
         stack = _select(ctx, info)
         plan_file = tmp / "plan.json"
+        services = ServiceSteps()
         with op.engine_call():
-            outcome = gated_preview(ctx, info, options, plan_file=plan_file, stack=stack)
+            outcome = gated_preview(
+                ctx, info, options, plan_file=plan_file, stack=stack, services=services
+            )
         _record(op, outcome)
         if outcome.exit_code == ExitCode.GATE_BLOCKED:
             op.exit_code = ExitCode.GATE_BLOCKED
             return outcome
         if outcome.exit_code == ExitCode.OK:
             outcome.status = "unchanged"
-            return outcome
-        _confirm(ctx, outcome, "deploy")
-        with _unprotected_for_replace(ctx, info, outcome, op) as reprotect:
-            if outcome.engine_protected:
-                # The state no longer protects them: preview again so the plan holds the steps.
-                with op.engine_call():
-                    again = gated_preview(ctx, info, options, plan_file=plan_file, stack=stack)
-                if plan_fingerprint(again.changes) != plan_fingerprint(outcome.changes):
-                    raise PlanChanged(
-                        f"{info.name}: the plan changed between preview and apply",
-                        "preview again and re-approve",
-                    )
-            _up(stack, info, op, plan_file, options, total=len(outcome.changes))
-            reprotect.clear()  # applied: the replacement carries the program's protect again
-        outcome.applied, outcome.status, outcome.exit_code = True, "applied", ExitCode.OK
+            before = Before()
+        else:
+            before = _apply(ctx, info, op, outcome, options, stack, plan_file, services)
+        if options.wait:
+            _wait_for_services(ctx, info, op, outcome, services, before)
         return outcome
+
+
+def _apply(
+    ctx: Context,
+    info: StackInfo,
+    op: Operation,
+    outcome: StackOutcome,
+    options: RunOptions,
+    stack: Any,
+    plan_file: Path,
+    services: ServiceSteps,
+) -> Before:
+    """Confirm, then `up` bound to the plan; returns the Swarm as it was just before."""
+    _confirm(ctx, outcome, "deploy")
+    before = _before_apply(ctx, services) if options.wait else Before()
+    with _unprotected_for_replace(ctx, info, outcome, op) as reprotect:
+        if outcome.engine_protected:
+            # The state no longer protects them: preview again so the plan holds the steps.
+            with op.engine_call():
+                again = gated_preview(ctx, info, options, plan_file=plan_file, stack=stack)
+            if plan_fingerprint(again.changes) != plan_fingerprint(outcome.changes):
+                raise PlanChanged(
+                    f"{info.name}: the plan changed between preview and apply",
+                    "preview again and re-approve",
+                )
+        _up(stack, info, op, plan_file, options, total=len(outcome.changes), services=services)
+        reprotect.clear()  # applied: the replacement carries the program's protect again
+    outcome.applied, outcome.status, outcome.exit_code = True, "applied", ExitCode.OK
+    return before
+
+
+def _before_apply(ctx: Context, services: ServiceSteps) -> Before:
+    from automation.convergence import before_apply
+    from automation.rollout.run import docker_api
+
+    if not services.services():
+        return Before()
+    return before_apply(docker_api(ctx), services)
+
+
+def _wait_for_services(
+    ctx: Context,
+    info: StackInfo,
+    op: Operation,
+    outcome: StackOutcome,
+    services: ServiceSteps,
+    before: Before,
+) -> None:
+    """Watch the stack's services; not converged: ExitCode.NOT_CONVERGED, named per service."""
+    import docker.errors
+
+    from automation.convergence import failure_text, watch
+    from automation.rollout.run import docker_api
+
+    if not services.services():
+        return  # a stack without Swarm services: the apply's result is the whole story
+    try:
+        results = watch(
+            docker_api(ctx), info.name, services, before, stop=lambda: op.interrupted,
+            live=_live(ctx),
+        )  # fmt: skip
+    except (WatchStopped, KeyboardInterrupt):
+        raise Interrupted(
+            f"interrupted while waiting for {info.name}'s services"
+            + (": the apply itself finished" if outcome.applied else ""),
+            "Swarm goes on by itself: `python -m automation health` shows where it stands",
+        ) from None
+    except docker.errors.DockerException as exc:
+        raise DriverError(
+            f"lost track of {info.name}'s services on the Docker engine: {exc}",
+            "check the Swarm (`docker service ls`), then `python -m automation health`",
+        ) from exc
+    outcome.services = results
+    op.details["services"] = _services_dict(results)
+    if any(not r.converged for r in results):
+        outcome.status, outcome.exit_code = "not converged", ExitCode.NOT_CONVERGED
+        outcome.message = failure_text(results, info.layer.value)
+        op.exit_code = ExitCode.NOT_CONVERGED
 
 
 def _record(op: Operation, outcome: StackOutcome) -> None:
@@ -457,7 +555,13 @@ def _record(op: Operation, outcome: StackOutcome) -> None:
 
 
 def _up(
-    stack: Any, info: StackInfo, op: Operation, plan_file: Path, options: RunOptions, total: int
+    stack: Any,
+    info: StackInfo,
+    op: Operation,
+    plan_file: Path,
+    options: RunOptions,
+    total: int,
+    services: ServiceSteps,
 ) -> None:
     from pulumi.automation import errors as auto_errors
 
@@ -467,7 +571,7 @@ def _up(
                 **_engine_output(),
                 refresh=options.refresh,  # as the preview did, so the plan holds
                 message=_update_message("deploy"),
-                on_event=progress,
+                on_event=_fan_out(progress, services),
                 plan=str(plan_file),
                 target=list(options.targets) or None,
                 show_secrets=False,
@@ -696,6 +800,9 @@ def stack_text(stack: dict[str, Any]) -> str:
         )
     for blocked in stack["gate"]["blocked"]:
         lines.append(f"  BLOCKED {blocked['op']} {blocked['urn']}: {blocked['reason']}")
+    if "services" in stack:
+        services = stack["services"]
+        lines.append(f"  services: {services['converged']}/{services['total']} converged")
     if stack.get("message"):
         lines.append(f"  {stack['message']}")
     return "\n".join(lines)

@@ -110,3 +110,82 @@ class Progress:
             f"{self.stack}: [{self.done}{of_total}] {op} {short_name(metadata.urn)}{suffix}\n"
         )
         self.stream.flush()
+
+
+class ConvergenceProgress:
+    """Swarm services converging after an apply: an ``on_change(name, Convergence)`` handler.
+
+    On a terminal: one live line (services converged of total, the slowest one's state).
+    Anywhere else: a plain line on stderr each time a service reaches a verdict or a new state.
+    """
+
+    def __init__(
+        self,
+        stack: str,
+        services: list[str],
+        *,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+    ) -> None:
+        self.stack, self.services = stack, services
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.states: dict[str, Any] = {}
+        self._started = time.monotonic()
+        self._display: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> ConvergenceProgress:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as RichProgress
+
+            self._display = RichProgress(
+                TextColumn(f"{self.stack} services"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
+            self._display.__enter__()
+            self._task = self._display.add_task("waiting", total=len(self.services))
+        else:
+            self._line(f"waiting for {len(self.services)} services to converge")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._display is not None:
+            self._display.__exit__(exc_type, exc, tb)
+        if exc_type is None:
+            done = sum(1 for c in self.states.values() if c.phase.value == "completed")
+            self._line(f"{done}/{len(self.services)} services converged")
+
+    def __call__(self, name: str, conv: Any) -> None:
+        previous = self.states.get(name)
+        self.states[name] = conv
+        if self._display is not None:
+            done = sum(1 for c in self.states.values() if c.done)
+            self._display.update(self._task, completed=done, description=self._slowest())
+        elif previous is None or previous.phase != conv.phase or conv.done:
+            self._line(f"{name}: {conv.summary()}")
+
+    def _slowest(self) -> str:
+        """The service furthest from converging (fewest running of desired), and its state."""
+        waiting = [(n, c) for n, c in self.states.items() if not c.done]
+        if not waiting:
+            return ""
+        name, conv = min(waiting, key=lambda item: item[1].running / max(item[1].desired, 1))
+        return f"slowest: {name} {conv.summary()}"
+
+    def _line(self, text: str) -> None:
+        elapsed = time.monotonic() - self._started
+        self.stream.write(f"{self.stack}: [{elapsed:5.1f}s] {text}\n")
+        self.stream.flush()

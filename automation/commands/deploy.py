@@ -95,6 +95,7 @@ def _run_options(kwargs: dict[str, Any]) -> Any:
         targets=tuple(kwargs["target"]),
         lock_wait_s=kwargs["lock_wait"],
         refresh=kwargs.get("refresh", True),
+        wait=kwargs.get("wait", True),
     )
 
 
@@ -205,10 +206,18 @@ def preview(layer: str, output_format: str, **kwargs: Any) -> ExitCode:
 @click.argument("layer")
 @gate_options
 @refresh_option
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="After the apply, wait until every Swarm service of the stack runs N/N (exit 14 naming "
+    "each one that does not). --no-wait reports the apply alone.",
+)
 def deploy(layer: str, **kwargs: Any) -> ExitCode:
     """Deploy LAYER (or `all`: layer_1, layer_2, platform in that order).
 
-    Previews, gates and asks (never with --yes), then applies exactly the previewed plan.
+    Previews, gates and asks (never with --yes), applies exactly the previewed plan, then waits
+    for the stack's Swarm services to converge (docs/driver.md, "Deploy waits for the services").
     """
     from automation.operations import deploy_stack
 

@@ -48,6 +48,7 @@ from automation.rollout.watcher import (
     WaitTimeout,
     WatchStopped,
     WatchTarget,
+    daemon_now,
     first_failure_time,
     spec_image,
     strip_digest,
@@ -101,6 +102,7 @@ class Attempt:
     gate: RolloutGate
     outcomes: dict[str, Convergence] = field(default_factory=dict)
     leftover: dict[str, int] = field(default_factory=dict)  # what a preview after it still shows
+    since: datetime | None = None  # when its apply started, on the daemon's clock
 
     @property
     def converged(self) -> bool:
@@ -196,6 +198,7 @@ class Rollout:
                 stack, api, service_names, [c.service for c in changes], gate, expected, probe=True
             )
         outcomes: dict[str, Convergence] = {}
+        since = daemon_now(api)
         for number, change in enumerate(changes, start=1):
             self.display.step(f"rolling {change.service} ({number}/{len(changes)})")
             one = self._apply_and_watch(
@@ -204,10 +207,10 @@ class Rollout:
             )  # fmt: skip
             outcomes.update(one.outcomes)
             if not one.converged:
-                return Attempt(gate, outcomes)
+                return Attempt(gate, outcomes, since=since)
         # Every service is rolled; one untargeted apply brings the stack's outputs up to date.
         self._engine(lambda: self._up(stack), "apply")
-        return Attempt(gate, outcomes)
+        return Attempt(gate, outcomes, since=since)
 
     def _roll_back(
         self,
@@ -481,11 +484,14 @@ class Rollout:
         probe: bool = False,
     ) -> Attempt:
         baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
+        since = daemon_now(api)
         self._engine(lambda: self._up(stack, targets), "apply")
         if not names:
-            return Attempt(gate)
+            return Attempt(gate, since=since)
         watched = [
-            WatchTarget(n, service_names[n], expected.get(n), baseline_status=baseline[n])
+            WatchTarget(
+                n, service_names[n], expected.get(n), baseline_status=baseline[n], since=since
+            )
             for n in names
         ]
         watch = ServiceWatch(
@@ -509,7 +515,7 @@ class Rollout:
             and all(c.phase is Phase.COMPLETED for c in outcomes.values())
         ):
             outcomes = self._probe_routes(outcomes)
-        return Attempt(gate, outcomes)
+        return Attempt(gate, outcomes, since=since)
 
     def _probe_routes(self, outcomes: dict[str, Convergence]) -> dict[str, Convergence]:
         """Converged services must also answer on their public routes (through Traefik)."""
@@ -557,7 +563,7 @@ class Rollout:
             tasks = api.tasks(filters={"service": service_names[name]})
             new_image = next((c.new_image for c in forward.gate.images if c.service == name), None)
             mine = [t for t in tasks if _task_image(t) == strip_digest(new_image or "")]
-            if (found := first_failure_time(mine)) is not None:
+            if (found := first_failure_time(mine, forward.since)) is not None:
                 times.append(found)
         return min(times) if times else None
 

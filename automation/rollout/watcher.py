@@ -1,10 +1,17 @@
-"""Watch Swarm services converge after an update, following docker/cli's progress rules.
+"""Watch Swarm services converge after an apply, following docker/cli's progress rules.
 
-``assess()`` is pure: it takes the inspected service, its up-to-date tasks and the active nodes, and
-says whether the update converged, failed or is still going (docker/cli
+``assess()`` is pure: it takes the inspected service, its up-to-date tasks and the nodes not Down,
+and says whether the update converged, failed or is still going (docker/cli
 ``cli/command/service/progress/progress.go``: only up-to-date tasks count, tasks on Down nodes are
 ignored, where a slot has several tasks the one with the lowest desired state wins). Unlike
 docker/cli, a Swarm rollback is a failure, never a success, and every wait has a deadline.
+
+Two states end a wait before its deadline, because Swarm itself will not change them: a *stall*
+that lasts (``STALL_GRACE_S``). Swarm stopped restarting (every task of this change failed or was
+rejected and the restart policy created no new one: swarmkit ``orchestrator/restart``), or a task
+the scheduler cannot place (pending with the scheduler's error, e.g. "no suitable node").
+
+Used by ``rollout`` and by every apply of ``deploy`` (automation/convergence.py).
 
 A task with a healthcheck only reaches ``running`` once its container is healthy (the Swarm
 executor waits for health before it reports running), so "running" here means "running and
@@ -14,9 +21,10 @@ healthy".
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -73,6 +81,13 @@ class Phase(StrEnum):
     FAILED = "failed"  # paused, rolled back, or (set by the loop) timed out
 
 
+# How long a stall must last before it is the verdict, in seconds: the restart supervisor makes
+# the next task in the same store transaction (a few seconds covers the API's latency); a task
+# the scheduler cannot place may be waiting for an old task to free its node in a rolling update.
+STALL_GRACE_S = {"gave_up": 5.0, "unschedulable": 30.0}
+ROLLBACK_STATES = frozenset({"rollback_started", "rollback_paused", "rollback_completed"})
+
+
 @dataclass(frozen=True)
 class Convergence:
     phase: Phase
@@ -81,10 +96,16 @@ class Convergence:
     update_state: str | None = None
     message: str = ""
     task_errors: tuple[str, ...] = ()
+    stall: str = ""  # a key of STALL_GRACE_S while Swarm has stopped making progress
 
     @property
     def done(self) -> bool:
         return self.phase in (Phase.COMPLETED, Phase.FAILED)
+
+    @property
+    def rolled_back_by_swarm(self) -> bool:
+        """Swarm put the previous spec back by itself (the update's failure_action)."""
+        return self.update_state in ROLLBACK_STATES
 
     def summary(self) -> str:
         text = f"{self.phase.value}: {self.running}/{self.desired} tasks running"
@@ -93,18 +114,28 @@ class Convergence:
         return f"{text} ({self.message})" if self.message else text
 
 
+Nodes = Collection[str] | Mapping[str, Mapping[str, Any]]  # IDs, or ID -> `docker node inspect`
+
+
 def assess(
     service: Mapping[str, Any],
     tasks: Sequence[Mapping[str, Any]],
-    active_nodes: Collection[str],
+    active_nodes: Nodes,
     *,
     expected_image: str | None = None,
+    since: datetime | None = None,
 ) -> Convergence:
-    """Judge one service from its inspect data, its up-to-date tasks and the nodes not Down."""
+    """Judge one service from its inspect data, its up-to-date tasks and the nodes not Down.
+
+    ``since`` (the daemon's clock) leaves out tasks created before this change: their failures
+    belong to an earlier one. Nodes given with their inspect data let a global service count only
+    the nodes its placement constraints and their availability allow.
+    """
     spec = service.get("Spec", {})
     status = service.get("UpdateStatus") or {}
     update_state = status.get("State") or None
-    errors = task_errors(tasks)
+    recent = created_since(tasks, since)
+    errors = task_errors(recent)
     desired = _desired_tasks(spec, active_nodes)
     running = _running(tasks, active_nodes, spec)
     if update_state in FAILED_UPDATE_STATES:
@@ -116,21 +147,109 @@ def assess(
         message = f"the service spec runs {image}, not {expected_image}"
         return Convergence(Phase.CONVERGING, running, desired, update_state, message, errors)
     if running < desired:
-        return Convergence(Phase.CONVERGING, running, desired, update_state, "", errors)
+        stall, message = _stall(spec, tasks, recent)
+        return Convergence(Phase.CONVERGING, running, desired, update_state, message, errors, stall)
     if update_state == "completed":
         return Convergence(Phase.COMPLETED, running, desired, update_state, "", errors)
     return Convergence(Phase.CONVERGED, running, desired, update_state, "", errors)
 
 
-def _desired_tasks(spec: Mapping[str, Any], active_nodes: Collection[str]) -> int:
+def _stall(
+    spec: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    recent: Sequence[Mapping[str, Any]],
+) -> tuple[str, str]:
+    """(STALL_GRACE_S key, what Swarm says) when Swarm has stopped trying, else ("", "")."""
+    live = [t for t in tasks if t.get("DesiredState") not in TERMINAL_DESIRED]
+    pending = [t for t in live if t.get("Status", {}).get("State") == "pending"]
+    unplaced = [t["Status"]["Err"] for t in pending if t["Status"].get("Err")]
+    if unplaced:
+        constraints = spec.get("TaskTemplate", {}).get("Placement", {}).get("Constraints") or []
+        where = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
+        return "unschedulable", f"the scheduler cannot place a task: {unplaced[0]}{where}"
+    failed = [t for t in recent if t.get("Status", {}).get("State") in ("failed", "rejected")]
+    if failed and not live:
+        policy = spec.get("TaskTemplate", {}).get("RestartPolicy") or {}
+        limit = policy.get("MaxAttempts")
+        attempts = f", at most {limit} attempts" if limit else ""
+        return "gave_up", (
+            f"Swarm stopped restarting the tasks after {len(failed)} failed "
+            f"(restart policy: {policy.get('Condition', 'any')}{attempts})"
+        )
+    return "", ""
+
+
+def created_since(
+    tasks: Sequence[Mapping[str, Any]], since: datetime | None
+) -> list[Mapping[str, Any]]:
+    """The tasks Swarm created at or after ``since`` (all of them without it)."""
+    if since is None:
+        return list(tasks)
+    return [t for t in tasks if t.get("CreatedAt") and parse_docker_time(t["CreatedAt"]) >= since]
+
+
+def _desired_tasks(spec: Mapping[str, Any], active_nodes: Nodes) -> int:
     mode = spec.get("Mode", {})
     if "Global" in mode:
-        return len(active_nodes)
+        return len(eligible_nodes(spec, active_nodes))
     return int(mode.get("Replicated", {}).get("Replicas", 1))
 
 
+def eligible_nodes(spec: Mapping[str, Any], nodes: Nodes) -> list[str]:
+    """The nodes a global service runs a task on: available (not drained or paused) and meeting
+    its placement constraints. Nodes given as bare IDs all count."""
+    if not isinstance(nodes, Mapping):
+        return list(nodes)
+    constraints = spec.get("TaskTemplate", {}).get("Placement", {}).get("Constraints") or []
+    return [
+        node_id
+        for node_id, node in nodes.items()
+        if node.get("Spec", {}).get("Availability", "active") == "active"
+        and all(constraint_holds(c, node) for c in constraints)
+    ]
+
+
+_CONSTRAINT = re.compile(r"^\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*$")
+
+
+def constraint_holds(constraint: str, node: Mapping[str, Any]) -> bool:
+    """Whether ``node`` (``docker node inspect``) meets one placement constraint, for the
+    attributes docker's documentation lists (docs.docker.com, `docker service create
+    --constraint`); an attribute it does not know counts as met, so a count is never too low."""
+    match = _CONSTRAINT.match(constraint)
+    if not match:
+        return True
+    key, operator, wanted = match.groups()
+    actual = _node_attribute(key, node)
+    if actual is None and not key.startswith(("node.labels.", "engine.labels.")):
+        return True
+    equal = actual is not None and actual.lower() == wanted.lower()
+    return equal if operator == "==" else not equal
+
+
+def _node_attribute(key: str, node: Mapping[str, Any]) -> str | None:
+    description, spec = node.get("Description", {}), node.get("Spec", {})
+    fixed: dict[str, str | None] = {
+        "node.id": node.get("ID"),
+        "node.hostname": description.get("Hostname"),
+        "node.role": spec.get("Role"),
+        "node.platform.os": description.get("Platform", {}).get("OS"),
+        "node.platform.arch": description.get("Platform", {}).get("Architecture"),
+    }
+    if key in fixed:
+        return fixed[key]
+    for prefix, labels in (
+        ("node.labels.", spec.get("Labels") or {}),
+        ("engine.labels.", description.get("Engine", {}).get("Labels") or {}),
+    ):
+        if key.startswith(prefix):
+            value = labels.get(key.removeprefix(prefix))
+            return None if value is None else str(value)
+    return None
+
+
 def _running(
-    tasks: Sequence[Mapping[str, Any]], active_nodes: Collection[str], spec: Mapping[str, Any]
+    tasks: Sequence[Mapping[str, Any]], active_nodes: Nodes, spec: Mapping[str, Any]
 ) -> int:
     if "Global" in spec.get("Mode", {}):
         chosen = _pick_per_key(tasks, active_nodes, key=lambda task: task.get("NodeID", ""))
@@ -153,7 +272,7 @@ def _running(
 
 def _pick_per_key(
     tasks: Sequence[Mapping[str, Any]],
-    active_nodes: Collection[str],
+    active_nodes: Nodes,
     key: Callable[[Mapping[str, Any]], Any],
 ) -> dict[Any, Mapping[str, Any]]:
     """One task per slot (or node): the lowest desired state, then the lowest observed state."""
@@ -193,11 +312,14 @@ def task_errors(tasks: Sequence[Mapping[str, Any]], limit: int = 5) -> tuple[str
     return tuple(messages[:limit])
 
 
-def first_failure_time(tasks: Sequence[Mapping[str, Any]]) -> datetime | None:
-    """When the earliest task of these failed (its status timestamp), if any did."""
+def first_failure_time(
+    tasks: Sequence[Mapping[str, Any]], since: datetime | None = None
+) -> datetime | None:
+    """When the earliest task of these created at or after ``since`` failed (its status
+    timestamp), if any did; a failure of an earlier change with the same image does not count."""
     times = [
         parse_docker_time(task["Status"]["Timestamp"])
-        for task in tasks
+        for task in created_since(tasks, since)
         if task.get("Status", {}).get("State") in ("failed", "rejected")
         and task.get("Status", {}).get("Timestamp")
     ]
@@ -205,12 +327,17 @@ def first_failure_time(tasks: Sequence[Mapping[str, Any]]) -> datetime | None:
 
 
 def parse_docker_time(text: str) -> datetime:
-    """Docker's RFC 3339 times carry nanoseconds, which datetime cannot; keep microseconds."""
-    head, _, frac = text.rstrip("Z").partition(".")
-    micro = (frac[:6] if frac else "0").ljust(6, "0")
-    if "+" in micro or "-" in micro:  # an offset instead of Z: rare from the daemon
-        return datetime.fromisoformat(text)
-    return datetime.fromisoformat(f"{head}.{micro}+00:00")
+    """Docker's RFC 3339 times carry nanoseconds, which datetime cannot: keep microseconds, and
+    the offset (``Z`` for task times; ``docker info``'s SystemTime is in the daemon's zone)."""
+    match = _DOCKER_TIME.match(text.strip())
+    if not match:
+        raise ValueError(f"not an RFC 3339 time from Docker: {text!r}")
+    head, frac, zone = match.groups()
+    micro = (frac or "").ljust(6, "0")[:6]
+    return datetime.fromisoformat(f"{head}.{micro}{'+00:00' if zone in ('Z', 'z') else zone}")
+
+
+_DOCKER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$")
 
 
 def spec_image(spec: Mapping[str, Any]) -> str:
@@ -328,12 +455,19 @@ class WatchTarget:
     # The UpdateStatus seen before the apply. An identical one afterwards means Swarm started no
     # update (the template did not change), so it says nothing about this rollout.
     baseline_status: Mapping[str, Any] | None = None
+    # When the apply started (the daemon's clock): older tasks' failures are not this change's.
+    since: datetime | None = None
+    # How long converged tasks must stay up when Swarm reports no completed update; None: the
+    # service's update monitor window. A create has no update to complete: 0 is enough there.
+    stable_s: float | None = None
 
 
 @dataclass
 class _Progress:
     last: Convergence | None = None
     converged_at: float | None = None
+    stalled_since: float | None = None
+    deadline: float | None = None  # the clock's time when this service's own deadline passes
     outcome: Convergence | None = None
 
 
@@ -399,40 +533,55 @@ class ServiceWatch:
             for name, state in self.states.items()
         }
 
-    def _step(
-        self, target: WatchTarget, progress: _Progress, nodes: set[str]
-    ) -> Convergence | None:
+    def _step(self, target: WatchTarget, progress: _Progress, nodes: Nodes) -> Convergence | None:
         service = self.api.inspect_service(target.service_name)
+        if progress.deadline is None:
+            progress.deadline = self.clock.now() + Timing.from_spec(service["Spec"]).deadline_s
         if service.get("UpdateStatus") == target.baseline_status and target.baseline_status:
             service = {key: value for key, value in service.items() if key != "UpdateStatus"}
         tasks = self.api.tasks(filters={"service": service["ID"], "_up-to-date": True})
-        conv = assess(service, tasks, nodes, expected_image=target.expected_image)
-        if conv.phase is Phase.FAILED:
-            all_tasks = self.api.tasks(filters={"service": service["ID"]})
-            conv = Convergence(conv.phase, conv.running, conv.desired, conv.update_state,
-                               conv.message, task_errors(all_tasks))  # fmt: skip
+        conv = assess(
+            service, tasks, nodes, expected_image=target.expected_image, since=target.since
+        )
+        if conv.phase is Phase.FAILED:  # a rollback's tasks are not up to date: ask for all
+            all_tasks = created_since(self.api.tasks(filters={"service": service["ID"]}),
+                                      target.since)  # fmt: skip
+            conv = replace(conv, task_errors=task_errors(all_tasks) or conv.task_errors)
         self._report(target.name, progress, conv)
         if conv.done:
             return conv
+        now = self.clock.now()
+        if conv.stall:
+            progress.stalled_since = progress.stalled_since or now
+            if now - progress.stalled_since >= STALL_GRACE_S[conv.stall]:
+                return self._report(target.name, progress, replace(conv, phase=Phase.FAILED))
+        else:
+            progress.stalled_since = None
+        if now >= progress.deadline:
+            spent = Timing.from_spec(service["Spec"]).deadline_s
+            return self._report(target.name, progress, _timed_out(conv, spent))
         if conv.phase is not Phase.CONVERGED:
             progress.converged_at = None  # docker/cli: "Detected task failure", start again
             return None
         # No update state to say "completed" (Swarm started none, or has not finished): the tasks
-        # must stay up for one monitor window before this counts as success.
-        now = self.clock.now()
+        # must stay up for one monitor window before this counts as success; unless no task was
+        # made since the apply (the template did not change: nothing new to watch).
         progress.converged_at = progress.converged_at or now
-        window = Timing.from_spec(service["Spec"]).monitor_s
+        window = target.stable_s
+        if window is None:
+            fresh = target.since is None or created_since(tasks, target.since)
+            window = Timing.from_spec(service["Spec"]).monitor_s if fresh else 0.0
         if now - progress.converged_at >= window:
             stable = Convergence(Phase.COMPLETED, conv.running, conv.desired, conv.update_state,
-                                 f"stable for {window:.0f}s")  # fmt: skip
-            self._report(target.name, progress, stable)
-            return stable
+                                 f"stable for {window:.0f}s" if window else "")  # fmt: skip
+            return self._report(target.name, progress, stable)
         return None
 
-    def _report(self, name: str, progress: _Progress, conv: Convergence) -> None:
+    def _report(self, name: str, progress: _Progress, conv: Convergence) -> Convergence:
         if progress.last != conv:
             progress.last = conv
             self.on_change(name, conv)
+        return conv
 
     def _timed_out(self, timeout_s: float) -> dict[str, Convergence]:
         results = {}
@@ -440,15 +589,25 @@ class ServiceWatch:
             if progress.outcome is not None:
                 results[name] = progress.outcome
                 continue
-            last = progress.last or Convergence(Phase.CONVERGING, 0, 0)
-            results[name] = Convergence(
-                Phase.FAILED, last.running, last.desired, last.update_state,
-                f"no convergence within {timeout_s:.0f}s", last.task_errors,
-            )  # fmt: skip
+            results[name] = _timed_out(progress.last or Convergence(Phase.CONVERGING, 0, 0),
+                                       timeout_s)  # fmt: skip
             self.on_change(name, results[name])
         return results
 
 
-def active_nodes(api: Any) -> set[str]:
-    """IDs of the nodes that are not Down (their tasks can still run)."""
-    return {node["ID"] for node in api.nodes() if node.get("Status", {}).get("State") != "down"}
+def _timed_out(last: Convergence, timeout_s: float) -> Convergence:
+    why = f"no convergence within {timeout_s:.0f}s" + (f" ({last.message})" if last.message else "")
+    return replace(last, phase=Phase.FAILED, message=why)
+
+
+def daemon_now(api: Any) -> datetime:
+    """The Docker daemon's current time (``docker info``'s SystemTime): tasks' CreatedAt are on
+    its clock, which may differ from this machine's when the manager is remote."""
+    return parse_docker_time(str(api.info()["SystemTime"]))
+
+
+def active_nodes(api: Any) -> dict[str, Mapping[str, Any]]:
+    """The nodes that are not Down (their tasks can still run), by ID, with their inspect data."""
+    return {
+        node["ID"]: node for node in api.nodes() if node.get("Status", {}).get("State") != "down"
+    }
