@@ -140,7 +140,9 @@ def before_apply(api: Any, steps: ServiceSteps) -> Before:
 
 
 def targets(steps: ServiceSteps, before: Before) -> list[WatchTarget]:
-    """What to watch per service: a changed one from `before`, an unchanged one as it is now."""
+    """What to watch per service. An UpdateStatus unchanged since `before` says nothing about
+    this deploy (e.g. a rollback Swarm finished days ago), and an unchanged service's older
+    task failures are judged by its tasks as they are now."""
     watched = []
     for step in steps.services():
         changed = step.op != "same"
@@ -148,7 +150,7 @@ def targets(steps: ServiceSteps, before: Before) -> list[WatchTarget]:
             WatchTarget(
                 step.name,
                 step.name,
-                baseline_status=before.update_status.get(step.name) if changed else None,
+                baseline_status=before.update_status.get(step.name),
                 since=before.since if changed else None,
                 # A create has no update to complete; an unchanged service is judged as it is.
                 stable_s=None if step.op == "update" else 0.0,

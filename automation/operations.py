@@ -461,7 +461,7 @@ def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOut
             return outcome
         if outcome.exit_code == ExitCode.OK:
             outcome.status = "unchanged"
-            before = Before()
+            before = _before_apply(ctx, services) if options.wait else Before()
         else:
             before = _apply(ctx, info, op, outcome, options, stack, plan_file, services)
         if options.wait:

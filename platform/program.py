@@ -16,13 +16,14 @@ Exports (no credential): `images` {entry: image}, `service_names` {entry: Swarm 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 import pulumi
 import pulumi_docker as docker
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
@@ -41,13 +42,48 @@ DOCKER_HUB = "https://index.docker.io/v1/"
 class PlatformSettings(BaseModel):
     """`sprocket:alpha_restrictions`, `sprocket:bucket_names` (role -> name, to adopt buckets),
     `sprocket:docker_username` (with the secret `sprocket:docker_access_token`: the Sprocket
-    images are private on Docker Hub; the same keys as layer_1's)."""
+    images are private on Docker Hub; the same keys as layer_1's), `sprocket:placement`
+    ({entry: [constraint]}: this stack's Swarm placement constraints added to the catalog's, e.g.
+    `{core: ["node.labels.sprocket.apps==true"]}` to keep an app on chosen nodes)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha_restrictions: bool = False
     bucket_names: dict[str, str] = Field(default_factory=dict)
     docker_username: str | None = None
+    placement: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("placement")
+    @classmethod
+    def _constraints(cls, values: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, constraints in values.items():
+            for constraint in constraints:
+                if not _CONSTRAINT.match(constraint):
+                    raise ValueError(
+                        f"{name}: {constraint!r} is not a Swarm constraint like "
+                        "node.labels.KEY==VALUE or node.role!=manager"
+                    )
+        return values
+
+
+_CONSTRAINT = re.compile(r"^[\w.\-]+\s*(==|!=)\s*\S.*$")
+
+
+def with_placement(apps: Mapping[str, AppEntry], settings: PlatformSettings) -> dict[str, AppEntry]:
+    """The entries with this stack's `sprocket:placement` constraints added (an entry it names
+    that the catalog does not enable here is a ConfigError: a typo would pin nothing)."""
+    unknown = sorted(set(settings.placement) - set(apps))
+    if unknown:
+        raise ConfigError(
+            "sprocket:placement",
+            f"names no enabled catalog entry: {', '.join(unknown)} (entries: {', '.join(apps)})",
+        )
+    return {
+        name: app.model_copy(
+            update={"placement": [*app.placement, *settings.placement.get(name, [])]}
+        )
+        for name, app in apps.items()
+    }
 
 
 def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
@@ -60,9 +96,9 @@ def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
 def program() -> None:
     env = current_env()
     catalog = load_catalog()
-    apps = catalog.enabled(env)
-    images = image_settings(catalog)
     settings = read_config(PlatformSettings)
+    apps = with_placement(catalog.enabled(env), settings)
+    images = image_settings(catalog)
     secret_settings = read_config(SecretSettings)
     image_refs = {
         name: image_for(name, app, images, catalog.image_namespace) for name, app in apps.items()

@@ -552,7 +552,8 @@ class ServiceWatch:
             return conv
         now = self.clock.now()
         if conv.stall:
-            progress.stalled_since = progress.stalled_since or now
+            if progress.stalled_since is None:
+                progress.stalled_since = now
             if now - progress.stalled_since >= STALL_GRACE_S[conv.stall]:
                 return self._report(target.name, progress, replace(conv, phase=Phase.FAILED))
         else:
@@ -566,7 +567,8 @@ class ServiceWatch:
         # No update state to say "completed" (Swarm started none, or has not finished): the tasks
         # must stay up for one monitor window before this counts as success; unless no task was
         # made since the apply (the template did not change: nothing new to watch).
-        progress.converged_at = progress.converged_at or now
+        if progress.converged_at is None:
+            progress.converged_at = now
         window = target.stable_s
         if window is None:
             fresh = target.since is None or created_since(tasks, target.since)

@@ -146,7 +146,11 @@ def test_deploy_all_runs_every_declared_service_and_a_second_deploy_changes_noth
 
     declared = {s.name for s in local_images.declared_services("local")}
     assert declared <= {s.name for s in client.services.list()}
-    counts = _wait_converged(client)
+    # deploy waited: every service already runs N/N when it returns, and says so per service
+    watched = [r for s in deploy.json()["data"]["stacks"] for r in s["services"]["results"]]
+    assert {r["service"] for r in watched} == declared
+    assert [r["service"] for r in watched if not r["converged"]] == []
+    counts = _wait_converged(client, timeout_s=0)
     assert {n: c for n, c in counts.items() if c[0] != c[1]} == {}, counts
 
     preview = run_cli("--json", "preview", "all")
@@ -214,6 +218,78 @@ def test_rollout_of_a_healthy_tag_succeeds_and_a_failing_one_is_rolled_back(
     assert _exported(real["env"], "local-platform")["images"]["web"] == f"{repository}:v2"
     assert run_cli("preview", "platform").exit_code == ExitCode.OK
     assert _wait_converged(client)["local-web"][0] >= 1
+
+
+# --- deploy waits for the services (issue 14) ----------------------------------------------------
+
+NOWHERE = "node.labels.sprocket.nowhere==true"
+
+
+def _machine_settings(stack: str) -> Path:
+    """The settings file the driver runs for a local stack (automation/stack_files.py)."""
+    from automation.settings import load_settings
+    from automation.stack_files import stack_file
+    from sprocket_common.stack_info import StackInfo
+
+    return stack_file(load_settings(), StackInfo.parse(stack))
+
+
+def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
+    real: dict[str, Any], run_cli: Callable[..., Any]
+) -> None:
+    """Three faults in one platform deploy (stand-in images): an image that does not exist, a
+    placement constraint no node meets, a failing healthcheck under `failure_action: rollback`."""
+    import yaml
+
+    client = real["client"]
+    settings = _machine_settings("local-platform")
+    original = settings.read_text()
+    document = yaml.safe_load(original)
+    config = document["config"]
+    tags = dict(config.get("sprocket:image_tags") or {})
+    config["sprocket:image_tags"] = {**tags, "web": "broken", "notification-service": "missing"}
+    config["sprocket:placement"] = {"image-generation-frontend": [NOWHERE]}
+    settings.write_text(yaml.safe_dump(document))
+    try:
+        failed = run_cli("--json", "--yes", "deploy", "platform")
+    finally:
+        settings.write_text(original)
+    assert failed.exit_code == ExitCode.NOT_CONVERGED, failed.stdout + failed.stderr
+    [stack] = failed.json()["data"]["stacks"]
+    results = {r["service"]: r for r in stack["services"]["results"]}
+    assert set(results) == set(_exported(real["env"], "local-platform")["service_names"].values())
+    not_converged = {name for name, r in results.items() if not r["converged"]}
+    assert not_converged == {
+        "local-web", "local-notification-service", "local-image-generation-frontend"
+    }, stack["services"]  # fmt: skip
+
+    missing = results["local-notification-service"]
+    assert any("No such image" in e for e in missing["task_errors"]), missing
+    unplaced = results["local-image-generation-frontend"]
+    assert "no suitable node" in unplaced["message"] and NOWHERE in unplaced["message"], unplaced
+    unhealthy = results["local-web"]
+    assert unhealthy["rolled_back_by_swarm"], unhealthy
+    assert "local-web" in stack["message"] and "rolled back by Swarm" in stack["message"]
+    assert "drift platform" in stack["message"]
+
+    # The state records the broken spec, the Swarm runs the previous one: drift names it.
+    drift = run_cli("--json", "drift", "platform")
+    assert drift.exit_code == ExitCode.DRIFT_DETECTED, drift.stdout + drift.stderr
+    drifted = {
+        d["urn"].rsplit("::", 1)[-1]
+        for s in drift.json()["data"]["stacks"]
+        for d in s.get("drifted", [])
+        if "docker:index/service:Service" in d["urn"]
+    }
+    assert "web" in drifted and drifted <= {"web", "notification-service"}, drift.stdout
+
+    # The settings put back: one deploy converges everything again.
+    healed = run_cli("--json", "--yes", "deploy", "platform")
+    assert healed.exit_code == ExitCode.OK, healed.stdout + healed.stderr
+    [stack] = healed.json()["data"]["stacks"]
+    assert stack["services"]["converged"] == stack["services"]["total"] > 0, stack["services"]
+    assert run_cli("preview", "platform").exit_code == ExitCode.OK
+    assert _wait_converged(client, timeout_s=10)["local-image-generation-frontend"] == (1, 1)
 
 
 # --- backup, restore, rollback --------------------------------------------------------------------

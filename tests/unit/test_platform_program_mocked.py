@@ -198,6 +198,29 @@ def test_override_for_an_unknown_entry_is_refused_mocked(run_layer: Any) -> None
 
 
 @pytest.mark.mocked
+def test_stack_placement_adds_constraints_to_one_app_only_mocked(run_layer: Any) -> None:
+    before = services(run_platform(run_layer))
+    pinned = "node.labels.sprocket.apps==true"
+    after = services(run_platform(run_layer, config={"placement": {"core": [pinned]}}))
+    assert after["core"]["taskSpec"]["placement"]["constraints"] == [pinned]
+    assert {name for name in before if before[name] != after[name]} == {"core"}
+
+
+@pytest.mark.mocked
+def test_placement_for_an_unknown_entry_or_a_malformed_constraint_is_refused_mocked(
+    run_layer: Any,
+) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"sprocket:placement: names no enabled catalog entry: cor"
+    ):
+        run_platform(run_layer, config={"placement": {"cor": ["node.role==manager"]}})
+    with pytest.raises(ConfigError, match=r"not a Swarm constraint"):
+        run_platform(run_layer, config={"placement": {"core": ["node.role manager"]}})
+
+
+@pytest.mark.mocked
 def test_routes_through_traefik_with_tls_and_forward_auth_mocked(run_layer: Any) -> None:
     rec = run_platform(run_layer, "prod", config={"secrets_source": "config"})
     specs = services(rec)

@@ -274,3 +274,106 @@ def test_no_convergence_by_the_deadline_is_a_failure_scripted_api() -> None:
         1,
         "no convergence within 5s",
     )
+
+
+# --- stalls, this change's tasks, eligible nodes (deploy's wait, issue 14) ----------------------
+
+
+def created(t: dict[str, Any], at: str) -> dict[str, Any]:
+    return {**t, "CreatedAt": at}
+
+
+def test_rejected_tasks_with_no_replacement_are_a_stall_swarm_gave_up() -> None:
+    svc = service(replicas=1)
+    svc["Spec"]["TaskTemplate"]["RestartPolicy"] = {"Condition": "on-failure", "MaxAttempts": 2}
+    rejected = task(1, "rejected", desired="shutdown", err="No such image: app:9")
+    restarting = [rejected, task(1, "pending", desired="ready")]
+    assert assess(svc, restarting, NODES).stall == ""  # the restart supervisor made the next one
+    given_up = assess(svc, [rejected, rejected], NODES)
+    assert (given_up.phase, given_up.stall) == (Phase.CONVERGING, "gave_up")
+    assert "at most 2 attempts" in given_up.message
+    assert given_up.task_errors == ("No such image: app:9",)
+
+
+def test_a_task_the_scheduler_cannot_place_is_a_stall_naming_the_constraints() -> None:
+    svc = service(replicas=1)
+    svc["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.labels.zone==nowhere"]}
+    err = "no suitable node (scheduling constraints not satisfied on 1 node)"
+    verdict = assess(svc, [task(1, "pending", err=err)], NODES)
+    assert verdict.stall == "unschedulable"
+    assert err in verdict.message and "node.labels.zone==nowhere" in verdict.message
+
+
+def test_failures_of_tasks_made_before_the_change_do_not_count() -> None:
+    from datetime import datetime
+
+    since = datetime.fromisoformat("2026-11-28T10:00:10+00:00")
+    old = created(
+        task(1, "failed", desired="shutdown", err="old crash", timestamp="2026-11-28T10:00:02Z"),
+        "2026-11-28T10:00:01Z",
+    )
+    new = created(
+        task(1, "failed", desired="shutdown", err="new crash", timestamp="2026-11-28T10:00:20Z"),
+        "2026-11-28T10:00:12Z",
+    )
+    verdict = assess(service(replicas=1), [old, new], NODES, since=since)
+    assert verdict.task_errors == ("new crash",)
+    first = first_failure_time([old, new], since)
+    assert first is not None and first.isoformat() == "2026-11-28T10:00:20+00:00"
+    assert assess(service(replicas=1), [old], NODES, since=since).stall == ""
+
+
+def test_a_global_service_counts_only_available_nodes_meeting_its_constraints() -> None:
+    from automation.rollout.watcher import constraint_holds
+
+    nodes = {
+        "m": {"ID": "m", "Spec": {"Role": "manager", "Labels": {"zone": "a"}}},
+        "w1": {"ID": "w1", "Spec": {"Role": "worker", "Labels": {"zone": "a"}}},
+        "w2": {"ID": "w2", "Spec": {"Role": "worker", "Availability": "drain"}},
+    }
+    svc = service()
+    svc["Spec"]["Mode"] = {"Global": {}}
+    assert assess(svc, [], nodes).desired == 2  # the drained node gets no task
+    svc["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.role!=manager"]}
+    assert assess(svc, [], nodes).desired == 1
+    assert constraint_holds("node.labels.zone == a", nodes["w1"])
+    assert not constraint_holds("node.labels.zone==a", nodes["w2"])  # no such label
+    assert constraint_holds("node.labels.zone!=a", nodes["w2"])
+
+
+def test_daemon_times_keep_their_offset() -> None:
+    parsed = parse_docker_time("2026-11-28T11:00:00.5+01:00")
+    assert parsed.isoformat() == "2026-11-28T11:00:00.500000+01:00"
+    with pytest.raises(ValueError, match="not an RFC 3339 time"):
+        parse_docker_time("yesterday")
+
+
+def test_a_stall_that_lasts_its_grace_is_the_verdict_scripted_api() -> None:
+    from automation.rollout.watcher import STALL_GRACE_S, ServiceWatch, WatchTarget
+
+    svc = service(replicas=1)
+    err = "no suitable node (scheduling constraints not satisfied on 1 node)"
+    clock = FakeClock()
+    watch = ServiceWatch(
+        ScriptedSwarmApi([(svc, [task(1, "pending", err=err)])]), [WatchTarget("web", "svc")],
+        clock=clock, interval_s=1,
+    )  # fmt: skip
+    outcome = watch.run(timeout_s=600)["web"]
+    assert outcome.phase is Phase.FAILED and err in outcome.message
+    assert clock.t == STALL_GRACE_S["unschedulable"]
+
+
+def test_an_unchanged_template_completes_without_a_monitor_window_scripted_api() -> None:
+    from datetime import datetime
+
+    from automation.rollout.watcher import ServiceWatch, WatchTarget
+
+    up = [created(task(1, "running"), "2026-11-28T09:00:00Z")]
+    since = datetime.fromisoformat("2026-11-28T10:00:00+00:00")
+    clock = FakeClock()
+    watch = ServiceWatch(
+        ScriptedSwarmApi([(monitored(service(replicas=1), monitor_s=30), up)]),
+        [WatchTarget("web", "svc", since=since)], clock=clock, interval_s=1,
+    )  # fmt: skip
+    assert watch.run(timeout_s=100)["web"].phase is Phase.COMPLETED
+    assert clock.t == 0  # no task of this apply: nothing new to watch for 30 s
