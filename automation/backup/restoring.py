@@ -234,8 +234,9 @@ def _require_ok(outcome: Any, what: str, info: StackInfo, details: dict[str, Any
             f"{b['op']} {b['urn']}: {b['reason']}"
             for b in outcome.as_dict()["gate"].get("blocked", [])
         )
+        detail = blocked or outcome.message  # e.g. which services did not converge, and why
         raise DriverError(
             f"the {what} of {info.name} ended {outcome.status}"
-            + (f" ({blocked})" if blocked else ""),
+            + (f" ({detail})" if detail else ""),
             f"run `python -m automation preview {info.layer.value}` to see the plan",
         )
