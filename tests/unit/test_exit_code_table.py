@@ -39,6 +39,10 @@ PROVEN_BY = {
     ExitCode.CREDENTIALS: (
         "unit/test_cli_input.py::test_missing_passphrase_for_prod_names_the_variable"
     ),
+    ExitCode.NOT_CONVERGED: (
+        "integration/test_real_stacks.py::"
+        "test_deploy_names_each_service_that_does_not_converge_in_swarms_words"
+    ),
 }
 
 
