@@ -540,7 +540,9 @@ def _wait_for_services(
             "check the Swarm (`docker service ls`), then `python -m automation health`",
         ) from exc
     outcome.services = results
-    op.details["services"] = _services_dict(results)
+    summary = _services_dict(results)  # the audit log keeps the counts and the failures
+    summary["results"] = [r for r in summary["results"] if not r["converged"]]
+    op.details["services"] = summary
     if any(not r.converged for r in results):
         outcome.status, outcome.exit_code = "not converged", ExitCode.NOT_CONVERGED
         outcome.message = failure_text(results, info.layer.value)
