@@ -86,7 +86,9 @@ def translate_engine_error(exc: BaseException) -> DriverError:
     if "pending operation" in text.lower() or ("interrupted" in text.lower() and "pending" in text):
         return PendingOperations(
             "the stack has pending operations from an interrupted update",
-            "inspect them, then run `python -m automation refresh LAYER` to clear them",
+            "run the driver command again: it lists them and names the repair "
+            "(`python -m automation unlock LAYER`, then "
+            "`python -m automation refresh LAYER --clear-pending-creates`)",
         )
     return DriverError(
         _last_error_line(text),
