@@ -196,9 +196,12 @@ def check_program_files(layer: Layer) -> None:
 
 
 def preflight(ctx: Context, layer: Layer) -> None:
-    """Checks that need no engine: the layer's data files, the Docker engine every layer
-    declares Swarm objects on, then its upstream outputs."""
+    """Checks that need no engine: the layer's data files and required config, the Docker
+    engine every layer declares Swarm objects on, then its upstream outputs."""
+    from automation.config_check import require_config
+
     check_program_files(layer)
+    require_config(ctx, ctx.stack(layer))
     require_docker_engine(ctx)
     require_upstream_outputs(ctx, layer)
 
@@ -400,7 +403,7 @@ def _classify_engine_error(exc: BaseException, info: StackInfo) -> DriverError:
             f"--target {missing_target.group(1)} is not a resource of {info.name}",
             "valid targets are the URNs `python -m automation preview LAYER --json` lists",
         )
-    return translate_engine_error(exc)
+    return translate_engine_error(exc, info.name)
 
 
 def _update_message(verb: str) -> str:

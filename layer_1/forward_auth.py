@@ -11,6 +11,11 @@ import pulumi_random as random
 import yaml
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.required_config import (
+    DISCORD_CLIENT_SECRET,
+    DOCKER_ACCESS_TOKEN,
+    required_in,
+)
 from sprocket_common.service import (
     FileMount,
     Healthcheck,
@@ -21,7 +26,6 @@ from sprocket_common.service import (
     ServiceConfig,
     SwarmService,
 )
-from sprocket_common.stack_info import Env
 from sprocket_common.traefik import INGRESS_NETWORK, traefik_labels
 
 from .settings import Layer1Settings
@@ -99,9 +103,9 @@ def service_config(settings: Layer1Settings, env: EnvConfig, config: FileMount) 
 def client_secret(env: EnvConfig) -> pulumi.Output[str]:
     """Required in staging and prod; local runs without Discord login (a random placeholder)."""
     config = pulumi.Config("sprocket")
-    if env.env is not Env.LOCAL:
-        return config.require_secret("discord_client_secret")
-    given = config.get_secret("discord_client_secret")
+    if required_in(DISCORD_CLIENT_SECRET, env.env):
+        return config.require_secret(DISCORD_CLIENT_SECRET.name)
+    given = config.get_secret(DISCORD_CLIENT_SECRET.name)
     if given is not None:
         return given
     pulumi.log.info("sprocket:discord_client_secret unset: Discord login will not work in local")
@@ -115,7 +119,7 @@ def registry_auth(settings: Layer1Settings) -> RegistryAuth | None:
     """Docker Hub credentials for a private forward-auth image (the original's was private)."""
     if not settings.docker_username:
         return None
-    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    token = pulumi.Config("sprocket").require_secret(DOCKER_ACCESS_TOKEN.name)
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 

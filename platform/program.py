@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
+from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
 from sprocket_common.service import RegistryAuth, SwarmService
 from sprocket_common.stack_info import Env
 from sprocket_common.swarm_service import overlay_network
@@ -53,7 +54,7 @@ class PlatformSettings(BaseModel):
 def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
     if not settings.docker_username:
         return None
-    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    token = pulumi.Config("sprocket").require_secret(DOCKER_ACCESS_TOKEN.name)
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 

@@ -14,7 +14,7 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput, DriverError
+from automation.errors import BadInput, ConfigMissing, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
 from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
@@ -134,9 +134,9 @@ def run_layers(
     for index, info in enumerate(infos):
         try:
             outcome = per_stack(ctx, info, options)
-        except BadInput:
-            raise  # a typo stops everything, whatever layer it was found in
         except DriverError as exc:
+            if isinstance(exc, BadInput) and not isinstance(exc, ConfigMissing):
+                raise  # a typo stops everything, whatever layer it was found in
             outcome = StackOutcome(
                 info.name, status="failed", message=exc.message, exit_code=exc.code
             )
