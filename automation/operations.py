@@ -29,6 +29,7 @@ from automation.gate import (
     GateDecision,
     GatePolicy,
     PlannedChange,
+    allow_all_text,
     change_counts,
     evaluate,
     plan_fingerprint,
@@ -133,6 +134,7 @@ def _policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
         allow_replace=mine(policy.allow_replace),
         allow_delete=mine(policy.allow_delete),
         allow_unprotect=mine(policy.allow_unprotect),
+        allow_all_deletes=policy.allow_all_deletes,
         stateful_types=policy.stateful_types,
         only_urns=policy.only_urns,
         only_diff_keys=policy.only_diff_keys,
@@ -358,6 +360,7 @@ def _judge(
     if outcome.decision.allowed:
         return False
     outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
+    outcome.message = allow_all_text(outcome.decision, info.name)
     return True
 
 

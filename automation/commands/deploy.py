@@ -240,19 +240,44 @@ def refresh(layer: str, clear_pending_creates: bool, **kwargs: Any) -> ExitCode:
 @click.command()
 @click.argument("layer")
 @gate_options
-def destroy(layer: str, **kwargs: Any) -> ExitCode:
+@click.option(
+    "--allow-delete-all",
+    is_flag=True,
+    help="--env local only: allow every delete, stateful and protected ones included (tear the "
+    "local environment down). In staging and prod name each stack instead: "
+    "--allow-delete 'urn:pulumi:<stack>::*'.",
+)
+def destroy(layer: str, allow_delete_all: bool, **kwargs: Any) -> ExitCode:
     """Destroy LAYER (or `all`: platform, layer_2, layer_1 in that order).
 
-    Stateful and protected resources are kept unless each is named with --allow-delete.
+    Stateful and protected resources are kept unless each is named with --allow-delete (a
+    pattern such as 'urn:pulumi:local-platform::*' names all of a stack's), or, in local,
+    --allow-delete-all.
     """
     from automation.operations import destroy_stack
 
-    return run_verb(
-        "destroy",
-        lambda ctx: run_layers(
-            ctx, "destroy", layer, _run_options(kwargs), destroy_stack, reverse=True
-        ),
-    )
+    def verb(ctx: Context) -> Result:
+        options = _run_options(kwargs)
+        if allow_delete_all:
+            options = _allowing_all_deletes(ctx, options)
+        return run_layers(ctx, "destroy", layer, options, destroy_stack, reverse=True)
+
+    return run_verb("destroy", verb)
+
+
+def _allowing_all_deletes(ctx: Context, options: Any) -> Any:
+    """--allow-delete-all: local only; staging and prod need each stack named."""
+    from dataclasses import replace
+
+    from sprocket_common.stack_info import Env
+
+    if ctx.env is not Env.LOCAL:
+        example = ctx.stack(Layer.PLATFORM).name
+        raise BadInput(
+            f"--allow-delete-all is for --env local only, not {ctx.env.value}",
+            f"name each stack whose deletes you allow: --allow-delete 'urn:pulumi:{example}::*'",
+        )
+    return replace(options, policy=replace(options.policy, allow_all_deletes=True))
 
 
 COMMANDS = [preview, deploy, refresh, destroy]
