@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_random as random
-import yaml
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.forward_auth_rules import RULES_FILE, middleware_name, rule_keys
 from sprocket_common.required_config import (
     DISCORD_CLIENT_SECRET,
     DOCKER_ACCESS_TOKEN,
@@ -36,7 +34,7 @@ CONFIG_PATH = "/app/config.yaml"
 SECRET_TARGET = "discord_client_secret"  # noqa: S105 (a file name)
 DEFAULT_MIDDLEWARE = "fa-default"
 DOCKER_HUB = "https://index.docker.io/v1/"
-TEMPLATE = Path(__file__).parent / "files" / "discord-forward-auth.yaml"
+TEMPLATE = RULES_FILE  # the rules are declared there, for the platform catalog too
 
 
 @dataclass(frozen=True)
@@ -44,11 +42,6 @@ class ForwardAuth:
     service: SwarmService
     default_middleware: str  # guild membership
     middlewares: dict[str, str]  # rule key -> middleware reference
-
-
-def middleware_name(rule: str) -> str:
-    """`SprocketAdmin` -> `fa-sprocket-admin`."""
-    return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
 
 
 def config_file(settings: Layer1Settings, env: EnvConfig) -> FileMount:
@@ -59,10 +52,6 @@ def config_file(settings: Layer1Settings, env: EnvConfig) -> FileMount:
         "cookie_domain": env.base_hostname,
     }
     return FileMount.from_file("config", CONFIG_PATH, TEMPLATE, values)
-
-
-def rules(config_text: str) -> list[str]:
-    return list(yaml.safe_load(config_text)["rules"])
 
 
 def middleware_labels(rule_keys: list[str]) -> dict[str, str]:
@@ -128,7 +117,7 @@ def deploy(
 ) -> ForwardAuth:
     file = config_file(settings, env)
     config = service_config(settings, env, file)
-    keys = rules(file.content)
+    keys = rule_keys(file.content)
     labels = {
         **traefik_labels(config, env.tls_resolver, ""),
         **middleware_labels(keys),
