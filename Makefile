@@ -18,6 +18,7 @@ deploy: setup
 lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check automation sprocket_common tests
+	.venv/bin/zizmor --offline --no-progress .github/workflows
 
 typecheck: setup-dev
 	$(PY) -m mypy automation sprocket_common

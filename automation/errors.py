@@ -25,6 +25,11 @@ class BadInput(DriverError):
     code = ExitCode.BAD_INPUT
 
 
+class ConfigMissing(BadInput):
+    """A stack lacks required config: bad input of that stack alone, so `preview all` still
+    reports the other layers (a typo in the command line stops them all)."""
+
+
 class CredentialsError(DriverError):
     code = ExitCode.CREDENTIALS
 
@@ -57,10 +62,11 @@ class MissingPlugin(DriverError):
     """A provider plugin the program needs is not installed (it cannot be fetched offline)."""
 
 
+_MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'")
 _MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
 
 
-def translate_engine_error(exc: BaseException) -> DriverError:
+def translate_engine_error(exc: BaseException, stack: str = "STACK") -> DriverError:
     """Map a pulumi.automation exception to a DriverError, keeping the engine's message."""
     from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
 
@@ -75,6 +81,14 @@ def translate_engine_error(exc: BaseException) -> DriverError:
             "the passphrase does not decrypt this stack's secrets",
             "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
         )
+    missing_config = _MISSING_CONFIG.search(text)
+    if missing_config:  # a key the driver's own check (automation/config_check.py) cannot know
+        key = missing_config.group(1)
+        secret = "--secret " if "--secret" in text else ""
+        return BadInput(
+            f"missing required configuration: {key}",
+            f"set it: `pulumi config set {secret}{key} --stack {stack}`, then run this again",
+        )
     missing_plugin = _MISSING_PLUGIN.search(text)
     if missing_plugin:
         name, version = missing_plugin.groups()
@@ -86,7 +100,9 @@ def translate_engine_error(exc: BaseException) -> DriverError:
     if "pending operation" in text.lower() or ("interrupted" in text.lower() and "pending" in text):
         return PendingOperations(
             "the stack has pending operations from an interrupted update",
-            "inspect them, then run `python -m automation refresh LAYER` to clear them",
+            "run the driver command again: it lists them and names the repair "
+            "(`python -m automation unlock LAYER`, then "
+            "`python -m automation refresh LAYER --clear-pending-creates`)",
         )
     return DriverError(
         _last_error_line(text),

@@ -73,6 +73,8 @@ class GatePolicy:
     allow_replace: Collection[str] = frozenset()
     allow_delete: Collection[str] = frozenset()
     allow_unprotect: Collection[str] = frozenset()
+    # `destroy --allow-delete-all` (local only): every delete allowed, however many.
+    allow_all_deletes: bool = False
     stateful_types: tuple[str, ...] = DEFAULT_STATEFUL_TYPES
     # Narrower policies (rollout): only these URNs may change, only these input keys may differ.
     only_urns: Collection[str] | None = None
@@ -124,7 +126,8 @@ def _block_reason(change: PlannedChange, policy: GatePolicy) -> str | None:
     what = "protected resource" if change.protected else f"stateful resource ({change.type})"
     if change.op in REPLACE_OPS and guarded and not matches(change.urn, policy.allow_replace):
         return f"replace of a {what}; allow it with --allow-replace {change.urn}"
-    if change.op in DELETE_OPS and guarded and not matches(change.urn, policy.allow_delete):
+    allowed_delete = policy.allow_all_deletes or matches(change.urn, policy.allow_delete)
+    if change.op in DELETE_OPS and guarded and not allowed_delete:
         return f"delete of a {what}; allow it with --allow-delete {change.urn}"
     if change.unprotects and not matches(change.urn, policy.allow_unprotect):
         return f"the plan removes `protect`; allow it with --allow-unprotect {change.urn}"
@@ -137,6 +140,18 @@ def _block_reason(change: PlannedChange, policy: GatePolicy) -> str | None:
         if extra:
             return f"update changes {', '.join(extra)}; only {', '.join(policy.only_diff_keys)} may"
     return None
+
+
+def allow_all_text(decision: GateDecision, stack: str) -> str:
+    """For a stack with several blocked deletes, the one pattern that allows them all
+    (`--allow-delete 'urn:pulumi:local-platform::*'`); empty when one URN is as short."""
+    deletes = sum(1 for change, _ in decision.blocked if change.op in DELETE_OPS)
+    if deletes < 2:
+        return ""
+    return (
+        f"to allow all {deletes} blocked deletes of {stack} at once: "
+        f"--allow-delete 'urn:pulumi:{stack}::*'"
+    )
 
 
 def unmatched_allowances(

@@ -166,10 +166,18 @@ def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:
         if time.monotonic() >= deadline:
             raise StackLocked(
                 f"stack {stack} is locked by {other.describe()}",
-                f"wait for it (--lock-wait SECONDS), or if that process is gone: "
-                f"`python -m automation unlock {stack.split('-', 1)[-1]}`",
+                "wait for it (--lock-wait SECONDS), or if that process is gone: "
+                + _unlock_command(stack),
             )
         time.sleep(POLL_S)
+
+
+def _unlock_command(stack: str) -> str:
+    from automation.hints import driver_command
+    from sprocket_common.stack_info import StackInfo
+
+    info = StackInfo.parse(stack)
+    return driver_command(info.env, "unlock", info.layer.value)
 
 
 def _try_create(path: Path, holder: LockHolder) -> bool:
@@ -228,3 +236,12 @@ def _release(path: Path, holder: LockHolder) -> None:
     current = _read(path)
     if current is not None and current.token == holder.token:
         path.unlink(missing_ok=True)
+
+
+def engine_lock_files(settings: Settings, stack: str) -> list[Path]:
+    """Pulumi's own lock files for `stack` on a file backend (a killed `pulumi up` leaves one)."""
+    url = settings.resolved_backend_url
+    if not url.startswith("file://"):
+        return []
+    locks = Path(url.removeprefix("file://")).expanduser() / ".pulumi" / "locks"
+    return sorted(p for p in locks.glob(f"**/{stack}/*.json") if p.is_file())

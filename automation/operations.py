@@ -36,6 +36,7 @@ from automation.gate import (
     GateDecision,
     GatePolicy,
     PlannedChange,
+    allow_all_text,
     change_counts,
     evaluate,
     plan_fingerprint,
@@ -152,6 +153,7 @@ def _policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
         allow_replace=mine(policy.allow_replace),
         allow_delete=mine(policy.allow_delete),
         allow_unprotect=mine(policy.allow_unprotect),
+        allow_all_deletes=policy.allow_all_deletes,
         stateful_types=policy.stateful_types,
         only_urns=policy.only_urns,
         only_diff_keys=policy.only_diff_keys,
@@ -215,9 +217,12 @@ def check_program_files(layer: Layer) -> None:
 
 
 def preflight(ctx: Context, layer: Layer) -> None:
-    """Checks that need no engine: the layer's data files, the Docker engine every layer
-    declares Swarm objects on, then its upstream outputs."""
+    """Checks that need no engine: the layer's data files and required config, the Docker
+    engine every layer declares Swarm objects on, then its upstream outputs."""
+    from automation.config_check import require_config
+
     check_program_files(layer)
+    require_config(ctx, ctx.stack(layer))
     require_docker_engine(ctx)
     require_upstream_outputs(ctx, layer)
 
@@ -381,6 +386,7 @@ def _judge(
     if outcome.decision.allowed:
         return False
     outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
+    outcome.message = allow_all_text(outcome.decision, info.name)
     return True
 
 
@@ -426,7 +432,7 @@ def _classify_engine_error(exc: BaseException, info: StackInfo) -> DriverError:
             f"--target {missing_target.group(1)} is not a resource of {info.name}",
             "valid targets are the URNs `python -m automation preview LAYER --json` lists",
         )
-    return translate_engine_error(exc)
+    return translate_engine_error(exc, info.name)
 
 
 def _update_message(verb: str) -> str:

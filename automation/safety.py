@@ -74,7 +74,7 @@ def guarded(
     try:
         with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
             if not allow_pending:
-                refuse_pending_operations(ctx.settings, info)
+                refuse_pending_operations(ctx, info)
             try:
                 # Verified backups before and after (issue 7) when a backup bucket is configured.
                 with snapshots(ctx, info, command, op), _trap_interrupts(op):
@@ -136,8 +136,8 @@ def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, st
     ]
 
 
-def refuse_pending_operations(settings: Settings, info: StackInfo) -> None:
-    pending = pending_operations(settings, info)
+def refuse_pending_operations(ctx: Context, info: StackInfo) -> None:
+    pending = pending_operations(ctx.settings, info)
     if not pending:
         return
     listed = "; ".join(f"{p['type']} {p['urn']}" for p in pending[:3])
@@ -145,8 +145,25 @@ def refuse_pending_operations(settings: Settings, info: StackInfo) -> None:
     raise PendingOperations(
         f"stack {info.name} has {len(pending)} pending operation(s) from an interrupted update: "
         f"{listed}{more}",
-        f"check whether those resources exist, then `python -m automation refresh "
-        f"{info.layer.value} --clear-pending-creates` (or --import-pending-creates)",
+        pending_repair_hint(ctx, info),
+    )
+
+
+def pending_repair_hint(ctx: Context, info: StackInfo) -> str:
+    """The repair, as commands to run in this order: Pulumi's lock first if the killed update
+    left it (refresh would meet it and exit 4), then drop the pending creates."""
+    from automation.hints import driver_command
+    from automation.lock import engine_lock_files
+
+    env, layer, yes = info.env, info.layer.value, ctx.assume_yes
+    steps = []
+    if engine_lock_files(ctx.settings, info.name):
+        unlock = driver_command(env, "unlock", layer, yes=yes)
+        steps.append(f"{unlock} (the killed update left Pulumi's lock)")
+    steps.append(driver_command(env, "refresh", layer, "--clear-pending-creates", yes=yes))
+    return (
+        "check whether those resources exist (one that was created is left outside the state: "
+        "remove it by hand), then run " + ", then ".join(steps)
     )
 
 

@@ -51,6 +51,20 @@ def stack_file(settings: Settings, info: StackInfo) -> Path:
     return stack_dir(settings, info) / f"Pulumi.{info.name}.yaml"
 
 
+def configured_keys(settings: Settings, info: StackInfo) -> frozenset[str]:
+    """The config keys the stack's settings file gives a value (the values stay unread: a
+    secret is only its ciphertext). An empty value or a `REPLACE_WITH_...` placeholder of the
+    committed templates counts as unset."""
+    config = _load(stack_file(settings, info)).get("config") or {}
+    return frozenset(key for key, value in config.items() if _is_set(value))
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_is_set(item) for item in value)
+    return value not in (None, "", {}) and not str(value).startswith("REPLACE_WITH_")
+
+
 def _copy_if_changed(source: Path, target: Path) -> None:
     if source.is_file() and (not target.is_file() or source.read_bytes() != target.read_bytes()):
         shutil.copyfile(source, target)

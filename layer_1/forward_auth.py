@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_random as random
-import yaml
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.forward_auth_rules import RULES_FILE, middleware_name, rule_keys
+from sprocket_common.required_config import (
+    DISCORD_CLIENT_SECRET,
+    DOCKER_ACCESS_TOKEN,
+    required_in,
+)
 from sprocket_common.service import (
     FileMount,
     Healthcheck,
@@ -21,7 +24,6 @@ from sprocket_common.service import (
     ServiceConfig,
     SwarmService,
 )
-from sprocket_common.stack_info import Env
 from sprocket_common.traefik import INGRESS_NETWORK, traefik_labels
 
 from .settings import Layer1Settings
@@ -32,7 +34,7 @@ CONFIG_PATH = "/app/config.yaml"
 SECRET_TARGET = "discord_client_secret"  # noqa: S105 (a file name)
 DEFAULT_MIDDLEWARE = "fa-default"
 DOCKER_HUB = "https://index.docker.io/v1/"
-TEMPLATE = Path(__file__).parent / "files" / "discord-forward-auth.yaml"
+TEMPLATE = RULES_FILE  # the rules are declared there, for the platform catalog too
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,6 @@ class ForwardAuth:
     service: SwarmService
     default_middleware: str  # guild membership
     middlewares: dict[str, str]  # rule key -> middleware reference
-
-
-def middleware_name(rule: str) -> str:
-    """`SprocketAdmin` -> `fa-sprocket-admin`."""
-    return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
 
 
 def config_file(settings: Layer1Settings, env: EnvConfig) -> FileMount:
@@ -55,10 +52,6 @@ def config_file(settings: Layer1Settings, env: EnvConfig) -> FileMount:
         "cookie_domain": env.base_hostname,
     }
     return FileMount.from_file("config", CONFIG_PATH, TEMPLATE, values)
-
-
-def rules(config_text: str) -> list[str]:
-    return list(yaml.safe_load(config_text)["rules"])
 
 
 def middleware_labels(rule_keys: list[str]) -> dict[str, str]:
@@ -99,9 +92,9 @@ def service_config(settings: Layer1Settings, env: EnvConfig, config: FileMount) 
 def client_secret(env: EnvConfig) -> pulumi.Output[str]:
     """Required in staging and prod; local runs without Discord login (a random placeholder)."""
     config = pulumi.Config("sprocket")
-    if env.env is not Env.LOCAL:
-        return config.require_secret("discord_client_secret")
-    given = config.get_secret("discord_client_secret")
+    if required_in(DISCORD_CLIENT_SECRET, env.env):
+        return config.require_secret(DISCORD_CLIENT_SECRET.name)
+    given = config.get_secret(DISCORD_CLIENT_SECRET.name)
     if given is not None:
         return given
     pulumi.log.info("sprocket:discord_client_secret unset: Discord login will not work in local")
@@ -115,7 +108,7 @@ def registry_auth(settings: Layer1Settings) -> RegistryAuth | None:
     """Docker Hub credentials for a private forward-auth image (the original's was private)."""
     if not settings.docker_username:
         return None
-    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    token = pulumi.Config("sprocket").require_secret(DOCKER_ACCESS_TOKEN.name)
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 
@@ -124,7 +117,7 @@ def deploy(
 ) -> ForwardAuth:
     file = config_file(settings, env)
     config = service_config(settings, env, file)
-    keys = rules(file.content)
+    keys = rule_keys(file.content)
     labels = {
         **traefik_labels(config, env.tls_resolver, ""),
         **middleware_labels(keys),

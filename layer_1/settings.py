@@ -12,6 +12,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import NAMESPACE, ConfigError, EnvConfig, read_config
+from sprocket_common.required_config import BY_LAYER, required_in
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
 # DigitalOcean regions that take droplets and volumes, and the subset with Spaces.
@@ -155,22 +156,13 @@ class Layer1Settings(BaseModel):
 
 
 def _require_for_cloud(settings: Layer1Settings, env: Env) -> None:
-    """Keys that prod and staging cannot do without (local declares no cloud resource)."""
-    if env is Env.LOCAL:
-        return
-    for key, present in (("ssh_keys", settings.ssh_keys), ("admin_cidrs", settings.admin_cidrs)):
-        if not present:
-            raise ConfigError(
-                f"{NAMESPACE}:{key}",
-                f"required in {env.value} (a list, e.g. pulumi config set --path "
-                f"'{NAMESPACE}:{key}[0]' ...)",
-            )
-    for key in ("discord_client_id", "discord_guild_id"):
-        if not getattr(settings, key):
-            raise ConfigError(
-                f"{NAMESPACE}:{key}", f"required in {env.value} (forward auth's Discord app)"
-            )
-    settings.effective_spaces_region()
+    """The declared required keys that are settings (sprocket_common.required_config)."""
+    for required in BY_LAYER["layer_1"]:
+        declared = required.name in Layer1Settings.model_fields and required_in(required, env)
+        if declared and not getattr(settings, required.name):
+            raise ConfigError(required.key, f"required in {env.value} ({required.meaning})")
+    if env is not Env.LOCAL:
+        settings.effective_spaces_region()
 
 
 def check_unknown_keys(known: frozenset[str]) -> None:

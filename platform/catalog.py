@@ -9,7 +9,9 @@ before anything reaches the engine, with an error naming the entry and the field
 
 Values may refer to the environment with `${...}` placeholders (see `VARIABLES`), e.g.
 `${service:core}` (another entry's Swarm service name) or `${host:api}` (a public hostname);
-they are checked here and filled in by `render.py`.
+they are checked here against what the catalog declares (a host must be a route's, a bucket an
+entry's) and filled in by `render.py`. A route's forward-auth rule key is checked against the
+rules layer_1 declares its middlewares from (sprocket_common/forward_auth_rules.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from sprocket_common.forward_auth_rules import rule_keys
 from sprocket_common.service import Healthcheck, Resources
 from sprocket_common.stack_info import Env
 
@@ -429,6 +432,7 @@ def _check_routes(name: str, app: AppEntry, seen: dict[tuple[str, str], str]) ->
     for i, route in enumerate(app.routes):
         if route.port is None and app.port is None:
             raise CatalogError(name, f"routes[{i}].port", "required when the entry has no port")
+        _check_forward_auth_rule(name, i, route)
         key = (route.host, route.path_prefix or "/")
         if key in seen:
             where = "the apex" if route.host == "@" else repr(route.host)
@@ -436,6 +440,20 @@ def _check_routes(name: str, app: AppEntry, seen: dict[tuple[str, str], str]) ->
                 name, f"routes[{i}].host", f"hostname {where} is already routed to {seen[key]!r}"
             )
         seen[key] = name
+
+
+def _check_forward_auth_rule(name: str, index: int, route: RouteEntry) -> None:
+    """A rule key names a middleware layer_1 declares only if its config file has the rule."""
+    if not isinstance(route.forward_auth, str):
+        return
+    rules = rule_keys()
+    if route.forward_auth not in rules:
+        raise CatalogError(
+            name,
+            f"routes[{index}].forward_auth",
+            f"unknown forward-auth rule {route.forward_auth!r} (valid: true, or a rule of "
+            f"layer_1/files/discord-forward-auth.yaml: {', '.join(rules)})",
+        )
 
 
 def _check_placeholders(catalog: Catalog, name: str, app: AppEntry) -> None:
@@ -454,29 +472,37 @@ def _check_placeholders(catalog: Catalog, name: str, app: AppEntry) -> None:
 
 def _check_placeholder(catalog: Catalog, entry: str, field: str, ref: str) -> None:
     kind, sep, arg = ref.partition(":")
-    known: dict[str, Any] = {
-        "service": catalog.apps,
-        "host": None,
-        "bucket": BUCKETS,
-        "queue": set(catalog.queues.values()),
-    }
     if not sep and ref in VARIABLES:
         return
-    if sep and kind in known:
-        valid = known[kind]
-        if valid is None:
-            if _HOST_LABEL.match(arg):
-                return
-        elif arg in valid:
-            return
     if kind in SECRET_KINDS:
-        message = f"${{{ref}}}: secret values only go in secret templates, never in {field}"
-    else:
-        message = (
-            f"unknown placeholder ${{{ref}}} (valid: {', '.join(sorted(VARIABLES))}, "
-            "service:<entry>, host:<label>, bucket:<role>, queue:<role>)"
+        raise CatalogError(
+            entry, field, f"${{{ref}}}: secret values only go in secret templates, never in {field}"
         )
-    raise CatalogError(entry, field, message)
+    declared = _declared_references(catalog)
+    if not sep or kind not in declared:
+        raise CatalogError(
+            entry,
+            field,
+            f"unknown placeholder ${{{ref}}} (valid: {', '.join(sorted(VARIABLES))}, "
+            f"{', '.join(f'{k}:<{what}>' for k, (what, _) in declared.items())})",
+        )
+    what, valid = declared[kind]
+    if arg not in valid:
+        raise CatalogError(
+            entry,
+            field,
+            f"${{{ref}}} names no declared {what} {arg!r} (valid: {', '.join(sorted(valid))})",
+        )
+
+
+def _declared_references(catalog: Catalog) -> dict[str, tuple[str, set[str]]]:
+    """What each `${kind:arg}` may name: only what the catalog declares (kind -> (what, args))."""
+    return {
+        "service": ("entry", set(catalog.apps)),
+        "host": ("route host", {r.host for app in catalog.apps.values() for r in app.routes}),
+        "bucket": ("bucket", {b for app in catalog.apps.values() for b in app.buckets}),
+        "queue": ("queue", set(catalog.queues.values())),
+    }
 
 
 def _strings(value: Any) -> list[str]:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
+from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
 from sprocket_common.service import RegistryAuth, SwarmService
 from sprocket_common.stack_info import Env
 from sprocket_common.swarm_service import overlay_network
@@ -89,7 +90,7 @@ def with_placement(apps: Mapping[str, AppEntry], settings: PlatformSettings) -> 
 def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
     if not settings.docker_username:
         return None
-    token = pulumi.Config("sprocket").require_secret("docker_access_token")
+    token = pulumi.Config("sprocket").require_secret(DOCKER_ACCESS_TOKEN.name)
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 

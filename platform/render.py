@@ -9,7 +9,6 @@ secret file under /run/secrets, and a block names the file (`passwordFile`).
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.forward_auth_rules import middleware_name
 from sprocket_common.service import (
     SECRETS_DIR,
     FileMount,
@@ -266,7 +266,7 @@ def _route(route: RouteEntry, app: AppEntry, environment: Environment) -> Route:
 
 def forward_auth_rule_middleware(rule: str) -> str:
     """layer_1 declares one middleware per rule: `EloTeam` -> `fa-elo-team@docker`."""
-    return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower() + "@docker"
+    return middleware_name(rule) + "@docker"
 
 
 def command_for(app: AppEntry, environment: Environment) -> list[str] | None:

@@ -140,9 +140,8 @@ def load_env_config() -> EnvConfig:
         raise ConfigError(
             f"{NAMESPACE}:env", f"is {declared!r} but the stack is a {env.value!r} stack"
         )
-    if env is not Env.LOCAL and pulumi.Config(NAMESPACE).get("base_domain") is None:
-        raise ConfigError(
-            f"{NAMESPACE}:base_domain",
-            f"required in {env.value} (the public domain, e.g. sprocket.mlesports.gg)",
-        )
+    from sprocket_common.required_config import BASE_DOMAIN, required_in
+
+    if required_in(BASE_DOMAIN, env) and pulumi.Config(NAMESPACE).get(BASE_DOMAIN.name) is None:
+        raise ConfigError(BASE_DOMAIN.key, f"required in {env.value} ({BASE_DOMAIN.meaning})")
     return read_config(EnvConfig, overrides={"env": env})

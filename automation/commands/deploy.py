@@ -14,7 +14,7 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput, DriverError
+from automation.errors import BadInput, ConfigMissing, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
 from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
@@ -135,9 +135,9 @@ def run_layers(
     for index, info in enumerate(infos):
         try:
             outcome = per_stack(ctx, info, options)
-        except BadInput:
-            raise  # a typo stops everything, whatever layer it was found in
         except DriverError as exc:
+            if isinstance(exc, BadInput) and not isinstance(exc, ConfigMissing):
+                raise  # a typo stops everything, whatever layer it was found in
             outcome = StackOutcome(
                 info.name, status="failed", message=exc.message, exit_code=exc.code
             )
@@ -249,19 +249,44 @@ def refresh(layer: str, clear_pending_creates: bool, **kwargs: Any) -> ExitCode:
 @click.command()
 @click.argument("layer")
 @gate_options
-def destroy(layer: str, **kwargs: Any) -> ExitCode:
+@click.option(
+    "--allow-delete-all",
+    is_flag=True,
+    help="--env local only: allow every delete, stateful and protected ones included (tear the "
+    "local environment down). In staging and prod name each stack instead: "
+    "--allow-delete 'urn:pulumi:<stack>::*'.",
+)
+def destroy(layer: str, allow_delete_all: bool, **kwargs: Any) -> ExitCode:
     """Destroy LAYER (or `all`: platform, layer_2, layer_1 in that order).
 
-    Stateful and protected resources are kept unless each is named with --allow-delete.
+    Stateful and protected resources are kept unless each is named with --allow-delete (a
+    pattern such as 'urn:pulumi:local-platform::*' names all of a stack's), or, in local,
+    --allow-delete-all.
     """
     from automation.operations import destroy_stack
 
-    return run_verb(
-        "destroy",
-        lambda ctx: run_layers(
-            ctx, "destroy", layer, _run_options(kwargs), destroy_stack, reverse=True
-        ),
-    )
+    def verb(ctx: Context) -> Result:
+        options = _run_options(kwargs)
+        if allow_delete_all:
+            options = _allowing_all_deletes(ctx, options)
+        return run_layers(ctx, "destroy", layer, options, destroy_stack, reverse=True)
+
+    return run_verb("destroy", verb)
+
+
+def _allowing_all_deletes(ctx: Context, options: Any) -> Any:
+    """--allow-delete-all: local only; staging and prod need each stack named."""
+    from dataclasses import replace
+
+    from sprocket_common.stack_info import Env
+
+    if ctx.env is not Env.LOCAL:
+        example = ctx.stack(Layer.PLATFORM).name
+        raise BadInput(
+            f"--allow-delete-all is for --env local only, not {ctx.env.value}",
+            f"name each stack whose deletes you allow: --allow-delete 'urn:pulumi:{example}::*'",
+        )
+    return replace(options, policy=replace(options.policy, allow_all_deletes=True))
 
 
 COMMANDS = [preview, deploy, refresh, destroy]

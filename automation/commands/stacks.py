@@ -165,12 +165,12 @@ def history(layer: str) -> ExitCode:
 
 def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
     from automation import audit
-    from automation.lock import force_unlock, read_holder
+    from automation.lock import engine_lock_files, force_unlock, read_holder
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)
     holder = read_holder(ctx.settings, info.name)
-    engine_locks = _engine_lock_files(ctx, info)
+    engine_locks = engine_lock_files(ctx.settings, info.name)
     if holder is None and not engine_locks:
         return Result(
             "unlock", ExitCode.OK, {"stack": info.name, "removed": []}, human=_unlock_text
@@ -206,17 +206,6 @@ def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
     return Result(
         "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
     )
-
-
-def _engine_lock_files(ctx: Context, info: StackInfo) -> list[Any]:
-    """Pulumi's own lock files for the stack on a file backend (a killed `pulumi up` leaves one)."""
-    from pathlib import Path
-
-    url = ctx.settings.resolved_backend_url
-    if not url.startswith("file://"):
-        return []
-    locks = Path(url.removeprefix("file://")).expanduser() / ".pulumi" / "locks"
-    return sorted(p for p in locks.glob(f"**/{info.name}/*.json") if p.is_file())
 
 
 def _unlock_text(data: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
 LAYER_1 = StackInfo(Env.LOCAL, Layer.LAYER_1)
+HINTED_COMMAND = re.compile(r"`(python -m automation [^`]+)`")
 
 
 def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
@@ -117,20 +120,21 @@ def test_pending_operations_from_a_killed_update_are_refused_then_repaired(
     refused = run_cli("--yes", "deploy", "layer_1")
     assert refused.exit_code == ExitCode.PENDING_OPERATIONS, refused.stderr
     assert "pending operation" in refused.stderr and "slow" in refused.stderr
-    assert "refresh layer_1 --clear-pending-creates" in refused.stderr
     # the killed driver's lock had a dead pid: taken over and released, not left behind
     assert read_holder(load_settings(), LAYER_1.name) is None
 
-    # The repair the hint names: clear the engine's stale lock, drop the pending create.
-    unlocked = run_cli("--yes", "unlock", "layer_1")
-    assert unlocked.exit_code == ExitCode.OK, unlocked.stderr
-    assert "pulumi lock" in unlocked.stdout
-    repaired = run_cli("--yes", "refresh", "layer_1", "--clear-pending-creates")
-    assert repaired.exit_code == ExitCode.OK, repaired.stderr
+    # The repair exactly as the hint words it, in its order: Pulumi's lock, then the creates.
+    hinted = HINTED_COMMAND.findall(refused.stderr)
+    assert len(hinted) == 2 and "unlock layer_1" in hinted[0], hinted
+    assert hinted[1].endswith("refresh layer_1 --clear-pending-creates"), hinted
+    for command in hinted:
+        ran = run_cli(*shlex.split(command)[3:])  # after `python -m automation`
+        assert ran.exit_code == ExitCode.OK, f"{command}: {ran.stderr}"
     assert not _create_in_progress()
 
     specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 0}]
     assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # clean: nothing left to do
 
 
 def test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock(

@@ -75,3 +75,26 @@ def test_missing_provider_plugin_says_how_to_install_it() -> None:
     assert isinstance(error, MissingPlugin)
     assert error.message == "the docker provider plugin v5.2.0 is not installed"
     assert "scripts/install-plugins.sh" in error.hint
+
+
+def test_a_required_config_key_the_engine_misses_is_bad_input_naming_it() -> None:
+    """The safety net behind automation/config_check.py, for keys only the program knows."""
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from automation.errors import BadInput, translate_engine_error
+
+    engine_text = (
+        "error: an unhandled error occurred: Missing required configuration variable "
+        "'sprocket:discord_client_secret'\n    please set a value using the command "
+        "`pulumi config set --secret sprocket:discord_client_secret <value>`"
+    )
+    error = translate_engine_error(
+        auto_errors.CommandError(CommandResult("", engine_text, 255)), "prod-layer_1"
+    )
+    assert isinstance(error, BadInput)
+    assert error.message == "missing required configuration: sprocket:discord_client_secret"
+    assert (
+        "`pulumi config set --secret sprocket:discord_client_secret --stack prod-layer_1`"
+        in error.hint
+    )

@@ -186,3 +186,22 @@ def test_stack_output_updates_pass_narrow_policies() -> None:
     )
     policy = GatePolicy(only_urns={SERVICE}, only_diff_keys={"image"})
     assert evaluate([stack_change, change(SERVICE, "update", diffs=("image",))], policy).allowed
+
+
+def test_allow_all_deletes_allows_deletes_only_and_the_text_names_the_pattern() -> None:
+    from automation.gate import allow_all_text
+
+    stack = "local-platform"
+    urns = [f"urn:pulumi:{stack}::sprocket-infra::docker:index/volume:Volume::v{i}" for i in (1, 2)]
+    deletes = [
+        PlannedChange(u, "docker:index/volume:Volume", "delete", stateful=True) for u in urns
+    ]
+    replace = PlannedChange(urns[0] + "r", "docker:index/volume:Volume", "replace", stateful=True)
+    blocked = evaluate([*deletes, replace], GatePolicy())
+    assert len(blocked.blocked) == 3
+    assert allow_all_text(blocked, stack) == (
+        f"to allow all 2 blocked deletes of {stack} at once: --allow-delete 'urn:pulumi:{stack}::*'"
+    )
+    allowed = evaluate([*deletes, replace], GatePolicy(allow_all_deletes=True))
+    assert [c.op for c, _ in allowed.blocked] == ["replace"]
+    assert allow_all_text(evaluate(deletes[:1], GatePolicy()), stack) == ""  # one URN is as short

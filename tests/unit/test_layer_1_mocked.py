@@ -593,3 +593,20 @@ def test_forward_auth_can_export_the_secret_from_its_file(run_layer: Any) -> Non
     assert command[:2] == ["/bin/sh", "-c"] and command[-1] == "/app/discord-forward-auth"
     assert "$(cat /run/secrets/discord_client_secret)" in command[2]
     assert CANARY not in repr(spec)
+
+
+@pytest.mark.parametrize("env", ["prod", "staging"])
+def test_the_program_requires_exactly_the_declared_keys(run_layer: Any, env: str) -> None:
+    """sprocket_common/required_config.py is what the driver checks before the engine; the
+    program must refuse each key it declares, and need nothing more than a full config."""
+    from sprocket_common.required_config import BY_LAYER
+
+    run_layer("layer_1", env=env, config=PROD, secrets=SECRETS)  # nothing more is needed
+    for required in BY_LAYER["layer_1"]:
+        if required.when_set:
+            continue  # conditional: covered where its condition is set
+        name = required.name
+        config = {k: v for k, v in PROD.items() if k != name}
+        secrets = {k: v for k, v in SECRETS.items() if k != name}
+        with pytest.raises(Exception, match=required.key):
+            run_layer("layer_1", env=env, config=config, secrets=secrets)

@@ -61,7 +61,7 @@ def test_live_holder_on_another_host_refuses_with_who_and_age(settings: Settings
     message = info.value.message
     assert "alice@ops-laptop pid 4242" in message and "`deploy layer_1`" in message
     assert "5m00s" in message or "5m01s" in message
-    assert "unlock layer_1" in info.value.hint
+    assert "`python -m automation --env prod unlock layer_1`" in info.value.hint
     assert read_holder(settings, "prod-layer_1") is not None  # someone else's lock stays
 
 

@@ -351,3 +351,42 @@ def test_database_and_influx_blocks_follow_layer_2() -> None:
     influx = rendered("server-analytics-service")["influx"]
     assert influx["bucket"] == "sprocket_main"
     assert influx["tokenFile"] == "/run/secrets/influx-token"
+
+
+@pytest.mark.parametrize(
+    ("entry", "edit", "field", "valid"),
+    [
+        # A typo of a rule key: Traefik would drop the router, a dead route in production.
+        ("web", lambda a: a["routes"][0].update(forward_auth="NoSuchAuth"),
+         "routes[0].forward_auth", "AlphaTesters, EloTeam"),
+        # A typo of a routed host label: a URL to a host nothing serves.
+        ("web", lambda a: a["env"].update(API_URL="https://${host:apii}"), "env", "@, api"),
+        ("core", lambda a: a["env"].update(DGRAPH="${service:dgraph-alfa}"), "env",
+         "dgraph-alpha"),
+        ("core", lambda a: a["env"].update(BUCKET="${bucket:replay}"), "env", "main, replays"),
+        ("core", lambda a: a["env"].update(Q="${queue:celeri}"), "env", "celery"),
+    ],
+)  # fmt: skip
+def test_preview_refuses_a_reference_to_nothing_naming_entry_field_and_valid_values(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pulumi_env: Any,
+    run_cli: Any,
+    entry: str,
+    edit: Any,
+    field: str,
+    valid: str,
+) -> None:
+    import sprocket_platform.catalog as catalog_module
+
+    raw = raw_catalog()
+    edit(raw["apps"][entry])
+    broken = tmp_path / "catalog.yaml"
+    broken.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setattr(catalog_module, "CATALOG_PATH", broken)
+
+    result = run_cli("preview", "platform")
+    assert result.exit_code == 64, result.stderr
+    assert f"entry {entry!r}, field {field!r}" in result.stderr
+    assert valid in result.stderr
+    assert "[applied]" not in result.stdout and "to create" not in result.stdout  # no plan

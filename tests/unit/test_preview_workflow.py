@@ -118,3 +118,37 @@ def test_workflow_runs_the_driver_as_documented() -> None:
     assert "python -m automation --env prod --json --yes preview all" in text
     assert "preview all --format markdown" in text
     assert "name: preview-json" in text  # the artifact the comment's footer points to
+
+
+ZIZMOR = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "zizmor"
+
+
+def test_the_preview_job_gets_only_read_access_and_waits_for_approval() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    job = workflow["jobs"]["preview"]
+    assert workflow["permissions"] == {}  # nothing by default; the job says what it needs
+    assert job["environment"] == "preview"  # required reviewers approve each run (README)
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write"}
+    [checkout] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["persist-credentials"] is False
+    for step in job["steps"]:
+        if "uses" in step:
+            ref = step["uses"].split("@", 1)[1]
+            assert len(ref) == 40 and int(ref, 16) >= 0, step["uses"]  # a commit, not a tag
+    text = WORKFLOW.read_text()
+    assert "SWARM_SSH_KEY" not in text and ".ssh" not in text  # no key to the manager at all
+    assert job["env"]["DIGITALOCEAN_TOKEN"] == "${{ secrets.DIGITALOCEAN_READ_TOKEN }}"
+    assert job["env"]["DOCKER_HOST"] == "${{ secrets.SWARM_DOCKER_PROXY }}"
+
+
+def test_zizmor_finds_nothing_in_the_workflows() -> None:
+    """The same offline run as .ci/run (through `make lint`); zizmor is a dev dependency."""
+    if not ZIZMOR.exists():
+        pytest.fail("zizmor is not installed: run `make setup-dev` (it is in the dev extras)")
+    run = subprocess.run(
+        [str(ZIZMOR), "--offline", "--no-progress", str(WORKFLOW.parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

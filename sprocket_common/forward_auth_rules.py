@@ -1,0 +1,28 @@
+"""The forward-auth rules: declared once, in layer_1's forward-auth config file.
+
+layer_1 declares one Traefik middleware per rule key (and exports them as
+`forward_auth_middlewares`); the platform catalog names rule keys on its routes, and is checked
+against the same file when it is loaded, so a typo never renders a middleware nobody declared
+(Traefik would drop that router: a dead route).
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from sprocket_common.stack_info import PROJECT_ROOT
+
+RULES_FILE = PROJECT_ROOT / "layer_1" / "files" / "discord-forward-auth.yaml"
+
+
+def rule_keys(config_text: str | None = None) -> list[str]:
+    """The rule keys of the config (the rendered text, or the declared file)."""
+    text = RULES_FILE.read_text() if config_text is None else config_text
+    return list(yaml.safe_load(text)["rules"])
+
+
+def middleware_name(rule: str) -> str:
+    """`SprocketAdmin` -> `fa-sprocket-admin` (Traefik's name; `@docker` is its provider)."""
+    return "fa-" + re.sub(r"(?<!^)(?=[A-Z])", "-", rule).lower()
