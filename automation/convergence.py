@@ -141,8 +141,8 @@ def before_apply(api: Any, steps: ServiceSteps) -> Before:
 
 def targets(steps: ServiceSteps, before: Before) -> list[WatchTarget]:
     """What to watch per service. An UpdateStatus unchanged since `before` says nothing about
-    this deploy (e.g. a rollback Swarm finished days ago), and an unchanged service's older
-    task failures are judged by its tasks as they are now."""
+    this deploy (e.g. a rollback Swarm finished days ago); a service this deploy did not change
+    is judged by its tasks as they are now, whatever Swarm's update status says."""
     watched = []
     for step in steps.services():
         changed = step.op != "same"
@@ -154,6 +154,7 @@ def targets(steps: ServiceSteps, before: Before) -> list[WatchTarget]:
                 since=before.since if changed else None,
                 # A create has no update to complete; an unchanged service is judged as it is.
                 stable_s=None if step.op == "update" else 0.0,
+                ignore_update_status=not changed,
             )
         )
     return watched

@@ -460,6 +460,9 @@ class WatchTarget:
     # How long converged tasks must stay up when Swarm reports no completed update; None: the
     # service's update monitor window. A create has no update to complete: 0 is enough there.
     stable_s: float | None = None
+    # Judge by the tasks alone: for a service this apply did not change, a Swarm update or
+    # rollback still going is an earlier change's (its rollback restores what the state says).
+    ignore_update_status: bool = False
 
 
 @dataclass
@@ -537,7 +540,8 @@ class ServiceWatch:
         service = self.api.inspect_service(target.service_name)
         if progress.deadline is None:
             progress.deadline = self.clock.now() + Timing.from_spec(service["Spec"]).deadline_s
-        if service.get("UpdateStatus") == target.baseline_status and target.baseline_status:
+        unchanged = service.get("UpdateStatus") == target.baseline_status
+        if target.ignore_update_status or (unchanged and target.baseline_status):
             service = {key: value for key, value in service.items() if key != "UpdateStatus"}
         tasks = self.api.tasks(filters={"service": service["ID"], "_up-to-date": True})
         conv = assess(

@@ -242,11 +242,16 @@ def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     import yaml
 
     client = real["client"]
+    web = [s for s in local_images.declared_services("local") if s.name == "local-web"]
+    broken = f"{web[0].image.rpartition(':')[0]}:broken"
+    local_images.make_stand_in(client, broken, local_images.recipe_for(web[0].image, web),
+                               healthy=False)  # fmt: skip
     settings = _machine_settings("local-platform")
     original = settings.read_text()
     document = yaml.safe_load(original)
     config = document["config"]
-    tags = dict(config.get("sprocket:image_tags") or {})
+    tags = config.get("sprocket:image_tags") or {}
+    tags = json.loads(tags) if isinstance(tags, str) else tags  # as `pulumi config set` wrote it
     config["sprocket:image_tags"] = {**tags, "web": "broken", "notification-service": "missing"}
     config["sprocket:placement"] = {"image-generation-frontend": [NOWHERE]}
     settings.write_text(yaml.safe_dump(document))
@@ -283,13 +288,21 @@ def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     }
     assert "web" in drifted and drifted <= {"web", "notification-service"}, drift.stdout
 
-    # The settings put back: one deploy converges everything again.
-    healed = run_cli("--json", "--yes", "deploy", "platform")
+    # The tags put back, and a constraint the node meets: one deploy converges everything again.
+    # (Not the constraint removed: the docker provider's `placement` is Optional+Computed, so a
+    # program that stops declaring constraints leaves the live ones in place.)
+    config["sprocket:image_tags"] = tags
+    config["sprocket:placement"] = {"image-generation-frontend": ["node.role==manager"]}
+    settings.write_text(yaml.safe_dump(document))
+    try:
+        healed = run_cli("--json", "--yes", "deploy", "platform")
+    finally:
+        settings.write_text(original)
     assert healed.exit_code == ExitCode.OK, healed.stdout + healed.stderr
     [stack] = healed.json()["data"]["stacks"]
     assert stack["services"]["converged"] == stack["services"]["total"] > 0, stack["services"]
-    assert run_cli("preview", "platform").exit_code == ExitCode.OK
     assert _wait_converged(client, timeout_s=10)["local-image-generation-frontend"] == (1, 1)
+    assert run_cli("preview", "platform").exit_code == ExitCode.OK
 
 
 # --- backup, restore, rollback --------------------------------------------------------------------

@@ -46,6 +46,10 @@ def test_the_apply_events_say_which_services_changed_and_which_are_gone() -> Non
     assert watched["local-bot"].baseline_status == {"x": 1}
     assert watched["local-bot"].stable_s is None  # an update: its monitor window
     assert watched["local-core"].stable_s == 0.0 and watched["local-web"].stable_s == 0.0
+    # an unchanged service: judged by its tasks, an earlier update or rollback is not this one
+    assert (
+        watched["local-web"].ignore_update_status and not watched["local-bot"].ignore_update_status
+    )
 
 
 def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> None:
