@@ -175,7 +175,8 @@ def watch(
     if not watched:
         return []
     with ConvergenceProgress(stack, [t.name for t in watched], live=live) as progress:
-        outcomes = ServiceWatch(api, watched, on_change=progress, stop=stop).run()
+        # One round is 2 API calls per service: once a second is plenty (ssh:// in prod).
+        outcomes = ServiceWatch(api, watched, on_change=progress, stop=stop, interval_s=1.0).run()
     by_name = {step.name: step for step in steps.services()}
     return [
         ServiceResult(
