@@ -26,6 +26,7 @@ import yaml
 from automation.backup.secrets_check import (
     PassphraseCrypter,
     SecretCount,
+    Tally,
     UnknownFormat,
     WrongPassphrase,
     count_ciphertext_secrets,
@@ -172,12 +173,12 @@ class PendingSnapshot:
         try:
             if providers.get("type") not in (None, "passphrase"):
                 raise UnknownFormat(f"secrets provider {providers.get('type')!r}")
-            state_decrypted = 0
+            state = Tally(0)
             if snap.state_envelopes:
                 if not isinstance(state_salt, str):
                     raise UnknownFormat("no passphrase salt in the state")
                 crypter = self._crypter(state_salt).result()
-                state_decrypted = count_decryptable_secrets(snap.export_bytes, crypter)
+                state = count_decryptable_secrets(snap.export_bytes, crypter)
             config_decrypted = 0
             if snap.config_secrets:
                 config_salt = snap.config.get("encryptionsalt")
@@ -194,7 +195,7 @@ class PendingSnapshot:
         except UnknownFormat:
             return self._cli_secret_count(snap)
         return SecretCount(
-            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
+            snap.state_envelopes, state.opened, snap.config_secrets, config_decrypted, state.null
         )
 
     def _cli_secret_count(self, snap: StackSnapshot) -> SecretCount:
@@ -204,7 +205,7 @@ class PendingSnapshot:
             "decrypting the state",
             self.info,
         )
-        state_decrypted = count_decrypted_secrets(decrypted)
+        state = count_decrypted_secrets(decrypted)
         del decrypted  # plaintext: never kept longer than the count takes
         config_decrypted = 0
         if snap.config_secrets:
@@ -213,7 +214,7 @@ class PendingSnapshot:
                 json.loads(_finish(shown, "decrypting the config", self.info) or b"{}")
             )
         return SecretCount(
-            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
+            snap.state_envelopes, state.opened, snap.config_secrets, config_decrypted, state.null
         )
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ class BackupRecord:
     update_version: int = 0
     resource_count: int = 0
     secret_count: int = 0
+    null_secret_count: int = 0
     pulumi_version: str = ""
     checkpoint_version: int = 0
     git_commit: str | None = None
@@ -107,6 +108,10 @@ def take(
         # Packed while the decryption check still runs; nothing is stored before it passes.
         archive, manifest = _pack(settings, info, snap, backup_id, now, reason, run_id)
         secrets = pending.secret_count()
+    if secrets.complete and secrets.state_null:  # rare: say in the manifest how many are null
+        archive, manifest = _pack(
+            settings, info, snap, backup_id, now, reason, run_id, null=secrets.state_null
+        )
     if not secrets.complete:
         raise SecretsIncomplete(
             f"secret check failed for {info.name}: {secrets.describe()}; nothing was stored",
@@ -137,6 +142,8 @@ def _pack(
     now: datetime,
     reason: str,
     run_id: str,
+    *,
+    null: int = 0,
 ) -> tuple[bytes, Manifest]:
     files = {STATE_NAME: snap.export_bytes}
     if snap.config_bytes is not None:
@@ -154,6 +161,7 @@ def _pack(
             checkpoint_version=int(snap.export.get("version") or 0),
             resource_count=len(deployment.get("resources") or []),
             secret_count=snap.secret_count,
+            null_secret_count=null,
             update_version=snap.update_version,
             git_commit=_git_commit(settings.project_dir, PROJECT_ROOT),
             run_id=run_id,

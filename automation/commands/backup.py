@@ -115,12 +115,16 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
 def _taken_text(data: dict[str, Any]) -> str:
     lines = [
         f"{b['stack']}: backup {b['backup_id']} verified ({_size(b['size'])}, "
-        f"{b['resource_count']} resources, {b['secret_count']} secrets, "
-        f"sha256 {b['sha256'][:12]})"
+        f"{b['resource_count']} resources, {_secrets_text(b)}, sha256 {b['sha256'][:12]})"
         for b in data["backups"]
     ]
     lines += [f"{stack}: not deployed, nothing to back up" for stack in data["skipped"]]
     return "\n".join(lines)
+
+
+def _secrets_text(record: dict[str, Any]) -> str:
+    null = record.get("null_secret_count") or 0
+    return f"{record['secret_count']} secrets" + (f" ({null} null)" if null else "")
 
 
 @backup.command("take", hidden=True)

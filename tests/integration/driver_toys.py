@@ -59,6 +59,9 @@ class Toy(Resource):
 def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
     """A program from data: {"toys": [{name, key, value, sleep_s, protect, depends_on}], ...}.
 
+    Also: "exports" (plain values), "null_secret" (an `Output.secret(None)` output),
+    "secret_config" (a secret config key, exported and held by a toy), "fail", "fail_with_config".
+
     The spec is read when the program runs, so a test can change it between two runs.
     """
 
@@ -75,6 +78,8 @@ def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
             )
         for key, value in spec.get("exports", {}).items():
             pulumi.export(key, value)
+        if spec.get("null_secret"):  # a legitimately empty secret: decrypts to null
+            pulumi.export("empty", pulumi.Output.secret(None))
         if spec.get("secret_config"):
             secret = pulumi.Config().require_secret(spec["secret_config"])
             pulumi.export("token", secret)

@@ -176,6 +176,30 @@ def test_restore_over_existing_state_saves_it_first(
     assert "post-restore" in reasons.values()
 
 
+def test_a_secret_that_decrypts_to_null_is_not_a_wrong_passphrase(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.1: `Output.secret(None)` made every backup (and every deploy's pre-op backup)
+    exit 13 as if the passphrase were wrong."""
+    toys["layer_1"]["null_secret"] = True
+    deploy_toys(pulumi_env, "layer_1", toys["layer_1"])
+
+    result = run_cli("backup", "layer_1")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "(1 null)" in result.stdout
+    listed = run_cli("--json", "backup", "list", "layer_1")
+    [row] = listed.json()["data"]["backups"]
+    s3 = s3_endpoint.client()
+    archive = s3.get_object(Bucket=s3_endpoint.bucket, Key=row["key"])["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest["null_secret_count"] == 1
+    assert manifest["secret_count"] >= 4  # the null one counts as a secret that decrypts
+
+    deployed = run_cli("--yes", "deploy", "layer_1")  # its pre-operation backup passes too
+    assert deployed.exit_code == ExitCode.OK, deployed.stdout + deployed.stderr
+
+
 def test_wrong_passphrase_fails_the_backup_and_stores_nothing(
     toys: Any, s3_endpoint: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
