@@ -60,6 +60,17 @@ class MissingPlugin(DriverError):
 _MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
 
 
+def unreadable(exc: Exception) -> str:
+    """Why a file the driver wrote cannot be read back, in one line (pydantic's first error)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc) or type(exc).__name__
+
+
 def translate_engine_error(exc: BaseException) -> DriverError:
     """Map a pulumi.automation exception to a DriverError, keeping the engine's message."""
     from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow

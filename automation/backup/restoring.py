@@ -55,12 +55,12 @@ def fetch_checked(
 ) -> tuple[FetchedBackup, list[str]]:
     """The chosen backup, hash-checked; refused unless it fits (or --force: then the problems)."""
     store = BackupStore.from_settings(ctx.settings.backup)
-    records = catalog(store)
+    found = catalog(store)
     if selector.last_good:
-        record = last_good(ctx, info, records)
+        record = last_good(ctx, info, found.records)
     else:
         record = choose(
-            records,
+            found,
             info,
             backup_id=selector.backup_id,
             before=selector.before,

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from automation.backup.archive import BackupCorrupt, pack, unpack
 from automation.backup.manifest import (
     STATE_NAME,
@@ -18,8 +20,8 @@ from automation.backup.manifest import (
 )
 from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
-from automation.backup.store import BackupStore
-from automation.errors import BadInput, SecretsIncomplete
+from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
+from automation.errors import BadInput, SecretsIncomplete, unreadable
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
 
@@ -185,10 +187,68 @@ def _now_iso() -> str:
 # --- catalog, verify, prune -----------------------------------------------------------------
 
 
-def catalog(store: BackupStore, stack: str | None = None) -> list[BackupRecord]:
-    """Newest first."""
-    records = [BackupRecord.from_dict(raw) for raw in store.catalog(PROJECT_NAME, stack)]
-    return sorted(records, key=lambda r: (r.created_at, r.backup_id), reverse=True)
+@dataclass(frozen=True)
+class DamagedRecord:
+    """A catalog record that cannot be read: named, skipped, and never a reason to delete."""
+
+    key: str
+    archive_key: str
+    problem: str
+
+    @property
+    def backup_id(self) -> str:
+        return self.key.rsplit("/", 1)[-1].removesuffix(RECORD_SUFFIX)
+
+    @property
+    def stack(self) -> str:
+        return self.key.rsplit("/", 2)[-2]
+
+    def describe(self) -> str:
+        return f"catalog record {self.key} cannot be read ({self.problem}); skipped"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "backup_id": self.backup_id,
+            "stack": self.stack,
+            "key": self.key,
+            "archive_key": self.archive_key,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    records: list[BackupRecord]  # newest first
+    damaged: list[DamagedRecord]
+
+
+_RECORD = TypeAdapter(BackupRecord)
+
+
+def catalog(store: BackupStore, stack: str | None = None) -> Catalog:
+    """The readable records, newest first, and the damaged ones by name.
+
+    The archive of a damaged record is neither listed as an unfinished backup nor pruned: what
+    it holds is unknown until its record is fixed or `backup verify` reads it.
+    """
+    listing = store.catalog(PROJECT_NAME, stack)
+    archives = dict(listing.archives)
+    records: list[BackupRecord] = []
+    damaged: list[DamagedRecord] = []
+    for key, body in listing.records.items():
+        archive_key = listing.archive_of(key)
+        try:
+            record = _RECORD.validate_json(body)
+            record.created_at  # noqa: B018 - a time that does not parse is damage too
+        except ValueError as exc:  # pydantic's ValidationError included
+            damaged.append(DamagedRecord(key, archive_key, unreadable(exc)))
+            archives.pop(archive_key, None)
+            continue
+        if archives.pop(record.key, None) is not None:
+            records.append(record)
+    records += [BackupRecord.from_dict(bare_entry(key, size)) for key, size in archives.items()]
+    records.sort(key=lambda r: (r.created_at, r.backup_id), reverse=True)
+    return Catalog(records, damaged)
 
 
 def verify(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
@@ -218,7 +278,7 @@ def plan_prune(
 
 
 def choose(
-    records: list[BackupRecord],
+    found: Catalog,
     info: StackInfo,
     *,
     backup_id: str | None = None,
@@ -227,10 +287,17 @@ def choose(
 ) -> BackupRecord:
     """The backup a restore asked for. `--from` may name another stack's backup: the fit check
     refuses it later with the reason, rather than a vague "not found" here."""
+    records = found.records
     if backup_id is not None:
         for record in records:
             if backup_id in (record.backup_id, record.key):
                 return record
+        for damaged in found.damaged:
+            if backup_id in (damaged.backup_id, damaged.archive_key):
+                raise BackupCorrupt(
+                    f"backup {backup_id}: {damaged.describe()}",
+                    "restore from another backup (`backup list`)",
+                )
         raise BadInput(
             f"no backup with id {backup_id!r}",
             f"list them with `python -m automation backup list {info.layer.value}`",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from driver_toys import program_from_spec, substitute_programs
+from driver_toys import check_schema, program_from_spec, substitute_programs
 
 from automation.backup.manifest import canonical_state
 from automation.exit_codes import ExitCode
@@ -301,3 +301,51 @@ def test_restore_needs_exactly_one_backup_and_a_confirmation(
     unknown = run_cli("--yes", "restore", "layer_1", "--from", "20990101T000000Z-nope")
     assert unknown.exit_code == ExitCode.BAD_INPUT
     assert "no backup with id '20990101T000000Z-nope'" in unknown.stderr
+
+
+def test_a_damaged_catalog_record_is_named_and_skipped_by_every_reader(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.7: one record cut in half made list, verify, prune and restore crash."""
+    damaged, good = take(run_cli), take(run_cli)
+    s3 = s3_endpoint.client()
+    record_key = damaged["key"].removesuffix(".tar.gz") + ".json"
+    body = s3.get_object(Bucket=s3_endpoint.bucket, Key=record_key)["Body"].read()
+    s3.put_object(Bucket=s3_endpoint.bucket, Key=record_key, Body=body[: len(body) // 2])
+    named = f"catalog record {record_key} cannot be read"
+
+    listed = run_cli("--json", "backup", "list", "layer_1")
+    assert listed.exit_code == ExitCode.OK, listed.stdout + listed.stderr
+    data = check_schema(listed.json())["data"]
+    assert [b["backup_id"] for b in data["backups"]] == [good["backup_id"]]
+    assert [(d["backup_id"], d["key"]) for d in data["damaged"]] == [
+        (damaged["backup_id"], record_key)
+    ]
+    assert named in run_cli("backup", "list", "layer_1").stdout
+
+    verified = run_cli("--json", "backup", "verify", "layer_1")
+    assert verified.exit_code == ExitCode.BACKUP_FAILED
+    document = check_schema(verified.json())
+    assert [e["message"].split(" (")[0] for e in document["errors"]] == [named]
+    assert document["data"]["checked"] == [
+        {"backup_id": good["backup_id"], "stack": STACK, "ok": True}
+    ]
+
+    keep_nothing = ["--keep-within-days", "0", "--keep-daily", "0", "--keep-weekly", "0"]
+    keep_nothing += ["--keep-monthly", "0"]
+    dry = run_cli("--json", "backup", "prune", "layer_1", "--dry-run", *keep_nothing)
+    assert dry.exit_code == ExitCode.OK, dry.stdout + dry.stderr
+    assert [b["backup_id"] for b in check_schema(dry.json())["data"]["backups"]] == [
+        good["backup_id"]
+    ]
+    pruned = run_cli("--yes", "backup", "prune", "layer_1", *keep_nothing)
+    assert pruned.exit_code == ExitCode.OK, pruned.stdout + pruned.stderr
+    assert named in pruned.stdout
+    current = s3.list_objects_v2(Bucket=s3_endpoint.bucket)["Contents"]
+    assert damaged["key"] in [o["Key"] for o in current]  # never deleted on an unreadable record
+
+    restored = run_cli("--yes", "restore", "layer_1", "--from", good["backup_id"])
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    refused = run_cli("--json", "--yes", "restore", "layer_1", "--from", damaged["backup_id"])
+    assert refused.exit_code == ExitCode.BACKUP_FAILED
+    assert named in check_schema(refused.json())["errors"][0]["message"]
