@@ -71,6 +71,8 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
             ExitCode.INTERRUPTED,
             errors=[{"message": "interrupted", "hint": "the engine was cancelled"}],
         )
+    except (click.Abort, click.ClickException):
+        raise  # Ctrl-C at a prompt, usage errors: main() maps them to 130 and 64
     except Exception as exc:  # a bug: still one result (one JSON document), the trace on stderr
         import traceback
 
