@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 
 from automation.backup.archive import BackupCorrupt, pack, unpack
 from automation.backup.manifest import (
+    MANIFEST_NAME,
     STATE_NAME,
     Manifest,
     config_file_name,
@@ -326,6 +327,11 @@ class FetchedBackup:
     manifest: Manifest
     state: bytes
     config: bytes | None
+    source: str = ""  # what to call it in messages; a catalog backup is named by its id
+
+    @property
+    def label(self) -> str:
+        return self.source or f"backup {self.record.backup_id}"
 
 
 def fetch(store: BackupStore, record: BackupRecord) -> FetchedBackup:
@@ -340,3 +346,89 @@ def fetch(store: BackupStore, record: BackupRecord) -> FetchedBackup:
     return FetchedBackup(
         record, manifest, members[STATE_NAME], members.get(config_file_name(manifest.stack))
     )
+
+
+# --- a checkpoint from a file (the runbook's own `pulumi stack export > FILE`) --------------
+
+_FILE_HINT = "pass a `pulumi stack export` JSON file, or a tar.gz holding one (--member NAME)"
+
+
+def read_file(path: Path, member: str | None, info: StackInfo) -> FetchedBackup:
+    """A plain export, one member of a tar.gz of exports, or one of the driver's own archives
+    (its hashes checked), as a backup to restore; checked like any other before the import."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"--file {path} cannot be read: {exc.strerror or exc}", _FILE_HINT) from None
+    if data[:2] != b"\x1f\x8b":  # not gzip: the export itself
+        if member:
+            raise BadInput(f"--member {member!r}: {path} is not a tar.gz", _FILE_HINT)
+        return _from_export(path, data, info, f"file {path}")
+    members = _tar_members(path, data)
+    if MANIFEST_NAME in members and member is None:  # the driver's own archive
+        manifest, files = unpack(data, source=str(path), expected_sha256=None)
+        record = _record(manifest, str(path), len(data), "", verified_at=None)
+        state = files.get(STATE_NAME, b"")
+        config = files.get(config_file_name(manifest.stack))
+        return FetchedBackup(record, manifest, state, config, source=f"archive {path}")
+    exports = sorted(name for name in members if name.endswith(".json"))
+    if member is None and len(exports) != 1:
+        raise BadInput(
+            f"{path} holds {len(exports)} JSON exports: name one with --member "
+            f"({', '.join(exports) or 'none found'})",
+            _FILE_HINT,
+        )
+    chosen = member or exports[0]
+    if chosen not in members:
+        raise BadInput(
+            f"{path} has no member {chosen!r} (members: {', '.join(sorted(members))})", _FILE_HINT
+        )
+    return _from_export(path, members[chosen], info, f"member {chosen} of {path}")
+
+
+def _tar_members(path: Path, data: bytes) -> dict[str, bytes]:
+    import io
+    import tarfile
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            return {
+                info.name.removeprefix("./"): tar.extractfile(info).read()  # type: ignore[union-attr]
+                for info in tar.getmembers()
+                if info.isfile()
+            }
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BadInput(f"--file {path} is not a readable tar.gz ({exc})", _FILE_HINT) from None
+
+
+def _from_export(path: Path, state: bytes, info: StackInfo, label: str) -> FetchedBackup:
+    """A manifest for a bare export, from what it says of itself (its URNs, its version)."""
+    import json
+
+    from automation.backup.manifest import urn_stack_project
+    from automation.backup.secrets_check import count_ciphertext_secrets
+
+    try:
+        export = json.loads(state)
+        resources = export["deployment"].get("resources") or []
+        first = str(resources[0].get("urn", "")) if resources else ""
+        stack, project = urn_stack_project(first)
+        version = int(export.get("version") or 0)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+        resources, stack, project, version = [], "", "", 0  # the checks name what is wrong
+    created = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    manifest = Manifest(
+        backup_id=path.name,
+        project=project or PROJECT_NAME,
+        stack=stack or info.name,
+        created=created,
+        reason="file",
+        pulumi_version="",  # unknown: the checkpoint version is checked instead
+        checkpoint_version=version,
+        resource_count=len(resources),
+        secret_count=count_ciphertext_secrets(state),
+        update_version=0,
+        git_commit=None,
+    )
+    record = _record(manifest, str(path), len(state), "", verified_at=None)
+    return FetchedBackup(record, manifest, state, None, source=label)
