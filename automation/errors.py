@@ -53,6 +53,11 @@ class Interrupted(DriverError):
     code = ExitCode.INTERRUPTED
 
 
+class EngineFailedSilently(DriverError):
+    """The engine exited non-zero and said nothing (empty stderr): there is no reason to show.
+    What it did is read back from the stack's history and state (automation/safety.py)."""
+
+
 class MissingPlugin(DriverError):
     """A provider plugin the program needs is not installed (it cannot be fetched offline)."""
 
@@ -76,6 +81,12 @@ def translate_engine_error(exc: BaseException) -> DriverError:
     from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
 
     text = str(exc)
+    code, stderr = _command_result(exc, text)
+    if code is not None and not stderr.strip():
+        return EngineFailedSilently(
+            f"the Pulumi engine exited {code} without giving a reason (its stderr was empty)",
+            "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
+        )
     if isinstance(exc, auto_errors.ConcurrentUpdateError):
         return StackLocked(
             "the stack is locked by another update",
@@ -100,9 +111,23 @@ def translate_engine_error(exc: BaseException) -> DriverError:
             "inspect them, then run `python -m automation refresh LAYER` to clear them",
         )
     return DriverError(
-        _last_error_line(text),
+        _last_error_line(stderr if code is not None else text),
         "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
     )
+
+
+_COMMAND_RESULT = re.compile(r"\A\n code: (-?\d+)\n stdout: .*\n stderr: (.*)\Z", re.DOTALL)
+
+
+def _command_result(exc: BaseException, text: str) -> tuple[str | None, str]:
+    """(exit code, stderr) of a failed CLI run: pulumi.automation's CommandError text is
+    `\\n code: N\\n stdout: ...\\n stderr: ...`; (None, "") for anything else."""
+    from pulumi.automation import errors as auto_errors
+
+    match = _COMMAND_RESULT.match(text)
+    if not isinstance(exc, auto_errors.CommandError) or match is None:
+        return None, ""
+    return match.group(1), match.group(2)
 
 
 def _last_error_line(text: str) -> str:

@@ -281,3 +281,31 @@ def pulumi_export(info: StackInfo) -> Any:
     from automation.rawcli import run_pulumi_json
 
     return run_pulumi_json(load_settings(), info, ["stack", "export"])
+
+
+def test_an_engine_failure_without_a_reason_says_so_and_what_was_applied(
+    specs: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15.5: a stack output holding a resource makes `up --plan` exit 1 with an empty
+    stderr after creating the resources; the driver printed " stderr:" and the audit "error"."""
+    import pulumi
+    from driver_toys import Toy, substitute_programs
+
+    def program() -> None:
+        pulumi.export("web", Toy("web", key="web", value="v1"))
+
+    substitute_programs(monkeypatch, {"layer_1": program})
+    failed = run_cli("--json", "--yes", "deploy", "layer_1")
+    assert failed.exit_code == ExitCode.ERROR, failed.stdout + failed.stderr
+    [stack] = failed.json()["data"]["stacks"]
+    message = stack["message"]
+    assert message.startswith("the Pulumi engine exited 1 without giving a reason"), message
+    applied = "the stack's history records this update as 'failed' after create 2"
+    assert f"{applied}: those changes are in the state" in message
+    assert "stderr:" not in message
+
+    [record] = [r for r in audit.read(load_settings(), LAYER_1.name) if r["command"] == "deploy"]
+    assert record["engine_result"] == "failed" and record["applied"] is True
+    assert record["changes"] == {"create": 2} and record["pending_operations"] == []
+    urns = [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
+    assert any(urn.endswith("::web") for urn in urns)
