@@ -554,6 +554,8 @@ def refresh_stack(
             _record(op, outcome)
             op.details["cleared_pending"] = clear_pending
             if blocked:
+                if clear_pending:
+                    outcome.message = "the pending creates were cleared; the refresh was not run"
                 op.exit_code = outcome.exit_code
                 return outcome
             if any(c.is_change for c in outcome.changes):
