@@ -82,7 +82,9 @@ def translate_engine_error(exc: BaseException) -> DriverError:
 
     text = str(exc)
     code, stderr = _command_result(exc, text)
-    if code is not None and not stderr.strip():
+    if code is not None and not stderr.strip() and "error:" not in text:
+        # Nothing on stderr and no `error:` line on stdout either (a program's exception is
+        # reported there): the engine really gave no reason.
         return EngineFailedSilently(
             f"the Pulumi engine exited {code} without giving a reason (its stderr was empty)",
             "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
@@ -111,7 +113,7 @@ def translate_engine_error(exc: BaseException) -> DriverError:
             "inspect them, then run `python -m automation refresh LAYER` to clear them",
         )
     return DriverError(
-        _last_error_line(stderr if code is not None else text),
+        _last_error_line(text),
         "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
     )
 
