@@ -43,19 +43,30 @@ def record(settings: Settings, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def read(settings: Settings, stack: str | None = None) -> list[dict[str, Any]]:
-    """All records (oldest first), optionally of one stack; a torn last line is skipped."""
+    """All readable records (oldest first), optionally of one stack."""
+    return read_log(settings, stack)[0]
+
+
+def read_log(
+    settings: Settings, stack: str | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records, damaged): the readable records, oldest first, and one line per line of the
+    log that is not a record (a torn write, a hand edit), named by number and skipped."""
     path = audit_path(settings)
     if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
+        return [], []
+    records, damaged = [], []
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
+            if not isinstance(entry, dict):
+                raise ValueError(f"a JSON {type(entry).__name__}, not a record")
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+            damaged.append(f"audit log {path} line {number} cannot be read ({exc}); skipped")
             continue
         if stack is None or entry.get("stack") == stack:
             records.append(entry)
-    return records
+    return records, damaged
 
 
 def _ci_fields() -> dict[str, str]:

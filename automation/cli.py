@@ -71,6 +71,22 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
             ExitCode.INTERRUPTED,
             errors=[{"message": "interrupted", "hint": "the engine was cancelled"}],
         )
+    except (click.Abort, click.ClickException):
+        raise  # Ctrl-C at a prompt, usage errors: main() maps them to 130 and 64
+    except Exception as exc:  # a bug: still one result (one JSON document), the trace on stderr
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        result = Result(
+            name,
+            ExitCode.ERROR,
+            errors=[
+                {
+                    "message": f"{name} failed unexpectedly: {type(exc).__name__}: {exc}",
+                    "hint": "this is a driver bug: the traceback is on stderr; please report it",
+                }
+            ],
+        )
     emit(result, json_output=options.json_output)
     return result.exit_code
 

@@ -58,6 +58,11 @@ class Interrupted(DriverError):
     code = ExitCode.INTERRUPTED
 
 
+class EngineFailedSilently(DriverError):
+    """The engine exited non-zero and said nothing (empty stderr): there is no reason to show.
+    What it did is read back from the stack's history and state (automation/safety.py)."""
+
+
 class MissingPlugin(DriverError):
     """A provider plugin the program needs is not installed (it cannot be fetched offline)."""
 
@@ -66,11 +71,30 @@ _MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'
 _MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
 
 
+def unreadable(exc: Exception) -> str:
+    """Why a file the driver wrote cannot be read back, in one line (pydantic's first error)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc) or type(exc).__name__
+
+
 def translate_engine_error(exc: BaseException, stack: str = "STACK") -> DriverError:
     """Map a pulumi.automation exception to a DriverError, keeping the engine's message."""
     from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
 
     text = str(exc)
+    code, stderr = _command_result(exc, text)
+    if code is not None and not stderr.strip() and "error:" not in text:
+        # Nothing on stderr and no `error:` line on stdout either (a program's exception is
+        # reported there): the engine really gave no reason.
+        return EngineFailedSilently(
+            f"the Pulumi engine exited {code} without giving a reason (its stderr was empty)",
+            "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
+        )
     if isinstance(exc, auto_errors.ConcurrentUpdateError):
         return StackLocked(
             "the stack is locked by another update",
@@ -108,6 +132,20 @@ def translate_engine_error(exc: BaseException, stack: str = "STACK") -> DriverEr
         _last_error_line(text),
         "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output",
     )
+
+
+_COMMAND_RESULT = re.compile(r"\A\n code: (-?\d+)\n stdout: .*\n stderr: (.*)\Z", re.DOTALL)
+
+
+def _command_result(exc: BaseException, text: str) -> tuple[str | None, str]:
+    """(exit code, stderr) of a failed CLI run: pulumi.automation's CommandError text is
+    `\\n code: N\\n stdout: ...\\n stderr: ...`; (None, "") for anything else."""
+    from pulumi.automation import errors as auto_errors
+
+    match = _COMMAND_RESULT.match(text)
+    if not isinstance(exc, auto_errors.CommandError) or match is None:
+        return None, ""
+    return match.group(1), match.group(2)
 
 
 def _last_error_line(text: str) -> str:

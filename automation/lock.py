@@ -4,8 +4,10 @@ Pulumi locks a stack only for the length of one engine call; the driver's lock c
 command (preflight, backup, preview, confirm, apply, backup), so a cron backup cannot slip in
 between a deploy's preview and its apply. The lock is a JSON file created with O_EXCL in the
 driver directory next to the state (see automation/driver_state.py), holding who took it and a
-heartbeat the holder renews. It is stale, and taken over, when its pid is dead on this host or
-its lease expired without a heartbeat. It is released in ``finally``, so also on Ctrl-C.
+heartbeat the holder renews. It is stale, and taken over, when its pid is dead on this host, or,
+for a holder on another host, when its lease expired without a heartbeat (`liveness`: the same
+rule `unlock` applies to it and to Pulumi's own lock). It is released in ``finally``, so also
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
+from pydantic import BaseModel, TypeAdapter
+
 from automation.driver_state import current_host, current_user, driver_dir
-from automation.errors import StackLocked
+from automation.errors import StackLocked, unreadable
 from automation.settings import Settings
 
 LEASE_S = 120.0  # a holder that stops renewing for this long is gone (crashed on another host)
@@ -31,6 +37,29 @@ POLL_S = 0.5
 # (rollback -> deploy) re-enters its own lock instead of deadlocking on it.
 _held: dict[tuple[str, str], int] = {}
 _held_guard = threading.Lock()
+
+
+class Liveness(StrEnum):
+    """What can be known from here about whoever holds a lock."""
+
+    ALIVE_HERE = "running on this host"  # never removed, not even with --force
+    GONE = "gone"  # its pid is dead on this host, or its heartbeat expired: stale
+    ELSEWHERE = "on another host, cannot be checked from here"  # only with --force
+    DAMAGED = "unreadable"  # a lock file that cannot be read: removable, named
+
+
+def liveness(host: str, pid: int, started: float, fresh_until: float | None) -> Liveness:
+    """The one rule for every lock (the driver's and Pulumi's own).
+
+    On this host the pid decides: a live process that was already running when the lock was
+    taken holds it, however old the heartbeat. On another host only an expired heartbeat
+    (`fresh_until`) proves the holder gone; a lock without one (Pulumi's) never expires.
+    """
+    if host == current_host():
+        return Liveness.ALIVE_HERE if _process_alive_since(pid, started) else Liveness.GONE
+    if fresh_until is not None and time.time() > fresh_until:
+        return Liveness.GONE
+    return Liveness.ELSEWHERE
 
 
 @dataclass(frozen=True)
@@ -48,17 +77,20 @@ class LockHolder:
     def age_s(self, now: float | None = None) -> float:
         return (now or time.time()) - self.started
 
-    def is_stale(self, now: float | None = None) -> bool:
-        now = now or time.time()
-        if now - self.heartbeat > self.lease_s:
-            return True
-        return self.host == current_host() and not _pid_alive(self.pid)
+    def liveness(self) -> Liveness:
+        return liveness(self.host, self.pid, self.started, self.heartbeat + self.lease_s)
+
+    def is_stale(self) -> bool:
+        return self.liveness() is Liveness.GONE
 
     def describe(self, now: float | None = None) -> str:
         return (
             f"{self.user}@{self.host} pid {self.pid} running `{self.command}` "
             f"for {format_age(self.age_s(now))}"
         )
+
+
+_HOLDER = TypeAdapter(LockHolder)
 
 
 def format_age(seconds: float) -> str:
@@ -80,6 +112,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_alive_since(pid: int, since: float) -> bool:
+    """`pid` runs and already ran at `since`: a pid reused by a newer process does not count,
+    nor does a zombie (a killed process nobody reaped, as under a container's init)."""
+    if not _pid_alive(pid):
+        return False
+    state, started = _process_state(pid)
+    if state in ("Z", "X"):
+        return False
+    return started is None or started <= since + 2.0  # boot time has whole seconds
+
+
+def _process_state(pid: int) -> tuple[str, float | None]:
+    """(state letter, start time) of `pid` from Linux /proc; ("", None) where unreadable."""
+    try:
+        after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return after_name[0], boot + int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return "", None
+
+
 def lock_path(settings: Settings, stack: str) -> Path:
     directory = driver_dir(settings) / "locks"
     directory.mkdir(parents=True, exist_ok=True)
@@ -89,18 +146,61 @@ def lock_path(settings: Settings, stack: str) -> Path:
 def read_holder(settings: Settings, stack: str) -> LockHolder | None:
     """The current holder of the stack's lock, or None (also for a half-written file)."""
     try:
-        data = json.loads(lock_path(settings, stack).read_text())
-        return LockHolder(**data)
-    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return _HOLDER.validate_json(lock_path(settings, stack).read_bytes())
+    except (FileNotFoundError, ValueError):
         return None
 
 
-def force_unlock(settings: Settings, stack: str) -> LockHolder | None:
-    """Remove the lock whoever holds it; returns who held it."""
-    holder = read_holder(settings, stack)
-    with contextlib.suppress(FileNotFoundError):
-        lock_path(settings, stack).unlink()
-    return holder
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock file as `stacks` and `unlock` see it: whose, and what can be known about it."""
+
+    kind: str  # "driver lock" or "pulumi lock"
+    path: Path
+    holder: str  # who holds it, or why the file cannot be read
+    liveness: Liveness
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.holder}"
+
+
+def driver_lock(settings: Settings, stack: str) -> HeldLock | None:
+    """The driver's lock on `stack`, a damaged lock file included, or None."""
+    path = lock_path(settings, stack)
+    try:
+        holder = _HOLDER.validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:  # pydantic's ValidationError included
+        return HeldLock("driver lock", path, _damaged(path, exc), Liveness.DAMAGED)
+    return HeldLock("driver lock", path, holder.describe(), holder.liveness())
+
+
+class _EngineLock(BaseModel):
+    """Pulumi's file-backend lock (pkg/backend/diy/lock.go lockContent): no heartbeat."""
+
+    pid: int
+    username: str
+    hostname: str
+    timestamp: datetime
+
+
+def engine_lock(path: Path) -> HeldLock:
+    """One of Pulumi's own lock files (a `pulumi up` holds it; a killed one leaves it)."""
+    try:
+        held = _EngineLock.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        return HeldLock("pulumi lock", path, _damaged(path, exc), Liveness.DAMAGED)
+    started = held.timestamp.timestamp()
+    who = (
+        f"{held.username}@{held.hostname} pid {held.pid} (pulumi, "
+        f"for {format_age(time.time() - started)}, file {path.name})"
+    )
+    return HeldLock("pulumi lock", path, who, liveness(held.hostname, held.pid, started, None))
+
+
+def _damaged(path: Path, exc: Exception) -> str:
+    return f"lock file {path} cannot be read ({unreadable(exc)})"
 
 
 @contextlib.contextmanager
@@ -192,15 +292,15 @@ def _try_create(path: Path, holder: LockHolder) -> bool:
 
 def _read(path: Path) -> LockHolder | None:
     try:
-        return LockHolder(**json.loads(path.read_text()))
+        return _HOLDER.validate_json(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, TypeError):
+    except ValueError:
         # Half-written by a creator this instant, or corrupt: look once more, then call it stale.
         time.sleep(0.05)
         try:
-            return LockHolder(**json.loads(path.read_text()))
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return _HOLDER.validate_json(path.read_bytes())
+        except (FileNotFoundError, ValueError):
             return None
 
 

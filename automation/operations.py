@@ -638,7 +638,9 @@ def refresh_stack(
     """Refresh after a gated refresh preview: dropping stateful resources needs approval.
 
     With clear_pending, the interrupted update's pending creates are dropped from the state
-    (the operator checked they do not exist) and the refresh runs without a preview.
+    (the operator checked they do not exist; the engine drops them before its preview), and the
+    refresh is gated like any other: every refresh path drops a protected or stateful resource
+    from the state only with --allow-delete URN.
     """
     require_docker_engine(ctx)
     from pulumi.automation import errors as auto_errors
@@ -654,16 +656,22 @@ def refresh_stack(
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
         try:
-            if not clear_pending:
-                with op.engine_call():
-                    stack.preview_refresh(**_engine_output(), on_event=_RefreshSteps(collector))
-                blocked = _judge(outcome, collector.changes, options, info)
-                _record(op, outcome)
-                if blocked:
-                    op.exit_code = outcome.exit_code
-                    return outcome
-                if any(c.is_change for c in outcome.changes):
-                    _confirm(ctx, outcome, "refresh")
+            with op.engine_call():
+                stack.preview_refresh(
+                    **_engine_output(),
+                    on_event=_RefreshSteps(collector),
+                    clear_pending_creates=clear_pending or None,
+                )
+            blocked = _judge(outcome, collector.changes, options, info)
+            _record(op, outcome)
+            op.details["cleared_pending"] = clear_pending
+            if blocked:
+                if clear_pending:
+                    outcome.message = "the pending creates were cleared; the refresh was not run"
+                op.exit_code = outcome.exit_code
+                return outcome
+            if any(c.is_change for c in outcome.changes):
+                _confirm(ctx, outcome, "refresh")
             with Progress(info.name, "refresh", live=_live(ctx)) as progress, op.engine_call():
                 stack.refresh(
                     **_engine_output(),
@@ -673,7 +681,6 @@ def refresh_stack(
                 )
         except auto_errors.CommandError as exc:
             raise _engine_error(exc, info, stack) from exc
-        op.details["cleared_pending"] = clear_pending
         outcome.applied, outcome.status = True, "refreshed"
         return outcome
 

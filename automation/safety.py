@@ -23,7 +23,7 @@ from typing import Any
 from automation import audit
 from automation.backup.hooks import snapshots
 from automation.context import Context
-from automation.errors import DriverError, Interrupted, PendingOperations
+from automation.errors import DriverError, EngineFailedSilently, Interrupted, PendingOperations
 from automation.exit_codes import ExitCode
 from automation.lock import stack_lock
 from automation.settings import Settings
@@ -68,7 +68,7 @@ def guarded(
 ) -> Iterator[Operation]:
     """Lock, preflight, trap signals and audit one mutating command on one stack."""
     op = Operation(command=command, stack=info.name)
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     code = ExitCode.ERROR
     error = ""
     try:
@@ -86,6 +86,10 @@ def guarded(
             if op.interrupted:
                 raise _interrupted(info)
         code = op.exit_code
+    except EngineFailedSilently as exc:
+        exc.message += "; " + settle_silent_failure(ctx.settings, info, op, since=started_at)
+        code, error = exc.code, exc.message
+        raise
     except DriverError as exc:
         code, error = exc.code, exc.message
         raise
@@ -116,6 +120,50 @@ def _interrupted(info: StackInfo) -> Interrupted:
         "interrupted: the engine finished or cancelled its current step cleanly",
         f"run `python -m automation preview {info.layer.value}` to see where the stack stands",
     )
+
+
+# --- an engine failure without a reason ---------------------------------------------------
+
+
+def settle_silent_failure(settings: Settings, info: StackInfo, op: Operation, since: float) -> str:
+    """After the engine failed without a reason: what did it do? Read from the stack's history
+    (the updates started since `since`) and state (pending operations); put on `op` for the
+    audit record, and said in one sentence for the operator."""
+    from automation.rawcli import run_pulumi_json
+
+    args = ["stack", "history", "--json", "--show-secrets=false"]
+    try:
+        history = run_pulumi_json(settings, info, args) or []
+        pending = pending_operations(settings, info)
+    except DriverError as exc:
+        op.details["engine_result"] = "unknown"
+        return f"what it did is unknown: the stack's history cannot be read ({exc.message})"
+    ours = [u for u in history if _epoch(u.get("startTime")) >= int(since)]
+    op.details["pending_operations"] = pending
+    if not ours:
+        op.changes, op.details["engine_result"], op.details["applied"] = {}, "no update", False
+        return "the stack's history records no update since the command began: nothing applied" + (
+            f"; the state holds {len(pending)} pending operation(s) (an update that was cut off)"
+            if pending
+            else ""
+        )
+    newest = ours[0]
+    changes = {k: n for k, n in (newest.get("resourceChanges") or {}).items() if k != "same" and n}
+    op.changes = changes
+    op.details.update(engine_result=newest.get("result"), applied=bool(changes))
+    done = ", ".join(f"{kind} {n}" for kind, n in sorted(changes.items()))
+    return f"the stack's history records this {newest.get('kind')} as {newest.get('result')!r}" + (
+        f" after {done}: those changes are in the state" if done else ", with nothing changed"
+    )
+
+
+def _epoch(text: Any) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 # --- pending operations -------------------------------------------------------------------

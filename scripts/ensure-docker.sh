@@ -26,7 +26,9 @@ if ! docker_cli info >/dev/null 2>&1; then
     log "the Docker engine is not running: start it (sudo systemctl start docker)"; exit 1
   fi
   log "starting dockerd"
-  nohup dockerd >/var/log/sprocket-dockerd.log 2>&1 &
+  # In a session of its own: a caller's job control (a CI step, a terminal closing) must not take
+  # the engine down with the process group that started it.
+  setsid nohup dockerd >/var/log/sprocket-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do docker_cli info >/dev/null 2>&1 && break; sleep 0.5; done
   docker_cli info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/sprocket-dockerd.log"; exit 1; }
 fi

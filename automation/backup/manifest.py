@@ -53,6 +53,7 @@ class Manifest:
     git_commit: str | None
     files: dict[str, str] = field(default_factory=dict)  # archive member -> SHA-256
     run_id: str = ""
+    null_secret_count: int = 0  # of secret_count, the state secrets that decrypt to null
     schema: int = MANIFEST_SCHEMA
 
     def to_json(self) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ import yaml
 from automation.backup.secrets_check import (
     PassphraseCrypter,
     SecretCount,
+    Tally,
     UnknownFormat,
     WrongPassphrase,
     count_ciphertext_secrets,
@@ -36,6 +38,7 @@ from automation.backup.secrets_check import (
     count_secure_config_keys,
 )
 from automation.errors import DriverError, SecretsIncomplete
+from automation.exit_codes import ExitCode
 from automation.settings import Settings
 from automation.stack_files import stack_dir, stack_file
 from sprocket_common.stack_info import StackInfo
@@ -97,8 +100,35 @@ def _cli_error(stderr: str, what: str, info: StackInfo) -> DriverError:
             f"({what} failed); nothing was stored",
             "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to this stack's passphrase",
         )
-    last = next((line for line in reversed(stderr.strip().splitlines()) if line.strip()), "")
-    return DriverError(f"pulumi {what} of {info.name} failed: {last}", "see `pulumi` output above")
+    return DriverError(
+        f"pulumi {what} of {info.name} failed: {engine_reason(stderr)}",
+        "see `pulumi` output above",
+    )
+
+
+_FORCE_ADVICE = "rerun with --force"
+
+
+def engine_reason(stderr: str) -> str:
+    """The CLI's whole reason, not only its last line: every error and `* ` item of a
+    multi-error, without the CLI's own advice to rerun with --force (the driver decides that)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return "; ".join(_reasons(stderr)) or (lines[-1] if lines else "no reason given (empty stderr)")
+
+
+def _reasons(stderr: str) -> list[str]:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    items = [
+        _ITEM.sub("", line) for line in lines if _ITEM.match(line) and _FORCE_ADVICE not in line
+    ]
+    return [item for item in items if not re.fullmatch(r"\d+ errors? occurred:", item)]
+
+
+_ITEM = re.compile(r"^(?:error: |\* |\d+\) )")  # `error: 2 errors occurred:` then `1) ...`
+
+
+class ImportRefused(DriverError):
+    code = ExitCode.BAD_INPUT
 
 
 @cache
@@ -172,12 +202,12 @@ class PendingSnapshot:
         try:
             if providers.get("type") not in (None, "passphrase"):
                 raise UnknownFormat(f"secrets provider {providers.get('type')!r}")
-            state_decrypted = 0
+            state = Tally(0)
             if snap.state_envelopes:
                 if not isinstance(state_salt, str):
                     raise UnknownFormat("no passphrase salt in the state")
                 crypter = self._crypter(state_salt).result()
-                state_decrypted = count_decryptable_secrets(snap.export_bytes, crypter)
+                state = count_decryptable_secrets(snap.export_bytes, crypter)
             config_decrypted = 0
             if snap.config_secrets:
                 config_salt = snap.config.get("encryptionsalt")
@@ -194,7 +224,7 @@ class PendingSnapshot:
         except UnknownFormat:
             return self._cli_secret_count(snap)
         return SecretCount(
-            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
+            snap.state_envelopes, state.opened, snap.config_secrets, config_decrypted, state.null
         )
 
     def _cli_secret_count(self, snap: StackSnapshot) -> SecretCount:
@@ -204,7 +234,7 @@ class PendingSnapshot:
             "decrypting the state",
             self.info,
         )
-        state_decrypted = count_decrypted_secrets(decrypted)
+        state = count_decrypted_secrets(decrypted)
         del decrypted  # plaintext: never kept longer than the count takes
         config_decrypted = 0
         if snap.config_secrets:
@@ -213,7 +243,7 @@ class PendingSnapshot:
                 json.loads(_finish(shown, "decrypting the config", self.info) or b"{}")
             )
         return SecretCount(
-            snap.state_envelopes, state_decrypted, snap.config_secrets, config_decrypted
+            snap.state_envelopes, state.opened, snap.config_secrets, config_decrypted, state.null
         )
 
     def close(self) -> None:
@@ -223,6 +253,38 @@ class PendingSnapshot:
                 proc.kill()
                 proc.communicate()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_passphrase(
+    settings: Settings, info: StackInfo, state: bytes, export: dict[str, Any], label: str
+) -> None:
+    """Before an import: the configured passphrase opens every secret of the checkpoint.
+
+    SecretsIncomplete (exit 13) when it does not; a layout the in-process decrypter does not
+    know is left to the engine, which refuses it on import.
+    """
+    envelopes = count_ciphertext_secrets(state)
+    providers = (export.get("deployment") or {}).get("secrets_providers") or {}
+    salt = (providers.get("state") or {}).get("salt")
+    if not envelopes or not isinstance(salt, str):
+        return
+    hint = "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the passphrase the checkpoint was made with"
+    try:
+        crypter = PassphraseCrypter(_passphrase(settings, info), salt)
+        tally = count_decryptable_secrets(state, crypter)
+    except UnknownFormat:
+        return
+    except WrongPassphrase:
+        raise SecretsIncomplete(
+            f"the configured passphrase does not open the secrets of {label}; nothing was imported",
+            hint,
+        ) from None
+    if tally.opened != envelopes:
+        raise SecretsIncomplete(
+            f"{envelopes - tally.opened} of {envelopes} secrets of {label} do not decrypt with "
+            "the configured passphrase; nothing was imported",
+            hint,
+        )
 
 
 def _passphrase(settings: Settings, info: StackInfo) -> str:
@@ -280,14 +342,43 @@ def init_stack(settings: Settings, info: StackInfo) -> None:
 
 
 def import_state(settings: Settings, info: StackInfo, state: bytes, *, force: bool) -> None:
-    """`pulumi stack import` from a private temp file (ciphertext, but still nobody else's)."""
+    """`pulumi stack import` from a private temp file (ciphertext, but still nobody else's).
+
+    The CLI's --force skips its URN check *and* its integrity check, so it is passed only to
+    retry an import the CLI refused for foreign URNs alone, when the operator gave --force.
+    Any other refusal is kept whole, with the CLI's reason.
+    """
     with tempfile.TemporaryDirectory(prefix="sprocket-restore-") as tmp:
         path = Path(tmp) / "state.json"
         path.write_bytes(state)
         path.chmod(0o600)
-        args = ["stack", "import", "--file", str(path), *(["--force"] if force else [])]
-        proc = _start(settings, info, *args)
-        _finish(proc, "stack import", info)
+        refusal = _import(settings, info, path, force=False)
+        if refusal and force and _only_foreign_urns(refusal):
+            refusal = _import(settings, info, path, force=True)
+        if refusal:
+            raise ImportRefused(
+                f"pulumi refused to import the checkpoint into {info.name}: "
+                f"{engine_reason(refusal)}",
+                "nothing was imported; the checkpoint does not fit this stack (--force does not "
+                "import a checkpoint with integrity errors)",
+            )
+
+
+def _import(settings: Settings, info: StackInfo, path: Path, *, force: bool) -> str | None:
+    """None when imported; the CLI's stderr when it refused."""
+    proc = _start(settings, info, "stack", "import", "--file", str(path), *(["--force"] * force))
+    _out, err = proc.communicate()
+    stderr = err.decode(errors="replace")
+    if proc.returncode == 0:
+        return None
+    if _FORCE_ADVICE not in stderr:  # not a refusal of the checkpoint: a failure
+        raise _cli_error(stderr, "stack import", info)
+    return stderr
+
+
+def _only_foreign_urns(stderr: str) -> bool:
+    reasons = _reasons(stderr)
+    return bool(reasons) and all("is from a different stack" in reason for reason in reasons)
 
 
 def snapshot_version(settings: Settings, info: StackInfo) -> int:

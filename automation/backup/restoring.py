@@ -15,10 +15,19 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from automation.backup.checks import (
+    explain_difference,
+    integrity_defects,
+    pending_operations,
+    secrets_provider_problem,
+    summarise,
+)
 from automation.backup.manifest import canonical_state, fit_problems
 from automation.backup.pulumi_state import (
+    check_passphrase,
     cli_version,
     config_path,
     export_ciphertext,
@@ -26,7 +35,14 @@ from automation.backup.pulumi_state import (
     init_stack,
     stack_exists,
 )
-from automation.backup.service import BackupRecord, FetchedBackup, catalog, choose, fetch
+from automation.backup.service import (
+    BackupRecord,
+    FetchedBackup,
+    catalog,
+    choose,
+    fetch,
+    read_file,
+)
 from automation.backup.store import BackupStore
 from automation.context import Context
 from automation.errors import BadInput, DriverError
@@ -48,26 +64,47 @@ class Selector:
     before: datetime | None = None
     version: int | None = None
     last_good: bool = False
+    file: Path | None = None  # a plain `pulumi stack export`, or a tar.gz holding one
+    member: str | None = None  # which member of that tar.gz
 
 
 def fetch_checked(
     ctx: Context, info: StackInfo, selector: Selector, *, force: bool
 ) -> tuple[FetchedBackup, list[str]]:
-    """The chosen backup, hash-checked; refused unless it fits (or --force: then the problems)."""
+    """The chosen checkpoint (catalog backup or --file), through every check before an import.
+
+    Refused unless it fits this stack (project, stack, URNs, checkpoint and CLI version: --force
+    imports past those, and they are returned); never imported, --force or not, when its
+    checkpoint fails the integrity check or its secrets cannot be read here.
+    """
+    if selector.file is not None:
+        fetched = read_file(selector.file, selector.member, info)
+    else:
+        fetched = _from_catalog(ctx, info, selector)
+    return fetched, check_checkpoint(ctx, info, fetched, force=force)
+
+
+def _from_catalog(ctx: Context, info: StackInfo, selector: Selector) -> FetchedBackup:
     store = BackupStore.from_settings(ctx.settings.backup)
-    records = catalog(store)
+    found = catalog(store)
     if selector.last_good:
-        record = last_good(ctx, info, records)
+        record = last_good(ctx, info, found.records)
     else:
         record = choose(
-            records,
+            found,
             info,
             backup_id=selector.backup_id,
             before=selector.before,
             version=selector.version,
         )
-    fetched = fetch(store, record)
-    export = json.loads(fetched.state)
+    return fetch(store, record)
+
+
+def check_checkpoint(
+    ctx: Context, info: StackInfo, fetched: FetchedBackup, *, force: bool
+) -> list[str]:
+    """Every check a checkpoint passes before `stack import`; returns what --force overrode."""
+    export = parse_export(fetched.state, fetched.label)
     problems = fit_problems(
         export,
         fetched.manifest,
@@ -77,12 +114,38 @@ def fetch_checked(
     )
     if problems and not force:
         raise RestoreRefused(
-            f"refusing to restore backup {record.backup_id} into {info.name}: "
-            + "; ".join(problems),
+            f"refusing to restore {fetched.label} into {info.name}: " + "; ".join(problems),
             "pick a backup of this stack (`python -m automation backup list "
             f"{info.layer.value}`); --force imports it anyway",
         )
-    return fetched, problems
+    unsound = integrity_defects(export)
+    provider = secrets_provider_problem(export)
+    if unsound or provider:
+        raise RestoreRefused(
+            f"refusing to restore {fetched.label} into {info.name}: "
+            + summarise([*([provider] if provider else []), *unsound]),
+            "nothing was imported, and --force does not import it (the engine would refuse it, "
+            "or every later preview would fail): pick another backup "
+            f"(`python -m automation backup list {info.layer.value}`)",
+        )
+    check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
+    return problems
+
+
+def parse_export(state: bytes, label: str) -> dict[str, Any]:
+    try:
+        export = json.loads(state)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RestoreRefused(
+            f"{label} is not a `pulumi stack export` JSON document ({exc})",
+            "pass the file `pulumi stack export > FILE` wrote, or a tar.gz holding one",
+        ) from None
+    if not isinstance(export, dict) or "deployment" not in export:
+        raise RestoreRefused(
+            f"{label} is JSON but not a `pulumi stack export` document (no `deployment`)",
+            "pass the file `pulumi stack export > FILE` wrote, or a tar.gz holding one",
+        )
+    return export
 
 
 def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> BackupRecord:
@@ -128,9 +191,44 @@ def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -
         result["forced_past"] = problems
         result["refresh"] = refresh_preview(ctx, info)
         op.details["restored_from"] = fetched.record.backup_id
-        if result["refresh"]["differences"]:
-            op.exit_code = ExitCode.DRIFT_DETECTED
+        op.details["pending_operations"] = result["pending_operations"]
+        op.exit_code, errors = restore_outcome(result, info)
+        if errors:
+            op.details["not_identical"] = result["difference"]
     return result
+
+
+def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, list[dict[str, str]]]:
+    """The exit code and errors of a restore; "not identical" is never 0 and always named."""
+    layer = info.layer.value
+    if data["difference"] and data["only_pending_dropped"]:
+        return ExitCode.PENDING_OPERATIONS, [
+            {
+                "message": f"state restored, but {data['difference']}",
+                "hint": "the backup was taken during an interrupted update: check whether those "
+                "resources exist (a `creating` one may); import one that does (`pulumi import`) "
+                f"or remove it by hand, then `python -m automation refresh {layer}`",
+            }
+        ]
+    if data["difference"]:
+        return ExitCode.ERROR, [
+            {
+                "message": f"state restored, but {data['difference']}",
+                "hint": "the safety backup holds the state from before the restore: "
+                f"`python -m automation restore {layer} --from ID`",
+            }
+        ]
+    if not data["refresh"]["ok"]:
+        return ExitCode.ERROR, [
+            {
+                "message": "state restored, but the refresh preview failed: "
+                f"{data['refresh']['error']}",
+                "hint": f"run `python -m automation refresh {layer}` to compare",
+            }
+        ]
+    if data["refresh"]["differences"]:
+        return ExitCode.DRIFT_DETECTED, []
+    return ExitCode.OK, []
 
 
 def _import(
@@ -144,14 +242,19 @@ def _import(
     if not stack_exists(ctx.settings, info):
         init_stack(ctx.settings, info)
     import_state(ctx.settings, info, fetched.state, force=force)
-    restored = canonical_state(export_ciphertext(ctx.settings, info))
+    restored, backup = export_ciphertext(ctx.settings, info), json.loads(fetched.state)
+    identical = canonical_state(restored) == canonical_state(backup)
+    difference, only_pending = ("", False) if identical else explain_difference(restored, backup)
     return {
         "stack": info.name,
         "backup_id": fetched.record.backup_id,
         "backup_created": fetched.record.created,
         "update_version": fetched.manifest.update_version,
         "config_restored": config_written,
-        "identical": restored == canonical_state(json.loads(fetched.state)),
+        "identical": identical,
+        "difference": difference,
+        "only_pending_dropped": only_pending,
+        "pending_operations": pending_operations(backup),
     }
 
 

@@ -1,10 +1,12 @@
-"""Secret completeness: every secret in the state and config must decrypt to a value.
+"""Secret completeness: every secret in the state and config must decrypt.
 
 An old CLI given a wrong passphrase exports every secret as `null` and exits 0
 (pulumi/pulumi#23476); a backup made that way loses every secret for good. So before a backup is
 stored, the secret envelopes of the ciphertext export are counted and compared with the number of
-envelopes that decrypt to a non-null value with the configured passphrase. These functions only
-count: they never return or keep a plaintext value.
+envelopes that decrypt with the configured passphrase. A secret that decrypts to `null`
+(`Output.secret(None)`, a legitimately empty secret) decrypts: it is counted as null, not as a
+failure; only an envelope that does not open (wrong key, damaged) fails the check. These
+functions only count: they never return or keep a plaintext value.
 """
 
 from __future__ import annotations
@@ -33,9 +35,26 @@ def count_ciphertext_secrets(export_text: bytes) -> int:
     return len(_ENVELOPE.findall(export_text))
 
 
-def count_decrypted_secrets(decrypted_text: bytes) -> int:
-    """Envelopes of a decrypted export (`--show-secrets`) whose value is not null."""
-    return len(_ENVELOPE.findall(decrypted_text)) - len(_NULL_PLAINTEXT.findall(decrypted_text))
+@dataclass(frozen=True)
+class Tally:
+    """Envelopes that decrypted, and how many of those hold null."""
+
+    opened: int
+    null: int = 0
+
+
+def count_decrypted_secrets(decrypted_text: bytes) -> Tally:
+    """Envelopes of a decrypted export (`--show-secrets`), and how many hold null.
+
+    The CLI's decrypted text cannot tell a null secret from pulumi/pulumi#23476 (a wrong
+    passphrase exporting every secret as null): when every envelope is null, none counts as
+    opened, so the check fails rather than store a backup whose secrets may all be lost.
+    """
+    envelopes = len(_ENVELOPE.findall(decrypted_text))
+    null = len(_NULL_PLAINTEXT.findall(decrypted_text))
+    if envelopes and null == envelopes:
+        return Tally(0, 0)
+    return Tally(envelopes, null)
 
 
 def _has_secure(value: Any) -> bool:
@@ -64,9 +83,10 @@ def count_decrypted_config(config_json: dict[str, Any]) -> int:
 @dataclass(frozen=True)
 class SecretCount:
     state_envelopes: int
-    state_decrypted: int
+    state_decrypted: int  # envelopes that decrypt, null ones included
     config_secrets: int
     config_decrypted: int
+    state_null: int = 0  # of the decrypted envelopes, those holding null
 
     @property
     def complete(self) -> bool:
@@ -80,9 +100,10 @@ class SecretCount:
         return self.state_envelopes + self.config_secrets
 
     def describe(self) -> str:
+        null = f" ({self.state_null} of them to null)" if self.state_null else ""
         return (
-            f"{self.state_decrypted} of {self.state_envelopes} state secrets and "
-            f"{self.config_decrypted} of {self.config_secrets} config secrets decrypt to a value"
+            f"{self.state_decrypted} of {self.state_envelopes} state secrets{null} and "
+            f"{self.config_decrypted} of {self.config_secrets} config secrets decrypt"
         )
 
 
@@ -147,32 +168,36 @@ class PassphraseCrypter:
         except (InvalidTag, ValueError) as exc:
             raise ValueError("does not decrypt") from exc
 
-    def holds_value(self, value: str) -> bool:
-        """True when `value` decrypts to something other than JSON null."""
+    def opens(self, value: str) -> bytes | None:
+        """The plaintext's JSON form if `value` decrypts, None if it does not (never kept)."""
         try:
-            return self.decrypt(value).strip() != b"null"
+            return self.decrypt(value).strip()
         except ValueError:
-            return False
+            return None
 
 
-def count_decryptable_secrets(export_text: bytes, crypter: PassphraseCrypter) -> int:
-    """Envelopes of a ciphertext export that decrypt to a non-null value with `crypter`.
+def count_decryptable_secrets(export_text: bytes, crypter: PassphraseCrypter) -> Tally:
+    """Envelopes of a ciphertext export that decrypt with `crypter`, and how many hold null.
 
     Raises UnknownFormat when some envelope is not laid out as expected, so nothing is skipped.
     """
     values = _CIPHERTEXT_ENVELOPE.findall(export_text)
     if len(values) != count_ciphertext_secrets(export_text):
         raise UnknownFormat("some secret envelopes are not v1 ciphertext")
-    return sum(1 for value in values if crypter.holds_value(value.decode()))
+    opened = [crypter.opens(value.decode()) for value in values]
+    return Tally(
+        sum(1 for plain in opened if plain is not None),
+        sum(1 for plain in opened if plain == b"null"),
+    )
 
 
 def count_decryptable_config(config_file: Any, crypter: PassphraseCrypter) -> int:
-    """Config keys whose every `secure:` value decrypts to a non-null value."""
+    """Config keys whose every `secure:` value decrypts."""
 
     def all_open(value: Any) -> bool:
         if isinstance(value, dict):
             if set(value) == {"secure"}:
-                return crypter.holds_value(str(value["secure"]))
+                return crypter.opens(str(value["secure"])) is not None
             return all(all_open(v) for v in value.values())
         if isinstance(value, list):
             return all(all_open(v) for v in value)

@@ -10,16 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from automation.backup.archive import BackupCorrupt, pack, unpack
 from automation.backup.manifest import (
+    MANIFEST_NAME,
     STATE_NAME,
     Manifest,
     config_file_name,
 )
 from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
-from automation.backup.store import BackupStore
-from automation.errors import BadInput, SecretsIncomplete
+from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
+from automation.errors import BadInput, SecretsIncomplete, unreadable
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
 
@@ -39,6 +42,7 @@ class BackupRecord:
     update_version: int = 0
     resource_count: int = 0
     secret_count: int = 0
+    null_secret_count: int = 0
     pulumi_version: str = ""
     checkpoint_version: int = 0
     git_commit: str | None = None
@@ -107,6 +111,10 @@ def take(
         # Packed while the decryption check still runs; nothing is stored before it passes.
         archive, manifest = _pack(settings, info, snap, backup_id, now, reason, run_id)
         secrets = pending.secret_count()
+    if secrets.complete and secrets.state_null:  # rare: say in the manifest how many are null
+        archive, manifest = _pack(
+            settings, info, snap, backup_id, now, reason, run_id, null=secrets.state_null
+        )
     if not secrets.complete:
         raise SecretsIncomplete(
             f"secret check failed for {info.name}: {secrets.describe()}; nothing was stored",
@@ -137,6 +145,8 @@ def _pack(
     now: datetime,
     reason: str,
     run_id: str,
+    *,
+    null: int = 0,
 ) -> tuple[bytes, Manifest]:
     files = {STATE_NAME: snap.export_bytes}
     if snap.config_bytes is not None:
@@ -154,6 +164,7 @@ def _pack(
             checkpoint_version=int(snap.export.get("version") or 0),
             resource_count=len(deployment.get("resources") or []),
             secret_count=snap.secret_count,
+            null_secret_count=null,
             update_version=snap.update_version,
             git_commit=_git_commit(settings.project_dir, PROJECT_ROOT),
             run_id=run_id,
@@ -177,10 +188,68 @@ def _now_iso() -> str:
 # --- catalog, verify, prune -----------------------------------------------------------------
 
 
-def catalog(store: BackupStore, stack: str | None = None) -> list[BackupRecord]:
-    """Newest first."""
-    records = [BackupRecord.from_dict(raw) for raw in store.catalog(PROJECT_NAME, stack)]
-    return sorted(records, key=lambda r: (r.created_at, r.backup_id), reverse=True)
+@dataclass(frozen=True)
+class DamagedRecord:
+    """A catalog record that cannot be read: named, skipped, and never a reason to delete."""
+
+    key: str
+    archive_key: str
+    problem: str
+
+    @property
+    def backup_id(self) -> str:
+        return self.key.rsplit("/", 1)[-1].removesuffix(RECORD_SUFFIX)
+
+    @property
+    def stack(self) -> str:
+        return self.key.rsplit("/", 2)[-2]
+
+    def describe(self) -> str:
+        return f"catalog record {self.key} cannot be read ({self.problem}); skipped"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "backup_id": self.backup_id,
+            "stack": self.stack,
+            "key": self.key,
+            "archive_key": self.archive_key,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class Catalog:
+    records: list[BackupRecord]  # newest first
+    damaged: list[DamagedRecord]
+
+
+_RECORD = TypeAdapter(BackupRecord)
+
+
+def catalog(store: BackupStore, stack: str | None = None) -> Catalog:
+    """The readable records, newest first, and the damaged ones by name.
+
+    The archive of a damaged record is neither listed as an unfinished backup nor pruned: what
+    it holds is unknown until its record is fixed or `backup verify` reads it.
+    """
+    listing = store.catalog(PROJECT_NAME, stack)
+    archives = dict(listing.archives)
+    records: list[BackupRecord] = []
+    damaged: list[DamagedRecord] = []
+    for key, body in listing.records.items():
+        archive_key = listing.archive_of(key)
+        try:
+            record = _RECORD.validate_json(body)
+            record.created_at  # noqa: B018 - a time that does not parse is damage too
+        except ValueError as exc:  # pydantic's ValidationError included
+            damaged.append(DamagedRecord(key, archive_key, unreadable(exc)))
+            archives.pop(archive_key, None)
+            continue
+        if archives.pop(record.key, None) is not None:
+            records.append(record)
+    records += [BackupRecord.from_dict(bare_entry(key, size)) for key, size in archives.items()]
+    records.sort(key=lambda r: (r.created_at, r.backup_id), reverse=True)
+    return Catalog(records, damaged)
 
 
 def verify(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
@@ -210,7 +279,7 @@ def plan_prune(
 
 
 def choose(
-    records: list[BackupRecord],
+    found: Catalog,
     info: StackInfo,
     *,
     backup_id: str | None = None,
@@ -219,10 +288,17 @@ def choose(
 ) -> BackupRecord:
     """The backup a restore asked for. `--from` may name another stack's backup: the fit check
     refuses it later with the reason, rather than a vague "not found" here."""
+    records = found.records
     if backup_id is not None:
         for record in records:
             if backup_id in (record.backup_id, record.key):
                 return record
+        for damaged in found.damaged:
+            if backup_id in (damaged.backup_id, damaged.archive_key):
+                raise BackupCorrupt(
+                    f"backup {backup_id}: {damaged.describe()}",
+                    "restore from another backup (`backup list`)",
+                )
         raise BadInput(
             f"no backup with id {backup_id!r}",
             f"list them with `python -m automation backup list {info.layer.value}`",
@@ -251,6 +327,11 @@ class FetchedBackup:
     manifest: Manifest
     state: bytes
     config: bytes | None
+    source: str = ""  # what to call it in messages; a catalog backup is named by its id
+
+    @property
+    def label(self) -> str:
+        return self.source or f"backup {self.record.backup_id}"
 
 
 def fetch(store: BackupStore, record: BackupRecord) -> FetchedBackup:
@@ -265,3 +346,89 @@ def fetch(store: BackupStore, record: BackupRecord) -> FetchedBackup:
     return FetchedBackup(
         record, manifest, members[STATE_NAME], members.get(config_file_name(manifest.stack))
     )
+
+
+# --- a checkpoint from a file (the runbook's own `pulumi stack export > FILE`) --------------
+
+_FILE_HINT = "pass a `pulumi stack export` JSON file, or a tar.gz holding one (--member NAME)"
+
+
+def read_file(path: Path, member: str | None, info: StackInfo) -> FetchedBackup:
+    """A plain export, one member of a tar.gz of exports, or one of the driver's own archives
+    (its hashes checked), as a backup to restore; checked like any other before the import."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"--file {path} cannot be read: {exc.strerror or exc}", _FILE_HINT) from None
+    if data[:2] != b"\x1f\x8b":  # not gzip: the export itself
+        if member:
+            raise BadInput(f"--member {member!r}: {path} is not a tar.gz", _FILE_HINT)
+        return _from_export(path, data, info, f"file {path}")
+    members = _tar_members(path, data)
+    if MANIFEST_NAME in members and member is None:  # the driver's own archive
+        manifest, files = unpack(data, source=str(path), expected_sha256=None)
+        record = _record(manifest, str(path), len(data), "", verified_at=None)
+        state = files.get(STATE_NAME, b"")
+        config = files.get(config_file_name(manifest.stack))
+        return FetchedBackup(record, manifest, state, config, source=f"archive {path}")
+    exports = sorted(name for name in members if name.endswith(".json"))
+    if member is None and len(exports) != 1:
+        raise BadInput(
+            f"{path} holds {len(exports)} JSON exports: name one with --member "
+            f"({', '.join(exports) or 'none found'})",
+            _FILE_HINT,
+        )
+    chosen = member or exports[0]
+    if chosen not in members:
+        raise BadInput(
+            f"{path} has no member {chosen!r} (members: {', '.join(sorted(members))})", _FILE_HINT
+        )
+    return _from_export(path, members[chosen], info, f"member {chosen} of {path}")
+
+
+def _tar_members(path: Path, data: bytes) -> dict[str, bytes]:
+    import io
+    import tarfile
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            return {
+                info.name.removeprefix("./"): tar.extractfile(info).read()  # type: ignore[union-attr]
+                for info in tar.getmembers()
+                if info.isfile()
+            }
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BadInput(f"--file {path} is not a readable tar.gz ({exc})", _FILE_HINT) from None
+
+
+def _from_export(path: Path, state: bytes, info: StackInfo, label: str) -> FetchedBackup:
+    """A manifest for a bare export, from what it says of itself (its URNs, its version)."""
+    import json
+
+    from automation.backup.manifest import urn_stack_project
+    from automation.backup.secrets_check import count_ciphertext_secrets
+
+    try:
+        export = json.loads(state)
+        resources = export["deployment"].get("resources") or []
+        first = str(resources[0].get("urn", "")) if resources else ""
+        stack, project = urn_stack_project(first)
+        version = int(export.get("version") or 0)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+        resources, stack, project, version = [], "", "", 0  # the checks name what is wrong
+    created = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    manifest = Manifest(
+        backup_id=path.name,
+        project=project or PROJECT_NAME,
+        stack=stack or info.name,
+        created=created,
+        reason="file",
+        pulumi_version="",  # unknown: the checkpoint version is checked instead
+        checkpoint_version=version,
+        resource_count=len(resources),
+        secret_count=count_ciphertext_secrets(state),
+        update_version=0,
+        git_commit=None,
+    )
+    record = _record(manifest, str(path), len(state), "", verified_at=None)
+    return FetchedBackup(record, manifest, state, None, source=label)

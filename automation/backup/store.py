@@ -177,24 +177,21 @@ class BackupStore:
                 ContentType="application/json",
             )
 
-    def catalog(self, project: str, stack: str | None = None) -> list[dict[str, Any]]:
-        """Every backup under the project (or one stack): records, plus bare archives."""
+    def catalog(self, project: str, stack: str | None = None) -> CatalogListing:
+        """Every backup under the project (or one stack): record bodies, plus bare archives.
+
+        Record bodies are returned as stored, unparsed: reading them is the caller's, so one
+        damaged record is named and skipped there instead of stopping the listing.
+        """
         archives: dict[str, int] = {}
-        records: list[str] = []
+        record_keys: list[str] = []
         for key, size in self.keys(self.stack_prefix(project, stack)):
             if key.endswith(ARCHIVE_SUFFIX):
                 archives[key] = size
             elif key.endswith(RECORD_SUFFIX):
-                records.append(key)
-        entries = []
-        for key in records:
-            record = json.loads(self.get_bytes(key))
-            if record.get("key") in archives:
-                entries.append(record)
-                archives.pop(record["key"])
-        for key, size in archives.items():  # upload finished, record never written
-            entries.append(_bare_entry(key, size))
-        return entries
+                record_keys.append(key)
+        records = {key: self.get_bytes(key) for key in record_keys}
+        return CatalogListing(records, archives)
 
     def delete_backup(self, archive_key: str) -> None:
         with self._errors(f"deleting {archive_key}"):
@@ -209,7 +206,16 @@ class BackupStore:
         return _StorageErrors(what, self.bucket)
 
 
-def _bare_entry(key: str, size: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CatalogListing:
+    records: dict[str, bytes]  # record key -> its body, unparsed
+    archives: dict[str, int]  # archive key -> size
+
+    def archive_of(self, record_key: str) -> str:
+        return record_key.removesuffix(RECORD_SUFFIX) + ARCHIVE_SUFFIX
+
+
+def bare_entry(key: str, size: int) -> dict[str, Any]:
     backup_id = key.rsplit("/", 1)[-1].removesuffix(ARCHIVE_SUFFIX)
     stack = key.rsplit("/", 2)[-2]
     created = _created_from_id(backup_id)

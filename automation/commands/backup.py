@@ -115,12 +115,16 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
 def _taken_text(data: dict[str, Any]) -> str:
     lines = [
         f"{b['stack']}: backup {b['backup_id']} verified ({_size(b['size'])}, "
-        f"{b['resource_count']} resources, {b['secret_count']} secrets, "
-        f"sha256 {b['sha256'][:12]})"
+        f"{b['resource_count']} resources, {_secrets_text(b)}, sha256 {b['sha256'][:12]})"
         for b in data["backups"]
     ]
     lines += [f"{stack}: not deployed, nothing to back up" for stack in data["skipped"]]
     return "\n".join(lines)
+
+
+def _secrets_text(record: dict[str, Any]) -> str:
+    null = record.get("null_secret_count") or 0
+    return f"{record['secret_count']} secrets" + (f" ({null} null)" if null else "")
 
 
 @backup.command("take", hidden=True)
@@ -134,12 +138,19 @@ def take_cmd(layer: str, reason: str) -> ExitCode:
 # --- list ---------------------------------------------------------------------------------
 
 
-def _list(ctx: Context, layer_name: str) -> Result:
+def _catalog(ctx: Context, layer_name: str) -> tuple[Any, list[Any], list[dict[str, str]]]:
+    """(store, readable records, damaged records) of the stacks LAYER names."""
     from automation.backup.service import catalog
 
     store = _store(ctx)
     names = {info.name for info in _stacks(ctx, layer_name)}
-    records = [r for r in catalog(store) if r.stack in names]
+    found = catalog(store)
+    damaged = [d.to_dict() for d in found.damaged if d.stack in names]
+    return store, [r for r in found.records if r.stack in names], damaged
+
+
+def _list(ctx: Context, layer_name: str) -> Result:
+    _, records, damaged = _catalog(ctx, layer_name)
     rows = [
         {
             "backup_id": r.backup_id,
@@ -154,20 +165,41 @@ def _list(ctx: Context, layer_name: str) -> Result:
         }
         for r in records
     ]
-    return Result("backup list", ExitCode.OK, {"backups": rows}, human=_list_text)
+    data = {"backups": rows, "damaged": damaged}
+    return Result("backup list", ExitCode.OK, data, human=_list_text)
 
 
 def _list_text(data: dict[str, Any]) -> str:
-    if not data["backups"]:
-        return "no backups"
-    header = f"{'created':<25} {'stack':<18} {'id':<24} {'ver':>4} {'size':>10}  verified  reason"
-    lines = [header]
+    lines = [] if data["backups"] else ["no backups"]
+    if data["backups"]:
+        lines.append(
+            f"{'created':<25} {'stack':<18} {'id':<24} {'ver':>4} {'size':>10}  verified  reason"
+        )
     for b in data["backups"]:
         lines.append(
             f"{b['created']:<25} {b['stack']:<18} {b['backup_id']:<24} {b['update_version']:>4} "
             f"{_size(b['size']):>10}  {'yes' if b['verified'] else 'NO':<8}  {b['reason']}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _damaged_lines(data["damaged"]))
+
+
+def _damaged_lines(damaged: list[dict[str, str]]) -> list[str]:
+    return [
+        f"DAMAGED {d['stack']:<18} {d['backup_id']}: catalog record {d['key']} cannot be read "
+        f"({d['problem']}); skipped, its archive kept"
+        for d in damaged
+    ]
+
+
+def _damaged_errors(damaged: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {
+            "message": f"catalog record {d['key']} cannot be read ({d['problem']})",
+            "hint": f"its archive {d['archive_key']} is kept and was not checked: restore from "
+            "another backup, or rewrite the record from the archive's manifest",
+        }
+        for d in damaged
+    ]
 
 
 @backup.command("list")
@@ -183,26 +215,27 @@ def list_cmd(layer: str) -> ExitCode:
 def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
     from datetime import timedelta
 
-    from automation.backup.service import catalog, verify
+    from automation.backup.service import verify
 
-    store = _store(ctx)
-    names = {info.name for info in _stacks(ctx, layer_name)}
+    store, records, damaged = _catalog(ctx, layer_name)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
-    checked, errors = [], []
-    for record in catalog(store):
-        if record.stack not in names or (cutoff and record.created_at < cutoff):
+    checked, errors = [], _damaged_errors(damaged)
+    for record in records:
+        if cutoff and record.created_at < cutoff:
             continue
         _updated, problem = verify(store, record)
         checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
         if problem:
             errors.append({"message": problem, "hint": "restore from another backup"})
     code = ExitCode.BACKUP_FAILED if errors else ExitCode.OK
-    return Result("backup verify", code, {"checked": checked}, errors=errors, human=_verify_text)
+    data = {"checked": checked, "damaged": damaged}
+    return Result("backup verify", code, data, errors=errors, human=_verify_text)
 
 
 def _verify_text(data: dict[str, Any]) -> str:
     ok = sum(1 for c in data["checked"] if c["ok"])
-    return f"{ok} of {len(data['checked'])} backups verified"
+    lines = [f"{ok} of {len(data['checked'])} backups verified"]
+    return "\n".join(lines + _damaged_lines(data["damaged"]))
 
 
 @backup.command("verify")
@@ -222,11 +255,11 @@ def verify_cmd(layer: str, since_hours: float | None) -> ExitCode:
 
 
 def _prune(ctx: Context, layer_name: str, policy: Any, dry_run: bool, now: datetime) -> Result:
-    from automation.backup.service import catalog, plan_prune
+    from automation.backup.service import plan_prune
 
-    store = _store(ctx)
-    names = {info.name for info in _stacks(ctx, layer_name)}
-    plan = plan_prune([r for r in catalog(store) if r.stack in names], policy, now)
+    # A damaged record is not in `records`: its archive is neither a candidate nor a reason.
+    store, records, damaged = _catalog(ctx, layer_name)
+    plan = plan_prune(records, policy, now)
     doomed = [record for record, decision in plan if not decision.keep]
     if doomed and not dry_run:
         _confirm_prune(ctx, len(doomed))
@@ -247,7 +280,12 @@ def _prune(ctx: Context, layer_name: str, policy: Any, dry_run: bool, now: datet
         }
         for r, d in plan
     ]
-    data = {"dry_run": dry_run, "backups": rows, "deleted": 0 if dry_run else len(doomed)}
+    data = {
+        "dry_run": dry_run,
+        "backups": rows,
+        "deleted": 0 if dry_run else len(doomed),
+        "damaged": damaged,
+    }
     return Result("backup prune", ExitCode.OK, data, human=_prune_text)
 
 
@@ -273,7 +311,7 @@ def _prune_text(data: dict[str, Any]) -> str:
         )
     gone = sum(1 for b in data["backups"] if not b["keep"])
     lines.append(f"{verb} {gone} of {len(data['backups'])} backups")
-    return "\n".join(lines)
+    return "\n".join(lines + _damaged_lines(data["damaged"]))
 
 
 @backup.command("prune")

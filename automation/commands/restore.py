@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ def _selector(**chosen: Any) -> Any:
     from automation.backup.restoring import Selector
     from automation.backup.service import parse_time
 
+    member = chosen.pop("member", None)
     flags = {"from_id": "--from", "last_good": "--last-good"}
     given = [name for name, value in chosen.items() if value not in (None, False)]
     if len(given) != 1:
@@ -33,11 +35,15 @@ def _selector(**chosen: Any) -> Any:
             raise BadInput(
                 f"--before {before!r} is not an ISO 8601 time", "e.g. 2026-11-28T12:00Z"
             ) from None
+    if member is not None and chosen.get("file") is None:
+        raise BadInput("--member names a member of the tar.gz given with --file", "add --file")
     return Selector(
         backup_id=chosen.get("from_id") or chosen.get("to"),
         before=when,
         version=chosen.get("version"),
         last_good=bool(chosen.get("last_good")),
+        file=chosen.get("file"),
+        member=member,
     )
 
 
@@ -51,24 +57,12 @@ def _confirm(ctx: Context, what: str) -> None:
 
 
 def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
-    from automation.backup.restoring import restore
+    from automation.backup.restoring import restore, restore_outcome
 
     info = ctx.stack(_layer(layer))
     _confirm(ctx, f"replace the state of {info.name} with a backup")
     data = restore(ctx, info, selector, force=force)
-    code = ExitCode.OK
-    errors = []
-    if not data["refresh"]["ok"]:
-        code = ExitCode.ERROR
-        errors.append(
-            {
-                "message": f"state restored, but the refresh preview failed: "
-                f"{data['refresh']['error']}",
-                "hint": f"run `python -m automation refresh {info.layer.value}` to compare",
-            }
-        )
-    elif data["refresh"]["differences"]:
-        code = ExitCode.DRIFT_DETECTED
+    code, errors = restore_outcome(data, info)
     return Result("restore", code, data, errors=errors, human=_restore_text)
 
 
@@ -77,9 +71,17 @@ def _restore_text(data: dict[str, Any]) -> str:
     lines = [
         f"{data['stack']}: state restored from backup {data['backup_id']} "
         f"(update version {data['update_version']}, taken {data['backup_created']})",
-        f"  canonical state identical to the backup: {'yes' if data['identical'] else 'NO'}",
+        f"  canonical state identical to the backup: {'yes' if data['identical'] else 'NO'}"
+        + (f": {data['difference']}" if data.get("difference") else ""),
         f"  previous state saved as backup {safety.get('id', '(stack had no state)')}",
     ]
+    pending = data.get("pending_operations") or []
+    if pending:
+        lines.append(
+            f"  the backup carries {len(pending)} pending operation(s) of an interrupted update; "
+            "`pulumi stack import` drops them:"
+        )
+        lines += [f"    {op['type']} {op['urn']}" for op in pending]
     if data.get("forced_past"):
         lines.append("  --force imported it despite: " + "; ".join(data["forced_past"]))
     refresh = data["refresh"]
@@ -108,18 +110,40 @@ def _layer(name: str) -> Any:
 )
 @click.option("--before", metavar="TIME", help="The newest backup taken before TIME (ISO 8601).")
 @click.option("--version", type=click.IntRange(min=1), help="The backup at update version N.")
-@click.option("--force", is_flag=True, help="Import even if project/stack/CLI checks fail.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A `pulumi stack export` JSON file, or a tar.gz holding one (the runbook's backups).",
+)
+@click.option("--member", metavar="NAME", help="With --file: which member of the tar.gz.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Import even if project/stack/CLI checks fail. Never past integrity or secrets checks.",
+)
 def restore(
-    layer: str, from_id: str | None, before: str | None, version: int | None, force: bool
+    layer: str,
+    from_id: str | None,
+    before: str | None,
+    version: int | None,
+    file: Path | None,
+    member: str | None,
+    force: bool,
 ) -> ExitCode:
     """Restore LAYER's state from a backup (state repair; servers are not touched).
 
-    Verifies hashes and that the backup fits this stack and CLI, backs up the current state,
-    imports, then shows a refresh preview. Exit 10 when reality differs from the restored state.
+    Verifies hashes, that the checkpoint fits this stack and CLI, its integrity (parents,
+    dependencies, providers, duplicate URNs, pending operations) and that the passphrase opens
+    its secrets; backs up the current state, imports, then shows a refresh preview. Exit 10 when
+    reality differs from the restored state; exit 5 when the import dropped the backup's
+    pending operations (named).
     """
 
     def run(ctx: Context) -> Result:
-        selector = _selector(from_id=from_id, before=before, version=version)
+        selector = _selector(
+            from_id=from_id, before=before, version=version, file=file, member=member
+        )
         return _restore(ctx, layer, selector, force)
 
     return run_verb("restore", run)

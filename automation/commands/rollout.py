@@ -113,23 +113,27 @@ def _releases(ctx: Context) -> Result:
     from automation.rollout.run import release_store
 
     info = ctx.stack(Layer.PLATFORM)
-    releases = [r.summary() for r in release_store(ctx, info).all()]
-    return Result("releases", ExitCode.OK, {"stack": info.name, "releases": releases}, human=_table)
+    store = release_store(ctx, info)
+    releases = [r.summary() for r in store.all()]
+    data = {"stack": info.name, "releases": releases, "damaged": store.damaged()}
+    return Result("releases", ExitCode.OK, data, human=_table)
 
 
 def _table(data: dict[str, Any]) -> str:
+    damaged = [f"DAMAGED {line}" for line in data["damaged"]]
     if not data["releases"]:
-        return f"{data['stack']}: no releases yet"
+        return "\n".join([f"{data['stack']}: no releases yet", *damaged])
     rows = [("ID", "CREATED", "TAG", "SERVICES", "RESULT")]
     rows += [
         (r["id"], r["created"], r["tag"], ",".join(r["services"]), r["result"])
         for r in data["releases"]
     ]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
+    lines = [
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
-    )
+    ]
+    return "\n".join(lines + damaged)
 
 
 @click.command()

@@ -19,7 +19,7 @@ from sprocket_common.stack_info import LAYER_ORDER, StackInfo, UnknownNameError
 
 
 def _list_stacks(ctx: Context) -> Result:
-    from automation.lock import read_holder
+    from automation.lock import driver_lock
     from automation.rawcli import run_pulumi_json
 
     listed = run_pulumi_json(
@@ -34,7 +34,7 @@ def _list_stacks(ctx: Context) -> Result:
         except UnknownNameError:
             continue  # not one of the project's <env>-<layer> stacks
         entry = by_name.get(name, {})
-        holder = read_holder(ctx.settings, name)
+        held = driver_lock(ctx.settings, name)
         rows.append(
             {
                 "stack": name,
@@ -42,7 +42,7 @@ def _list_stacks(ctx: Context) -> Result:
                 "last_update": entry.get("lastUpdate"),
                 "resource_count": entry.get("resourceCount"),
                 "update_in_progress": bool(entry.get("updateInProgress")),
-                "lock": holder.describe() if holder else None,
+                "lock": held.holder if held else None,
             }
         )
     return Result("stacks", ExitCode.OK, {"stacks": rows}, human=_stacks_text)
@@ -127,10 +127,9 @@ def _history(ctx: Context, layer_name: str) -> Result:
         updates = run_pulumi_json(ctx.settings, info, ["stack", "history", "--json"]) or []
     except NoSuchStack:
         updates = []
-    rows = merged_history(updates, audit.read(ctx.settings, info.name))
-    return Result(
-        "history", ExitCode.OK, {"stack": info.name, "entries": rows}, human=_history_text
-    )
+    records, damaged = audit.read_log(ctx.settings, info.name)
+    data = {"stack": info.name, "entries": merged_history(updates, records), "damaged": damaged}
+    return Result("history", ExitCode.OK, data, human=_history_text)
 
 
 def _history_text(data: dict[str, Any]) -> str:
@@ -142,7 +141,7 @@ def _history_text(data: dict[str, Any]) -> str:
             f"  {row['time']}  {row['source']:<6} {row['what']:<8}{version}  {row['result']:<18} "
             f"{changes}  {row.get('user') or ''}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + [f"DAMAGED {line}" for line in data.get("damaged", [])])
 
 
 def _one_layer(name: str) -> list[Any]:
@@ -165,47 +164,71 @@ def history(layer: str) -> ExitCode:
 
 def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
     from automation import audit
-    from automation.lock import engine_lock_files, force_unlock, read_holder
+    from automation.lock import Liveness
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)
-    holder = read_holder(ctx.settings, info.name)
-    engine_locks = engine_lock_files(ctx.settings, info.name)
-    if holder is None and not engine_locks:
-        return Result(
-            "unlock", ExitCode.OK, {"stack": info.name, "removed": []}, human=_unlock_text
-        )
-    if holder is not None and not holder.is_stale() and not force:
+    held = _held_locks(ctx, info)
+    running = [lock for lock in held if lock.liveness is Liveness.ALIVE_HERE]
+    if running:  # never, not even with --force: the update is running right here
         raise StackLocked(
-            f"stack {info.name} is locked by {holder.describe()}, which looks alive",
-            "if you are sure it is gone (another host crashed), add --force",
+            f"stack {info.name} is locked by a process running on this host: "
+            + "; ".join(lock.describe() for lock in running),
+            "wait for it, or stop that process first; unlock never removes the lock of a "
+            "running process",
         )
-    what = holder.describe() if holder else f"{len(engine_locks)} Pulumi lock file(s)"
-    if not ctx.assume_yes:
-        if not ctx.interactive:
-            raise BadInput(f"refusing to unlock {info.name} without confirmation", "pass --yes")
-        if not click.confirm(f"remove the lock on {info.name} held by {what}?", err=True):
-            raise BadInput(f"unlock of {info.name} declined at the prompt", "nothing was changed")
-    removed = []
-    if holder is not None:
-        force_unlock(ctx.settings, info.name)
-        removed.append(f"driver lock: {holder.describe()}")
-    for path in engine_locks:
-        path.unlink(missing_ok=True)
-        removed.append(f"pulumi lock: {path.name}")
-    audit.record(
-        ctx.settings,
-        {
-            "command": "unlock",
-            "stack": info.name,
-            "exit_code": 0,
-            "removed": removed,
-            "changes": {},
-        },
-    )
+    elsewhere = [lock for lock in held if lock.liveness is Liveness.ELSEWHERE]
+    if elsewhere and not force:
+        raise StackLocked(
+            f"stack {info.name} is locked by a holder on another host, which may still be "
+            "running: " + "; ".join(lock.describe() for lock in elsewhere),
+            "if you know that process is gone (its host crashed), add --force",
+        )
+    if held:
+        _confirm_unlock(ctx, info, held, elsewhere)
+    for lock in held:
+        lock.path.unlink(missing_ok=True)
+    removed = [lock.describe() for lock in held]
+    if held:
+        audit.record(
+            ctx.settings,
+            {
+                "command": "unlock",
+                "stack": info.name,
+                "exit_code": 0,
+                "removed": removed,
+                "forced": bool(elsewhere),
+                "changes": {},
+            },
+        )
     return Result(
         "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
     )
+
+
+def _held_locks(ctx: Context, info: StackInfo) -> list[Any]:
+    from automation.lock import driver_lock, engine_lock, engine_lock_files
+
+    mine = driver_lock(ctx.settings, info.name)
+    files = engine_lock_files(ctx.settings, info.name)
+    return [*([mine] if mine else []), *(engine_lock(p) for p in files)]
+
+
+def _confirm_unlock(ctx: Context, info: StackInfo, held: list[Any], elsewhere: list[Any]) -> None:
+    """Ask; a holder on another host gets its own question, naming the risk."""
+    if ctx.assume_yes:
+        return
+    if not ctx.interactive:
+        raise BadInput(f"refusing to unlock {info.name} without confirmation", "pass --yes")
+    question = f"remove the lock(s) on {info.name}: {'; '.join(h.describe() for h in held)}?"
+    if elsewhere:
+        question = (
+            f"{'; '.join(h.describe() for h in elsewhere)} cannot be checked from this host. "
+            "If it is still running, removing its lock lets two updates write the state at "
+            f"once. Remove the lock(s) on {info.name} anyway?"
+        )
+    if not click.confirm(question, default=False, err=True):
+        raise BadInput(f"unlock of {info.name} declined at the prompt", "nothing was changed")
 
 
 def _unlock_text(data: dict[str, Any]) -> str:
@@ -216,9 +239,19 @@ def _unlock_text(data: dict[str, Any]) -> str:
 
 @click.command()
 @click.argument("layer")
-@click.option("--force", is_flag=True, help="Remove the lock even if its holder looks alive.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also remove a lock held from another host (it cannot be checked from here). "
+    "Never removes the lock of a process running on this host.",
+)
 def unlock(layer: str, force: bool) -> ExitCode:
-    """Remove LAYER's stale lock (driver and Pulumi file-backend locks); asks first."""
+    """Remove LAYER's stale lock (driver and Pulumi file-backend locks); asks first.
+
+    A lock whose holder is dead on this host (or whose heartbeat expired) is stale. A lock held
+    by a process running on this host is never removed; one held from another host needs
+    --force, its own confirmation, and is recorded in the audit log as forced.
+    """
     return run_verb("unlock", lambda ctx: _unlock(ctx, layer, force))
 
 

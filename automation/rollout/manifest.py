@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from automation.errors import BadInput
+from automation.errors import BadInput, unreadable
 
 IMAGE_TAG = "sprocket:image_tag"  # the default tag of every app
 IMAGE_TAGS = "sprocket:image_tags"  # object: catalog name -> tag, overriding the default
@@ -185,12 +185,23 @@ class ReleaseStore:
         return path
 
     def all(self) -> list[Release]:
+        """Every readable release, oldest first (a damaged record is in `damaged()`)."""
+        return [release for release in self._read() if isinstance(release, Release)]
+
+    def damaged(self) -> list[str]:
+        """One line per release record that cannot be read: path and why."""
+        return [problem for problem in self._read() if isinstance(problem, str)]
+
+    def _read(self) -> list[Release | str]:
         if not self.root.is_dir():
             return []
-        return [
-            Release.model_validate_json(path.read_text())
-            for path in sorted(self.root.glob("*.json"))
-        ]
+        read: list[Release | str] = []
+        for path in sorted(self.root.glob("*.json")):
+            try:
+                read.append(Release.model_validate_json(path.read_bytes()))
+            except (ValueError, OSError) as exc:  # pydantic's ValidationError included
+                read.append(f"release record {path} cannot be read ({unreadable(exc)}); skipped")
+        return read
 
     def get(self, release_id: str) -> Release:
         """By id or a unique prefix of one."""

@@ -1,7 +1,8 @@
 """Stand-in layer programs for driver tests on the real engine (the layers need provider plugins).
 
 `Toy` is a `pulumi.dynamic` resource: changing `key` replaces it, changing `value` updates it in
-place, `sleep_s` makes its create slow (to interrupt an update midway). The dynamic provider runs
+place, `sleep_s` makes its create slow (to interrupt an update midway), and a refresh reads it
+as deleted outside Pulumi once the file `gone_if` names exists. The dynamic provider runs
 in the engine's provider process, which imports this module by name: the `toy_programs` seam
 puts this directory on PYTHONPATH.
 
@@ -22,7 +23,14 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 
 class ToyProvider(ResourceProvider):
@@ -41,6 +49,12 @@ class ToyProvider(ResourceProvider):
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=dict(news))
 
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Gone (a blank id) once the file named by `gone_if` exists: deleted outside Pulumi."""
+        if props.get("gone_if") and Path(props["gone_if"]).exists():
+            return ReadResult(id_="", outs={})
+        return ReadResult(id_, props)
+
 
 class Toy(Resource):
     def __init__(
@@ -50,14 +64,18 @@ class Toy(Resource):
         key: str,
         value: Any = "",
         sleep_s: float = 0,
+        gone_if: str = "",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {"key": key, "value": value, "sleep_s": sleep_s}
+        props = {"key": key, "value": value, "sleep_s": sleep_s, "gone_if": gone_if}
         super().__init__(ToyProvider(), name, props, opts)
 
 
 def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
-    """A program from data: {"toys": [{name, key, value, sleep_s, protect, depends_on}], ...}.
+    """A program from data: {"toys": [{name, key, value, sleep_s, gone_if, protect, depends_on}]}.
+
+    Also: "exports" (plain values), "null_secret" (an `Output.secret(None)` output),
+    "secret_config" (a secret config key, exported and held by a toy), "fail", "fail_with_config".
 
     The spec is read when the program runs, so a test can change it between two runs.
     """
@@ -71,10 +89,13 @@ def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
                 key=toy.get("key", toy["name"]),
                 value=toy.get("value", ""),
                 sleep_s=toy.get("sleep_s", 0),
+                gone_if=toy.get("gone_if", ""),
                 opts=pulumi.ResourceOptions(protect=bool(toy.get("protect")), depends_on=after),
             )
         for key, value in spec.get("exports", {}).items():
             pulumi.export(key, value)
+        if spec.get("null_secret"):  # a legitimately empty secret: decrypts to null
+            pulumi.export("empty", pulumi.Output.secret(None))
         if spec.get("secret_config"):
             secret = pulumi.Config().require_secret(spec["secret_config"])
             pulumi.export("token", secret)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from driver_toys import program_from_spec, substitute_programs
+from driver_toys import check_schema, program_from_spec, substitute_programs
 
 from automation.backup.manifest import canonical_state
 from automation.exit_codes import ExitCode
@@ -176,6 +176,30 @@ def test_restore_over_existing_state_saves_it_first(
     assert "post-restore" in reasons.values()
 
 
+def test_a_secret_that_decrypts_to_null_is_not_a_wrong_passphrase(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.1: `Output.secret(None)` made every backup (and every deploy's pre-op backup)
+    exit 13 as if the passphrase were wrong."""
+    toys["layer_1"]["null_secret"] = True
+    deploy_toys(pulumi_env, "layer_1", toys["layer_1"])
+
+    result = run_cli("backup", "layer_1")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "(1 null)" in result.stdout
+    listed = run_cli("--json", "backup", "list", "layer_1")
+    [row] = listed.json()["data"]["backups"]
+    s3 = s3_endpoint.client()
+    archive = s3.get_object(Bucket=s3_endpoint.bucket, Key=row["key"])["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest["null_secret_count"] == 1
+    assert manifest["secret_count"] >= 4  # the null one counts as a secret that decrypts
+
+    deployed = run_cli("--yes", "deploy", "layer_1")  # its pre-operation backup passes too
+    assert deployed.exit_code == ExitCode.OK, deployed.stdout + deployed.stderr
+
+
 def test_wrong_passphrase_fails_the_backup_and_stores_nothing(
     toys: Any, s3_endpoint: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,3 +301,235 @@ def test_restore_needs_exactly_one_backup_and_a_confirmation(
     unknown = run_cli("--yes", "restore", "layer_1", "--from", "20990101T000000Z-nope")
     assert unknown.exit_code == ExitCode.BAD_INPUT
     assert "no backup with id '20990101T000000Z-nope'" in unknown.stderr
+
+
+def test_a_damaged_catalog_record_is_named_and_skipped_by_every_reader(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.7: one record cut in half made list, verify, prune and restore crash."""
+    damaged, good = take(run_cli), take(run_cli)
+    s3 = s3_endpoint.client()
+    record_key = damaged["key"].removesuffix(".tar.gz") + ".json"
+    body = s3.get_object(Bucket=s3_endpoint.bucket, Key=record_key)["Body"].read()
+    s3.put_object(Bucket=s3_endpoint.bucket, Key=record_key, Body=body[: len(body) // 2])
+    named = f"catalog record {record_key} cannot be read"
+
+    listed = run_cli("--json", "backup", "list", "layer_1")
+    assert listed.exit_code == ExitCode.OK, listed.stdout + listed.stderr
+    data = check_schema(listed.json())["data"]
+    assert [b["backup_id"] for b in data["backups"]] == [good["backup_id"]]
+    assert [(d["backup_id"], d["key"]) for d in data["damaged"]] == [
+        (damaged["backup_id"], record_key)
+    ]
+    assert named in run_cli("backup", "list", "layer_1").stdout
+
+    verified = run_cli("--json", "backup", "verify", "layer_1")
+    assert verified.exit_code == ExitCode.BACKUP_FAILED
+    document = check_schema(verified.json())
+    assert [e["message"].split(" (")[0] for e in document["errors"]] == [named]
+    assert document["data"]["checked"] == [
+        {"backup_id": good["backup_id"], "stack": STACK, "ok": True}
+    ]
+
+    keep_nothing = ["--keep-within-days", "0", "--keep-daily", "0", "--keep-weekly", "0"]
+    keep_nothing += ["--keep-monthly", "0"]
+    dry = run_cli("--json", "backup", "prune", "layer_1", "--dry-run", *keep_nothing)
+    assert dry.exit_code == ExitCode.OK, dry.stdout + dry.stderr
+    assert [b["backup_id"] for b in check_schema(dry.json())["data"]["backups"]] == [
+        good["backup_id"]
+    ]
+    pruned = run_cli("--yes", "backup", "prune", "layer_1", *keep_nothing)
+    assert pruned.exit_code == ExitCode.OK, pruned.stdout + pruned.stderr
+    assert named in pruned.stdout
+    current = s3.list_objects_v2(Bucket=s3_endpoint.bucket)["Contents"]
+    assert damaged["key"] in [o["Key"] for o in current]  # never deleted on an unreadable record
+
+    restored = run_cli("--yes", "restore", "layer_1", "--from", good["backup_id"])
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    refused = run_cli("--json", "--yes", "restore", "layer_1", "--from", damaged["backup_id"])
+    assert refused.exit_code == ExitCode.BACKUP_FAILED
+    assert named in check_schema(refused.json())["errors"][0]["message"]
+
+
+# --- issue 15.3, 15.4, 15.8: what is checked before an import ------------------------------
+
+URN = f"urn:pulumi:{STACK}::sprocket-infra::"
+WEB = URN + "pulumi-python:dynamic:Resource::web"
+GHOST = URN + "pulumi-python:dynamic:Resource::ghost"
+
+
+def _resource(state: dict[str, Any], urn: str) -> dict[str, Any]:
+    [found] = [r for r in state["deployment"]["resources"] if r["urn"] == urn]
+    return dict(found)
+
+
+def store_altered(s3_endpoint: Any, record: dict[str, Any], alter: Callable[..., None]) -> str:
+    """A copy of catalog backup `record` whose state `alter` rewrote, stored with correct hashes
+    and record (the driver's hash checks pass); returns its id."""
+    from dataclasses import replace
+
+    from automation.backup.archive import pack, unpack
+    from automation.backup.service import BackupRecord
+    from automation.backup.store import BackupStore
+
+    store = BackupStore(s3_endpoint.client(), s3_endpoint.bucket, "pulumi-state")
+    manifest, members = unpack(
+        store.get_bytes(record["key"]), source=record["key"], expected_sha256=record["sha256"]
+    )
+    state = json.loads(members["state.json"])
+    alter(state)
+    members["state.json"] = json.dumps(state, indent=4).encode()
+    altered_id = manifest.backup_id + "-x"
+    archive, _manifest = pack(members, replace(manifest, backup_id=altered_id))
+    key = record["key"].replace(manifest.backup_id, altered_id)
+    stored = store.upload_verified(key, archive, {"stack": STACK})
+    altered = {**record, "backup_id": altered_id, "key": key, "sha256": stored.sha256}
+    store.put_record(key, BackupRecord.from_dict(altered).to_dict())
+    return altered_id
+
+
+def _missing_parent(state: dict[str, Any]) -> None:
+    _find(state, WEB)["parent"] = URN + "pulumi:pulumi:Stack::ghost"
+
+
+def _duplicate_urn(state: dict[str, Any]) -> None:
+    state["deployment"]["resources"].append(_resource(state, WEB))
+
+
+def _missing_dependency(state: dict[str, Any]) -> None:
+    _find(state, WEB)["dependencies"] = [GHOST]
+
+
+def _bad_magic(state: dict[str, Any]) -> None:
+    """A defect only the engine's check knows: its refusal must reach the operator whole."""
+    state["deployment"]["manifest"]["magic"] = "0" * 64
+
+
+def _find(state: dict[str, Any], urn: str) -> dict[str, Any]:
+    """The resource itself, to edit in place (`_resource` gives a copy)."""
+    [found] = [r for r in state["deployment"]["resources"] if r["urn"] == urn]
+    return found  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("alter", "named"),
+    [
+        (_missing_parent, f"resource {WEB}: its parent {URN}pulumi:pulumi:Stack::ghost is missing"),
+        (_duplicate_urn, f"resource {WEB} appears 2 times (not marked for deletion)"),
+        (_missing_dependency, f"resource {WEB}: its dependency {GHOST} is missing"),
+        (_bad_magic, "magic cookie mismatch; possible tampering/corruption detected"),
+    ],
+    ids=["missing-parent", "duplicate-urn", "missing-dependency", "engine-only-check"],
+)
+def test_an_unsound_checkpoint_is_refused_before_import_even_with_force(
+    toys: Any,
+    pulumi_env: Any,
+    s3_endpoint: Any,
+    run_cli: Callable[..., Any],
+    alter: Callable[..., None],
+    named: str,
+) -> None:
+    """Issue 15.3: hashes right, checkpoint unsound. The engine's refusal was cut to "rerun
+    with --force", and --force imported a state every later preview failed on."""
+    unsound = store_altered(s3_endpoint, take(run_cli), alter)
+    before = ciphertext_export(pulumi_env)
+    for force in ([], ["--force"]):
+        result = run_cli("--json", "--yes", "restore", "layer_1", "--from", unsound, *force)
+        assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+        [error] = check_schema(result.json())["errors"]
+        assert named in error["message"]
+        assert "rerun with --force" not in error["message"] + error["hint"]
+        assert "--force does not import" in error["hint"]
+        assert ciphertext_export(pulumi_env) == before
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # the stack still works
+
+
+def test_pending_operations_in_a_backup_are_named_and_never_dropped_silently(
+    toys: Any, pulumi_env: Any, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.4: a backup holding a pending `creating` restored with exit 0 and an unexplained
+    "identical: NO"; the import had dropped the pending create."""
+    half = URN + "pulumi-python:dynamic:Resource::half"
+
+    def interrupted_create(state: dict[str, Any]) -> None:
+        creating = {**_resource(state, WEB), "urn": half}
+        creating.pop("id", None)
+        state["deployment"]["pending_operations"] = [{"resource": creating, "type": "creating"}]
+
+    carrying = store_altered(s3_endpoint, take(run_cli), interrupted_create)
+    result = run_cli("--json", "--yes", "restore", "layer_1", "--from", carrying)
+    assert result.exit_code == ExitCode.PENDING_OPERATIONS, result.stdout + result.stderr
+    document = check_schema(result.json())
+    assert document["data"]["identical"] is False
+    assert document["data"]["pending_operations"] == [{"type": "creating", "urn": half}]
+    [error] = document["errors"]
+    assert f"dropped the backup's 1 pending operation(s) (creating {half})" in error["message"]
+    assert "check whether those resources exist" in error["hint"]
+
+    human = run_cli("--yes", "restore", "layer_1", "--from", carrying)
+    assert human.exit_code == ExitCode.PENDING_OPERATIONS
+    assert "the backup carries 1 pending operation(s)" in human.stdout
+    assert f"creating {half}" in human.stdout
+    assert "identical to the backup: NO: the import dropped" in human.stdout
+
+
+def test_restore_from_a_runbook_export_file_goes_through_the_same_checks(
+    toys: Any,
+    pulumi_env: Any,
+    run_cli: Callable[..., Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 15.8: the runbook's backups are `pulumi stack export > FILE` (and a tar.gz)."""
+    export = pulumi(pulumi_env, "stack", "export", "-s", STACK).stdout
+    before = canonical_state(json.loads(export))
+    plain = tmp_path / "layer_1-2026-11-28.json"
+    plain.write_text(export)
+    toys["layer_1"]["toys"].append({"name": "extra", "value": "new"})
+    deploy_toys(pulumi_env, "layer_1", toys["layer_1"])
+
+    restored = run_cli("--json", "--yes", "restore", "layer_1", "--file", str(plain))
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    assert check_schema(restored.json())["data"]["identical"] is True
+    assert canonical_state(ciphertext_export(pulumi_env)) == before
+
+    tarball = tmp_path / "state-2026-11-28.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(plain, arcname=plain.name)
+        layer_2 = tmp_path / "layer_2-2026-11-28.json"
+        layer_2.write_text(pulumi(pulumi_env, "stack", "export", "-s", "local-layer_2").stdout)
+        tar.add(layer_2, arcname=layer_2.name)
+    which = run_cli("--yes", "restore", "layer_1", "--file", str(tarball))
+    assert which.exit_code == ExitCode.BAD_INPUT
+    assert "holds 2 JSON exports: name one with --member" in which.stderr
+    wrong = run_cli("--yes", "restore", "layer_1", "--file", str(tarball), "--member", layer_2.name)
+    assert wrong.exit_code == ExitCode.BAD_INPUT
+    assert "backup is of stack 'local-layer_2', not 'local-layer_1'" in wrong.stderr
+    member = run_cli("--yes", "restore", "layer_1", "--file", str(tarball), "--member", plain.name)
+    assert member.exit_code == ExitCode.OK, member.stdout + member.stderr
+
+    foreign = tmp_path / "other-project.json"
+    foreign.write_text(export.replace("::sprocket-infra::", "::other-proj::"))
+    refused = run_cli("--yes", "restore", "layer_1", "--file", str(foreign))
+    assert refused.exit_code == ExitCode.BAD_INPUT
+    assert f"refusing to restore file {foreign} into {STACK}" in refused.stderr
+    assert "project 'other-proj'" in refused.stderr
+
+    kms = json.loads(export)
+    kms["deployment"]["secrets_providers"] = {"type": "awskms", "state": {"url": "awskms://k"}}
+    other_provider = tmp_path / "kms.json"
+    other_provider.write_text(json.dumps(kms))
+    for force in ([], ["--force"]):
+        refused = run_cli("--yes", "restore", "layer_1", "--file", str(other_provider), *force)
+        assert refused.exit_code == ExitCode.BAD_INPUT
+        assert "encrypted by the 'awskms' secrets provider; this stack uses 'passphrase'" in (
+            refused.stderr
+        )
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the passphrase")
+    locked_out = run_cli("--yes", "restore", "layer_1", "--file", str(plain))
+    assert locked_out.exit_code == ExitCode.SECRETS_INCOMPLETE, locked_out.stderr
+    assert f"the configured passphrase does not open the secrets of file {plain}" in (
+        locked_out.stderr
+    )
+    assert canonical_state(ciphertext_export(pulumi_env)) == before

@@ -161,4 +161,102 @@ def test_unlock_refuses_a_live_holder_without_force_and_records_the_removal(
     assert read_holder(settings, "local-layer_1") is None
     [record] = [r for r in audit.read(settings, "local-layer_1") if r["command"] == "unlock"]
     assert record["removed"] == forced.json()["data"]["removed"]
+    assert record["forced"] is True  # a holder on another host: removed on the operator's word
     assert run_cli("unlock", "layer_1").stdout.strip() == "local-layer_1: not locked"
+
+
+def test_unlock_never_removes_the_lock_of_a_process_running_on_this_host(
+    specs: Any, run_cli: Callable[..., Any], pulumi_env: Any
+) -> None:
+    """Issue 15.2: with a plain `pulumi up` running here (its lock's pid alive), `unlock --yes`
+    deleted Pulumi's lock. The same rule holds for the driver's own lock, whose heartbeat here
+    has expired: the pid, alive on this host, decides."""
+    import json
+    import socket
+    import subprocess
+    import time
+    import uuid
+    from datetime import UTC, datetime
+
+    from automation.lock import lock_path
+
+    settings, host = load_settings(), socket.gethostname()
+    running = subprocess.Popen(["sleep", "300"])  # stands for the running `pulumi up`
+    try:
+        engine_dir = pulumi_env.backend_dir / ".pulumi" / "locks" / "organization"
+        engine_lock = engine_dir / "sprocket-infra" / "local-layer_1" / f"{uuid.uuid4()}.json"
+        engine_lock.parent.mkdir(parents=True)
+        started = datetime.now(UTC).isoformat()
+        engine_lock.write_text(
+            json.dumps(
+                {"pid": running.pid, "username": "bob", "hostname": host, "timestamp": started}
+            )
+        )
+        now = time.time()
+        driver = {"stack": "local-layer_1", "user": "bob", "host": host, "pid": running.pid}
+        driver |= {"command": "deploy", "started": now, "heartbeat": now, "lease_s": 0.01}
+        lock_path(settings, "local-layer_1").write_text(json.dumps({**driver, "token": "t1"}))
+        time.sleep(0.1)  # the driver lock's lease has expired; its process has not
+
+        for force in ([], ["--force"]):
+            refused = run_cli("--yes", "unlock", "layer_1", *force)
+            assert refused.exit_code == ExitCode.LOCKED, refused.stdout + refused.stderr
+            assert "running on this host" in refused.stderr
+            assert f"pulumi lock: bob@{host} pid {running.pid}" in refused.stderr
+            assert f"driver lock: bob@{host} pid {running.pid}" in refused.stderr
+            assert engine_lock.exists() and lock_path(settings, "local-layer_1").exists()
+        deploy = run_cli("--yes", "deploy", "layer_1")  # nor does a driver command take it over
+        assert deploy.exit_code == ExitCode.LOCKED, deploy.stdout + deploy.stderr
+    finally:
+        running.kill()
+        running.wait()
+
+    unlocked = run_cli("--yes", "unlock", "layer_1")  # its process is gone: stale, no --force
+    assert unlocked.exit_code == ExitCode.OK, unlocked.stderr
+    assert f"removed pulumi lock: bob@{host}" in unlocked.stdout
+    assert not engine_lock.exists() and not lock_path(settings, "local-layer_1").exists()
+    [record] = [r for r in audit.read(settings, "local-layer_1") if r["command"] == "unlock"]
+    assert record["forced"] is False and len(record["removed"]) == 2
+
+
+def test_damaged_lock_audit_and_release_files_are_named_and_skipped(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 15.7: every file the driver reads back; one damaged record never stops the rest."""
+    from automation.driver_state import driver_dir
+    from automation.lock import lock_path
+
+    settings = load_settings()
+    lock = lock_path(settings, "local-layer_1")
+    lock.write_text('{"stack": "local-la')
+    audit.record(settings, {"command": "deploy", "stack": "local-layer_1", "exit_code": 0})
+    with audit_path(settings).open("a") as handle:
+        handle.write('{"command": "dep\n[1, 2]\n')
+    audit.record(settings, {"command": "backup", "stack": "local-layer_1", "exit_code": 0})
+    releases = driver_dir(settings) / "releases" / "local-platform"
+    releases.mkdir(parents=True)
+    (releases / "20261130T000000Z-abcd.json").write_text('{"id": "20261130T0')
+
+    listed = run_cli("--json", "stacks")
+    assert listed.exit_code == ExitCode.OK, listed.stdout + listed.stderr
+    [row] = [r for r in check_schema(listed.json())["data"]["stacks"] if r["stack"] == lock.stem]
+    assert row["lock"].startswith(f"lock file {lock} cannot be read")
+
+    history = run_cli("--json", "history", "layer_1")
+    assert history.exit_code == ExitCode.OK, history.stdout + history.stderr
+    data = check_schema(history.json())["data"]
+    assert sorted(e["what"] for e in data["entries"]) == ["backup", "deploy"]
+    assert [line.split(" cannot")[0] for line in data["damaged"]] == [
+        f"audit log {audit_path(settings)} line 2",
+        f"audit log {audit_path(settings)} line 3",
+    ]
+
+    shown = run_cli("--json", "releases")
+    assert shown.exit_code == ExitCode.OK, shown.stdout + shown.stderr
+    [damaged] = check_schema(shown.json())["data"]["damaged"]
+    assert damaged.startswith(f"release record {releases / '20261130T000000Z-abcd.json'} cannot")
+
+    unlocked = run_cli("--yes", "unlock", "layer_1")
+    assert unlocked.exit_code == ExitCode.OK, unlocked.stderr
+    assert f"removed driver lock: lock file {lock} cannot be read" in unlocked.stdout
+    assert not lock.exists()

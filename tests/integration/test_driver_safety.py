@@ -251,3 +251,66 @@ def _interrupt_until_exit(proc: subprocess.Popen[str], prompt: str) -> str:
     os.killpg(proc.pid, signal.SIGKILL)
     err = proc.communicate()[1]
     raise AssertionError(f"still running 30 s after Ctrl-C: {prompt}\n{err}")
+
+
+def test_refresh_clearing_pending_creates_is_gated_like_every_refresh(
+    specs: Any, run_cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Issue 15.6: `refresh --clear-pending-creates` skipped the gated refresh preview, so a
+    protected resource whose read said "gone" was dropped from the state with exit 0."""
+    gone = tmp_path / "vault-gone"
+    specs["layer_1"]["toys"] = [{"name": "vault", "protect": True, "gone_if": str(gone)}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    vault = "urn:pulumi:local-layer_1::sprocket-infra::pulumi-python:dynamic:Resource::vault"
+    gone.touch()  # deleted outside Pulumi
+
+    blocked = run_cli("--json", "--yes", "refresh", "layer_1", "--clear-pending-creates")
+    assert blocked.exit_code == ExitCode.GATE_BLOCKED, blocked.stdout + blocked.stderr
+    [stack] = blocked.json()["data"]["stacks"]
+    assert [(b["urn"], b["op"]) for b in stack["gate"]["blocked"]] == [(vault, "delete")]
+    assert "--allow-delete" in stack["gate"]["blocked"][0]["reason"]
+    assert stack["message"] == "the pending creates were cleared; the refresh was not run"
+    urns = [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
+    assert vault in urns
+    [record] = [r for r in audit.read(load_settings(), LAYER_1.name) if r["command"] == "refresh"]
+    assert record["exit_code"] == ExitCode.GATE_BLOCKED and record["blocked"] == [vault]
+
+    allowed = run_cli(
+        "--yes", "refresh", "layer_1", "--clear-pending-creates", "--allow-delete", vault
+    )
+    assert allowed.exit_code == ExitCode.OK, allowed.stdout + allowed.stderr
+    assert vault not in [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
+
+
+def pulumi_export(info: StackInfo) -> Any:
+    from automation.rawcli import run_pulumi_json
+
+    return run_pulumi_json(load_settings(), info, ["stack", "export"])
+
+
+def test_an_engine_failure_without_a_reason_says_so_and_what_was_applied(
+    specs: Any, run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15.5: a stack output holding a resource makes `up --plan` exit 1 with an empty
+    stderr after creating the resources; the driver printed " stderr:" and the audit "error"."""
+    import pulumi
+    from driver_toys import Toy, substitute_programs
+
+    def program() -> None:
+        pulumi.export("web", Toy("web", key="web", value="v1"))
+
+    substitute_programs(monkeypatch, {"layer_1": program})
+    failed = run_cli("--json", "--yes", "deploy", "layer_1")
+    assert failed.exit_code == ExitCode.ERROR, failed.stdout + failed.stderr
+    [stack] = failed.json()["data"]["stacks"]
+    message = stack["message"]
+    assert message.startswith("the Pulumi engine exited 1 without giving a reason"), message
+    applied = "the stack's history records this update as 'failed' after create 2"
+    assert f"{applied}: those changes are in the state" in message
+    assert "stderr:" not in message
+
+    [record] = [r for r in audit.read(load_settings(), LAYER_1.name) if r["command"] == "deploy"]
+    assert record["engine_result"] == "failed" and record["applied"] is True
+    assert record["changes"] == {"create": 2} and record["pending_operations"] == []
+    urns = [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
+    assert any(urn.endswith("::web") for urn in urns)

@@ -12,6 +12,7 @@ from automation.backup.manifest import Manifest, canonical_state, fit_problems
 from automation.backup.secrets_check import (
     SECRET_SIG,
     SIG_KEY,
+    Tally,
     count_ciphertext_secrets,
     count_decrypted_config,
     count_decrypted_secrets,
@@ -159,11 +160,14 @@ def cli_json(data: Any) -> bytes:
 def test_counts_ciphertext_and_non_null_decrypted_envelopes() -> None:
     assert count_ciphertext_secrets(cli_json(export())) == 2
     decrypted = json.loads(json.dumps(export()).replace('"ciphertext"', '"plaintext"'))
-    assert count_decrypted_secrets(cli_json(decrypted)) == 2
-    # What an old CLI exports with a wrong passphrase: the envelopes are there, the values null.
-    nulled = json.loads(json.dumps(decrypted).replace('"v1:abc:def"', '"null"'))
-    assert count_decrypted_secrets(cli_json(nulled)) == 1
-    assert count_decrypted_secrets(json.dumps(nulled).encode()) == 1  # compact JSON too
+    assert count_decrypted_secrets(cli_json(decrypted)) == Tally(2, 0)
+    # One secret null, the other a value: the passphrase works, the null one is empty.
+    one_null = json.loads(json.dumps(decrypted).replace('"v1:abc:def"', '"null"'))
+    assert count_decrypted_secrets(cli_json(one_null)) == Tally(2, 1)
+    assert count_decrypted_secrets(json.dumps(one_null).encode()) == Tally(2, 1)  # compact JSON
+    # What an old CLI exports with a wrong passphrase: every value null. Not counted as opened.
+    all_null = json.loads(json.dumps(one_null).replace('"v1:ghi:jkl"', '"null"'))
+    assert count_decrypted_secrets(cli_json(all_null)) == Tally(0, 0)
 
 
 def test_secret_markers_inside_string_values_are_not_counted() -> None:
@@ -174,7 +178,7 @@ def test_secret_markers_inside_string_values_are_not_counted() -> None:
     )
     assert count_ciphertext_secrets(cli_json(sneaky)) == 2
     decrypted = json.loads(json.dumps(sneaky).replace('"ciphertext"', '"plaintext"'))
-    assert count_decrypted_secrets(cli_json(decrypted)) == 2
+    assert count_decrypted_secrets(cli_json(decrypted)) == Tally(2, 0)
 
 
 def test_config_secrets_are_counted_per_key() -> None:

@@ -15,6 +15,7 @@ from automation.backup.secrets_check import (
     SECRET_SIG,
     SIG_KEY,
     PassphraseCrypter,
+    Tally,
     UnknownFormat,
     WrongPassphrase,
     count_decryptable_config,
@@ -39,7 +40,7 @@ def export_text(*ciphertexts: str) -> bytes:
 def test_cli_encrypted_values_decrypt_with_the_right_passphrase(crypter: PassphraseCrypter) -> None:
     assert crypter.decrypt(OUTPUT) == b'"CANARY-xyz"'
     assert crypter.decrypt(CONFIG) == b"CANARY-xyz"
-    assert count_decryptable_secrets(export_text(OUTPUT, OUTPUT), crypter) == 2
+    assert count_decryptable_secrets(export_text(OUTPUT, OUTPUT), crypter) == Tally(2, 0)
     config = {"config": {"p:canary": {"secure": CONFIG}, "p:image": "app:1"}}
     assert count_decryptable_config(config, crypter) == 1
 
@@ -49,10 +50,25 @@ def test_a_wrong_passphrase_is_refused_at_the_salt() -> None:
         PassphraseCrypter("not pw1", SALT)
 
 
-def test_a_tampered_or_null_secret_is_not_counted(crypter: PassphraseCrypter) -> None:
+def test_a_tampered_secret_is_not_counted(crypter: PassphraseCrypter) -> None:
     tampered = OUTPUT[:-6] + ("A" if OUTPUT[-6] != "A" else "B") + OUTPUT[-5:]
-    assert count_decryptable_secrets(export_text(OUTPUT, tampered), crypter) == 1
-    assert not crypter.holds_value("v1:AAAAAAAAAAAAAAAA:AAAA")
+    assert count_decryptable_secrets(export_text(OUTPUT, tampered), crypter) == Tally(1, 0)
+    assert crypter.opens("v1:AAAAAAAAAAAAAAAA:AAAA") is None
+
+
+def test_a_secret_that_decrypts_to_null_opens_and_is_counted_as_null(
+    crypter: PassphraseCrypter,
+) -> None:
+    """`Output.secret(None)`: a legitimately empty secret, not a wrong passphrase."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(12)
+    sealed = AESGCM(crypter._key).encrypt(nonce, b"null", None)
+    null = f"v1:{base64.b64encode(nonce).decode()}:{base64.b64encode(sealed).decode()}"
+    assert count_decryptable_secrets(export_text(OUTPUT, null), crypter) == Tally(2, 1)
 
 
 def test_unknown_layouts_go_back_to_the_cli(crypter: PassphraseCrypter) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from automation import audit
 from automation.errors import StackLocked
-from automation.lock import force_unlock, lock_path, read_holder, stack_lock
+from automation.lock import Liveness, driver_lock, liveness, lock_path, read_holder, stack_lock
 from automation.settings import Settings
 
 
@@ -125,11 +125,25 @@ def test_reentrant_in_one_process(settings: Settings) -> None:
     assert read_holder(settings, "local-layer_1") is None
 
 
-def test_force_unlock_returns_the_holder(settings: Settings) -> None:
+def test_a_lock_held_elsewhere_cannot_be_checked_and_a_damaged_one_is_named(
+    settings: Settings,
+) -> None:
     _plant_lock(settings, "prod-layer_1")
-    holder = force_unlock(settings, "prod-layer_1")
-    assert holder is not None and holder.user == "alice"
-    assert read_holder(settings, "prod-layer_1") is None
+    held = driver_lock(settings, "prod-layer_1")
+    assert held is not None and held.liveness is Liveness.ELSEWHERE
+    assert held.holder.startswith("alice@ops-laptop pid 4242")
+    lock_path(settings, "prod-layer_1").write_text('{"stack": "prod-lay')
+    damaged = driver_lock(settings, "prod-layer_1")
+    assert damaged is not None and damaged.liveness is Liveness.DAMAGED
+    assert damaged.holder.startswith(f"lock file {lock_path(settings, 'prod-layer_1')} cannot")
+
+
+def test_a_pid_reused_by_a_newer_process_does_not_hold_the_lock(settings: Settings) -> None:
+    import socket
+
+    later = time.time() - 3600  # the lock was taken an hour before this pid's process started
+    assert liveness(socket.gethostname(), os.getpid(), later, None) is Liveness.GONE
+    assert liveness(socket.gethostname(), os.getpid(), time.time(), None) is Liveness.ALIVE_HERE
 
 
 def test_audit_appends_and_filters_by_stack(settings: Settings) -> None:
