@@ -11,8 +11,8 @@ from pathlib import Path
 
 from automation.context import Context
 from automation.errors import ConfigMissing
+from automation.pulumi.stack_files import configured_keys, stack_dir
 from automation.settings import passphrase_env
-from automation.stack_files import configured_keys, stack_dir
 from sprocket_common.required_config import RequiredKey, missing_keys
 from sprocket_common.stack_info import StackInfo
 
@@ -55,7 +55,7 @@ def _in_stack(ctx: Context, info: StackInfo, command: str) -> str:
 
 
 def _stack_exists(ctx: Context, info: StackInfo) -> bool:
-    from automation.rawcli import run_pulumi_json
+    from automation.pulumi.cli import run_pulumi_json
 
     listed = run_pulumi_json(ctx.settings, info, ["stack", "ls", "--json"], with_stack=False)
     return any(entry["name"].rsplit("/", 1)[-1] == info.name for entry in listed or [])

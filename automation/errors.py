@@ -60,7 +60,7 @@ class Interrupted(DriverError):
 
 class EngineFailedSilently(DriverError):
     """The engine exited non-zero and said nothing (empty stderr): there is no reason to show.
-    What it did is read back from the stack's history and state (automation/safety.py)."""
+    What it did is read back from the stack's history and state (automation/guard/operation.py)."""
 
 
 class MissingPlugin(DriverError):

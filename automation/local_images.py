@@ -117,9 +117,9 @@ def _jsonable(value: Any) -> Any:
 
 def stack_config(env: str, layer: str) -> dict[str, Any]:
     """The non-secret config of `<env>-<layer>` as the driver would run it (for a local stack:
-    this machine's copy, so image tags set by a rollout count; automation/stack_files.py)."""
+    this machine's copy, so image tags set by a rollout count; automation/pulumi/stack_files.py)."""
+    from automation.pulumi.stack_files import stack_file
     from automation.settings import load_settings
-    from automation.stack_files import stack_file
     from sprocket_common.stack_info import StackInfo
 
     path = stack_file(load_settings(), StackInfo.parse(f"{env}-{layer}"))

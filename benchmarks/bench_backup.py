@@ -114,7 +114,7 @@ def bench_environment(resources: int, *, small: bool = False) -> Iterator[dict[s
         os.environ.update(env)
         try:
             from automation.backup.store import make_client
-            from automation.engine import select_stack
+            from automation.pulumi.workspace import select_stack
             from automation.settings import load_settings
             from sprocket_common.stack_info import Env, Layer, StackInfo
 

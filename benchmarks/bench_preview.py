@@ -97,7 +97,7 @@ def run_raw() -> None:
 
 def run_api() -> None:
     """The Automation API's own `Stack.preview()`: what the driver costs on top of it."""
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
     from automation.settings import load_settings
     from sprocket_common.stack_info import Env, Layer, StackInfo
 
@@ -106,10 +106,10 @@ def run_api() -> None:
 
 
 def run_driver(*args: str) -> None:
-    import automation.engine
+    import automation.pulumi.workspace
     from automation.cli import main
 
-    automation.engine.load_program = lambda _layer: program  # type: ignore[assignment]
+    automation.pulumi.workspace.load_program = lambda _layer: program  # type: ignore[assignment]
     main(list(args))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_random as random
 
 from sprocket_common.env_config import EnvConfig
-from sprocket_common.forward_auth_rules import RULES_FILE, middleware_name, rule_keys
+from sprocket_common.forward_auth_rules import middleware_name, rule_keys
 from sprocket_common.required_config import (
     DISCORD_CLIENT_SECRET,
     DOCKER_ACCESS_TOKEN,
@@ -34,7 +35,8 @@ CONFIG_PATH = "/app/config.yaml"
 SECRET_TARGET = "discord_client_secret"  # noqa: S105 (a file name)
 DEFAULT_MIDDLEWARE = "fa-default"
 DOCKER_HUB = "https://index.docker.io/v1/"
-TEMPLATE = RULES_FILE  # the rules are declared there, for the platform catalog too
+TEMPLATE = Path(__file__).parent / "files" / "discord-forward-auth.yaml"  # also the catalog's
+# source of rule names (sprocket_common/forward_auth_rules.py)
 
 
 @dataclass(frozen=True)

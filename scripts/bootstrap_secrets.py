@@ -131,7 +131,7 @@ def write_pulumi(env: str, secrets: Mapping[str, str], namespace: str) -> str:
     """
     if str(PROJECT_ROOT) not in sys.path:  # run from a checkout without `pip install -e .`
         sys.path.append(str(PROJECT_ROOT))
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
     from automation.settings import load_settings
     from sprocket_common.stack_info import Layer, StackInfo, parse_env
 

@@ -9,17 +9,23 @@ against the same file when it is loaded, so a typo never renders a middleware no
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
-from sprocket_common.stack_info import PROJECT_ROOT
+from sprocket_common.stack_info import program_root
 
-RULES_FILE = PROJECT_ROOT / "layer_1" / "files" / "discord-forward-auth.yaml"
+RULES_PATH = Path("layer_1") / "files" / "discord-forward-auth.yaml"  # below the program root
+
+
+def rules_file() -> Path:
+    """layer_1's forward-auth config file, in the checkout whose programs run."""
+    return program_root() / RULES_PATH
 
 
 def rule_keys(config_text: str | None = None) -> list[str]:
     """The rule keys of the config (the rendered text, or the declared file)."""
-    text = RULES_FILE.read_text() if config_text is None else config_text
+    text = rules_file().read_text() if config_text is None else config_text
     return list(yaml.safe_load(text)["rules"])
 
 

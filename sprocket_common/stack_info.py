@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,12 +92,34 @@ _PACKAGE_ALIASES = {
 }
 
 
+class ProgramsNotFound(RuntimeError):
+    """The layer programs are not beside this installation (a wheel holds the driver only)."""
+
+
+def program_root() -> Path:
+    """Where the layer directories are: beside this package in a checkout (editable install),
+    else the checkout named by SPROCKET_PROJECT_DIR, else the current directory.
+
+    Raises ProgramsNotFound naming the places it looked.
+    """
+    candidates = [PROJECT_ROOT, Path(os.environ.get("SPROCKET_PROJECT_DIR", ".")), Path.cwd()]
+    for root in candidates:
+        if all((root / layer.value / "program.py").is_file() for layer in Layer):
+            return root.resolve()
+    raise ProgramsNotFound(
+        "the layer programs (layer_1/, layer_2/, platform/) are not in "
+        + ", ".join(sorted({str(c.resolve()) for c in candidates}))
+        + ": the driver runs the programs of a sprocket-infra checkout; run it from one, or set "
+        "SPROCKET_PROJECT_DIR to it"
+    )
+
+
 def layer_package(layer: Layer) -> str:
     """The import name of a layer's package, registering it on first use."""
     alias = _PACKAGE_ALIASES[layer]
     if alias not in sys.modules:
         spec = importlib.machinery.ModuleSpec(alias, None, is_package=True)
-        spec.submodule_search_locations = [str(PROJECT_ROOT / layer.value)]
+        spec.submodule_search_locations = [str(program_root() / layer.value)]
         sys.modules[alias] = importlib.util.module_from_spec(spec)
     return alias
 

@@ -72,9 +72,9 @@ class PulumiEnv:
 
     def stack_file(self, stack: str) -> Path:
         """Where the driver keeps `stack`'s settings file (a local stack's: this machine's copy,
-        automation/stack_files.py); reading the path changes nothing."""
+        automation/pulumi/stack_files.py); reading the path changes nothing."""
+        from automation.pulumi.stack_files import local_stack_dir
         from automation.settings import load_settings
-        from automation.stack_files import local_stack_dir
 
         folder = self.project_dir
         if stack.startswith("local-"):

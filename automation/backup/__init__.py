@@ -1,7 +1,7 @@
 """State backups: ciphertext export + stack config + manifest, verified in an S3 bucket.
 
-`take_backup(ctx, info, reason)` backs up one stack now. safety.guarded() takes one before and
-after every mutating command through `hooks.snapshots`; the verbs are in
+`take_backup(ctx, info, reason)` backs up one stack now. `guarded()` (automation/guard) takes
+one before and after every mutating command through `guard.snapshots`; the verbs are in
 automation/commands/backup.py and restore.py, the format and policy in docs/backups.md. Nothing
 heavy is imported here: boto3 and the CLI calls load only when a backup is taken.
 """

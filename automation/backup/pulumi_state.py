@@ -39,8 +39,8 @@ from automation.backup.secrets_check import (
 )
 from automation.errors import DriverError, SecretsIncomplete
 from automation.exit_codes import ExitCode
+from automation.pulumi.stack_files import stack_dir, stack_file
 from automation.settings import Settings
-from automation.stack_files import stack_dir, stack_file
 from sprocket_common.stack_info import StackInfo
 
 
@@ -67,7 +67,7 @@ class StackSnapshot:
 
 
 def _command(settings: Settings, info: StackInfo, *args: str) -> tuple[list[str], dict[str, str]]:
-    from automation.engine import engine_env, find_pulumi_cli
+    from automation.pulumi.workspace import engine_env, find_pulumi_cli
 
     env = {**os.environ, **engine_env(settings, info)}
     return [str(find_pulumi_cli(settings)), *args, "--stack", info.name], env
@@ -138,7 +138,7 @@ def _cli_version(cli: str) -> str:
 
 
 def cli_version(settings: Settings) -> str:
-    from automation.engine import find_pulumi_cli
+    from automation.pulumi.workspace import find_pulumi_cli
 
     return _cli_version(str(find_pulumi_cli(settings)))
 

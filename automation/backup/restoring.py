@@ -181,7 +181,7 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
 
 
 def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
-    from automation.safety import guarded
+    from automation.guard.operation import guarded
 
     fetched, problems = fetch_checked(ctx, info, selector, force=force)
     # guarded() backs up the current state first (the safety backup) and the restored one after.
@@ -262,8 +262,8 @@ def refresh_preview(ctx: Context, info: StackInfo) -> dict[str, Any]:
     """What a refresh would change: the gap between the restored state and reality."""
     from pulumi.automation import errors as auto_errors
 
-    from automation.engine import select_stack
     from automation.errors import translate_engine_error
+    from automation.pulumi.workspace import select_stack
 
     stack = select_stack(ctx.settings, info, create=False)
     try:
@@ -294,8 +294,8 @@ def _config_kept_aside(path: Any) -> Iterator[None]:
 
 def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
     """Restore state + config of the backup, refresh, then deploy it through the gate."""
-    from automation.operations import RunOptions, deploy_stack, refresh_stack
-    from automation.safety import guarded
+    from automation.guard.operation import guarded
+    from automation.stack.run import RunOptions, deploy_stack, refresh_stack
 
     fetched, problems = fetch_checked(ctx, info, selector, force=force)
     if fetched.config is None:

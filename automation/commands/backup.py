@@ -78,10 +78,10 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     import secrets
     import time
 
-    from automation import audit
     from automation.backup.pulumi_state import StackMissing
     from automation.backup.service import take
-    from automation.lock import stack_lock
+    from automation.guard import audit
+    from automation.guard.lock import stack_lock
 
     run_id = secrets.token_hex(4)
     taken: list[dict[str, Any]] = []

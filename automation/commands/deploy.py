@@ -82,8 +82,8 @@ def gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_options(kwargs: dict[str, Any]) -> Any:
-    from automation.gate import GatePolicy
-    from automation.operations import RunOptions
+    from automation.stack.gate import GatePolicy
+    from automation.stack.run import RunOptions
 
     policy = GatePolicy(
         allow_replace=frozenset(kwargs["allow_replace"]),
@@ -110,7 +110,7 @@ refresh_option = click.option(
 
 
 def _stacks_text(data: dict[str, Any]) -> str:
-    from automation.operations import stack_text
+    from automation.stack.run import stack_text
 
     return "\n".join(stack_text(stack) for stack in data["stacks"])
 
@@ -125,7 +125,7 @@ def run_layers(
     reverse: bool = False,
     keep_going: bool = False,
 ) -> Result:
-    from automation.operations import StackOutcome, check_allowances
+    from automation.stack.run import StackOutcome, check_allowances
 
     infos = [ctx.stack(layer) for layer in resolve_layers(layer_name, reverse=reverse)]
     check_allowances(options.policy, infos)
@@ -153,9 +153,9 @@ def run_layers(
 
 
 def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
-    from automation import audit
-    from automation.gate import change_counts
-    from automation.operations import gated_preview, preflight
+    from automation.guard import audit
+    from automation.stack.gate import change_counts
+    from automation.stack.run import gated_preview, preflight
 
     preflight(ctx, info.layer)
     outcome = gated_preview(ctx, info, options)
@@ -181,7 +181,7 @@ def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
     type=click.Choice(["text", "markdown"]),
     default="text",
     show_default=True,
-    help="markdown: one PR comment per stack (automation/report_markdown.py); --json wins.",
+    help="markdown: one PR comment per stack (automation/stack/report_markdown.py); --json wins.",
 )
 def preview(layer: str, output_format: str, **kwargs: Any) -> ExitCode:
     """Show what deploying LAYER (or `all`) would change, and what the gate blocks.
@@ -194,7 +194,7 @@ def preview(layer: str, output_format: str, **kwargs: Any) -> ExitCode:
             ctx, "preview", layer, _run_options(kwargs), _preview_stack, keep_going=True
         )
         if output_format == "markdown":
-            from automation.report_markdown import as_markdown
+            from automation.stack.report_markdown import as_markdown
 
             result = as_markdown(ctx, result)
         return result
@@ -219,7 +219,7 @@ def deploy(layer: str, **kwargs: Any) -> ExitCode:
     Previews, gates and asks (never with --yes), applies exactly the previewed plan, then waits
     for the stack's Swarm services to converge (docs/driver.md, "Deploy waits for the services").
     """
-    from automation.operations import deploy_stack
+    from automation.stack.run import deploy_stack
 
     return run_verb(
         "deploy", lambda ctx: run_layers(ctx, "deploy", layer, _run_options(kwargs), deploy_stack)
@@ -236,7 +236,7 @@ def deploy(layer: str, **kwargs: Any) -> ExitCode:
 )
 def refresh(layer: str, clear_pending_creates: bool, **kwargs: Any) -> ExitCode:
     """Update LAYER's state from reality, after a gated refresh preview."""
-    from automation.operations import refresh_stack
+    from automation.stack.run import refresh_stack
 
     def per_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
         return refresh_stack(ctx, info, options, clear_pending=clear_pending_creates)
@@ -263,7 +263,7 @@ def destroy(layer: str, allow_delete_all: bool, **kwargs: Any) -> ExitCode:
     pattern such as 'urn:pulumi:local-platform::*' names all of a stack's), or, in local,
     --allow-delete-all.
     """
-    from automation.operations import destroy_stack
+    from automation.stack.run import destroy_stack
 
     def verb(ctx: Context) -> Result:
         options = _run_options(kwargs)

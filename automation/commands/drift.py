@@ -14,10 +14,10 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.drift import DriftCollector, drift_text
 from automation.errors import BadInput, translate_engine_error
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.stack.drift import DriftCollector, drift_text
 from sprocket_common.stack_info import LAYER_ORDER, Layer, UnknownNameError, parse_layer
 
 
@@ -33,8 +33,8 @@ def _layers(name: str) -> list[Layer]:
 def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, Any]:
     from pulumi.automation import errors as auto_errors
 
-    from automation.engine import select_stack
-    from automation.lock import stack_lock
+    from automation.guard.lock import stack_lock
+    from automation.pulumi.workspace import select_stack
 
     info = ctx.stack(layer)
     try:
@@ -56,8 +56,8 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
 
 
 def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
-    from automation import audit
-    from automation.operations import require_docker_engine
+    from automation.guard import audit
+    from automation.stack.run import require_docker_engine
 
     require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []

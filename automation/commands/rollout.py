@@ -23,10 +23,10 @@ def _rollout(
     parallel: bool,
     probe_url: str | None,
 ) -> Result:
+    from automation.guard.operation import guarded
     from automation.rollout.display import RolloutDisplay
     from automation.rollout.manifest import check_tag
     from automation.rollout.run import Rollout, RolloutRequest
-    from automation.safety import guarded
 
     if bool(tag) == bool(to_release):
         raise BadInput(

@@ -19,8 +19,8 @@ from sprocket_common.stack_info import LAYER_ORDER, StackInfo, UnknownNameError
 
 
 def _list_stacks(ctx: Context) -> Result:
-    from automation.lock import driver_lock
-    from automation.rawcli import run_pulumi_json
+    from automation.guard.lock import driver_lock
+    from automation.pulumi.cli import run_pulumi_json
 
     listed = run_pulumi_json(
         ctx.settings, ctx.stack(LAYER_ORDER[0]), ["stack", "ls", "--json"], with_stack=False
@@ -118,8 +118,8 @@ def _by_whom(message: str) -> str | None:
 
 
 def _history(ctx: Context, layer_name: str) -> Result:
-    from automation import audit
-    from automation.rawcli import NoSuchStack, run_pulumi_json
+    from automation.guard import audit
+    from automation.pulumi.cli import NoSuchStack, run_pulumi_json
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)
@@ -163,8 +163,8 @@ def history(layer: str) -> ExitCode:
 
 
 def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
-    from automation import audit
-    from automation.lock import Liveness
+    from automation.guard import audit
+    from automation.guard.lock import Liveness
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)
@@ -207,7 +207,7 @@ def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
 
 
 def _held_locks(ctx: Context, info: StackInfo) -> list[Any]:
-    from automation.lock import driver_lock, engine_lock, engine_lock_files
+    from automation.guard.lock import driver_lock, engine_lock, engine_lock_files
 
     mine = driver_lock(ctx.settings, info.name)
     files = engine_lock_files(ctx.settings, info.name)

@@ -5,7 +5,7 @@ Before a rollout changes anything it records the rollback point: every platform 
 previous spec per service; these records keep every release, for the whole stack.
 
 Records are JSON files, one per release, under the driver's directory next to the state
-(``automation.driver_state.driver_dir``): ``releases/<stack>/<id>.json``, written atomically.
+(``automation.guard.driver_state.driver_dir``): ``releases/<stack>/<id>.json``, written atomically.
 They hold no secret values: images, hashes and the image config keys only.
 """
 

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automation.context import Context
-from automation.driver_state import current_host, current_user, driver_dir
 from automation.errors import BadInput, DriverError, translate_engine_error
 from automation.exit_codes import ExitCode
+from automation.guard.driver_state import current_host, current_user, driver_dir
 from automation.render import Result
 from automation.rollout.display import RolloutDisplay
 from automation.rollout.lint import Violation, lint_service
@@ -59,7 +59,7 @@ from sprocket_common.stack_info import StackInfo
 if TYPE_CHECKING:
     from pulumi.automation import Stack
 
-    from automation.safety import Operation
+    from automation.guard.operation import Operation
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Rollout:
     # --- the whole flow ------------------------------------------------------------------------
 
     def run(self) -> Result:
-        from automation.operations import check_program_files
+        from automation.stack.run import check_program_files
 
         check_program_files(self.info.layer)
         stack = self._select_stack()
@@ -269,7 +269,7 @@ class Rollout:
 
     def _leftover_changes(self, stack: Stack) -> dict[str, int]:
         """A rolled-back release must preview clean (0 changes): state, config and code agree."""
-        from automation.gate import ChangeCollector, change_counts
+        from automation.stack.gate import ChangeCollector, change_counts
 
         collector = ChangeCollector()
         try:
@@ -311,7 +311,7 @@ class Rollout:
     def _select_stack(self) -> Stack:
         from pulumi.automation import errors as auto_errors
 
-        from automation.engine import select_stack
+        from automation.pulumi.workspace import select_stack
 
         try:
             return select_stack(self.ctx.settings, self.info, create=False)
@@ -437,7 +437,7 @@ class Rollout:
         names: Sequence[str],
         release: Release,
     ) -> RolloutGate:
-        from automation.gate import ChangeCollector, GatePolicy, evaluate
+        from automation.stack.gate import ChangeCollector, GatePolicy, evaluate
 
         steps: dict[str, PlannedStep] = {}
         collector = ChangeCollector()
@@ -538,7 +538,7 @@ class Rollout:
         return outcomes
 
     def _up(self, stack: Stack, targets: Sequence[str] = ()) -> None:
-        from automation.progress import Progress
+        from automation.stack.progress import Progress
 
         with Progress(self.info.name, "apply") as progress:
             stack.up(color="never", on_event=progress, target=list(targets) or None)

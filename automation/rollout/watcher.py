@@ -11,7 +11,7 @@ that lasts (``STALL_GRACE_S``). Swarm stopped restarting (every task of this cha
 rejected and the restart policy created no new one: swarmkit ``orchestrator/restart``), or a task
 the scheduler cannot place (pending with the scheduler's error, e.g. "no suitable node").
 
-Used by ``rollout`` and by every apply of ``deploy`` (automation/convergence.py).
+Used by ``rollout`` and by every apply of ``deploy`` (automation/stack/convergence.py).
 
 A task with a healthcheck only reaches ``running`` once its container is healthy (the Swarm
 executor waits for health before it reports running), so "running" here means "running and

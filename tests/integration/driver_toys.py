@@ -110,12 +110,12 @@ def program_from_spec(spec: dict[str, Any]) -> Callable[[], None]:
 
 def substitute_programs(monkeypatch: Any, programs: dict[str, Callable[[], None]]) -> None:
     """The one seam: the driver loads these instead of the layers' program()."""
-    import automation.engine
+    import automation.pulumi.workspace
 
     def load_program(layer: Any) -> Callable[[], None]:
         return programs[str(layer.value)]
 
-    monkeypatch.setattr(automation.engine, "load_program", load_program)
+    monkeypatch.setattr(automation.pulumi.workspace, "load_program", load_program)
 
 
 HERE = Path(__file__).resolve().parent
@@ -147,14 +147,14 @@ def _main() -> None:
     import faulthandler
     import signal
 
-    import automation.engine
+    import automation.pulumi.workspace
 
     faulthandler.register(signal.SIGUSR1)  # a test that times out can ask where it hangs
     from automation.cli import main
 
     specs: dict[str, dict[str, Any]] = json.loads(sys.argv[1])
     programs = {layer: program_from_spec(spec) for layer, spec in specs.items()}
-    automation.engine.load_program = lambda layer: programs[str(layer.value)]  # type: ignore[assignment]
+    automation.pulumi.workspace.load_program = lambda layer: programs[str(layer.value)]  # type: ignore[assignment]
     main(sys.argv[2:])
 
 

@@ -55,7 +55,7 @@ def deploy_toys(pulumi_env: Any, layer: str, spec: dict[str, Any]) -> None:
     """Create and deploy a stack through the driver's own engine module (the seam is active)."""
     from pulumi import automation as auto
 
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
     from automation.settings import load_settings
     from sprocket_common.stack_info import Env, Layer, StackInfo
 
@@ -144,7 +144,7 @@ def test_backup_delete_restore_gives_back_the_same_state(
     assert pulumi_env.stack_file(STACK).read_bytes() == config_before
 
     # The audit log names both operations and never a secret value.
-    from automation import audit
+    from automation.guard import audit
     from automation.settings import load_settings
 
     records = audit.read(load_settings(), STACK)

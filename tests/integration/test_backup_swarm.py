@@ -100,7 +100,7 @@ def released(
     """A function deploying release `tag` of layer_1 through the driver (backups on)."""
     from pulumi import automation as auto
 
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
     from automation.settings import load_settings
     from sprocket_common.stack_info import Env, Layer, StackInfo
 

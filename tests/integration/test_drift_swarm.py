@@ -111,7 +111,7 @@ def test_a_deploy_holding_the_lock_makes_drift_wait_or_exit_4(
             sys.executable,
             "-c",
             "import time\n"
-            "from automation.lock import stack_lock\n"
+            "from automation.guard.lock import stack_lock\n"
             "from automation.settings import load_settings\n"
             "with stack_lock(load_settings(), 'local-layer_1', 'deploy'):\n"
             "    print('held', flush=True)\n"

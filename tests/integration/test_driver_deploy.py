@@ -257,7 +257,7 @@ def test_output_only_change_is_a_change(specs: Any, run_cli: Callable[..., Any])
 def test_deploy_all_runs_the_layers_in_order_once_the_contracts_are_met(
     specs: Any, run_cli: Callable[..., Any]
 ) -> None:
-    from automation import audit
+    from automation.guard import audit
     from automation.settings import load_settings
     from sprocket_common.outputs import LAYER1_KEYS, LAYER2_KEYS
 

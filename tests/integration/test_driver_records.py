@@ -12,9 +12,9 @@ from driver_toys import (
 )
 from pulumi import automation as auto
 
-from automation import audit
-from automation.audit import audit_path
 from automation.exit_codes import ExitCode
+from automation.guard import audit
+from automation.guard.audit import audit_path
 from automation.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,7 @@ def test_unlock_refuses_a_live_holder_without_force_and_records_the_removal(
     import json
     import time
 
-    from automation.lock import lock_path, read_holder
+    from automation.guard.lock import lock_path, read_holder
 
     settings = load_settings()
     now = time.time()
@@ -178,7 +178,7 @@ def test_unlock_never_removes_the_lock_of_a_process_running_on_this_host(
     import uuid
     from datetime import UTC, datetime
 
-    from automation.lock import lock_path
+    from automation.guard.lock import lock_path
 
     settings, host = load_settings(), socket.gethostname()
     running = subprocess.Popen(["sleep", "300"])  # stands for the running `pulumi up`
@@ -223,8 +223,8 @@ def test_damaged_lock_audit_and_release_files_are_named_and_skipped(
     specs: Any, run_cli: Callable[..., Any]
 ) -> None:
     """Issue 15.7: every file the driver reads back; one damaged record never stops the rest."""
-    from automation.driver_state import driver_dir
-    from automation.lock import lock_path
+    from automation.guard.driver_state import driver_dir
+    from automation.guard.lock import lock_path
 
     settings = load_settings()
     lock = lock_path(settings, "local-layer_1")

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
 
-from automation import audit
 from automation.exit_codes import ExitCode
-from automation.lock import lock_path, read_holder
-from automation.safety import pending_operations
+from automation.guard import audit
+from automation.guard.lock import lock_path, read_holder
+from automation.guard.operation import pending_operations
 from automation.settings import load_settings
 from sprocket_common.stack_info import Env, Layer, StackInfo
 
@@ -283,7 +283,7 @@ def test_refresh_clearing_pending_creates_is_gated_like_every_refresh(
 
 
 def pulumi_export(info: StackInfo) -> Any:
-    from automation.rawcli import run_pulumi_json
+    from automation.pulumi.cli import run_pulumi_json
 
     return run_pulumi_json(load_settings(), info, ["stack", "export"])
 

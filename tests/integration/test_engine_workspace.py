@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from automation import engine
+from automation.pulumi import workspace
 from automation.settings import load_settings
 from sprocket_common.stack_info import Env, Layer, StackInfo
 
@@ -25,9 +25,9 @@ def _nothing() -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_command_cache() -> Iterator[None]:
-    engine._pulumi_command_for.cache_clear()
+    workspace._pulumi_command_for.cache_clear()
     yield
-    engine._pulumi_command_for.cache_clear()
+    workspace._pulumi_command_for.cache_clear()
 
 
 def _real_version(pulumi_env: Any) -> str:
@@ -39,7 +39,7 @@ def _real_version(pulumi_env: Any) -> str:
 def test_the_cli_version_is_recorded_for_that_binary_only(pulumi_env: Any) -> None:
     settings = load_settings()
     stamp = settings.state_dir / "pulumi-cli.json"
-    assert str(engine.pulumi_command(settings).version) == _real_version(pulumi_env)
+    assert str(workspace.pulumi_command(settings).version) == _real_version(pulumi_env)
     recorded = json.loads(stamp.read_text())
     assert recorded["version"] == _real_version(pulumi_env)
 
@@ -47,8 +47,8 @@ def test_the_cli_version_is_recorded_for_that_binary_only(pulumi_env: Any) -> No
     recorded["binary"]["mtime_ns"] += 1
     recorded["version"] = "3.0.0"
     stamp.write_text(json.dumps(recorded))
-    engine._pulumi_command_for.cache_clear()
-    assert str(engine.pulumi_command(settings).version) == _real_version(pulumi_env)
+    workspace._pulumi_command_for.cache_clear()
+    assert str(workspace.pulumi_command(settings).version) == _real_version(pulumi_env)
     assert json.loads(stamp.read_text())["version"] == _real_version(pulumi_env)
 
 
@@ -57,13 +57,13 @@ def test_an_existing_stack_is_used_without_stack_select(
 ) -> None:
     settings = load_settings()
     with pytest.raises(auto.StackNotFoundError):
-        engine.select_stack(settings, INFO, program=_nothing, create=False)
-    engine.select_stack(settings, INFO, program=_nothing).up(color="never")
+        workspace.select_stack(settings, INFO, program=_nothing, create=False)
+    workspace.select_stack(settings, INFO, program=_nothing).up(color="never")
 
     def no_select(*_args: Any) -> None:
         raise AssertionError("`pulumi stack select` ran for a stack already on disk")
 
     monkeypatch.setattr(auto.LocalWorkspace, "select_stack", no_select)
-    stack = engine.select_stack(settings, INFO, program=_nothing, create=False)
+    stack = workspace.select_stack(settings, INFO, program=_nothing, create=False)
     assert stack.preview(color="never").change_summary == {"same": 1}
     assert [u.result for u in stack.history()] == ["succeeded"]

@@ -13,7 +13,7 @@ from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixtu
 from pulumi import automation as auto
 
 from automation.exit_codes import ExitCode
-from automation.report_markdown import marker, split_comments
+from automation.stack.report_markdown import marker, split_comments
 
 pytestmark = pytest.mark.integration
 

@@ -226,9 +226,9 @@ NOWHERE = "node.labels.sprocket.nowhere==true"
 
 
 def _machine_settings(stack: str) -> Path:
-    """The settings file the driver runs for a local stack (automation/stack_files.py)."""
+    """The settings file the driver runs for a local stack (automation/pulumi/stack_files.py)."""
+    from automation.pulumi.stack_files import stack_file
     from automation.settings import load_settings
-    from automation.stack_files import stack_file
     from sprocket_common.stack_info import StackInfo
 
     return stack_file(load_settings(), StackInfo.parse(stack))
@@ -351,9 +351,9 @@ def _project_copy(real: dict[str, Any]) -> Path:
 
 def _plain_preview(real: dict[str, Any], stack: str) -> set[tuple[str, str]]:
     """The plain CLI's plan, with the settings the driver runs: a local stack's live in the
-    machine's copy (automation/stack_files.py), which holds e.g. a rollout's image tags."""
+    machine's copy (automation/pulumi/stack_files.py), which holds e.g. a rollout's image tags."""
+    from automation.pulumi.stack_files import stack_file
     from automation.settings import load_settings
-    from automation.stack_files import stack_file
     from sprocket_common.stack_info import StackInfo
 
     shutil.copy(

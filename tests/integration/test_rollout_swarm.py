@@ -1,11 +1,12 @@
 """`rollout` end to end on the real Swarm, through the real engine and the real CLI entry point.
 
-The platform layer's own program needs the docker provider plugin, which cannot be installed
-here, so these tests give the driver an inline stand-in through one seam: `automation.engine.
-load_program` returns a program of dynamic Swarm services (sprocket_common.dynamic_swarm) that
-reads the platform's image config keys (`sprocket:image_tag`, `sprocket:image_tags`) and exports
-`images` and `service_names` like the platform does. Everything else is real: the pulumi CLI and
-file backend, the Swarm, the images, the healthchecks, Swarm's own rollback.
+The platform layer's own program needs the docker provider plugin, which cannot be installed here,
+so these tests give the driver an inline stand-in through one seam:
+`automation.pulumi.workspace.load_program` returns a program of dynamic Swarm services
+(sprocket_common.dynamic_swarm) that reads the platform's image config keys (`sprocket:image_tag`,
+`sprocket:image_tags`) and exports `images` and `service_names` like the platform does. Everything
+else is real: the pulumi CLI and file backend, the Swarm, the images, the healthchecks, Swarm's own
+rollback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from automation.pulumi import workspace
 from automation.rollout.watcher import parse_docker_time
 from sprocket_common.dynamic_swarm import SwarmServiceResource
 from sprocket_common.stack_info import Env, Layer, StackInfo
@@ -88,20 +90,19 @@ def platform(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., Any]]:
     """Deploys the stand-in platform on tag 1; the driver's load_program returns it."""
-    from automation import engine
     from automation.settings import load_settings
 
     def deploy(**program_options: Any) -> Any:
         program = platform_stand_in(service_name, **program_options)
         monkeypatch.setattr(
-            engine, "load_program", lambda layer: program if layer is Layer.PLATFORM else None
+            workspace, "load_program", lambda layer: program if layer is Layer.PLATFORM else None
         )
         from pulumi.automation import ConfigValue
 
         # The copied Pulumi.local-platform.yaml carries the salt of the repo's local passphrase,
         # not the test's: a fresh stack config for the fresh backend.
         (pulumi_env.project_dir / "Pulumi.local-platform.yaml").unlink(missing_ok=True)
-        stack = engine.select_stack(
+        stack = workspace.select_stack(
             load_settings(), StackInfo(Env.LOCAL, Layer.PLATFORM), program=program
         )
         stack.set_config("sprocket:image_tag", ConfigValue("1"))
@@ -261,7 +262,7 @@ def test_a_failing_image_rolls_the_whole_release_back_to_version_1(
 
 
 def audit_of_rollouts() -> list[tuple[int, str | None, str | None]]:
-    from automation import audit
+    from automation.guard import audit
     from automation.settings import load_settings
 
     return [

@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from automation.convergence import (
+from automation.rollout.watcher import Convergence, Phase
+from automation.stack.convergence import (
     SERVICE_TYPE,
     Before,
     ServiceResult,
@@ -13,7 +14,6 @@ from automation.convergence import (
     failure_text,
     targets,
 )
-from automation.rollout.watcher import Convergence, Phase
 
 PREFIX = "urn:pulumi:local-platform::sprocket-infra::sprocket:swarm:Service$"
 

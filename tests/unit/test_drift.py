@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from automation.drift import changed_keys, drift_from_step, drift_text
+from automation.stack.drift import changed_keys, drift_from_step, drift_text
 
 URN = "urn:pulumi:prod-platform::sprocket-infra::pulumi-python:dynamic:Resource::web"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from automation.gate import (
+from automation.stack.gate import (
     ChangeCollector,
     GatePolicy,
     PlannedChange,
@@ -189,7 +189,7 @@ def test_stack_output_updates_pass_narrow_policies() -> None:
 
 
 def test_allow_all_deletes_allows_deletes_only_and_the_text_names_the_pattern() -> None:
-    from automation.gate import allow_all_text
+    from automation.stack.gate import allow_all_text
 
     stack = "local-platform"
     urns = [f"urn:pulumi:{stack}::sprocket-infra::docker:index/volume:Volume::v{i}" for i in (1, 2)]

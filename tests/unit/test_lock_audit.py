@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from automation import audit
 from automation.errors import StackLocked
-from automation.lock import Liveness, driver_lock, liveness, lock_path, read_holder, stack_lock
+from automation.guard import audit
+from automation.guard.lock import (
+    Liveness,
+    driver_lock,
+    liveness,
+    lock_path,
+    read_holder,
+    stack_lock,
+)
 from automation.settings import Settings
 
 
@@ -77,7 +84,7 @@ def test_waiting_gets_the_lock_when_the_holder_exits(settings: Settings) -> None
     """A real second process holds the lock for 1.5 s; we wait for it instead of failing."""
     code = (
         "import time, sys\n"
-        "from automation.lock import stack_lock\n"
+        "from automation.guard.lock import stack_lock\n"
         "from automation.settings import Settings\n"
         "from pathlib import Path\n"
         f"s = Settings(project_dir=Path({str(settings.project_dir)!r}), "

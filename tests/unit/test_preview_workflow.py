@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from automation.report_markdown import render_preview
+from automation.stack.report_markdown import render_preview
 
 WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "preview.yml"
 

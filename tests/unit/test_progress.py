@@ -6,7 +6,7 @@ import io
 from types import SimpleNamespace
 from typing import Any
 
-from automation.progress import Progress
+from automation.stack.progress import Progress
 
 URN = "urn:pulumi:local-platform::sprocket-infra::docker:index/service:Service::"
 

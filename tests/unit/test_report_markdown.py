@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from automation.report_markdown import (
+from automation.stack.report_markdown import (
     GITHUB_COMMENT_LIMIT,
     Redactor,
     marker,

@@ -1,4 +1,4 @@
-"""The local stacks' per-machine stack files (automation/stack_files.py)."""
+"""The local stacks' per-machine stack files (automation/pulumi/stack_files.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from automation.errors import DriverError
+from automation.pulumi.stack_files import stack_dir, stack_file
 from automation.settings import Settings
-from automation.stack_files import stack_dir, stack_file
 from sprocket_common.stack_info import StackInfo
 
 LOCAL = StackInfo.parse("local-platform")

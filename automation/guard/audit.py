@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from automation.driver_state import current_host, current_user, driver_dir
+from automation.guard.driver_state import current_host, current_user, driver_dir
 from automation.settings import Settings
 
 AUDIT_FILE = "audit.jsonl"

@@ -310,7 +310,7 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
     """
     from pulumi.automation.errors import StackNotFoundError
 
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
     from sprocket_common.stack_info import StackInfo, UnknownNameError
 
     values: list[str] = []

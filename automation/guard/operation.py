@@ -20,12 +20,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from automation import audit
-from automation.backup.hooks import snapshots
 from automation.context import Context
 from automation.errors import DriverError, EngineFailedSilently, Interrupted, PendingOperations
 from automation.exit_codes import ExitCode
-from automation.lock import stack_lock
+from automation.guard import audit
+from automation.guard.lock import stack_lock
+from automation.guard.snapshots import snapshots
 from automation.settings import Settings
 from sprocket_common.stack_info import StackInfo
 
@@ -129,7 +129,7 @@ def settle_silent_failure(settings: Settings, info: StackInfo, op: Operation, si
     """After the engine failed without a reason: what did it do? Read from the stack's history
     (the updates started since `since`) and state (pending operations); put on `op` for the
     audit record, and said in one sentence for the operator."""
-    from automation.rawcli import run_pulumi_json
+    from automation.pulumi.cli import run_pulumi_json
 
     args = ["stack", "history", "--json", "--show-secrets=false"]
     try:
@@ -171,7 +171,7 @@ def _epoch(text: Any) -> float:
 
 def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
     """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
-    from automation.rawcli import NoSuchStack, run_pulumi_json
+    from automation.pulumi.cli import NoSuchStack, run_pulumi_json
 
     try:
         exported = run_pulumi_json(settings, info, ["stack", "export"])
@@ -200,8 +200,8 @@ def refuse_pending_operations(ctx: Context, info: StackInfo) -> None:
 def pending_repair_hint(ctx: Context, info: StackInfo) -> str:
     """The repair, as commands to run in this order: Pulumi's lock first if the killed update
     left it (refresh would meet it and exit 4), then drop the pending creates."""
+    from automation.guard.lock import engine_lock_files
     from automation.hints import driver_command
-    from automation.lock import engine_lock_files
 
     env, layer, yes = info.env, info.layer.value, ctx.assume_yes
     steps = []

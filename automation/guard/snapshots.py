@@ -1,4 +1,4 @@
-"""Pre/post-operation snapshots for safety.guarded(): RPO of one operation.
+"""Pre/post-operation snapshots for guard.operation.guarded(): RPO of one operation.
 
 A mutating command on a stack gets a verified backup before it starts and after it succeeds
 (or after a rollout that failed and was rolled back), when a backup bucket is configured.
@@ -27,7 +27,7 @@ _guard = threading.Lock()
 def snapshots(ctx: Context, info: StackInfo, command: str, op: Any) -> Iterator[None]:
     """Back up before the block and after it succeeds (`op.exit_code` OK or ROLLED_BACK).
 
-    `op` is the guarded command's safety.Operation: ids and hashes go into `op.details`.
+    `op` is the guarded command's guard.operation.Operation: ids and hashes go into `op.details`.
     """
     with _guard:
         outer = info.name not in _active and bool(ctx.settings.backup.bucket)

@@ -3,7 +3,7 @@
 Pulumi locks a stack only for the length of one engine call; the driver's lock covers a whole
 command (preflight, backup, preview, confirm, apply, backup), so a cron backup cannot slip in
 between a deploy's preview and its apply. The lock is a JSON file created with O_EXCL in the
-driver directory next to the state (see automation/driver_state.py), holding who took it and a
+driver directory next to the state (see automation/guard/driver_state.py), holding who took it and a
 heartbeat the holder renews. It is stale, and taken over, when its pid is dead on this host, or,
 for a holder on another host, when its lease expired without a heartbeat (`liveness`: the same
 rule `unlock` applies to it and to Pulumi's own lock). It is released in ``finally``, so also
@@ -26,8 +26,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
 
-from automation.driver_state import current_host, current_user, driver_dir
 from automation.errors import StackLocked, unreadable
+from automation.guard.driver_state import current_host, current_user, driver_dir
 from automation.settings import Settings
 
 LEASE_S = 120.0  # a holder that stops renewing for this long is gone (crashed on another host)

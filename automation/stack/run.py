@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from automation.context import Context
-from automation.convergence import Before, ServiceResult, ServiceSteps
 from automation.errors import (
     BadInput,
     DriverError,
@@ -30,7 +29,10 @@ from automation.errors import (
     translate_engine_error,
 )
 from automation.exit_codes import ExitCode
-from automation.gate import (
+from automation.guard.operation import Operation, guarded
+from automation.rollout.watcher import WatchStopped
+from automation.stack.convergence import Before, ServiceResult, ServiceSteps
+from automation.stack.gate import (
     RETAIN_OP,
     ChangeCollector,
     GateDecision,
@@ -42,9 +44,7 @@ from automation.gate import (
     plan_fingerprint,
     unmatched_allowances,
 )
-from automation.progress import Progress, short_name
-from automation.rollout.watcher import WatchStopped
-from automation.safety import Operation, guarded
+from automation.stack.progress import Progress, short_name
 from sprocket_common.stack_info import Layer, StackInfo, layer_package
 
 URN_PREFIX = "urn:pulumi:"
@@ -187,7 +187,7 @@ def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
 
 def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]:
     """{upstream stack: [missing output keys]}; a stack never deployed misses all of them."""
-    from automation.rawcli import NoSuchStack, run_pulumi_json
+    from automation.pulumi.cli import NoSuchStack, run_pulumi_json
 
     missing: dict[str, list[str]] = {}
     for upstream, keys in upstream_contract(layer):
@@ -308,7 +308,7 @@ def plan_dir() -> Iterator[Path]:
 
 
 def _select(ctx: Context, info: StackInfo) -> Any:
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
 
     return select_stack(ctx.settings, info)
 
@@ -317,7 +317,7 @@ def _existing(ctx: Context, info: StackInfo) -> Any | None:
     """The stack if it was ever deployed here; refresh and destroy never create one."""
     from pulumi.automation import errors as auto_errors
 
-    from automation.engine import select_stack
+    from automation.pulumi.workspace import select_stack
 
     try:
         return select_stack(ctx.settings, info, create=False)
@@ -405,7 +405,7 @@ def _engine_error(exc: BaseException, info: StackInfo, stack: Any) -> DriverErro
 
 
 def _redactor(stack: Any) -> Callable[[str], str]:
-    from automation.report_markdown import (
+    from automation.stack.report_markdown import (
         Redactor,
         secret_values_from_config,
         secret_values_from_env,
@@ -437,7 +437,7 @@ def _classify_engine_error(exc: BaseException, info: StackInfo) -> DriverError:
 
 def _update_message(verb: str) -> str:
     """Pulumi's update message names who ran it, so `history` shows it on the engine's entries."""
-    from automation.driver_state import current_host, current_user
+    from automation.guard.driver_state import current_host, current_user
 
     return f"sprocket {verb} by {current_user()}@{current_host()}"
 
@@ -505,8 +505,8 @@ def _apply(
 
 
 def _before_apply(ctx: Context, services: ServiceSteps) -> Before:
-    from automation.convergence import before_apply
     from automation.rollout.run import docker_api
+    from automation.stack.convergence import before_apply
 
     if not services.services():
         return Before()
@@ -524,8 +524,8 @@ def _wait_for_services(
     """Watch the stack's services; not converged: ExitCode.NOT_CONVERGED, named per service."""
     import docker.errors
 
-    from automation.convergence import failure_text, watch
     from automation.rollout.run import docker_api
+    from automation.stack.convergence import failure_text, watch
 
     if not services.services():
         return  # a stack without Swarm services: the apply's result is the whole story
@@ -600,7 +600,7 @@ def _unprotected_for_replace(
     --allow-replace/--allow-delete is the approval, so the driver unprotects exactly those URNs
     and protects them again if the apply does not happen.
     """
-    from automation.rawcli import run_pulumi
+    from automation.pulumi.cli import run_pulumi
 
     urns = list(outcome.engine_protected)
     for urn in urns:
@@ -703,7 +703,7 @@ class _RefreshSteps:
         op = str(getattr(meta.op, "value", meta.op))
         if op not in ("update", "delete"):
             return
-        from automation.drift import changed_keys
+        from automation.stack.drift import changed_keys
 
         old, new = meta.old, meta.new
         self.collector.add_step(

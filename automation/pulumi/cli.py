@@ -12,8 +12,8 @@ import subprocess
 from typing import Any
 
 from automation.errors import CredentialsError, DriverError
+from automation.pulumi.stack_files import stack_dir
 from automation.settings import Settings
-from automation.stack_files import stack_dir
 from sprocket_common.stack_info import StackInfo
 
 
@@ -25,7 +25,7 @@ def run_pulumi(
     settings: Settings, info: StackInfo, args: list[str], *, with_stack: bool = True
 ) -> str:
     """`pulumi ARGS [--stack NAME]` in the project: stdout, or a DriverError naming the stack."""
-    from automation.engine import engine_env, find_pulumi_cli
+    from automation.pulumi.workspace import engine_env, find_pulumi_cli
 
     try:
         env = engine_env(settings, info)

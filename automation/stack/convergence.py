@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from automation.progress import ConvergenceProgress
 from automation.rollout.watcher import (
     Convergence,
     Phase,
@@ -31,6 +30,7 @@ from automation.rollout.watcher import (
     WatchTarget,
     daemon_now,
 )
+from automation.stack.progress import ConvergenceProgress
 
 SERVICE_TYPE = "docker:index/service:Service"
 # Engine step ops that give a service a new spec (a replace shows as several steps).

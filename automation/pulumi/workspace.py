@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automation.errors import DriverError
+from automation.errors import BadInput, DriverError
+from automation.pulumi.stack_files import stack_dir
 from automation.settings import Settings, passphrase_env
-from automation.stack_files import stack_dir
-from sprocket_common.stack_info import PROJECT_NAME, StackInfo, load_program
+from sprocket_common.stack_info import PROJECT_NAME, ProgramsNotFound, StackInfo, load_program
 
 if TYPE_CHECKING:
     from pulumi.automation import LocalWorkspace, PulumiCommand, Stack
@@ -115,13 +115,17 @@ def select_stack(
     env = engine_env(settings, info)
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
     _ensure_file_backend_dir(settings.resolved_backend_url)
+    try:
+        program = program or load_program(info.layer)
+    except ProgramsNotFound as exc:
+        raise BadInput(str(exc), "cd into the checkout, or export SPROCKET_PROJECT_DIR") from None
     workspace = auto.LocalWorkspace(
         work_dir=str(stack_dir(settings, info)),
         pulumi_home=str(settings.resolved_pulumi_home),
         env_vars=env,
         pulumi_command=pulumi_command(settings),
         secrets_provider="passphrase",
-        program=program or load_program(info.layer),
+        program=program,
     )
     if _checkpoint_exists(settings, info):
         return _stack_without_select(info.name, workspace)
