@@ -42,7 +42,8 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.DRIFT_DETECTED: "resources were changed outside Pulumi",
     ExitCode.HEALTH_WARNING: "health check found warnings",
     ExitCode.HEALTH_CRITICAL: "health check found critical problems",
-    ExitCode.SECRETS_INCOMPLETE: "secrets in the state do not all decrypt (wrong passphrase?)",
+    ExitCode.SECRETS_INCOMPLETE: "the passphrase opens some of the state's secrets but not all "
+    "(a wrong passphrase is 9)",
     ExitCode.NOT_CONVERGED: "applied, but services did not converge (each is named with Swarm's "
     "reason; fix it and deploy again)",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -37,15 +36,17 @@ from automation.backup.secrets_check import (
     count_decrypted_secrets,
     count_secure_config_keys,
 )
-from automation.errors import DriverError, SecretsIncomplete
+from automation.errors import CredentialsError, DriverError, SecretsIncomplete
 from automation.exit_codes import ExitCode
+from automation.pulumi.errors import (
+    FORCE_ADVICE,
+    cli_error,
+    engine_reason,
+    engine_reasons,
+)
 from automation.pulumi.stack_files import stack_dir, stack_file
 from automation.settings import Settings
 from sprocket_common.stack_info import StackInfo
-
-
-class StackMissing(DriverError):
-    """The stack has no state in the backend."""
 
 
 @dataclass(frozen=True)
@@ -83,48 +84,8 @@ def _start(settings: Settings, info: StackInfo, *args: str) -> subprocess.Popen[
 def _finish(proc: subprocess.Popen[bytes], what: str, info: StackInfo) -> bytes:
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise _cli_error(err.decode(errors="replace"), what, info)
+        raise cli_error(err.decode(errors="replace"), what, info)
     return out
-
-
-def _cli_error(stderr: str, what: str, info: StackInfo) -> DriverError:
-    lowered = stderr.lower()
-    if "no stack named" in lowered:
-        return StackMissing(
-            f"stack {info.name} has no state in the backend",
-            f"deploy it first, or restore it: `python -m automation restore {info.layer.value}`",
-        )
-    if "passphrase" in lowered and ("incorrect" in lowered or "decrypt" in lowered):
-        return SecretsIncomplete(
-            f"the configured passphrase does not decrypt the secrets of {info.name} "
-            f"({what} failed); nothing was stored",
-            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to this stack's passphrase",
-        )
-    return DriverError(
-        f"pulumi {what} of {info.name} failed: {engine_reason(stderr)}",
-        "see `pulumi` output above",
-    )
-
-
-_FORCE_ADVICE = "rerun with --force"
-
-
-def engine_reason(stderr: str) -> str:
-    """The CLI's whole reason, not only its last line: every error and `* ` item of a
-    multi-error, without the CLI's own advice to rerun with --force (the driver decides that)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return "; ".join(_reasons(stderr)) or (lines[-1] if lines else "no reason given (empty stderr)")
-
-
-def _reasons(stderr: str) -> list[str]:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    items = [
-        _ITEM.sub("", line) for line in lines if _ITEM.match(line) and _FORCE_ADVICE not in line
-    ]
-    return [item for item in items if not re.fullmatch(r"\d+ errors? occurred:", item)]
-
-
-_ITEM = re.compile(r"^(?:error: |\* |\d+\) )")  # `error: 2 errors occurred:` then `1) ...`
 
 
 class ImportRefused(DriverError):
@@ -216,7 +177,7 @@ class PendingSnapshot:
                 crypter = self._crypter(config_salt).result()
                 config_decrypted = count_decryptable_config(snap.config, crypter)
         except WrongPassphrase:
-            raise SecretsIncomplete(
+            raise CredentialsError(
                 f"the configured passphrase does not decrypt the secrets of {self.info.name}; "
                 "nothing was stored",
                 "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to this stack's passphrase",
@@ -275,7 +236,7 @@ def check_passphrase(
     except UnknownFormat:
         return
     except WrongPassphrase:
-        raise SecretsIncomplete(
+        raise CredentialsError(
             f"the configured passphrase does not open the secrets of {label}; nothing was imported",
             hint,
         ) from None
@@ -326,7 +287,7 @@ def stack_exists(settings: Settings, info: StackInfo) -> bool:
         argv, cwd=stack_dir(settings, info), env=env, capture_output=True, check=False
     )
     if proc.returncode != 0:
-        raise _cli_error(proc.stderr.decode(errors="replace"), "stack ls", info)
+        raise cli_error(proc.stderr.decode(errors="replace"), "stack ls", info)
     return any(entry.get("name") == info.name for entry in json.loads(proc.stdout or b"[]"))
 
 
@@ -338,7 +299,7 @@ def init_stack(settings: Settings, info: StackInfo) -> None:
         argv, cwd=stack_dir(settings, info), env=env, capture_output=True, check=False
     )
     if proc.returncode != 0:
-        raise _cli_error(proc.stderr.decode(errors="replace"), "stack init", info)
+        raise cli_error(proc.stderr.decode(errors="replace"), "stack init", info)
 
 
 def import_state(settings: Settings, info: StackInfo, state: bytes, *, force: bool) -> None:
@@ -371,13 +332,13 @@ def _import(settings: Settings, info: StackInfo, path: Path, *, force: bool) -> 
     stderr = err.decode(errors="replace")
     if proc.returncode == 0:
         return None
-    if _FORCE_ADVICE not in stderr:  # not a refusal of the checkpoint: a failure
-        raise _cli_error(stderr, "stack import", info)
+    if FORCE_ADVICE not in stderr:  # not a refusal of the checkpoint: a failure
+        raise cli_error(stderr, "stack import", info)
     return stderr
 
 
 def _only_foreign_urns(stderr: str) -> bool:
-    reasons = _reasons(stderr)
+    reasons = engine_reasons(stderr)
     return bool(reasons) and all("is from a different stack" in reason for reason in reasons)
 
 

@@ -157,11 +157,12 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     leave, so only earlier update versions count. Without any post-operation snapshot, the
     newest verified backup of an earlier update is used.
     """
-    from automation.backup.pulumi_state import StackMissing, snapshot_version
+    from automation.backup.pulumi_state import snapshot_version
+    from automation.pulumi.errors import NoSuchStack
 
     try:
         current: int | None = snapshot_version(ctx.settings, info)
-    except StackMissing:
+    except NoSuchStack:
         current = None
     earlier = [
         r
@@ -262,14 +263,14 @@ def refresh_preview(ctx: Context, info: StackInfo) -> dict[str, Any]:
     """What a refresh would change: the gap between the restored state and reality."""
     from pulumi.automation import errors as auto_errors
 
-    from automation.errors import translate_engine_error
+    from automation.pulumi.errors import engine_error
     from automation.pulumi.workspace import select_stack
 
     stack = select_stack(ctx.settings, info, create=False)
     try:
         summary = stack.preview_refresh(color="never").change_summary
     except auto_errors.CommandError as exc:
-        error = translate_engine_error(exc)
+        error = engine_error(exc, info, stack)
         return {"ok": False, "error": error.message, "differences": {}}
     differences = {op: n for op, n in summary.items() if op != "same" and n}
     return {"ok": True, "differences": differences}

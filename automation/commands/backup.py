@@ -78,10 +78,10 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     import secrets
     import time
 
-    from automation.backup.pulumi_state import StackMissing
     from automation.backup.service import take
     from automation.guard import audit
     from automation.guard.lock import stack_lock
+    from automation.pulumi.errors import NoSuchStack
 
     run_id = secrets.token_hex(4)
     taken: list[dict[str, Any]] = []
@@ -96,7 +96,7 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
                 record = take(ctx.settings, info, reason, run_id=run_id)
             taken.append(record.to_dict())
             entry.update(exit_code=0, backup_id=record.backup_id, sha256=record.sha256)
-        except StackMissing as exc:
+        except NoSuchStack as exc:
             if layer_name != "all":
                 errors.append({"message": exc.message, "hint": exc.hint})
                 code = code or exc.code

@@ -14,8 +14,9 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput, translate_engine_error
+from automation.errors import BadInput
 from automation.exit_codes import ExitCode
+from automation.pulumi.errors import engine_error
 from automation.render import Result
 from automation.stack.drift import DriftCollector, drift_text
 from sprocket_common.stack_info import LAYER_ORDER, Layer, UnknownNameError, parse_layer
@@ -47,7 +48,7 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
         try:
             stack.preview_refresh(color="never", on_event=collector, suppress_progress=True)
         except auto_errors.CommandError as exc:
-            raise translate_engine_error(exc) from exc
+            raise engine_error(exc, info, stack) from exc
     return {
         "stack": info.name,
         "deployed": True,

@@ -63,12 +63,12 @@ def _snapshot_after_rollback(
 def _snapshot(
     ctx: Context, info: StackInfo, reason: str, details: dict[str, Any], key: str
 ) -> None:
-    from automation.backup.pulumi_state import StackMissing
     from automation.backup.service import take
+    from automation.pulumi.errors import NoSuchStack
 
     try:
         record = take(ctx.settings, info, reason)
-    except StackMissing:
+    except NoSuchStack:
         details[key] = None  # nothing deployed yet: nothing to lose
         return
     details[key] = {"id": record.backup_id, "key": record.key, "sha256": record.sha256}

@@ -11,14 +11,11 @@ import os
 import subprocess
 from typing import Any
 
-from automation.errors import CredentialsError, DriverError
+from automation.errors import CredentialsError
+from automation.pulumi.errors import cli_error
 from automation.pulumi.stack_files import stack_dir
 from automation.settings import Settings
 from sprocket_common.stack_info import StackInfo
-
-
-class NoSuchStack(DriverError):
-    """The stack has never been deployed on this backend."""
 
 
 def run_pulumi(
@@ -48,11 +45,7 @@ def run_pulumi(
         check=False,
     )
     if proc.returncode != 0:
-        stderr = proc.stderr.strip()
-        if "no stack named" in stderr.lower():
-            raise NoSuchStack(f"stack {info.name} does not exist on this backend")
-        last = stderr.splitlines()[-1] if stderr else f"exit {proc.returncode}"
-        raise DriverError(f"`pulumi {' '.join(args)}` failed for {info.name}: {last}")
+        raise cli_error(proc.stderr, " ".join(args), info)
     return proc.stdout
 
 

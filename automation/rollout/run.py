@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automation.context import Context
-from automation.errors import BadInput, DriverError, translate_engine_error
+from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.guard.driver_state import current_host, current_user, driver_dir
 from automation.render import Result
@@ -544,13 +544,18 @@ class Rollout:
             stack.up(color="never", on_event=progress, target=list(targets) or None)
 
     def _engine(self, call: Callable[[], Any], what: str) -> None:
+        """Run an engine call; its failure keeps the classifier's exception (a held lock stays
+        exit 4) and redaction, with what failed in front."""
         from pulumi.automation import errors as auto_errors
+
+        from automation.pulumi.errors import engine_error
 
         try:
             call()
         except auto_errors.CommandError as exc:
-            error = translate_engine_error(exc)
-            raise DriverError(f"{what} failed: {error.message}", error.hint) from exc
+            error = engine_error(exc, self.info)
+            error.message = f"{what} failed: {error.message}"
+            raise error from exc
 
     def _first_task_failure(
         self, api: Any, service_names: Mapping[str, str], forward: Attempt

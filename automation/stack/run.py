@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -24,12 +23,11 @@ from automation.context import Context
 from automation.errors import (
     BadInput,
     DriverError,
-    GateBlocked,
     Interrupted,
-    translate_engine_error,
 )
 from automation.exit_codes import ExitCode
 from automation.guard.operation import Operation, guarded
+from automation.pulumi.errors import PlanChanged, engine_error
 from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
 from automation.stack.gate import (
@@ -65,10 +63,6 @@ def _engine_output() -> dict[str, Any]:
 
 class UpstreamOutputsMissing(DriverError):
     code = ExitCode.ERROR
-
-
-class PlanChanged(GateBlocked):
-    """The program now plans steps the approved preview did not show."""
 
 
 @dataclass
@@ -187,7 +181,8 @@ def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
 
 def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]:
     """{upstream stack: [missing output keys]}; a stack never deployed misses all of them."""
-    from automation.pulumi.cli import NoSuchStack, run_pulumi_json
+    from automation.pulumi.cli import run_pulumi_json
+    from automation.pulumi.errors import NoSuchStack
 
     missing: dict[str, list[str]] = {}
     for upstream, keys in upstream_contract(layer):
@@ -359,7 +354,7 @@ def gated_preview(
             )
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
-                raise _engine_error(exc, info, stack) from exc
+                raise engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
     blocked = _judge(outcome, collector.changes, options, info)
     if not blocked and any(c.is_change for c in outcome.changes):
@@ -388,51 +383,6 @@ def _judge(
     outcome.exit_code, outcome.status = ExitCode.GATE_BLOCKED, "blocked"
     outcome.message = allow_all_text(outcome.decision, info.name)
     return True
-
-
-def _engine_error(exc: BaseException, info: StackInfo, stack: Any) -> DriverError:
-    """The engine's failure as a DriverError, with every known secret value redacted from it.
-
-    A program's own exception text reaches the message, and a program may have put a decrypted
-    config value into it; the stack's secret config values are read only on this error path.
-    """
-    error = _classify_engine_error(exc, info)
-    if type(error) is DriverError:  # unclassified: say where the whole story is
-        error.hint = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
-    redact = _redactor(stack)
-    error.message, error.hint = redact(error.message), redact(error.hint)
-    return error
-
-
-def _redactor(stack: Any) -> Callable[[str], str]:
-    from automation.stack.report_markdown import (
-        Redactor,
-        secret_values_from_config,
-        secret_values_from_env,
-    )
-
-    values = list(secret_values_from_env())
-    with contextlib.suppress(Exception):  # best effort: the error must still be reported
-        values += secret_values_from_config(stack.get_all_config())
-    return Redactor.of(values)
-
-
-def _classify_engine_error(exc: BaseException, info: StackInfo) -> DriverError:
-    text = str(exc)
-    if "violates plan" in text:
-        lines = [line.strip() for line in text.splitlines() if "violates plan" in line]
-        return PlanChanged(
-            f"{info.name}: the program now plans steps the approved preview did not show: "
-            f"{lines[0] if lines else 'plan violation'}",
-            "nothing outside the approved plan was applied; preview again and re-approve",
-        )
-    missing_target = re.search(r"Target '([^']+)' could not be found", text)
-    if missing_target:
-        return BadInput(
-            f"--target {missing_target.group(1)} is not a resource of {info.name}",
-            "valid targets are the URNs `python -m automation preview LAYER --json` lists",
-        )
-    return translate_engine_error(exc, info.name)
 
 
 def _update_message(verb: str) -> str:
@@ -585,7 +535,7 @@ def _up(
                 show_secrets=False,
             )
         except auto_errors.CommandError as exc:
-            raise _engine_error(exc, info, stack) from exc
+            raise engine_error(exc, info, stack) from exc
     summary = result.summary.resource_changes or {}
     op.changes = {k: v for k, v in summary.items() if k != "same" and v}
 
@@ -680,7 +630,7 @@ def refresh_stack(
                     clear_pending_creates=clear_pending or None,
                 )
         except auto_errors.CommandError as exc:
-            raise _engine_error(exc, info, stack) from exc
+            raise engine_error(exc, info, stack) from exc
         outcome.applied, outcome.status = True, "refreshed"
         return outcome
 
@@ -736,7 +686,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 stack.preview_destroy(**_engine_output(), on_event=_fan_out(collector, diagnostics))
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
-                raise _engine_error(exc, info, stack) from exc
+                raise engine_error(exc, info, stack) from exc
             outcome.engine_protected = diagnostics.protect_refusals()
         blocked = _judge(outcome, collector.changes, options, info)
         _record(op, outcome)
@@ -755,7 +705,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                         **_engine_output(), on_event=progress, message=_update_message("destroy")
                     )
             except auto_errors.CommandError as exc:
-                raise _engine_error(exc, info, stack) from exc
+                raise engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
         outcome.message = retained_text(outcome.changes)

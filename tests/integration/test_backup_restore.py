@@ -205,7 +205,7 @@ def test_wrong_passphrase_fails_the_backup_and_stores_nothing(
 ) -> None:
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the passphrase")
     result = run_cli("backup", "layer_1")
-    assert result.exit_code == ExitCode.SECRETS_INCOMPLETE
+    assert result.exit_code == ExitCode.CREDENTIALS  # as on every path: a wrong passphrase is 9
     assert "nothing was stored" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one line for cron mail
     assert bucket_keys(s3_endpoint) == []
@@ -528,7 +528,7 @@ def test_restore_from_a_runbook_export_file_goes_through_the_same_checks(
 
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the passphrase")
     locked_out = run_cli("--yes", "restore", "layer_1", "--file", str(plain))
-    assert locked_out.exit_code == ExitCode.SECRETS_INCOMPLETE, locked_out.stderr
+    assert locked_out.exit_code == ExitCode.CREDENTIALS, locked_out.stderr
     assert f"the configured passphrase does not open the secrets of file {plain}" in (
         locked_out.stderr
     )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from automation.exit_codes import ExitCode
+from sprocket_common.stack_info import StackInfo
 
 
 def test_unknown_layer_names_the_valid_layers(run_cli: Any) -> None:
@@ -65,13 +66,18 @@ def test_missing_provider_plugin_says_how_to_install_it() -> None:
     from pulumi.automation import errors as auto_errors
     from pulumi.automation._cmd import CommandResult
 
-    from automation.errors import MissingPlugin, translate_engine_error
+    from automation.errors import MissingPlugin
+    from automation.pulumi.errors import engine_error
 
     engine_text = (
         "error: no resource plugin 'pulumi-resource-docker' found in the workspace at version "
         "v5.2.0 or on your $PATH"
     )
-    error = translate_engine_error(auto_errors.CommandError(CommandResult("", engine_text, 255)))
+    error = engine_error(
+        auto_errors.CommandError(CommandResult("", engine_text, 255)),
+        StackInfo.parse("local-platform"),
+        StackInfo.parse("local-platform"),
+    )
     assert isinstance(error, MissingPlugin)
     assert error.message == "the docker provider plugin v5.2.0 is not installed"
     assert "scripts/install-plugins.sh" in error.hint
@@ -82,15 +88,17 @@ def test_a_required_config_key_the_engine_misses_is_bad_input_naming_it() -> Non
     from pulumi.automation import errors as auto_errors
     from pulumi.automation._cmd import CommandResult
 
-    from automation.errors import BadInput, translate_engine_error
+    from automation.errors import BadInput
+    from automation.pulumi.errors import engine_error
 
     engine_text = (
         "error: an unhandled error occurred: Missing required configuration variable "
         "'sprocket:discord_client_secret'\n    please set a value using the command "
         "`pulumi config set --secret sprocket:discord_client_secret <value>`"
     )
-    error = translate_engine_error(
-        auto_errors.CommandError(CommandResult("", engine_text, 255)), "prod-layer_1"
+    error = engine_error(
+        auto_errors.CommandError(CommandResult("", engine_text, 255)),
+        StackInfo.parse("prod-layer_1"),
     )
     assert isinstance(error, BadInput)
     assert error.message == "missing required configuration: sprocket:discord_client_secret"

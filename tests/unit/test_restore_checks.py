@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 from automation.backup.checks import explain_difference, integrity_defects
-from automation.backup.pulumi_state import _only_foreign_urns, engine_reason
+from automation.backup.pulumi_state import _only_foreign_urns
+from automation.pulumi.errors import engine_reason
 
 BASE = "urn:pulumi:local-layer_1::sprocket-infra::"
 STACK = BASE + "pulumi:pulumi:Stack::sprocket-infra-local-layer_1"

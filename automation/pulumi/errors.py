@@ -1,0 +1,197 @@
+"""The one place that turns what the Pulumi engine says into the driver's exceptions.
+
+Every failed engine call ends here: ``engine_error()`` for the Automation API's exceptions,
+``cli_error()`` for plain ``pulumi`` runs (automation/pulumi/cli.py, backup/pulumi_state.py).
+Both go through one classifier, ``classify()``, so the same words give the same exit code on
+every path (as the Automation API's own ``create_command_error`` does for its exception types),
+and both redact every known secret value from what they keep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from automation.errors import (
+    BadInput,
+    CredentialsError,
+    DriverError,
+    EngineFailedSilently,
+    GateBlocked,
+    MissingPlugin,
+    PendingOperations,
+    StackLocked,
+)
+from sprocket_common.stack_info import StackInfo
+
+FULL_OUTPUT_HINT = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
+
+
+class NoSuchStack(DriverError):
+    """The stack has never been deployed on this backend (it has no checkpoint)."""
+
+
+class PlanChanged(GateBlocked):
+    """The program now plans steps the approved preview did not show."""
+
+
+_MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'")
+_MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
+_MISSING_TARGET = re.compile(r"Target '([^']+)' could not be found")
+_LOCKED = re.compile(r"the stack is currently locked by|\[409\] Conflict|conflict: Another update")
+
+
+def classify(
+    text: str, info: StackInfo, *, locked: bool = False, reason: str | None = None
+) -> DriverError:
+    """The driver's exception for the engine's words ``text`` about stack ``info``; a plain
+    DriverError carrying ``reason`` (default: the engine's whole reason) when no rule knows
+    them."""
+    lowered = text.lower()
+    layer = info.layer.value
+    if locked or _LOCKED.search(text):
+        return StackLocked(
+            f"stack {info.name} is locked by another update",
+            f"wait for it, or `python -m automation unlock {layer} --env {info.env.value}` "
+            "if it is stale",
+        )
+    if "no stack named" in lowered:
+        return NoSuchStack(
+            f"stack {info.name} does not exist on this backend",
+            f"deploy it first (`python -m automation deploy {layer}`), or restore it from a "
+            f"backup (`python -m automation restore {layer} --from ID`)",
+        )
+    if "passphrase" in lowered and ("incorrect" in lowered or "decrypt" in lowered):
+        return CredentialsError(
+            f"the passphrase does not decrypt the secrets of {info.name}",
+            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
+        )
+    if "violates plan" in text:
+        lines = [line.strip() for line in text.splitlines() if "violates plan" in line]
+        return PlanChanged(
+            f"{info.name}: the program now plans steps the approved preview did not show: "
+            f"{lines[0] if lines else 'plan violation'}",
+            "nothing outside the approved plan was applied; preview again and re-approve",
+        )
+    if match := _MISSING_TARGET.search(text):
+        return BadInput(
+            f"--target {match.group(1)} is not a resource of {info.name}",
+            "valid targets are the URNs `python -m automation preview LAYER --json` lists",
+        )
+    if match := _MISSING_CONFIG.search(text):  # what automation/config_check.py cannot know
+        secret = "--secret " if "--secret" in text else ""
+        return BadInput(
+            f"missing required configuration: {match.group(1)}",
+            f"set it: `pulumi config set {secret}{match.group(1)} --stack {info.name}`, "
+            "then run this again",
+        )
+    if match := _MISSING_PLUGIN.search(text):
+        name, version = match.groups()
+        return MissingPlugin(
+            f"the {name} provider plugin {version} is not installed",
+            "run scripts/install-plugins.sh (it downloads or builds it); "
+            "see docs/provider-plugins.md",
+        )
+    if "pending operation" in lowered or ("interrupted" in lowered and "pending" in text):
+        return PendingOperations(
+            f"stack {info.name} has pending operations from an interrupted update",
+            "run the driver command again: it lists them and names the repair "
+            f"(`python -m automation unlock {layer}`, then "
+            f"`python -m automation refresh {layer} --clear-pending-creates`)",
+        )
+    return DriverError(engine_reason(text) if reason is None else reason, FULL_OUTPUT_HINT)
+
+
+def engine_error(exc: BaseException, info: StackInfo, stack: Any = None) -> DriverError:
+    """An Automation API exception as the driver's exception, secrets redacted. ``stack`` (the
+    Automation API Stack) lets its secret config values be redacted too: a program's own
+    exception text reaches the message, and it may quote a decrypted value."""
+    from pulumi.automation import errors as auto_errors  # lazy: importing pulumi is slow
+
+    text = str(exc)
+    code, stderr = _command_result(exc, text)
+    if code is not None and not stderr.strip() and "error:" not in text:
+        # Nothing on stderr and no `error:` line on stdout either (a program's exception is
+        # reported there): the engine really gave no reason.
+        error: DriverError = EngineFailedSilently(
+            f"the Pulumi engine exited {code} without giving a reason (its stderr was empty)",
+            FULL_OUTPUT_HINT,
+        )
+    else:
+        locked = isinstance(exc, auto_errors.ConcurrentUpdateError)
+        error = classify(text, info, locked=locked, reason=_last_error_line(text))
+    return _redacted(error, stack)
+
+
+def cli_error(stderr: str, what: str, info: StackInfo) -> DriverError:
+    """A failed plain `pulumi WHAT` run (its stderr) as the driver's exception."""
+    error = classify(stderr, info)
+    if type(error) is DriverError:
+        error.message = f"`pulumi {what}` failed for {info.name}: {engine_reason(stderr)}"
+    return _redacted(error, None)
+
+
+FORCE_ADVICE = "rerun with --force"  # the CLI's advice when `stack import` refuses a checkpoint
+_ITEM = re.compile(r"^(?:error: |\* |\d+\) )")  # `error: 2 errors occurred:` then `1) ...`
+
+
+def engine_reasons(text: str) -> list[str]:
+    """Every `error:` and `* ` item of the engine's words (a multi-error lists several), without
+    the CLI's advice to rerun with --force (the driver decides that)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    items = [
+        _ITEM.sub("", line) for line in lines if _ITEM.match(line) and FORCE_ADVICE not in line
+    ]
+    return [item for item in items if not re.fullmatch(r"\d+ errors? occurred:", item)]
+
+
+def engine_reason(text: str) -> str:
+    """The engine's whole reason, not only its last line (``engine_reasons`` joined), else its
+    last line, else that it gave none."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = "; ".join(dict.fromkeys(engine_reasons(text)))
+    return joined or (lines[-1] if lines else "no reason given (empty stderr)")
+
+
+def _last_error_line(text: str) -> str:
+    """An Automation API error holds the whole console output: its last `error:` line says it."""
+    for line in reversed(text.splitlines()):
+        if "error:" in line:
+            return line.strip()
+    return text.strip().splitlines()[-1] if text.strip() else "the Pulumi engine failed"
+
+
+_COMMAND_RESULT = re.compile(r"\A\n code: (-?\d+)\n stdout: .*\n stderr: (.*)\Z", re.DOTALL)
+
+
+def _command_result(exc: BaseException, text: str) -> tuple[str | None, str]:
+    """(exit code, stderr) of a failed CLI run: pulumi.automation's CommandError text is
+    `\\n code: N\\n stdout: ...\\n stderr: ...`; (None, "") for anything else."""
+    from pulumi.automation import errors as auto_errors
+
+    match = _COMMAND_RESULT.match(text)
+    if not isinstance(exc, auto_errors.CommandError) or match is None:
+        return None, ""
+    return match.group(1), match.group(2)
+
+
+def _redacted(error: DriverError, stack: Any) -> DriverError:
+    redact = _redactor(stack)
+    error.message, error.hint = redact(error.message), redact(error.hint)
+    return error
+
+
+def _redactor(stack: Any) -> Callable[[str], str]:
+    from automation.stack.report_markdown import (
+        Redactor,
+        secret_values_from_config,
+        secret_values_from_env,
+    )
+
+    values = list(secret_values_from_env())
+    if stack is not None:
+        with contextlib.suppress(Exception):  # best effort: the error must still be reported
+            values += secret_values_from_config(stack.get_all_config())
+    return Redactor.of(values)

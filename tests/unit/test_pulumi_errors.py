@@ -1,0 +1,62 @@
+"""One classifier of the engine's words (automation/pulumi/errors.py): the same words give the
+same exit code on the Automation API path, the plain-CLI path and inside a rollout."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from pulumi.automation import errors as auto_errors
+from pulumi.automation._cmd import CommandResult
+
+from automation.exit_codes import ExitCode
+from automation.pulumi.errors import cli_error, engine_error
+from automation.rollout.run import Rollout
+from sprocket_common.stack_info import StackInfo
+
+INFO = StackInfo.parse("local-platform")
+PASSPHRASE = "error: constructing secrets manager: passphrase must be set; incorrect passphrase"
+
+
+def _command_error(stderr: str, cls: type = auto_errors.CommandError) -> Exception:
+    return cls(CommandResult("", stderr, 255))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("words", "code"),
+    [
+        (PASSPHRASE, ExitCode.CREDENTIALS),
+        ("error: no stack named 'local-platform' found", ExitCode.ERROR),
+        ("error: the stack is currently locked by 1 lock(s)", ExitCode.LOCKED),
+        ("error: Target 'urn:x' could not be found in the stack", ExitCode.BAD_INPUT),
+        ("error: the current deployment has 1 resource(s) with pending operations",
+         ExitCode.PENDING_OPERATIONS),
+        ("error: resource urn:x violates plan: properties changed", ExitCode.GATE_BLOCKED),
+    ],
+)  # fmt: skip
+def test_the_same_words_give_the_same_code_on_every_path(words: str, code: ExitCode) -> None:
+    through_api = engine_error(_command_error(words), INFO)
+    through_cli = cli_error(words, "stack export", INFO)
+    assert through_api.code == through_cli.code == code
+    assert type(through_api) is type(through_cli)
+
+
+def test_a_rollout_engine_failure_keeps_its_code_and_is_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SPROCKET_TEST_API_TOKEN", "canary-token-6f1e")
+
+    def locked() -> None:
+        raise _command_error("error: held by canary-token-6f1e", auto_errors.ConcurrentUpdateError)
+
+    with pytest.raises(Exception) as raised:
+        Rollout._engine(SimpleNamespace(info=INFO), locked, "apply")  # type: ignore[arg-type]
+    assert raised.value.code == ExitCode.LOCKED  # type: ignore[attr-defined]
+    assert raised.value.message.startswith("apply failed: ")  # type: ignore[attr-defined]
+    assert "canary-token-6f1e" not in str(raised.value.message)  # type: ignore[attr-defined]
+
+
+def test_an_unknown_failure_keeps_the_engines_whole_reason() -> None:
+    error = cli_error("error: 2 errors occurred:\n* one thing\n* another", "stack import", INFO)
+    assert error.code == ExitCode.ERROR
+    assert error.message == "`pulumi stack import` failed for local-platform: one thing; another"
