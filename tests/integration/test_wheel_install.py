@@ -5,6 +5,7 @@ they live in the checkout) are found through SPROCKET_PROJECT_DIR or refused by 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,9 +26,14 @@ def sprocket(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dependencies come from the project's virtualenv through one .pth line (not downloaded
     again); its editable install of this checkout is not: that .pth file is not read."""
     root = tmp_path_factory.mktemp("wheel")
+    source = root / "source"  # a copy: setuptools builds in the source tree (build/, egg-info)
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "automation", "sprocket_common"):
+        copy = shutil.copytree if (CHECKOUT / name).is_dir() else shutil.copy
+        copy(CHECKOUT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(root / "dist"), str(CHECKOUT)],
+         "-w", str(root / "dist"), str(source)],
         check=True, capture_output=True,
     )  # fmt: skip
     [wheel] = (root / "dist").glob("sprocket_infra-*.whl")
