@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -526,6 +527,7 @@ def test_restore_from_a_runbook_export_file_goes_through_the_same_checks(
             refused.stderr
         )
 
+    right = os.environ["PULUMI_CONFIG_PASSPHRASE"]
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not the passphrase")
     locked_out = run_cli("--yes", "restore", "layer_1", "--file", str(plain))
     assert locked_out.exit_code == ExitCode.CREDENTIALS, locked_out.stderr
@@ -533,3 +535,21 @@ def test_restore_from_a_runbook_export_file_goes_through_the_same_checks(
         locked_out.stderr
     )
     assert canonical_state(ciphertext_export(pulumi_env)) == before
+
+    # The right passphrase, one secret damaged: 13, not 9 (the passphrase itself is right).
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", right)
+    mixed = tmp_path / "one-damaged-secret.json"
+    mixed.write_text(_damage_one_secret(export))
+    partial = run_cli("--yes", "restore", "layer_1", "--file", str(mixed))
+    assert partial.exit_code == ExitCode.SECRETS_INCOMPLETE, partial.stdout + partial.stderr
+    assert "do not decrypt with the configured passphrase" in partial.stderr
+    assert canonical_state(ciphertext_export(pulumi_env)) == before
+
+
+def _damage_one_secret(export: str) -> str:
+    """The export with one secret's ciphertext changed (a byte of its sealed part)."""
+    found = re.search(r'"ciphertext": "(v1:[^:"]+:)([^"]+)"', export)
+    assert found, "the toy stack's state holds no secret"
+    sealed = found.group(2)
+    damaged = ("B" if sealed[0] != "B" else "C") + sealed[1:]
+    return export.replace(found.group(1) + sealed, found.group(1) + damaged, 1)

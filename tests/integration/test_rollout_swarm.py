@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from automation.exit_codes import ExitCode
 from automation.pulumi import workspace
 from automation.rollout.watcher import parse_docker_time
 from sprocket_common.dynamic_swarm import SwarmServiceResource
@@ -295,7 +296,7 @@ def test_a_rollback_point_that_fails_too_exits_8_for_a_person(
     wait_until(rolled_back, what="Swarm's own rollback of core", timeout_s=120, interval_s=1)
 
     result = run_cli("--json", "rollout", "--tag", "missing", "--service", "core")
-    assert result.exit_code == 8, result.stdout + result.stderr
+    assert result.exit_code == ExitCode.ROLLBACK_FAILED, result.stdout + result.stderr
     envelope = result.json()
     assert "the rollback failed: a person is needed now" in envelope["errors"][0]["message"]
     data = envelope["data"]

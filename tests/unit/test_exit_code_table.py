@@ -43,7 +43,35 @@ PROVEN_BY = {
         "integration/test_real_stacks.py::"
         "test_deploy_names_each_service_that_does_not_converge_in_swarms_words"
     ),
+    ExitCode.BACKUP_FAILED: (
+        "integration/test_backup_restore.py::"
+        "test_a_flipped_byte_is_refused_naming_the_file_and_nothing_is_imported"
+    ),
+    ExitCode.ROLLED_BACK: (
+        "integration/test_real_stacks.py::"
+        "test_rollout_of_a_healthy_tag_succeeds_and_a_failing_one_is_rolled_back"
+    ),
+    ExitCode.ROLLBACK_FAILED: (
+        "integration/test_rollout_swarm.py::test_a_rollback_point_that_fails_too_exits_8_for_a_person"
+    ),
+    ExitCode.DRIFT_DETECTED: (
+        "integration/test_drift_swarm.py::test_service_scaled_by_hand_is_drift_naming_the_property"
+    ),
+    ExitCode.HEALTH_WARNING: (
+        "integration/test_health_swarm.py::test_more_than_50_error_lines_in_the_logs_is_a_warning"
+    ),
+    ExitCode.HEALTH_CRITICAL: (
+        "integration/test_health_swarm.py::test_service_whose_image_exits_is_critical_at_0_of_1"
+    ),
+    ExitCode.SECRETS_INCOMPLETE: (
+        "integration/test_backup_restore.py::"
+        "test_restore_from_a_runbook_export_file_goes_through_the_same_checks"
+    ),
 }
+
+
+def test_every_code_of_the_table_is_proven() -> None:
+    assert set(PROVEN_BY) == set(ExitCode)
 
 
 def test_codes_are_distinct_and_changes_is_not_failure() -> None:
