@@ -42,7 +42,8 @@ def _worse(current: ExitCode, new: ExitCode) -> ExitCode:
 
 
 def gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--allow-replace/--allow-delete/--allow-unprotect URN, --target URN, --lock-wait."""
+    """--allow-replace/--allow-delete/--allow-unprotect URN, --target URN, --max-changes N,
+    --lock-wait."""
     options = [
         click.option(
             "--allow-replace",
@@ -69,6 +70,14 @@ def gate_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Only these resources (and what they need); repeatable.",
         ),
         click.option(
+            "--max-changes",
+            type=click.IntRange(min=0),
+            default=None,
+            metavar="N",
+            help="Block the plan whole when it has more than N changes (a bigger plan than "
+            "expected: e.g. a typo that replaces a layer).",
+        ),
+        click.option(
             "--lock-wait",
             type=click.FloatRange(min=0),
             default=0,
@@ -89,6 +98,7 @@ def _run_options(kwargs: dict[str, Any]) -> Any:
         allow_replace=frozenset(kwargs["allow_replace"]),
         allow_delete=frozenset(kwargs["allow_delete"]),
         allow_unprotect=frozenset(kwargs["allow_unprotect"]),
+        max_changes=kwargs["max_changes"],
     )
     return RunOptions(
         policy=policy,

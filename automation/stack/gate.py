@@ -76,9 +76,7 @@ class GatePolicy:
     # `destroy --allow-delete-all` (local only): every delete allowed, however many.
     allow_all_deletes: bool = False
     stateful_types: tuple[str, ...] = DEFAULT_STATEFUL_TYPES
-    # Narrower policies (rollout): only these URNs may change, only these input keys may differ.
-    only_urns: Collection[str] | None = None
-    only_diff_keys: Collection[str] | None = None
+    # `--max-changes N`: a plan bigger than the operator expects is blocked whole (ARCHITECTURE.md).
     max_changes: int | None = None
 
 
@@ -131,14 +129,6 @@ def _block_reason(change: PlannedChange, policy: GatePolicy) -> str | None:
         return f"delete of a {what}; allow it with --allow-delete {change.urn}"
     if change.unprotects and not matches(change.urn, policy.allow_unprotect):
         return f"the plan removes `protect`; allow it with --allow-unprotect {change.urn}"
-    if policy.only_urns is not None and not matches(change.urn, policy.only_urns):
-        return f"{change.op} of a resource outside the allowed set"
-    if policy.only_diff_keys is not None:
-        if change.op != "update":
-            return f"{change.op} where only in-place updates are allowed"
-        extra = sorted(set(change.diffs) - set(policy.only_diff_keys))
-        if extra:
-            return f"update changes {', '.join(extra)}; only {', '.join(policy.only_diff_keys)} may"
     return None
 
 

@@ -149,8 +149,6 @@ def _policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
         allow_unprotect=mine(policy.allow_unprotect),
         allow_all_deletes=policy.allow_all_deletes,
         stateful_types=policy.stateful_types,
-        only_urns=policy.only_urns,
-        only_diff_keys=policy.only_diff_keys,
         max_changes=policy.max_changes,
     )
 

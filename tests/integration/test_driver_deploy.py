@@ -54,6 +54,21 @@ def _resource(deployment: dict[str, Any], name: str) -> dict[str, Any]:
     return resource
 
 
+def test_a_plan_bigger_than_max_changes_is_blocked_whole(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    specs["layer_1"]["toys"] = [{"name": f"t{i}", "value": "v1"} for i in range(3)]
+    fits = run_cli("--json", "preview", "layer_1", "--max-changes", "5")
+    assert fits.exit_code == ExitCode.CHANGES_PRESENT, fits.stdout + fits.stderr
+
+    bigger = run_cli("--json", "--yes", "deploy", "layer_1", "--max-changes", "2")
+    assert bigger.exit_code == ExitCode.GATE_BLOCKED, bigger.stdout + bigger.stderr
+    [stack] = bigger.json()["data"]["stacks"]
+    assert stack["applied"] is False
+    assert all("more than the 2 expected" in b["reason"] for b in stack["gate"]["blocked"])
+    assert run_cli("preview", "layer_1").exit_code == ExitCode.CHANGES_PRESENT  # nothing applied
+
+
 def test_preview_exit_codes_no_changes_vs_changes(specs: Any, run_cli: Callable[..., Any]) -> None:
     specs["layer_1"]["toys"] = [{"name": "web", "value": "v1"}]
 
