@@ -90,7 +90,7 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     code = ExitCode.OK
     for info in _stacks(ctx, layer_name):
         started = time.monotonic()
-        entry: dict[str, Any] = {"command": "backup", "stack": info.name}
+        entry: dict[str, Any] = {}  # what the audit record says besides the usual fields
         try:
             with stack_lock(ctx.settings, info.name, "backup"):
                 record = take(ctx.settings, info, reason, run_id=run_id)
@@ -106,8 +106,10 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
             errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
             code = code or exc.code
             entry.update(exit_code=int(exc.code), error=exc.message)
-        entry["duration_s"] = round(time.monotonic() - started, 3)
-        audit.record(ctx.settings, entry)
+        audit.record_operation(
+            ctx.settings, "backup", info.name, entry.pop("exit_code"), started=started,
+            error=entry.pop("error", ""), **entry,
+        )  # fmt: skip
     data = {"run_id": run_id, "backups": taken, "skipped": skipped}
     return Result("backup", code, data, errors=errors, human=_taken_text)
 

@@ -120,7 +120,7 @@ refresh_option = click.option(
 
 
 def _stacks_text(data: dict[str, Any]) -> str:
-    from automation.stack.run import stack_text
+    from automation.stack.report import stack_text
 
     return "\n".join(stack_text(stack) for stack in data["stacks"])
 
@@ -135,7 +135,8 @@ def run_layers(
     reverse: bool = False,
     keep_going: bool = False,
 ) -> Result:
-    from automation.stack.run import StackOutcome, check_allowances
+    from automation.stack.gate import check_allowances
+    from automation.stack.run import StackOutcome
 
     infos = [ctx.stack(layer) for layer in resolve_layers(layer_name, reverse=reverse)]
     check_allowances(options.policy, infos)
@@ -165,19 +166,15 @@ def run_layers(
 def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
     from automation.guard import audit
     from automation.stack.gate import change_counts
-    from automation.stack.run import gated_preview, preflight
+    from automation.stack.run import gated_preview
+    from automation.stack.upstream import preflight
 
     preflight(ctx, info.layer)
     outcome = gated_preview(ctx, info, options)
-    audit.record(
-        ctx.settings,
-        {
-            "command": "preview",
-            "stack": info.name,
-            "exit_code": int(outcome.exit_code),
-            "changes": change_counts(outcome.changes),
-        },
-    )
+    audit.record_operation(
+        ctx.settings, "preview", info.name, outcome.exit_code,
+        changes=change_counts(outcome.changes),
+    )  # fmt: skip
     return outcome
 
 

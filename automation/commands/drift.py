@@ -58,7 +58,7 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
 
 def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
     from automation.guard import audit
-    from automation.stack.run import require_docker_engine
+    from automation.stack.upstream import require_docker_engine
 
     require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []
@@ -66,15 +66,10 @@ def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
         started = time.monotonic()
         report = _stack_drift(ctx, layer, lock_wait_s)
         stacks.append(report)
-        audit.record(
-            ctx.settings,
-            {
-                "command": "drift",
-                "stack": report["stack"],
-                "changes": {"drifted": len(report["drifted"])},
-                "exit_code": int(ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK),
-                "duration_s": round(time.monotonic() - started, 2),
-            },
+        code = ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK
+        changes = {"drifted": len(report["drifted"])}
+        audit.record_operation(
+            ctx.settings, "drift", report["stack"], code, changes=changes, started=started
         )
     drifted = any(s["drifted"] for s in stacks)
     code = ExitCode.DRIFT_DETECTED if drifted else ExitCode.OK

@@ -55,11 +55,12 @@ def run_health(ctx: Context, options: HealthOptions) -> Result:
 
 
 def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
-    from automation.health import collect, probes
+    from automation.docker_client import docker_client
+    from automation.health import probes
     from automation.health.model import Thresholds
 
     limits, now = Thresholds(), probes.now_utc()
-    client = collect.docker_client(ctx.settings.docker_host)
+    client = docker_client(ctx.settings.docker_host)
     try:
         findings, hosts = _swarm_findings(ctx, client, options, limits, now)
     finally:

@@ -191,17 +191,10 @@ def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
         lock.path.unlink(missing_ok=True)
     removed = [lock.describe() for lock in held]
     if held:
-        audit.record(
-            ctx.settings,
-            {
-                "command": "unlock",
-                "stack": info.name,
-                "exit_code": 0,
-                "removed": removed,
-                "forced": bool(elsewhere),
-                "changes": {},
-            },
-        )
+        audit.record_operation(
+            ctx.settings, "unlock", info.name, ExitCode.OK, removed=removed,
+            forced=bool(elsewhere),
+        )  # fmt: skip
     return Result(
         "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,36 @@ AUDIT_FILE = "audit.jsonl"
 
 def audit_path(settings: Settings) -> Path:
     return driver_dir(settings) / AUDIT_FILE
+
+
+def record_operation(
+    settings: Settings,
+    command: str,
+    stack: str,
+    exit_code: int,
+    *,
+    changes: dict[str, Any] | None = None,
+    started: float | None = None,
+    error: str = "",
+    **details: Any,
+) -> dict[str, Any]:
+    """The one shape of an operation's record: command, stack, exit code and its name, changes,
+    duration (from ``started``, a time.monotonic() value), the error if any, then ``details``."""
+    from automation.exit_codes import ExitCode
+
+    outcome = ExitCode(exit_code).name.lower() if exit_code in set(ExitCode) else "unknown"
+    entry: dict[str, Any] = {
+        "command": command,
+        "stack": stack,
+        "exit_code": int(exit_code),
+        "outcome": outcome,
+        "changes": changes or {},
+    }
+    if started is not None:
+        entry["duration_s"] = round(time.monotonic() - started, 3)
+    if error:
+        entry["error"] = error
+    return record(settings, {**entry, **details})
 
 
 def record(settings: Settings, entry: dict[str, Any]) -> dict[str, Any]:

@@ -100,19 +100,10 @@ def guarded(
         error = type(exc).__name__
         raise
     finally:
-        audit.record(
-            ctx.settings,
-            {
-                "command": command,
-                "stack": info.name,
-                "exit_code": int(code),
-                "outcome": ExitCode(code).name.lower(),
-                "changes": op.changes,
-                "duration_s": round(time.monotonic() - started, 3),
-                **({"error": error} if error else {}),
-                **op.details,
-            },
-        )
+        audit.record_operation(
+            ctx.settings, command, info.name, code, changes=op.changes, started=started,
+            error=error, **op.details,
+        )  # fmt: skip
 
 
 def _interrupted(info: StackInfo) -> Interrupted:

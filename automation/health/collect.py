@@ -33,15 +33,6 @@ _BACKTICKED = re.compile(r"`([^`]+)`")
 _ROUTER_KEY = re.compile(r"^traefik\.(http|tcp)\.routers\.([^.]+)\.(.+)$")
 
 
-def docker_client(docker_host: str | None) -> Any:
-    import docker
-
-    if docker_host:
-        # ssh:// goes through the system ssh client, so ~/.ssh/config and agents apply.
-        return docker.DockerClient(base_url=docker_host, use_ssh_client=True)
-    return docker.from_env()
-
-
 def redact_url(url: str) -> str:
     """A Docker host URL for reports: never with a password in it."""
     parsed = urlparse(url)

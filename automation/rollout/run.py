@@ -12,13 +12,13 @@ The order matters and each step says why:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automation.context import Context
+from automation.docker_client import docker_api
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.guard.driver_state import current_host, current_user, driver_dir
@@ -40,6 +40,7 @@ from automation.rollout.manifest import (
     spec_hash,
 )
 from automation.rollout.policy import Blocked, PlannedStep, RolloutGate, evaluate_rollout
+from automation.rollout.report import Attempt, recovery_timings, rollout_result
 from automation.rollout.watcher import (
     Convergence,
     Phase,
@@ -76,51 +77,6 @@ def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
     return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name)
 
 
-def docker_api(ctx: Context) -> Any:
-    """The low-level Docker client on the Swarm manager (DOCKER_HOST, e.g. ssh:// in prod)."""
-    import docker
-
-    host = ctx.settings.docker_host
-    environment = {**os.environ, **({"DOCKER_HOST": host} if host else {})}
-    try:
-        client = docker.from_env(
-            environment=environment, use_ssh_client=bool(host and host.startswith("ssh://"))
-        )
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise DriverError(
-            f"cannot reach the Docker engine at {host or 'the default socket'}: {exc}",
-            "set DOCKER_HOST to the Swarm manager (ssh://user@host in prod)",
-        ) from None
-    return client.api
-
-
-@dataclass
-class Attempt:
-    """What one apply (forward or back) did, for the result and the release record."""
-
-    gate: RolloutGate
-    outcomes: dict[str, Convergence] = field(default_factory=dict)
-    leftover: dict[str, int] = field(default_factory=dict)  # what a preview after it still shows
-    since: datetime | None = None  # when its apply started, on the daemon's clock
-
-    @property
-    def converged(self) -> bool:
-        return all(c.phase is Phase.COMPLETED for c in self.outcomes.values())
-
-    def failures(self) -> list[str]:
-        return [
-            f"{name}: {conv.message or conv.phase.value}"
-            + (f" (tasks: {'; '.join(conv.task_errors)})" if conv.task_errors else "")
-            for name, conv in self.outcomes.items()
-            if conv.phase is Phase.FAILED or not self.failed_any
-        ]
-
-    @property
-    def failed_any(self) -> bool:
-        return any(c.phase is Phase.FAILED for c in self.outcomes.values())
-
-
 class Rollout:
     def __init__(
         self,
@@ -138,13 +94,13 @@ class Rollout:
     # --- the whole flow ------------------------------------------------------------------------
 
     def run(self) -> Result:
-        from automation.stack.run import check_program_files
+        from automation.stack.upstream import check_program_files
 
         check_program_files(self.info.layer)
         stack = self._select_stack()
         service_names = self._service_names(stack)
         names, target = self._plan(stack, service_names)
-        api = docker_api(self.ctx)
+        api = docker_api(self.ctx.settings.docker_host)
         specs = self._inspect(api, service_names)
         release = self._record(stack, service_names, specs, names, target)
         self.display.step(f"release {release.id}: rollback point recorded ({len(specs)} services)")
@@ -260,7 +216,7 @@ class Rollout:
             return self._rollback_failed(release, forward, back, [*why, *reasons])
         if not back.converged:
             return self._rollback_failed(release, forward, back, [*why, *back.failures()])
-        timings = _recovery_timings(first_failure, detected, now_iso())
+        timings = recovery_timings(first_failure, detected, now_iso())
         back.leftover = self._leftover_changes(stack)
         if back.leftover:
             why = [*why, f"after the rollback the preview still shows changes: {back.leftover}"]
@@ -592,33 +548,7 @@ class Rollout:
         back: Attempt | None = None,
         lint: Sequence[Violation] = (),
     ) -> Result:
-        data: dict[str, Any] = {
-            "stack": self.info.name,
-            "release": release.id,
-            "result": release.result,
-            "tag": release.tag,
-            "from_release": release.from_release,
-            "services": release.services,
-            "lint": [
-                {"service": v.service, "setting": v.setting, "problem": v.problem} for v in lint
-            ],
-            "gate": forward.gate.as_dict() if forward else None,
-            "images": _images(release, forward),
-            "convergence": _outcomes(forward),
-            "clean_preview": (not forward.leftover) if forward and forward.outcomes else None,
-            "rollback": (
-                {
-                    "gate": back.gate.as_dict(),
-                    "convergence": _outcomes(back),
-                    "clean_preview": not back.leftover,
-                }
-                if back
-                else None
-            ),
-            "timings": release.timings,
-        }
-        errors = [] if code is ExitCode.OK else [_error(code, release)]
-        return Result("rollout", code, data, errors=errors, human=_human)
+        return rollout_result(self.info, release, code, forward, back, lint)
 
 
 def docker_errors() -> Any:
@@ -648,82 +578,3 @@ def _moved_keys(before: Mapping[str, str], now: Mapping[str, str]) -> str:
 def _task_image(task: Mapping[str, Any]) -> str:
     image: str = task.get("Spec", {}).get("ContainerSpec", {}).get("Image", "")
     return strip_digest(image)
-
-
-def _recovery_timings(first_failure: datetime | None, detected: str, back: str) -> dict[str, Any]:
-    timings: dict[str, Any] = {"failure_detected": detected, "rolled_back": back}
-    if first_failure is not None:
-        timings["first_task_failure"] = first_failure.isoformat(timespec="milliseconds")
-        back_at = datetime.fromisoformat(back)
-        timings["recovery_s"] = round((back_at - first_failure).total_seconds(), 1)
-    return timings
-
-
-def _images(release: Release, forward: Attempt | None) -> list[dict[str, Any]]:
-    if forward is None:
-        return []
-    order = {name: index for index, name in enumerate(release.services)}
-    changes = sorted(
-        forward.gate.images, key=lambda c: (order.get(c.service, len(order)), c.service)
-    )
-    return [{"service": c.service, "from": c.old_image, "to": c.new_image} for c in changes]
-
-
-def _outcomes(phase: Attempt | None) -> dict[str, Any]:
-    if phase is None:
-        return {}
-    return {
-        name: {
-            "phase": conv.phase.value,
-            "running": conv.running,
-            "desired": conv.desired,
-            "update_state": conv.update_state,
-            "message": conv.message,
-            "task_errors": list(conv.task_errors),
-        }
-        for name, conv in phase.outcomes.items()
-    }
-
-
-_ERRORS = {
-    ExitCode.GATE_BLOCKED: (
-        "rollout blocked before any change",
-        "fix the named settings, or pass --allow-other-changes for non-image changes",
-    ),
-    ExitCode.ROLLED_BACK: (
-        "rollout failed; the whole release was rolled back",
-        "the services run the rollback point's images again; see the task errors",
-    ),
-    ExitCode.ROLLBACK_FAILED: (
-        "rollout failed and the rollback failed: a person is needed now",
-        "check `docker service ps` for each service; `python -m automation releases` has the "
-        "rollback point",
-    ),
-    ExitCode.INTERRUPTED: ("interrupted", "the Swarm update continues in the background"),
-}
-
-
-def _error(code: ExitCode, release: Release) -> dict[str, str]:
-    message, hint = _ERRORS.get(code, ("rollout failed", ""))
-    details = "; ".join(release.messages)
-    return {"message": f"{message}: {details}" if details else message, "hint": hint}
-
-
-def _human(data: dict[str, Any]) -> str:
-    lines = [f"release {data['release']} on {data['stack']}: {data['result']}"]
-    for image in data["images"]:
-        lines.append(f"  {image['service']}: {image['from']} -> {image['to']}")
-    for blocked in (data["gate"] or {}).get("blocked", []):
-        lines.append(f"  blocked: {blocked['urn']}: {blocked['reason']}")
-    for violation in data["lint"]:
-        lines.append(f"  lint: {violation['service']}: {violation['setting']}: "
-                     f"{violation['problem']}")  # fmt: skip
-    for name, conv in data["convergence"].items():
-        lines.append(f"  {name}: {conv['phase']} {conv['running']}/{conv['desired']}")
-    if data["rollback"]:
-        for name, conv in data["rollback"]["convergence"].items():
-            lines.append(f"  rollback {name}: {conv['phase']} {conv['running']}/{conv['desired']}")
-    if "recovery_s" in data["timings"]:
-        lines.append(f"  back on the rollback point {data['timings']['recovery_s']}s after the "
-                     "first task failed")  # fmt: skip
-    return "\n".join(lines)

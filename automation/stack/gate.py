@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
+
+from automation.errors import BadInput
+from sprocket_common.stack_info import StackInfo
 
 # Resource types whose delete or replace loses data or breaks everything behind them.
 DEFAULT_STATEFUL_TYPES: tuple[str, ...] = (
@@ -270,3 +273,59 @@ def _own_name(state: Any) -> str:
         if isinstance(values, dict) and isinstance(values.get("name"), str):
             return str(values["name"])
     return ""
+
+
+# --- the operator's allowances, per stack ---------------------------------------------
+
+URN_PREFIX = "urn:pulumi:"
+
+
+def check_allowances(policy: GatePolicy, stacks: Sequence[StackInfo]) -> None:
+    """Every --allow-* is a URN (`*` allowed) of one of the stacks this command covers."""
+    names = [info.name for info in stacks]
+    for option, patterns in (
+        ("--allow-replace", policy.allow_replace),
+        ("--allow-delete", policy.allow_delete),
+        ("--allow-unprotect", policy.allow_unprotect),
+    ):
+        for pattern in patterns:
+            if urn_stack(pattern) not in names:
+                raise BadInput(
+                    f"{option} {pattern!r} is not a URN of a stack this command covers",
+                    f"valid: urn:pulumi:<stack>::sprocket-infra::<type>::<name> with <stack> one "
+                    f"of {', '.join(names)} (copy it from `preview`)",
+                )
+
+
+def urn_stack(urn: str) -> str:
+    if not urn.startswith(URN_PREFIX):
+        return ""
+    return urn.removeprefix(URN_PREFIX).split("::", 1)[0]
+
+
+def policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
+    """The allowances that name this stack (a URN names its stack)."""
+
+    def mine(patterns: Any) -> frozenset[str]:
+        return frozenset(p for p in patterns if urn_stack(p) == info.name)
+
+    return GatePolicy(
+        allow_replace=mine(policy.allow_replace),
+        allow_delete=mine(policy.allow_delete),
+        allow_unprotect=mine(policy.allow_unprotect),
+        allow_all_deletes=policy.allow_all_deletes,
+        stateful_types=policy.stateful_types,
+        max_changes=policy.max_changes,
+    )
+
+
+def refuse_unmatched(changes: list[PlannedChange], policy: GatePolicy, info: StackInfo) -> None:
+    unmatched = unmatched_allowances(changes, policy)
+    if unmatched:
+        option, pattern = unmatched[0]
+        kind = option.removeprefix("--allow-")
+        candidates = [c.urn for c in changes if c.is_change and c.op != "create"][:5]
+        raise BadInput(
+            f"{option} {pattern} matches no {kind} step in the plan of {info.name}",
+            "steps in the plan: " + (", ".join(candidates) or "none that need approval"),
+        )

@@ -9,12 +9,11 @@ any step the plan did not contain, so what was shown is what is applied).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from automation.pulumi.errors import PlanChanged, engine_error
 from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
 from automation.stack.gate import (
-    RETAIN_OP,
     ChangeCollector,
     GateDecision,
     GatePolicy,
@@ -40,10 +38,13 @@ from automation.stack.gate import (
     change_counts,
     evaluate,
     plan_fingerprint,
-    unmatched_allowances,
+    policy_for,
+    refuse_unmatched,
 )
 from automation.stack.progress import Progress, short_name
-from sprocket_common.stack_info import Layer, StackInfo, layer_package
+from automation.stack.report import retained_text, stack_text
+from automation.stack.upstream import preflight, require_docker_engine
+from sprocket_common.stack_info import StackInfo
 
 URN_PREFIX = "urn:pulumi:"
 
@@ -59,10 +60,6 @@ def _engine_output() -> dict[str, Any]:
 
         options.update(on_output=echo, on_error=echo)
     return options
-
-
-class UpstreamOutputsMissing(DriverError):
-    code = ExitCode.ERROR
 
 
 @dataclass
@@ -109,146 +106,6 @@ class RunOptions:
     lock_wait_s: float = 0
     refresh: bool = True  # preview and deploy against the live resources
     wait: bool = True  # after an apply, wait for the Swarm services to converge
-
-
-# --- option checks ------------------------------------------------------------------------
-
-
-def check_allowances(policy: GatePolicy, stacks: Sequence[StackInfo]) -> None:
-    """Every --allow-* is a URN (`*` allowed) of one of the stacks this command covers."""
-    names = [info.name for info in stacks]
-    for option, patterns in (
-        ("--allow-replace", policy.allow_replace),
-        ("--allow-delete", policy.allow_delete),
-        ("--allow-unprotect", policy.allow_unprotect),
-    ):
-        for pattern in patterns:
-            if _urn_stack(pattern) not in names:
-                raise BadInput(
-                    f"{option} {pattern!r} is not a URN of a stack this command covers",
-                    f"valid: urn:pulumi:<stack>::sprocket-infra::<type>::<name> with <stack> one "
-                    f"of {', '.join(names)} (copy it from `preview`)",
-                )
-
-
-def _urn_stack(urn: str) -> str:
-    if not urn.startswith(URN_PREFIX):
-        return ""
-    return urn.removeprefix(URN_PREFIX).split("::", 1)[0]
-
-
-def _policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
-    """The allowances that name this stack (a URN names its stack)."""
-
-    def mine(patterns: Any) -> frozenset[str]:
-        return frozenset(p for p in patterns if _urn_stack(p) == info.name)
-
-    return GatePolicy(
-        allow_replace=mine(policy.allow_replace),
-        allow_delete=mine(policy.allow_delete),
-        allow_unprotect=mine(policy.allow_unprotect),
-        allow_all_deletes=policy.allow_all_deletes,
-        stateful_types=policy.stateful_types,
-        max_changes=policy.max_changes,
-    )
-
-
-def _refuse_unmatched(changes: list[PlannedChange], policy: GatePolicy, info: StackInfo) -> None:
-    unmatched = unmatched_allowances(changes, policy)
-    if unmatched:
-        option, pattern = unmatched[0]
-        kind = option.removeprefix("--allow-")
-        candidates = [c.urn for c in changes if c.is_change and c.op != "create"][:5]
-        raise BadInput(
-            f"{option} {pattern} matches no {kind} step in the plan of {info.name}",
-            "steps in the plan: " + (", ".join(candidates) or "none that need approval"),
-        )
-
-
-# --- upstream contract --------------------------------------------------------------------
-
-
-def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
-    """(upstream layer, output keys this layer needs from it)."""
-    from sprocket_common import outputs
-
-    layer1 = (Layer.LAYER_1, outputs.LAYER1_KEYS)
-    layer2 = (Layer.LAYER_2, outputs.LAYER2_KEYS)
-    return {Layer.LAYER_1: [], Layer.LAYER_2: [layer1], Layer.PLATFORM: [layer1, layer2]}[layer]
-
-
-def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]:
-    """{upstream stack: [missing output keys]}; a stack never deployed misses all of them."""
-    from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
-
-    missing: dict[str, list[str]] = {}
-    for upstream, keys in upstream_contract(layer):
-        info = ctx.stack(upstream)
-        try:
-            present = run_pulumi_json(ctx.settings, info, ["stack", "output", "--json"]) or {}
-        except NoSuchStack:
-            present = {}
-        absent = [key for key in keys if key not in present]
-        if absent:
-            missing[info.name] = absent
-    return missing
-
-
-def check_program_files(layer: Layer) -> None:
-    """Validate the data files a layer's program reads, before anything reaches the engine.
-
-    A broken platform catalog would otherwise surface as a program crash inside a preview.
-    """
-    if layer is not Layer.PLATFORM:
-        return
-    catalog = importlib.import_module(f"{layer_package(layer)}.catalog")
-    try:
-        catalog.load_catalog()
-    except catalog.CatalogError as err:
-        raise BadInput(str(err), f"fix {catalog.CATALOG_PATH} and run the command again") from None
-
-
-def preflight(ctx: Context, layer: Layer) -> None:
-    """Checks that need no engine: the layer's data files and required config, the Docker
-    engine every layer declares Swarm objects on, then its upstream outputs."""
-    from automation.config_check import require_config
-
-    check_program_files(layer)
-    require_config(ctx, ctx.stack(layer))
-    require_docker_engine(ctx)
-    require_upstream_outputs(ctx, layer)
-
-
-def require_docker_engine(ctx: Context) -> None:
-    """One line naming the engine and what to do, instead of the provider's `preview failed`."""
-    from automation.health.collect import docker_client
-
-    host = ctx.settings.docker_host or os.environ.get("DOCKER_HOST") or "the local Docker socket"
-    try:
-        client = docker_client(ctx.settings.docker_host)
-        try:
-            client.ping()
-        finally:
-            client.close()
-    except Exception as exc:  # the SDK raises DockerException, requests' and OS errors alike
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DriverError(
-            f"the Docker engine at {host} is unreachable ({reason})",
-            "start it (on this machine: scripts/ensure-docker.sh) or point DOCKER_HOST "
-            "(or docker_host in sprocket.toml) at the Swarm manager",
-        ) from None
-
-
-def require_upstream_outputs(ctx: Context, layer: Layer) -> None:
-    missing = missing_upstream_outputs(ctx, layer)
-    if missing:
-        detail = "; ".join(f"{stack}: {', '.join(keys)}" for stack, keys in missing.items())
-        first = next(iter(missing)).split("-", 1)[1]
-        raise UpstreamOutputsMissing(
-            f"{layer.value} needs upstream outputs that are missing ({detail})",
-            f"deploy {first} first: `python -m automation deploy {first}`",
-        )
 
 
 # --- engine calls -------------------------------------------------------------------------
@@ -372,8 +229,8 @@ def _judge(
 
     An --allow-* URN that matches none of the steps is bad input, raised here.
     """
-    policy = _policy_for(options.policy, info)
-    _refuse_unmatched(changes, policy, info)
+    policy = policy_for(options.policy, info)
+    refuse_unmatched(changes, policy, info)
     outcome.changes = changes
     outcome.decision = evaluate(changes, policy)
     if outcome.decision.allowed:
@@ -453,12 +310,12 @@ def _apply(
 
 
 def _before_apply(ctx: Context, services: ServiceSteps) -> Before:
-    from automation.rollout.run import docker_api
+    from automation.docker_client import docker_api
     from automation.stack.convergence import before_apply
 
     if not services.services():
         return Before()
-    return before_apply(docker_api(ctx), services)
+    return before_apply(docker_api(ctx.settings.docker_host), services)
 
 
 def _wait_for_services(
@@ -472,16 +329,16 @@ def _wait_for_services(
     """Watch the stack's services; not converged: ExitCode.NOT_CONVERGED, named per service."""
     import docker.errors
 
-    from automation.rollout.run import docker_api
+    from automation.docker_client import docker_api
     from automation.stack.convergence import failure_text, watch
 
     if not services.services():
         return  # a stack without Swarm services: the apply's result is the whole story
     try:
+        api = docker_api(ctx.settings.docker_host)
         results = watch(
-            docker_api(ctx), info.name, services, before, stop=lambda: op.interrupted,
-            live=_live(ctx),
-        )  # fmt: skip
+            api, info.name, services, before, stop=lambda: op.interrupted, live=_live(ctx)
+        )
     except (WatchStopped, KeyboardInterrupt):
         raise Interrupted(
             f"interrupted while waiting for {info.name}'s services"
@@ -708,64 +565,3 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
         outcome.applied, outcome.status = True, "destroyed"
         outcome.message = retained_text(outcome.changes)
         return outcome
-
-
-# How to remove an object the engine retained on purpose, by resource type.
-_REMOVE_COMMANDS = {
-    "docker:index/volume:Volume": "docker volume rm {name}",
-    "digitalocean:index/volume:Volume": "doctl compute volume delete {name}",
-}
-
-
-def retained_text(changes: list[PlannedChange]) -> str:
-    """What a destroy kept on purpose (`retain_on_delete`), by name, with the command to remove
-    each; empty when it kept nothing."""
-    kept = [c for c in changes if c.op == RETAIN_OP]
-    if not kept:
-        return ""
-    lines = [f"kept on purpose (retain_on_delete), still there: {len(kept)}"]
-    for change in kept:
-        name = change.name or short_name(change.urn)
-        command = _REMOVE_COMMANDS.get(change.type, "").format(name=name)
-        lines.append(f"    {name}  ({change.type})" + (f"  remove: {command}" if command else ""))
-    lines.append(
-        "  a new deploy makes new credentials (the random passwords lived in this state); data"
-        " initialised with the old ones (Postgres roles, RabbitMQ users, the InfluxDB token)"
-        " will refuse them: to keep the data, restore the stack's state from a backup"
-        " (`python -m automation restore LAYER --from ID`) before deploying, or remove the volumes"
-    )
-    return "\n".join(lines)
-
-
-# --- human text ---------------------------------------------------------------------------
-
-_SYMBOLS = {
-    "create": "+",
-    "update": "~",
-    "replace": "+-",
-    "delete": "-",
-    "retain": "=",
-    "same": " ",
-}
-
-
-def stack_text(stack: dict[str, Any]) -> str:
-    counts = ", ".join(f"{n} to {op}" for op, n in sorted(stack["changes"].items()))
-    if stack["status"] in ("failed", "not run"):  # nothing was previewed
-        lines = [f"{stack['stack']}: [{stack['status']}]"]
-    else:
-        lines = [f"{stack['stack']}: {counts or 'no changes'} [{stack['status']}]"]
-    for step in stack["steps"]:
-        diff = f"  [diff: {', '.join(step['diffs'])}]" if step["diffs"] else ""
-        symbol = _SYMBOLS.get(step["op"], "*")
-        lines.append(
-            f"  {symbol:>2} {step['op']:<8} {short_name(step['urn'])}  ({step['type']}){diff}"
-        )
-    for blocked in stack["gate"]["blocked"]:
-        lines.append(f"  BLOCKED {blocked['op']} {blocked['urn']}: {blocked['reason']}")
-    if "services" in stack:
-        services = stack["services"]
-        lines.append(f"  services: {services['converged']}/{services['total']} converged")
-    if stack.get("message"):
-        lines.append(f"  {stack['message']}")
-    return "\n".join(lines)

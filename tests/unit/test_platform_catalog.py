@@ -197,7 +197,7 @@ def test_driver_preflight_refuses_a_broken_catalog_as_bad_input(
     import sprocket_platform.catalog as catalog_module
 
     from automation.errors import BadInput
-    from automation.stack.run import check_program_files
+    from automation.stack.upstream import check_program_files
 
     check_program_files(Layer.PLATFORM)  # the shipped catalog passes
     bad = tmp_path / "catalog.yaml"
