@@ -2,7 +2,7 @@
 
 A layer asks `required_in(KEY, env)` before it reads a key (`require_secret` or `get_secret`;
 an error naming the key, or a default); the driver reads the same declarations to list every key
-a stack is missing before the engine runs (automation/config_check.py), with the
+a stack is missing before the engine runs (automation/stack/config_check.py), with the
 `pulumi config set` command for each. A key made required here is required in both at once.
 """
 

@@ -80,7 +80,7 @@ def classify(
             f"--target {match.group(1)} is not a resource of {info.name}",
             "valid targets are the URNs `python -m automation preview LAYER --json` lists",
         )
-    if match := _MISSING_CONFIG.search(text):  # what automation/config_check.py cannot know
+    if match := _MISSING_CONFIG.search(text):  # what automation/stack/config_check.py cannot know
         secret = "--secret " if "--secret" in text else ""
         return BadInput(
             f"missing required configuration: {match.group(1)}",

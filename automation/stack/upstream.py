@@ -60,7 +60,7 @@ def check_program_files(layer: Layer) -> None:
 def preflight(ctx: Context, layer: Layer) -> None:
     """Checks that need no engine: the layer's data files and required config, the Docker
     engine every layer declares Swarm objects on, then its upstream outputs."""
-    from automation.config_check import require_config
+    from automation.stack.config_check import require_config
 
     check_program_files(layer)
     require_config(ctx, ctx.stack(layer))

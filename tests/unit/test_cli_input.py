@@ -84,7 +84,7 @@ def test_missing_provider_plugin_says_how_to_install_it() -> None:
 
 
 def test_a_required_config_key_the_engine_misses_is_bad_input_naming_it() -> None:
-    """The safety net behind automation/config_check.py, for keys only the program knows."""
+    """The safety net behind automation/stack/config_check.py, for keys only the program knows."""
     from pulumi.automation import errors as auto_errors
     from pulumi.automation._cmd import CommandResult
 
