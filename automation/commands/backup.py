@@ -14,26 +14,17 @@ from typing import Any
 import click
 
 from automation.cli import run_verb
-from automation.context import Context
+from automation.context import Context, resolve_layers
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
+from sprocket_common.stack_info import StackInfo
 
 SUBCOMMANDS = ("list", "verify", "prune", "take")
 
 
-def _layers(name: str) -> list[Layer]:
-    if name == "all":
-        return list(LAYER_ORDER)
-    try:
-        return [parse_layer(name)]
-    except UnknownNameError as exc:
-        raise BadInput(str(exc), "or pass `all`") from None
-
-
 def _stacks(ctx: Context, name: str) -> list[StackInfo]:
-    return [ctx.stack(layer) for layer in _layers(name)]
+    return [ctx.stack(layer) for layer in resolve_layers(name)]
 
 
 def _store(ctx: Context) -> Any:

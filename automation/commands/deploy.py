@@ -13,26 +13,14 @@ from typing import Any
 import click
 
 from automation.cli import run_verb
-from automation.context import Context
+from automation.context import Context, resolve_layers
 from automation.errors import BadInput, ConfigMissing, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import LAYER_ORDER, Layer, StackInfo, UnknownNameError, parse_layer
+from sprocket_common.stack_info import Layer, StackInfo
 
 # Which code wins when layers end differently: any failure, then a block, then changes.
 _SEVERITY = {ExitCode.OK: 0, ExitCode.CHANGES_PRESENT: 1, ExitCode.GATE_BLOCKED: 2}
-
-
-def resolve_layers(name: str, *, reverse: bool = False) -> list[Layer]:
-    """`all` means every layer in dependency order (reversed for destroy)."""
-    if name == "all":
-        layers = list(LAYER_ORDER)
-    else:
-        try:
-            layers = [parse_layer(name)]
-        except UnknownNameError as exc:
-            raise BadInput(str(exc), "or pass `all`") from None
-    return layers[::-1] if reverse else layers
 
 
 def _worse(current: ExitCode, new: ExitCode) -> ExitCode:

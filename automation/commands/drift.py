@@ -13,22 +13,12 @@ from typing import Any
 import click
 
 from automation.cli import run_verb
-from automation.context import Context
-from automation.errors import BadInput
+from automation.context import Context, resolve_layers
 from automation.exit_codes import ExitCode
 from automation.pulumi.errors import engine_error
 from automation.render import Result
 from automation.stack.drift import DriftCollector, drift_text
-from sprocket_common.stack_info import LAYER_ORDER, Layer, UnknownNameError, parse_layer
-
-
-def _layers(name: str) -> list[Layer]:
-    if name == "all":
-        return list(LAYER_ORDER)
-    try:
-        return [parse_layer(name)]
-    except UnknownNameError as exc:
-        raise BadInput(str(exc), "or pass `all`") from None
+from sprocket_common.stack_info import Layer
 
 
 def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, Any]:
@@ -62,7 +52,7 @@ def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
 
     require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []
-    for layer in _layers(layer_name):
+    for layer in resolve_layers(layer_name):
         started = time.monotonic()
         report = _stack_drift(ctx, layer, lock_wait_s)
         stacks.append(report)

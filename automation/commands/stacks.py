@@ -8,8 +8,7 @@ from typing import Any
 import click
 
 from automation.cli import run_verb
-from automation.commands.deploy import resolve_layers
-from automation.context import Context
+from automation.context import Context, resolve_layers
 from automation.errors import BadInput, StackLocked
 from automation.exit_codes import ExitCode
 from automation.render import Result

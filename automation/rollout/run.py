@@ -110,7 +110,7 @@ class Rollout:
         to_set, to_remove = config_delta(release.rollback_point.config, target)
         if not to_set and not to_remove:
             release = self._save(release.finish("unchanged", ["the tags are already set"]))
-            return self._result(release, ExitCode.OK, None)
+            return rollout_result(self.info, release, ExitCode.OK, None)
         self._apply_config(stack, release.rollback_point.config, target)
         try:
             gate = self._preview_gate(stack, service_names, names, release)
@@ -121,7 +121,7 @@ class Rollout:
         if not gate.allowed:
             self._apply_config(stack, target, release.rollback_point.config)
             release = self._save(release.finish("blocked", [b.reason for b in gate.blocked]))
-            return self._result(release, ExitCode.GATE_BLOCKED, Attempt(gate))
+            return rollout_result(self.info, release, ExitCode.GATE_BLOCKED, Attempt(gate))
         forward = Attempt(gate)
         try:
             forward = self._roll_forward(stack, api, service_names, names, gate)
@@ -134,7 +134,7 @@ class Rollout:
             forward.leftover = self._leftover_changes(stack)
             note = [f"the preview after it still shows changes: {forward.leftover}"]
             release = self._save(release.finish("succeeded", note if forward.leftover else []))
-            return self._result(release, ExitCode.OK, forward)
+            return rollout_result(self.info, release, ExitCode.OK, forward)
         return self._roll_back(stack, api, service_names, release, forward, forward.failures())
 
     def _roll_forward(
@@ -221,7 +221,7 @@ class Rollout:
         if back.leftover:
             why = [*why, f"after the rollback the preview still shows changes: {back.leftover}"]
         release = self._save(release.finish("rolled_back", why, **timings))
-        return self._result(release, ExitCode.ROLLED_BACK, forward, back)
+        return rollout_result(self.info, release, ExitCode.ROLLED_BACK, forward, back)
 
     def _leftover_changes(self, stack: Stack) -> dict[str, int]:
         """A rolled-back release must preview clean (0 changes): state, config and code agree."""
@@ -260,7 +260,7 @@ class Rollout:
         self, release: Release, forward: Attempt, back: Attempt, why: list[str]
     ) -> Result:
         release = self._save(release.finish("rollback_failed", why))
-        return self._result(release, ExitCode.ROLLBACK_FAILED, forward, back)
+        return rollout_result(self.info, release, ExitCode.ROLLBACK_FAILED, forward, back)
 
     # --- steps -----------------------------------------------------------------------------------
 
@@ -375,7 +375,7 @@ class Rollout:
 
     def _lint_blocked(self, release: Release, violations: list[Violation]) -> Result:
         release = self._save(release.finish("blocked", [f"lint: {v}" for v in violations]))
-        return self._result(release, ExitCode.GATE_BLOCKED, None, lint=violations)
+        return rollout_result(self.info, release, ExitCode.GATE_BLOCKED, None, lint=violations)
 
     def _apply_config(self, stack: Stack, current: ImageConfig, target: ImageConfig) -> None:
         from pulumi.automation import ConfigValue
@@ -531,24 +531,12 @@ class Rollout:
     def _interrupted(self, release: Release, forward: Attempt) -> Result:
         message = "interrupted while watching: the update goes on in Swarm (docker service ps)"
         release = self._save(release.finish("interrupted", [message]))
-        return self._result(release, ExitCode.INTERRUPTED, forward)
+        return rollout_result(self.info, release, ExitCode.INTERRUPTED, forward)
 
     def _save(self, release: Release) -> Release:
         self.store.save(release)
         self.op.details["release_result"] = release.result
         return release
-
-    # --- the result ---------------------------------------------------------------------------
-
-    def _result(
-        self,
-        release: Release,
-        code: ExitCode,
-        forward: Attempt | None,
-        back: Attempt | None = None,
-        lint: Sequence[Violation] = (),
-    ) -> Result:
-        return rollout_result(self.info, release, code, forward, back, lint)
 
 
 def docker_errors() -> Any:

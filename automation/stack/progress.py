@@ -18,6 +18,26 @@ def short_name(urn: str) -> str:
     return urn.rsplit("::", 1)[-1]
 
 
+def live_bar(stream: TextIO, label: str, first: str, total: int | None) -> tuple[Any, Any]:
+    """A started, transient rich bar: LABEL [bar] done/total description elapsed; returns the
+    display (exit it when done) and its task."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    display = RichProgress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(file=stream),
+        transient=True,
+    )
+    display.__enter__()
+    return display, display.add_task(first, total=total)
+
+
 class Progress:
     """Callable as an `on_event` handler; use as a context manager around the engine call."""
 
@@ -45,21 +65,9 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
-
-            self._display = RichProgress(
-                TextColumn(f"{self.stack} {self.verb}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(file=self.stream),
-                transient=True,
+            self._display, self._task = live_bar(
+                self.stream, f"{self.stack} {self.verb}", "starting", self.total
             )
-            self._display.__enter__()
-            self._task = self._display.add_task("starting", total=self.total)
         return self
 
     def __exit__(
@@ -137,21 +145,9 @@ class ConvergenceProgress:
 
     def __enter__(self) -> ConvergenceProgress:
         if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-            from rich.progress import Progress as RichProgress
-
-            self._display = RichProgress(
-                TextColumn(f"{self.stack} services"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(file=self.stream),
-                transient=True,
+            self._display, self._task = live_bar(
+                self.stream, f"{self.stack} services", "waiting", len(self.services)
             )
-            self._display.__enter__()
-            self._task = self._display.add_task("waiting", total=len(self.services))
         else:
             self._line(f"waiting for {len(self.services)} services to converge")
         return self
