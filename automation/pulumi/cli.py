@@ -29,7 +29,7 @@ def run_pulumi(
     except CredentialsError:
         if args[:2] not in (["stack", "history"], ["stack", "ls"], ["stack", "output"]):
             raise
-        env = _env_without_passphrase(settings)  # names and history need no passphrase
+        env = engine_env(settings, info, passphrase=False)  # names and history need none
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [
@@ -53,12 +53,3 @@ def run_pulumi_json(
     settings: Settings, info: StackInfo, args: list[str], *, with_stack: bool = True
 ) -> Any:
     return json.loads(run_pulumi(settings, info, args, with_stack=with_stack) or "null")
-
-
-def _env_without_passphrase(settings: Settings) -> dict[str, str]:
-    return {
-        "PULUMI_BACKEND_URL": settings.resolved_backend_url,
-        "PULUMI_HOME": str(settings.resolved_pulumi_home),
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-    }

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from pulumi.automation import LocalWorkspace, PulumiCommand, Stack
 
 
-def engine_env(settings: Settings, info: StackInfo) -> dict[str, str]:
-    """Environment for the CLI: offline, private PULUMI_HOME, the configured backend."""
+def engine_env(settings: Settings, info: StackInfo, *, passphrase: bool = True) -> dict[str, str]:
+    """Environment for the CLI: offline, private PULUMI_HOME, the configured backend, and the
+    stack's passphrase (raises CredentialsError when it is missing) unless ``passphrase`` is
+    False (stack names, outputs and history need none)."""
     env = {
         "PULUMI_BACKEND_URL": settings.resolved_backend_url,
         "PULUMI_HOME": str(settings.resolved_pulumi_home),
@@ -30,7 +32,7 @@ def engine_env(settings: Settings, info: StackInfo) -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         # The dynamic-provider plugin shim runs this interpreter, so it sees the same packages.
         "PULUMI_PYTHON_CMD": sys.executable,
-        **passphrase_env(settings, info.env),
+        **(passphrase_env(settings, info.env) if passphrase else {}),
     }
     if settings.docker_host:
         env["DOCKER_HOST"] = settings.docker_host
