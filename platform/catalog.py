@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from sprocket_common.docker_tag import TAG_PATTERN
 from sprocket_common.forward_auth_rules import rule_keys
 from sprocket_common.service import Healthcheck, Resources
 from sprocket_common.stack_info import Env
@@ -38,7 +39,7 @@ from sprocket_common.stack_info import Env
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG = TAG_PATTERN  # sprocket_common/docker_tag.py
 _REPOSITORY = re.compile(r"^[a-z0-9]+([._/-][a-z0-9]+)*$")
 _HOST_LABEL = re.compile(r"^(@|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

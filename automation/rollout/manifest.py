@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,14 +23,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from automation.errors import BadInput, unreadable
+from sprocket_common.docker_tag import TAG_PATTERN
 
 IMAGE_TAG = "sprocket:image_tag"  # the default tag of every app
 IMAGE_TAGS = "sprocket:image_tags"  # object: catalog name -> tag, overriding the default
 IMAGE_DIGESTS = "sprocket:image_digests"  # object: catalog name -> digest, overriding both
 IMAGE_KEYS = (IMAGE_TAG, IMAGE_TAGS, IMAGE_DIGESTS)
 
-# Docker's tag grammar: a word character, then up to 127 of [A-Za-z0-9_.-].
-TAG_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 ImageConfig = dict[str, str | None]  # image key -> raw config value (JSON text for objects)
 
