@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from driver_toys import check_schema
 from pulumi import automation as auto
+from waiting import wait_until
 
 from automation.exit_codes import ExitCode
 from sprocket_common.dynamic_swarm import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture
@@ -60,7 +50,7 @@ def test_service_scaled_by_hand_is_drift_naming_the_property(
     deployed_layer_1: Any, swarm: Any, service_name: str, run_cli: Any
 ) -> None:
     swarm.services.get(service_name).scale(2)  # by hand, through the Docker API
-    _wait_until(
+    wait_until(
         lambda: (
             swarm.services.get(service_name).attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
         ),

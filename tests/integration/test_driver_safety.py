@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from driver_toys import specs_fixture  # noqa: F401 - provides the `specs` fixture
+from waiting import wait_until
 
 from automation.exit_codes import ExitCode
 from automation.guard import audit
@@ -34,15 +35,6 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve().parent
 LAYER_1 = StackInfo(Env.LOCAL, Layer.LAYER_1)
 HINTED_COMMAND = re.compile(r"`(python -m automation [^`]+)`")
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := predicate():
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import http.server
 import json
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,21 +13,11 @@ from typing import Any
 
 import pytest
 from driver_toys import check_schema
+from waiting import wait_until
 
 from automation.exit_codes import ExitCode
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_until(predicate: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
 def _tasks_in(swarm: Any, name: str, state: str) -> list[dict[str, Any]]:
@@ -44,7 +33,7 @@ def test_service_whose_image_exits_is_critical_at_0_of_1(
     swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
 ) -> None:
     swarm.services.create(test_images["1"], command=["sh", "-c", "exit 1"], name=service_name)
-    _wait_until(lambda: _tasks_in(swarm, service_name, "failed"), "a failed task")
+    wait_until(lambda: _tasks_in(swarm, service_name, "failed"), "a failed task")
 
     result = run_cli("--json", "health", "--services", service_name, "--no-tls")
 
@@ -76,7 +65,7 @@ def test_a_completed_one_shot_job_is_healthy_when_labelled_as_a_job(
         )
     for suffix in ("-job", "-plain"):
         name = f"{service_name}{suffix}"
-        _wait_until(lambda n=name: _tasks_in(swarm, n, "complete"), f"{name}'s task to complete")
+        wait_until(lambda n=name: _tasks_in(swarm, n, "complete"), f"{name}'s task to complete")
 
     result = run_cli("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
 
@@ -93,7 +82,7 @@ def test_healthy_service_gives_a_healthy_verdict_and_exit_0(
     swarm: Any, test_images: dict[str, str], service_name: str, run_cli: Any
 ) -> None:
     swarm.services.create(test_images["1"], name=service_name)
-    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+    wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
 
     result = run_cli("--json", "health", "--services", service_name, "--no-tls")
 
@@ -122,7 +111,7 @@ def test_more_than_50_error_lines_in_the_logs_is_a_warning(
         "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"
     )
     swarm.services.create(test_images["1"], command=["sh", "-c", noisy], name=service_name)
-    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+    wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
 
     result = run_cli("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
 
@@ -161,7 +150,7 @@ def test_fluentd_logging_service_gets_its_error_count_from_loki_stub(
             "tag": f"docker.{service_name}-svc.{{{{.Name}}}}",
         },
     )
-    _wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+    wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Loki)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -7,12 +7,11 @@ The spec is `service_args(config)` (what pulumi-docker would send), mapped onto 
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from waiting import wait_until
 
 from sprocket_common.service import (
     FileMount,
@@ -29,16 +28,6 @@ from sprocket_common.swarm_engine import engine_service_kwargs
 pytestmark = pytest.mark.integration
 
 CANARY = "canary-house-secret-2b8e"
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
 def _config(name: str, image: str, health_port: int = 8080) -> ServiceConfig:
@@ -93,7 +82,8 @@ def test_house_spec_runs_and_rolls_back_on_a_real_swarm(
     }
     try:
         swarm.api.create_service(**engine_service_kwargs(service_args(config, **ids)))
-        container = _wait(lambda: _running_container(swarm, service_name), "a healthy task", 90)
+        running = lambda: _running_container(swarm, service_name)  # noqa: E731
+        container = wait_until(running, "a healthy task", 90)
 
         spec = swarm.api.inspect_service(service_name)["Spec"]
         task = spec["TaskTemplate"]
@@ -123,12 +113,12 @@ def test_house_spec_runs_and_rolls_back_on_a_real_swarm(
             status = swarm.api.inspect_service(service_name).get("UpdateStatus") or {}
             return status.get("State") == "rollback_completed" and status
 
-        _wait(rolled_back, "Swarm's automatic rollback", 180)
+        wait_until(rolled_back, "Swarm's automatic rollback", 180)
         assert _image(swarm, service_name) == test_images["1"]
-        _wait(lambda: _running_container(swarm, service_name), "a healthy task again", 90)
+        wait_until(lambda: _running_container(swarm, service_name), "a healthy task again", 90)
     finally:
         swarm.api.remove_service(service_name)
         label = f"com.docker.swarm.service.name={service_name}"
-        _wait(lambda: not swarm.containers.list(filters={"label": label}), "task removal", 60)
+        wait_until(lambda: not swarm.containers.list(filters={"label": label}), "task removal", 60)
         conf.remove()
         secret.remove()

@@ -7,20 +7,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from waiting import FakeClock
 
 from automation.rollout.probe import is_success, probe_routes
-from automation.rollout.watcher import Clock
-
-
-class FakeClock(Clock):
-    """Advances only when the loop sleeps, so the test does not wait out the retries."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        super().__init__(now=lambda: self.t, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class Answers(http.server.BaseHTTPRequestHandler):

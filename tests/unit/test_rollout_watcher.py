@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from waiting import FakeClock
 
 from automation.rollout.watcher import (
     NANO,
-    Clock,
     Phase,
     Timing,
     WaitTimeout,
@@ -168,17 +168,6 @@ def test_the_deadline_covers_every_batch_twice_plus_grace() -> None:
 def test_docker_defaults_apply_when_the_spec_sets_nothing() -> None:
     timing = Timing.from_spec({})
     assert (timing.monitor_s, timing.health_interval_s, timing.health_retries) == (5, 30, 3)
-
-
-class FakeClock(Clock):
-    """A clock that advances only when the loop sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        super().__init__(now=lambda: self.t, sleep=self._sleep)
-
-    def _sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def test_wait_until_returns_the_first_value() -> None:
