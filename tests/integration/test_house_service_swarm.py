@@ -7,6 +7,7 @@ The spec is `service_args(config)` (what pulumi-docker would send), mapped onto 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -82,7 +83,7 @@ def test_house_spec_runs_and_rolls_back_on_a_real_swarm(
     }
     try:
         swarm.api.create_service(**engine_service_kwargs(service_args(config, **ids)))
-        running = lambda: _running_container(swarm, service_name)  # noqa: E731
+        running = functools.partial(_running_container, swarm, service_name)
         container = wait_until(running, "a healthy task", 90)
 
         spec = swarm.api.inspect_service(service_name)["Spec"]
