@@ -88,6 +88,11 @@ class Rollout:
     ) -> None:
         self.ctx, self.info, self.request, self.display, self.op = ctx, info, request, display, op
         self.store = release_store(ctx, info)
+        # What every step works on, set once at the start of run(): the platform stack, its
+        # Swarm service names (catalog name -> Swarm name), and the manager's Docker API.
+        self.stack: Stack
+        self.service_names: dict[str, str] = {}
+        self.api: Any = None
         self._provider_urns: list[str] = []
         self._routes: dict[str, list[str]] = {}
 
@@ -97,12 +102,12 @@ class Rollout:
         from automation.stack.upstream import check_program_files
 
         check_program_files(self.info.layer)
-        stack = self._select_stack()
-        service_names = self._service_names(stack)
-        names, target = self._plan(stack, service_names)
-        api = docker_api(self.ctx.settings.docker_host)
-        specs = self._inspect(api, service_names)
-        release = self._record(stack, service_names, specs, names, target)
+        self.stack = self._select_stack()
+        self.service_names = self._service_names()
+        names, target = self._plan()
+        self.api = docker_api(self.ctx.settings.docker_host)
+        specs = self._inspect()
+        release = self._record(specs, names, target)
         self.display.step(f"release {release.id}: rollback point recorded ({len(specs)} services)")
         violations = [v for name in names for v in lint_service(name, specs[name]["Spec"])]
         if violations:
@@ -111,37 +116,34 @@ class Rollout:
         if not to_set and not to_remove:
             release = self._save(release.finish("unchanged", ["the tags are already set"]))
             return rollout_result(self.info, release, ExitCode.OK, None)
-        self._apply_config(stack, release.rollback_point.config, target)
+        self._apply_config(release.rollback_point.config, target)
         try:
-            gate = self._preview_gate(stack, service_names, names, release)
+            gate = self._preview_gate(names, release)
         except DriverError as exc:
-            self._apply_config(stack, target, release.rollback_point.config)  # nothing applied
+            self._apply_config(target, release.rollback_point.config)  # nothing applied
             self._save(release.finish("failed", [exc.message]))
             raise
         if not gate.allowed:
-            self._apply_config(stack, target, release.rollback_point.config)
+            self._apply_config(target, release.rollback_point.config)
             release = self._save(release.finish("blocked", [b.reason for b in gate.blocked]))
             return rollout_result(self.info, release, ExitCode.GATE_BLOCKED, Attempt(gate))
         forward = Attempt(gate)
         try:
-            forward = self._roll_forward(stack, api, service_names, names, gate)
+            forward = self._roll_forward(names, gate)
         except WatchStopped:
             return self._interrupted(release, forward)
         except DriverError as exc:
             forward.outcomes = {}
-            return self._roll_back(stack, api, service_names, release, forward, [exc.message])
+            return self._roll_back(release, forward, [exc.message])
         if forward.converged:
-            forward.leftover = self._leftover_changes(stack)
+            forward.leftover = self._leftover_changes()
             note = [f"the preview after it still shows changes: {forward.leftover}"]
             release = self._save(release.finish("succeeded", note if forward.leftover else []))
             return rollout_result(self.info, release, ExitCode.OK, forward)
-        return self._roll_back(stack, api, service_names, release, forward, forward.failures())
+        return self._roll_back(release, forward, forward.failures())
 
     def _roll_forward(
         self,
-        stack: Stack,
-        api: Any,
-        service_names: Mapping[str, str],
         names: Sequence[str],
         gate: RolloutGate,
     ) -> Attempt:
@@ -150,36 +152,31 @@ class Rollout:
         changes = sorted(gate.images, key=lambda c: list(names).index(c.service))
         expected = {c.service: c.new_image for c in changes}
         if self.request.parallel or len(changes) <= 1:
-            return self._apply_and_watch(
-                stack, api, service_names, [c.service for c in changes], gate, expected, probe=True
-            )
+            return self._apply_and_watch([c.service for c in changes], gate, expected, probe=True)
         outcomes: dict[str, Convergence] = {}
-        since = daemon_now(api)
+        since = daemon_now(self.api)
         for number, change in enumerate(changes, start=1):
             self.display.step(f"rolling {change.service} ({number}/{len(changes)})")
             one = self._apply_and_watch(
-                stack, api, service_names, [change.service], gate, expected,
+                [change.service], gate, expected,
                 targets=[change.urn, *self._provider_urns], probe=True,
             )  # fmt: skip
             outcomes.update(one.outcomes)
             if not one.converged:
                 return Attempt(gate, outcomes, since=since)
         # Every service is rolled; one untargeted apply brings the stack's outputs up to date.
-        self._engine(lambda: self._up(stack), "apply")
+        self._engine(lambda: self._up(), "apply")
         return Attempt(gate, outcomes, since=since)
 
     def _roll_back(
         self,
-        stack: Stack,
-        api: Any,
-        service_names: Mapping[str, str],
         release: Release,
         forward: Attempt,
         why: list[str],
     ) -> Result:
         detected = now_iso()
         try:
-            first_failure = self._first_task_failure(api, service_names, forward)
+            first_failure = self._first_task_failure(forward)
         except docker_errors().DockerException:
             first_failure = None  # only a figure for the record: never a reason not to roll back
         self.display.step(
@@ -188,17 +185,17 @@ class Rollout:
         )
         back = Attempt(RolloutGate((), ()))
         try:
-            self._let_swarm_rollbacks_finish(api, service_names, release.services)
-            moved = _moved_keys(release.rollback_point.other_config, read_other_config(stack))
+            self._let_swarm_rollbacks_finish(release.services)
+            moved = _moved_keys(release.rollback_point.other_config, read_other_config(self.stack))
             if moved:
                 why = [*why, f"config changed outside the rollout (not restored): {moved}"]
-            current = read_image_config(stack)
-            self._apply_config(stack, current, release.rollback_point.config)
-            back.gate = self._preview_gate(stack, service_names, release.services, release)
+            current = read_image_config(self.stack)
+            self._apply_config(current, release.rollback_point.config)
+            back.gate = self._preview_gate(release.services, release)
             if back.gate.allowed:
                 points = release.rollback_point.services
                 back = self._apply_and_watch(
-                    stack, api, service_names, release.services, back.gate,
+                    release.services, back.gate,
                     expected={name: points[name].image for name in release.services},
                     fail_fast=False,
                 )  # fmt: skip
@@ -217,39 +214,39 @@ class Rollout:
         if not back.converged:
             return self._rollback_failed(release, forward, back, [*why, *back.failures()])
         timings = recovery_timings(first_failure, detected, now_iso())
-        back.leftover = self._leftover_changes(stack)
+        back.leftover = self._leftover_changes()
         if back.leftover:
             why = [*why, f"after the rollback the preview still shows changes: {back.leftover}"]
         release = self._save(release.finish("rolled_back", why, **timings))
         return rollout_result(self.info, release, ExitCode.ROLLED_BACK, forward, back)
 
-    def _leftover_changes(self, stack: Stack) -> dict[str, int]:
+    def _leftover_changes(self) -> dict[str, int]:
         """A rolled-back release must preview clean (0 changes): state, config and code agree."""
         from automation.stack.gate import ChangeCollector, change_counts
 
         collector = ChangeCollector()
         try:
-            self._engine(lambda: stack.preview(color="never", on_event=collector), "preview")
+            self._engine(lambda: self.stack.preview(color="never", on_event=collector), "preview")
         except DriverError as exc:
             return {f"preview failed: {exc.message}": 1}
         return change_counts(c for c in collector.changes if not c.type.startswith("pulumi:"))
 
-    def _let_swarm_rollbacks_finish(
-        self, api: Any, service_names: Mapping[str, str], names: Sequence[str]
-    ) -> None:
+    def _let_swarm_rollbacks_finish(self, names: Sequence[str]) -> None:
         """Swarm's own rollback of a failed service replaces its tasks all at once; an update
         applied on top of it would restart them one by one with a monitor window each. So wait
         (bounded) for the rollbacks in flight to end, then apply the release's rollback."""
 
         def probe() -> tuple[bool | None, object]:
             states = {
-                n: (api.inspect_service(service_names[n]).get("UpdateStatus") or {}).get("State")
+                n: (self.api.inspect_service(self.service_names[n]).get("UpdateStatus") or {}).get(
+                    "State"
+                )
                 for n in names
             }
             busy = {n: state for n, state in states.items() if state == "rollback_started"}
             return (None if busy else True), busy
 
-        specs = [api.inspect_service(service_names[n])["Spec"] for n in names]
+        specs = [self.api.inspect_service(self.service_names[n])["Spec"] for n in names]
         timeout = max(Timing.from_spec(spec).deadline_s for spec in specs) / 2
         try:
             wait_until(probe, what="Swarm's own rollbacks to finish", timeout_s=timeout)
@@ -277,8 +274,8 @@ class Rollout:
                 "deploy it first: python -m automation deploy platform",
             ) from None
 
-    def _service_names(self, stack: Stack) -> dict[str, str]:
-        outputs = stack.outputs()
+    def _service_names(self) -> dict[str, str]:
+        outputs = self.stack.outputs()
         names = outputs.get("service_names")
         if names is None or not isinstance(names.value, dict) or not names.value:
             raise DriverError(
@@ -290,9 +287,7 @@ class Rollout:
             self._routes = {str(k): [str(h) for h in v] for k, v in routes.value.items()}
         return {str(k): str(v) for k, v in names.value.items()}
 
-    def _plan(
-        self, stack: Stack, service_names: Mapping[str, str]
-    ) -> tuple[list[str], ImageConfig]:
+    def _plan(self) -> tuple[list[str], ImageConfig]:
         """The release's services and the image config it sets."""
         if self.request.to_release:
             old = self.store.get(self.request.to_release)
@@ -302,7 +297,7 @@ class Rollout:
                     f"release {old.id} ended {old.result}: its images never ran as a release",
                     f"pick a succeeded release ({', '.join(good) or 'none yet'})",
                 )
-            unknown = sorted(set(old.services) - set(service_names))
+            unknown = sorted(set(old.services) - set(self.service_names))
             if unknown:
                 raise BadInput(
                     f"release {old.id} names services the platform no longer has: "
@@ -310,26 +305,26 @@ class Rollout:
                     "roll out a tag instead: rollout --tag TAG",
                 )
             # Returning to a release sets the whole stack's image config: every service is in it.
-            return sorted(service_names), dict(old.target_config)
+            return sorted(self.service_names), dict(old.target_config)
         assert self.request.tag is not None
         tag = check_tag(self.request.tag)
-        unknown = sorted(set(self.request.services) - set(service_names))
+        unknown = sorted(set(self.request.services) - set(self.service_names))
         if unknown:
             raise BadInput(
                 f"unknown service(s) {', '.join(repr(u) for u in unknown)}",
-                f"platform services are: {', '.join(sorted(service_names))}",
+                f"platform services are: {', '.join(sorted(self.service_names))}",
             )
         named = list(dict.fromkeys(self.request.services)) or None
-        current = read_image_config(stack)
-        return named or sorted(service_names), image_config_for_tag(current, tag, named)
+        current = read_image_config(self.stack)
+        return named or sorted(self.service_names), image_config_for_tag(current, tag, named)
 
-    def _inspect(self, api: Any, service_names: Mapping[str, str]) -> dict[str, Any]:
+    def _inspect(self) -> dict[str, Any]:
         import docker
 
         specs = {}
-        for name, swarm_name in service_names.items():
+        for name, swarm_name in self.service_names.items():
             try:
-                specs[name] = api.inspect_service(swarm_name)
+                specs[name] = self.api.inspect_service(swarm_name)
             except docker.errors.NotFound:
                 raise DriverError(
                     f"platform service {name!r} (Swarm service {swarm_name}) is not in the Swarm",
@@ -339,8 +334,6 @@ class Rollout:
 
     def _record(
         self,
-        stack: Stack,
-        service_names: Mapping[str, str],
         specs: Mapping[str, Any],
         names: list[str],
         target: ImageConfig,
@@ -348,11 +341,11 @@ class Rollout:
         services = {
             name: ServiceRecord(
                 name=name,
-                service_name=service_names[name],
+                service_name=self.service_names[name],
                 image=spec_image(specs[name]["Spec"]),
                 spec_hash=spec_hash(specs[name]["Spec"]),
             )
-            for name in service_names
+            for name in self.service_names
         }
         release = Release(
             id=new_release_id(),
@@ -364,9 +357,9 @@ class Rollout:
             tag=self.request.tag,
             from_release=self.request.to_release,
             rollback_point=RollbackPoint(
-                config=read_image_config(stack),
+                config=read_image_config(self.stack),
                 services=services,
-                other_config=read_other_config(stack),
+                other_config=read_other_config(self.stack),
             ),
             target_config=target,
         )
@@ -377,19 +370,17 @@ class Rollout:
         release = self._save(release.finish("blocked", [f"lint: {v}" for v in violations]))
         return rollout_result(self.info, release, ExitCode.GATE_BLOCKED, None, lint=violations)
 
-    def _apply_config(self, stack: Stack, current: ImageConfig, target: ImageConfig) -> None:
+    def _apply_config(self, current: ImageConfig, target: ImageConfig) -> None:
         from pulumi.automation import ConfigValue
 
         to_set, to_remove = config_delta(current, target)
         if to_set:
-            stack.set_all_config({key: ConfigValue(value) for key, value in to_set.items()})
+            self.stack.set_all_config({key: ConfigValue(value) for key, value in to_set.items()})
         if to_remove:
-            stack.remove_all_config(to_remove)
+            self.stack.remove_all_config(to_remove)
 
     def _preview_gate(
         self,
-        stack: Stack,
-        service_names: Mapping[str, str],
         names: Sequence[str],
         release: Release,
     ) -> RolloutGate:
@@ -404,7 +395,7 @@ class Rollout:
             if pre is not None and pre.metadata is not None:
                 steps[pre.metadata.urn] = PlannedStep.from_metadata(pre.metadata)
 
-        self._engine(lambda: stack.preview(color="never", on_event=on_event), "preview")
+        self._engine(lambda: self.stack.preview(color="never", on_event=on_event), "preview")
         # A targeted apply must include the providers the new config changes.
         self._provider_urns = [
             step.urn
@@ -413,7 +404,7 @@ class Rollout:
         ]
         gate = evaluate_rollout(
             steps.values(),
-            service_names,
+            self.service_names,
             set(names),
             allow_other_changes=self.request.allow_other_changes,
         )
@@ -428,9 +419,6 @@ class Rollout:
 
     def _apply_and_watch(
         self,
-        stack: Stack,
-        api: Any,
-        service_names: Mapping[str, str],
         names: Sequence[str],
         gate: RolloutGate,
         expected: Mapping[str, str | None],
@@ -439,19 +427,21 @@ class Rollout:
         targets: Sequence[str] = (),
         probe: bool = False,
     ) -> Attempt:
-        baseline = {n: api.inspect_service(service_names[n]).get("UpdateStatus") for n in names}
-        since = daemon_now(api)
-        self._engine(lambda: self._up(stack, targets), "apply")
+        baseline = {
+            n: self.api.inspect_service(self.service_names[n]).get("UpdateStatus") for n in names
+        }
+        since = daemon_now(self.api)
+        self._engine(lambda: self._up(targets), "apply")
         if not names:
             return Attempt(gate, since=since)
         watched = [
             WatchTarget(
-                n, service_names[n], expected.get(n), baseline_status=baseline[n], since=since
+                n, self.service_names[n], expected.get(n), baseline_status=baseline[n], since=since
             )
             for n in names
         ]
         watch = ServiceWatch(
-            api,
+            self.api,
             watched,
             on_change=self.display.service,
             stop=lambda: self.op.interrupted,
@@ -493,11 +483,11 @@ class Rollout:
             self.display.service(failure.service, outcomes[failure.service])
         return outcomes
 
-    def _up(self, stack: Stack, targets: Sequence[str] = ()) -> None:
+    def _up(self, targets: Sequence[str] = ()) -> None:
         from automation.stack.progress import Progress
 
         with Progress(self.info.name, "apply") as progress:
-            stack.up(color="never", on_event=progress, target=list(targets) or None)
+            self.stack.up(color="never", on_event=progress, target=list(targets) or None)
 
     def _engine(self, call: Callable[[], Any], what: str) -> None:
         """Run an engine call; its failure keeps the classifier's exception (a held lock stays
@@ -513,15 +503,13 @@ class Rollout:
             error.message = f"{what} failed: {error.message}"
             raise error from exc
 
-    def _first_task_failure(
-        self, api: Any, service_names: Mapping[str, str], forward: Attempt
-    ) -> datetime | None:
+    def _first_task_failure(self, forward: Attempt) -> datetime | None:
         """When the new image's first task failed (the daemon's clock), for the recovery time."""
         times = []
         for name, conv in forward.outcomes.items():
             if conv.phase is Phase.COMPLETED:
                 continue
-            tasks = api.tasks(filters={"service": service_names[name]})
+            tasks = self.api.tasks(filters={"service": self.service_names[name]})
             new_image = next((c.new_image for c in forward.gate.images if c.service == name), None)
             mine = [t for t in tasks if _task_image(t) == strip_digest(new_image or "")]
             if (found := first_failure_time(mine, forward.since)) is not None:
