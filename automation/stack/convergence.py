@@ -197,6 +197,11 @@ def failure_text(results: list[ServiceResult], layer: str) -> str:
             + (f"; {conv.message}" if conv.message else "")
         )
         lines += [f"      task: {error}" for error in conv.task_errors[:3]]
+        if conv.stall == "gave_up":
+            lines.append(
+                "      Swarm will not start it again by itself: once the cause is fixed, "
+                f"`docker service update --force {result.service}` restarts it"
+            )
         if conv.rolled_back_by_swarm:
             lines.append(
                 "      rolled back by Swarm: the service runs its previous spec, not the one in"

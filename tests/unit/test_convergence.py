@@ -58,7 +58,7 @@ def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> Non
         ("task: non-zero exit (1): dockerexec: unhealthy container",),
     )  # fmt: skip
     missing = Convergence(Phase.FAILED, 0, 1, None, "Swarm stopped restarting the tasks",
-                          ("No such image: app:9",))  # fmt: skip
+                          ("No such image: app:9",), stall="gave_up")  # fmt: skip
     ok = Convergence(Phase.COMPLETED, 1, 1)
     text = failure_text(
         [
@@ -71,6 +71,7 @@ def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> Non
     assert text.startswith("2 of 3 services did not converge:")
     assert "local-core: 0/1 running; Swarm stopped restarting" in text
     assert "task: No such image: app:9" in text
+    assert "`docker service update --force local-core` restarts it" in text
     assert "rolled back by Swarm" in text and "drift platform" in text
     assert "local-bot" not in text
     assert ServiceResult("w", "u", "updated", rolled).as_dict()["rolled_back_by_swarm"] is True
