@@ -167,7 +167,10 @@ def _stall(
         constraints = spec.get("TaskTemplate", {}).get("Placement", {}).get("Constraints") or []
         where = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
         return "unschedulable", f"the scheduler cannot place a task: {unplaced[0]}{where}"
-    failed = [t for t in recent if t.get("Status", {}).get("State") in ("failed", "rejected")]
+    # A service's task that completes (exit 0) is as dead as a failed one: under the house
+    # `on-failure` policy Swarm does not restart it (a job's completion is its success).
+    ended = {"failed", "rejected"} | ({"complete"} if _is_service(spec) else set())
+    failed = [t for t in recent if t.get("Status", {}).get("State") in ended]
     if failed and not live:
         policy = spec.get("TaskTemplate", {}).get("RestartPolicy") or {}
         limit = policy.get("MaxAttempts")
@@ -177,6 +180,12 @@ def _stall(
             f"(restart policy: {policy.get('Condition', 'any')}{attempts})"
         )
     return "", ""
+
+
+def _is_service(spec: Mapping[str, Any]) -> bool:
+    """A long-running service (replicated or global), not a job that is meant to complete."""
+    mode = spec.get("Mode", {})
+    return "Replicated" in mode or "Global" in mode or not mode
 
 
 def created_since(

@@ -366,3 +366,12 @@ def test_an_unchanged_template_completes_without_a_monitor_window_scripted_api()
     )  # fmt: skip
     assert watch.run(timeout_s=100)["web"].phase is Phase.COMPLETED
     assert clock.t == 0  # no task of this apply: nothing new to watch for 30 s
+
+
+def test_a_service_task_that_completes_and_is_not_replaced_is_a_stall() -> None:
+    svc = service(replicas=1)
+    done = task(1, "complete", desired="shutdown")
+    assert assess(svc, [done], NODES).stall == "gave_up"  # on-failure: Swarm will not restart it
+    job = service(replicas=1)
+    job["Spec"]["Mode"] = {"ReplicatedJob": {"TotalCompletions": 1}}
+    assert assess(job, [done], NODES).stall == ""  # a job's completion is not a failure
