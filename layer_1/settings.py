@@ -12,6 +12,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import NAMESPACE, ConfigError, EnvConfig, read_config
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.required_config import BY_LAYER, required_in
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
@@ -79,7 +80,7 @@ class Layer1Settings(BaseModel):
     docker_username: str = ""  # set (+ secret docker_access_token) if the FA image is private
     discord_client_id: str = ""
     discord_guild_id: str = ""
-    protect_stateful: bool | None = None  # default: on except in local
+    protect_stateful: bool | None = None  # default: the env's (sprocket_common.env_defaults)
 
     @field_validator("region")
     @classmethod
@@ -149,7 +150,9 @@ class Layer1Settings(BaseModel):
         return region
 
     def protect(self, env: Env) -> bool:
-        return env is not Env.LOCAL if self.protect_stateful is None else self.protect_stateful
+        if self.protect_stateful is None:
+            return env_defaults(env).protect_stateful
+        return self.protect_stateful
 
     def prefix(self, env: Env) -> str:
         return self.bucket_prefix or f"sprocket-{env.value}"
@@ -161,7 +164,7 @@ def _require_for_cloud(settings: Layer1Settings, env: Env) -> None:
         declared = required.name in Layer1Settings.model_fields and required_in(required, env)
         if declared and not getattr(settings, required.name):
             raise ConfigError(required.key, f"required in {env.value} ({required.meaning})")
-    if env is not Env.LOCAL:
+    if env_defaults(env).cloud:
         settings.effective_spaces_region()
 
 

@@ -20,7 +20,6 @@ from sprocket_common.outputs import (
     read_layer1,
 )
 from sprocket_common.service import ServiceConfig, SwarmService
-from sprocket_common.stack_info import Env
 from sprocket_common.swarm_service import overlay_network
 
 from . import datastores, gatus, monitoring, names, postgres, storage
@@ -54,7 +53,9 @@ class Layer2:
         bind = storage.bind_path(self.settings.data_mount, role)
         if bind:
             return bind, ()
-        volume = storage.data_volume(role, quota=self.settings.volume_quota)
+        volume = storage.data_volume(
+            role, quota=self.settings.volume_quota, defaults=self.env.defaults
+        )
         return storage.volume_name(role), (volume,)
 
     def declare(
@@ -106,7 +107,7 @@ class Layer2:
         )
 
     def database(self) -> None:
-        if self.env.env is Env.LOCAL:
+        if not self.env.defaults.cloud:
             passwords = postgres.local_passwords()
             source, made = self.volume("postgres-data")
             server = self.declare(

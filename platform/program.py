@@ -26,6 +26,7 @@ import pulumi_docker as docker
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
+from sprocket_common.env_defaults import EnvDefaults, env_defaults
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
 from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
 from sprocket_common.service import RegistryAuth, SwarmService
@@ -108,9 +109,10 @@ def program() -> None:
     layer1, layer2 = read_layer1(env), read_layer2(env)
     network = overlay_network("platform-network", f"{env.value}-platform")
     buckets = bucket_names(env, settings, apps)
-    if env is not Env.LOCAL:
+    defaults = env_defaults(env)
+    if defaults.cloud:
         declare_buckets(buckets, layer1)
-    volumes = declare_volumes(env, apps)
+    volumes = declare_volumes(env, apps, defaults)
     environment = resolve_environment(env, layer1, layer2, network.name, buckets, settings)
     secrets = SecretValues(catalog, env, secret_settings, layer1, layer2, environment).build(
         needed_secrets(catalog, apps)
@@ -172,14 +174,16 @@ def _region_of(endpoint: str) -> str:
     return host.split(".", 1)[0]
 
 
-def declare_volumes(env: Env, apps: Mapping[str, AppEntry]) -> list[docker.Volume]:
-    """Named volumes, kept when the stack is destroyed (and protected in prod)."""
+def declare_volumes(
+    env: Env, apps: Mapping[str, AppEntry], defaults: EnvDefaults
+) -> list[docker.Volume]:
+    """Named volumes, kept when the stack is destroyed and protected as the env's defaults say
+    (as layer_1's and layer_2's: staging's data is protected too)."""
+    opts = pulumi.ResourceOptions(
+        retain_on_delete=defaults.keep_volumes, protect=defaults.protect_stateful
+    )
     return [
-        docker.Volume(
-            volume.name,
-            name=f"{env.value}-{volume.name}",
-            opts=pulumi.ResourceOptions(retain_on_delete=True, protect=env is Env.PROD),
-        )
+        docker.Volume(volume.name, name=f"{env.value}-{volume.name}", opts=opts)
         for app in apps.values()
         for volume in app.volumes
     ]

@@ -22,6 +22,7 @@ import pulumi_random as random
 from pydantic import BaseModel, ConfigDict
 
 from sprocket_common.env_config import ConfigError
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs
 from sprocket_common.stack_info import Env
 
@@ -43,7 +44,7 @@ class SecretSettings(BaseModel):
     def source(self, env: Env) -> Literal["config", "vault"]:
         if self.secrets_source:
             return self.secrets_source
-        return "config" if env is Env.LOCAL else "vault"
+        return env_defaults(env).secrets_source
 
 
 def needed_secrets(catalog: Catalog, apps: Mapping[str, AppEntry]) -> list[str]:
@@ -107,7 +108,7 @@ class SecretValues:
         given = pulumi.Config(SECRETS_NAMESPACE).get_secret(name)
         if given is not None:
             return given
-        if self.env is not Env.LOCAL:
+        if not env_defaults(self.env).placeholder_secrets:
             raise ConfigError(
                 f"{SECRETS_NAMESPACE}:{name}",
                 f"required in {self.env.value} "

@@ -14,6 +14,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from sprocket_common.env_defaults import EnvDefaults, env_defaults
 from sprocket_common.stack_info import Env, StackInfo, UnknownNameError
 
 NAMESPACE = "sprocket"
@@ -52,11 +53,16 @@ class EnvConfig(BaseModel):
         return value
 
     @property
+    def defaults(self) -> EnvDefaults:
+        """This environment's row of the defaults table (sprocket_common.env_defaults)."""
+        return env_defaults(self.env)
+
+    @property
     def base_hostname(self) -> str:
         """The environment's own apex: `<base>` in prod, `<env>.<base>` elsewhere."""
-        if self.env is Env.PROD:
-            return self.base_domain
-        return f"{self.env.value}.{self.base_domain}"
+        if self.defaults.env_in_hostnames:
+            return f"{self.env.value}.{self.base_domain}"
+        return self.base_domain
 
     def hostname(self, service: str) -> str:
         """`<service>.<base>` in prod, `<service>.<env>.<base>` elsewhere: envs never collide."""
@@ -65,7 +71,7 @@ class EnvConfig(BaseModel):
     @property
     def tls_resolver(self) -> str:
         """The ACME resolver routers use; empty in local (Traefik's default certificate)."""
-        if self.env is Env.LOCAL:
+        if not self.defaults.acme_tls:
             return ""
         return STAGING_RESOLVER if self.acme_staging else RESOLVER
 

@@ -170,3 +170,23 @@ def test_declared_resources_match_the_recording(layer: str, env: str) -> None:
     assert [(r["type"], r["name"]) for r in got] == [(r["type"], r["name"]) for r in want]
     for mine, theirs in zip(got, want, strict=True):
         assert mine == theirs, f"{key}: {mine['type']} {mine['name']} differs"
+
+
+STATEFUL = {
+    "docker:index/volume:Volume",
+    "digitalocean:index/volume:Volume",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/databaseCluster:DatabaseCluster",
+}
+
+
+@pytest.mark.parametrize(("layer", "env"), STACKS)
+def test_every_layer_protects_its_data_as_the_env_defaults_say(layer: str, env: str) -> None:
+    # Before the defaults table, platform volumes were protected in prod only and layer_2's
+    # named volumes nowhere, while layer_1 protected its data everywhere but local.
+    from sprocket_common.env_defaults import env_defaults
+
+    stateful = [r for r in declared(layer, env) if r["type"] in STATEFUL]
+    assert stateful, f"{env}-{layer} declares no stateful resource"
+    want = env_defaults(env).protect_stateful
+    assert {(r["name"], r["protect"]) for r in stateful} == {(r["name"], want) for r in stateful}
