@@ -11,10 +11,17 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sprocket_common.env_config import NAMESPACE, ConfigError, EnvConfig, read_config
+from sprocket_common.env_config import (
+    NAMESPACE,
+    SHARED_KEYS,
+    ConfigError,
+    EnvConfig,
+    check_unknown_keys,
+    read_config,
+)
 from sprocket_common.env_defaults import env_defaults
 from sprocket_common.required_config import BY_LAYER, required_in
-from sprocket_common.stack_info import PROJECT_NAME, Env
+from sprocket_common.stack_info import Env
 
 # DigitalOcean regions that take droplets and volumes, and the subset with Spaces.
 DROPLET_REGIONS = frozenset(
@@ -27,9 +34,7 @@ _FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
 # Keys read elsewhere (EnvConfig, SwarmService, outputs, secrets), so they are not "unknown".
 OTHER_KEYS = frozenset(
     {
-        "env",
-        "fluentd_address",
-        "stack_org",
+        *SHARED_KEYS,
         "discord_client_secret",
         "docker_access_token",
         *EnvConfig.model_fields,
@@ -168,22 +173,8 @@ def _require_for_cloud(settings: Layer1Settings, env: Env) -> None:
         settings.effective_spaces_region()
 
 
-def check_unknown_keys(known: frozenset[str]) -> None:
-    """A misspelt key would silently fall back to a default; refuse it instead."""
-    from pulumi.runtime.config import CONFIG
-
-    for full_key in CONFIG.get():
-        namespace, _, key = full_key.partition(":")
-        if namespace == PROJECT_NAME:
-            raise ConfigError(
-                full_key, f"layer settings live in the {NAMESPACE}: namespace ({NAMESPACE}:{key})"
-            )
-        if namespace == NAMESPACE and key not in known:
-            raise ConfigError(full_key, f"unknown key; valid keys are {', '.join(sorted(known))}")
-
-
 def load_settings(env: Env) -> Layer1Settings:
-    check_unknown_keys(frozenset(Layer1Settings.model_fields) | OTHER_KEYS)
+    check_unknown_keys({NAMESPACE: known_keys()})
     settings = read_config(Layer1Settings)
     _require_for_cloud(settings, env)
     return settings

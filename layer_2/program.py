@@ -25,7 +25,7 @@ from sprocket_common.swarm_service import overlay_network
 from . import datastores, gatus, monitoring, names, postgres, storage
 from .credentials import password
 from .routing import route_labels
-from .settings import Layer2Settings, load_settings
+from .settings import GATUS_DISCORD_WEBHOOK, NAMESPACE, Layer2Settings, load_settings
 
 
 class Layer2:
@@ -168,7 +168,7 @@ class Layer2:
         source, made = self.volume("gatus-data")
         config = gatus.service_config(self.settings, source, self.env.hostname("status"))
         targets = self.public_targets(config) if self.settings.check_public_hostnames else []
-        webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
+        webhook = pulumi.Config(NAMESPACE).get_secret(GATUS_DISCORD_WEBHOOK)
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
             lambda v: gatus.render(
                 targets,

@@ -25,7 +25,14 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
+from sprocket_common.env_config import (
+    SHARED_KEYS,
+    ConfigError,
+    EnvConfig,
+    check_unknown_keys,
+    current_env,
+    read_config,
+)
 from sprocket_common.env_defaults import EnvDefaults, env_defaults
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
 from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
@@ -36,7 +43,7 @@ from sprocket_common.swarm_service import overlay_network
 from .catalog import AppEntry, Catalog, app_secrets, load_catalog
 from .images import ImageSettings, image_for
 from .render import Environment, labels_for, service_config, swarm_name
-from .secrets import SecretSettings, SecretValues, needed_secrets
+from .secrets import VAULT_TOKEN, SecretSettings, SecretValues, needed_secrets
 
 DOCKER_HUB = "https://index.docker.io/v1/"
 
@@ -95,8 +102,17 @@ def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 
+def check_config_keys() -> None:
+    """Refuse a `sprocket:` key this layer does not read (ConfigError naming it); `secrets:`
+    keys are the catalog's business (scripts/bootstrap_secrets.py may set others on purpose)."""
+    read = (PlatformSettings, ImageSettings, SecretSettings)
+    known = {field for model in read for field in model.model_fields}
+    check_unknown_keys({"sprocket": {*known, *SHARED_KEYS, DOCKER_ACCESS_TOKEN.name, VAULT_TOKEN}})
+
+
 def program() -> None:
     env = current_env()
+    check_config_keys()
     catalog = load_catalog()
     settings = read_config(PlatformSettings)
     apps = with_placement(catalog.enabled(env), settings)

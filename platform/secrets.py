@@ -29,6 +29,7 @@ from sprocket_common.stack_info import Env
 from .catalog import PLACEHOLDER, SECRET_KINDS, UPSTREAM_SECRETS, AppEntry, Catalog, app_secrets
 from .render import Environment, fill
 
+VAULT_TOKEN = "vault_token"  # noqa: S105 - the key of sprocket:vault_token, not a value
 SECRETS_NAMESPACE = "secrets"  # `pulumi config set --secret secrets:<name> <value>` (local)
 
 
@@ -129,7 +130,7 @@ class SecretValues:
                 "platform-vault",
                 address=self.layer1.vault_address,
                 # The token comes from VAULT_TOKEN in the driver's environment, or this config.
-                token=pulumi.Config("sprocket").get_secret("vault_token"),
+                token=pulumi.Config("sprocket").get_secret(VAULT_TOKEN),
             )
             result = vault.kv.get_secret_v2_output(
                 mount=self.settings.vault_mount,

@@ -93,7 +93,7 @@ def _scenario(layer: str, env: str) -> dict[str, Any]:
             "upstream": {"layer_1": LAYER1_OUT},
         }
     return {
-        "config": {"base_domain": DOMAIN, "secrets_source": "config"} if cloud else {},
+        "config": {"secrets_source": "config"} if cloud else {},
         "secrets": _platform_secrets() if cloud else {},
         "upstream": {"layer_1": LAYER1_OUT, "layer_2": LAYER2_OUT},
     }
