@@ -13,7 +13,7 @@ from driver_toys import check_schema
 from pulumi import automation as auto
 
 from automation.exit_codes import ExitCode
-from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 

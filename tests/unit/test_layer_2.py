@@ -105,7 +105,7 @@ def config_text(rec: Any, name: str) -> str:
 
 
 def seconds(value: str) -> int:
-    from sprocket_common.swarm_engine import _ns
+    from sprocket_common.testing.engine_spec import _ns
 
     return (_ns(value) or 0) // 1_000_000_000
 

@@ -202,7 +202,7 @@ def test_credential_urls_in_arguments_are_refused_without_echoing_them() -> None
 def test_durations_are_written_as_the_docker_provider_reads_them_back(
     seconds: int, text: str
 ) -> None:
-    from sprocket_common.swarm_engine import _ns
+    from sprocket_common.testing.engine_spec import _ns
 
     assert swarm_duration(seconds) == text
     assert _ns(text) == seconds * 1_000_000_000
