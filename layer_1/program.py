@@ -14,7 +14,6 @@ import pulumi_docker as docker
 
 from sprocket_common.env_config import EnvConfig, load_env_config
 from sprocket_common.outputs import LAYER1_KEYS, LAYER1_SECRET_KEYS, export_contract
-from sprocket_common.stack_info import Env
 from sprocket_common.swarm_service import overlay_network
 from sprocket_common.traefik import INGRESS_NETWORK
 
@@ -40,9 +39,7 @@ def program() -> None:
     env = load_env_config()
     settings = load_settings(env.env)
     protect = settings.protect(env.env)
-    cloud = (
-        digitalocean.deploy(settings, env, own_hostnames(env)) if env.env is not Env.LOCAL else None
-    )
+    cloud = digitalocean.deploy(settings, env, own_hostnames(env)) if env.defaults.cloud else None
     ingress, socket_network = networks()
     edge = traefik.deploy(
         settings,

@@ -11,9 +11,17 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sprocket_common.env_config import NAMESPACE, ConfigError, EnvConfig, read_config
+from sprocket_common.env_config import (
+    NAMESPACE,
+    SHARED_KEYS,
+    ConfigError,
+    EnvConfig,
+    check_unknown_keys,
+    read_config,
+)
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.required_config import BY_LAYER, required_in
-from sprocket_common.stack_info import PROJECT_NAME, Env
+from sprocket_common.stack_info import Env
 
 # DigitalOcean regions that take droplets and volumes, and the subset with Spaces.
 DROPLET_REGIONS = frozenset(
@@ -26,9 +34,7 @@ _FINGERPRINT = re.compile(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$")
 # Keys read elsewhere (EnvConfig, SwarmService, outputs, secrets), so they are not "unknown".
 OTHER_KEYS = frozenset(
     {
-        "env",
-        "fluentd_address",
-        "stack_org",
+        *SHARED_KEYS,
         "discord_client_secret",
         "docker_access_token",
         *EnvConfig.model_fields,
@@ -79,7 +85,7 @@ class Layer1Settings(BaseModel):
     docker_username: str = ""  # set (+ secret docker_access_token) if the FA image is private
     discord_client_id: str = ""
     discord_guild_id: str = ""
-    protect_stateful: bool | None = None  # default: on except in local
+    protect_stateful: bool | None = None  # default: the env's (sprocket_common.env_defaults)
 
     @field_validator("region")
     @classmethod
@@ -149,7 +155,9 @@ class Layer1Settings(BaseModel):
         return region
 
     def protect(self, env: Env) -> bool:
-        return env is not Env.LOCAL if self.protect_stateful is None else self.protect_stateful
+        if self.protect_stateful is None:
+            return env_defaults(env).protect_stateful
+        return self.protect_stateful
 
     def prefix(self, env: Env) -> str:
         return self.bucket_prefix or f"sprocket-{env.value}"
@@ -161,26 +169,12 @@ def _require_for_cloud(settings: Layer1Settings, env: Env) -> None:
         declared = required.name in Layer1Settings.model_fields and required_in(required, env)
         if declared and not getattr(settings, required.name):
             raise ConfigError(required.key, f"required in {env.value} ({required.meaning})")
-    if env is not Env.LOCAL:
+    if env_defaults(env).cloud:
         settings.effective_spaces_region()
 
 
-def check_unknown_keys(known: frozenset[str]) -> None:
-    """A misspelt key would silently fall back to a default; refuse it instead."""
-    from pulumi.runtime.config import CONFIG
-
-    for full_key in CONFIG.get():
-        namespace, _, key = full_key.partition(":")
-        if namespace == PROJECT_NAME:
-            raise ConfigError(
-                full_key, f"layer settings live in the {NAMESPACE}: namespace ({NAMESPACE}:{key})"
-            )
-        if namespace == NAMESPACE and key not in known:
-            raise ConfigError(full_key, f"unknown key; valid keys are {', '.join(sorted(known))}")
-
-
 def load_settings(env: Env) -> Layer1Settings:
-    check_unknown_keys(frozenset(Layer1Settings.model_fields) | OTHER_KEYS)
+    check_unknown_keys({NAMESPACE: known_keys()})
     settings = read_config(Layer1Settings)
     _require_for_cloud(settings, env)
     return settings

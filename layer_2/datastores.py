@@ -70,6 +70,10 @@ def rabbitmq_config(settings: Layer2Settings, volume: str, ui_hostname: str) -> 
     return ServiceConfig(
         name=names.RABBITMQ,
         image=settings.images.rabbitmq,
+        # Long-lived AMQP connections die on Swarm's VIP idle timeout: DNS round-robin. The
+        # node name `rabbit@<hostname>` (and so its data directory) must not change per task.
+        endpoint_mode="dnsrr",
+        hostname="{{.Node.Hostname}}",
         command=["sh", "-c", RABBITMQ_START],
         healthcheck=Healthcheck(
             test=["CMD", "rabbitmq-diagnostics", "-q", "ping"],

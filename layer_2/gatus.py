@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict
 
 from sprocket_common.env_config import EnvConfig
 from sprocket_common.service import (
-    Healthcheck,
     Route,
     SecretMount,
     ServiceConfig,
@@ -177,8 +176,7 @@ def service_config(settings: Layer2Settings, volume: str, hostname: str) -> Serv
         image=settings.images.gatus,
         # The config holds the alert webhook, so it is a secret; Gatus reads it from there.
         env={"GATUS_CONFIG_PATH": "/run/secrets/gatus.yaml", "GATUS_LOG_LEVEL": "WARN"},
-        # Declared for the model; the spec drops it (SpecExtras.no_healthcheck_because).
-        healthcheck=Healthcheck(test=["CMD", "/gatus"]),
+        no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
         update_order="stop-first",  # sqlite on the volume: one writer
         routes=[Route(hostname=hostname, port=names.GATUS_PORT)],
         networks=[INGRESS_NETWORK, names.MONITORING_NETWORK, names.DATA_NETWORK],

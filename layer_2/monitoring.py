@@ -54,6 +54,7 @@ def influx_config(settings: Layer2Settings, volume: str, hostname: str) -> Servi
                 name="influx-buckets",
                 target="/docker-entrypoint-initdb.d/10-buckets.sh",
                 content=files.read("influx-buckets.sh"),
+                file_mode=0o555,
             )
         ],
         secret_mounts=[
@@ -76,6 +77,9 @@ def loki_config(settings: Layer2Settings, volume: str) -> ServiceConfig:
     return ServiceConfig(
         name=names.LOKI,
         image=settings.images.loki,
+        # Loki runs as uid 10001, which cannot write a root-owned host directory (the original
+        # ran it as root for the same reason); a named volume takes the image's ownership.
+        user="0" if volume.startswith("/") else None,
         args=["-config.file=/etc/loki/sprocket.yaml"],
         healthcheck=Healthcheck(
             test=["CMD", "wget", "-q", "--spider", f"http://127.0.0.1:{names.LOKI_PORT}/ready"],
@@ -104,6 +108,7 @@ def fluentd_config(settings: Layer2Settings) -> ServiceConfig:
     return ServiceConfig(
         name=names.FLUENTD,
         image=settings.images.fluentd,
+        mode="global",  # every node's log drivers send to their own node's port
         command=["fluentd", "-c", "/fluentd/etc/sprocket.conf", "-p", "/fluentd/plugins"],
         env={"FLUENTD_HOSTNAME": "{{.Node.Hostname}}"},
         healthcheck=Healthcheck(
@@ -136,6 +141,10 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
     return ServiceConfig(
         name=names.TELEGRAF,
         image=settings.images.telegraf,
+        mode="global",  # host metrics of every node
+        user="telegraf",
+        # The group owning /var/run/docker.sock on the nodes (the docker input reads it).
+        groups=[str(settings.docker_socket_gid)],
         env={
             "TELEGRAF_NODE": "{{.Node.Hostname}}",
             # Host metrics come from the node's filesystems, mounted read-only under /hostfs.
@@ -164,8 +173,10 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
             SecretMount(name="postgres-dsn", target="postgres_dsn"),
         ],
         volumes=[
-            VolumeMount(volume="/var/run/docker.sock", target="/var/run/docker.sock"),
-            VolumeMount(volume="/", target="/hostfs"),
+            VolumeMount(
+                volume="/var/run/docker.sock", target="/var/run/docker.sock", read_only=True
+            ),
+            VolumeMount(volume="/", target="/hostfs", read_only=True),
         ],
         logging="fluentd",
     )

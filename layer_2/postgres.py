@@ -150,6 +150,7 @@ def grants_job_config(settings: Layer2Settings) -> ServiceConfig:
                 name="grants",
                 target="/grants.sh",
                 content=files.read("postgres/grants-managed.sh"),
+                file_mode=0o555,
             )
         ],
         secret_mounts=[SecretMount(name="pg-admin-env", target="pg_admin_env")],
@@ -179,6 +180,7 @@ def local_config(settings: Layer2Settings, volume: str) -> ServiceConfig:
                 name="postgres-init",
                 target="/docker-entrypoint-initdb.d/10-roles.sh",
                 content=files.read("postgres/init-roles.sh"),
+                file_mode=0o555,
             )
         ],
         secret_mounts=[

@@ -8,7 +8,6 @@ through it depends on it); then the datastores and the rest of the monitoring st
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pulumi
 
@@ -21,14 +20,12 @@ from sprocket_common.outputs import (
     read_layer1,
 )
 from sprocket_common.service import ServiceConfig, SwarmService
-from sprocket_common.stack_info import Env
 from sprocket_common.swarm_service import overlay_network
 
 from . import datastores, gatus, monitoring, names, postgres, storage
 from .credentials import password
 from .routing import route_labels
-from .settings import Layer2Settings, load_settings
-from .swarm import SpecExtras, service
+from .settings import GATUS_DISCORD_WEBHOOK, NAMESPACE, Layer2Settings, load_settings
 
 
 class Layer2:
@@ -56,7 +53,9 @@ class Layer2:
         bind = storage.bind_path(self.settings.data_mount, role)
         if bind:
             return bind, ()
-        volume = storage.data_volume(role, quota=self.settings.volume_quota)
+        volume = storage.data_volume(
+            role, quota=self.settings.volume_quota, defaults=self.env.defaults
+        )
         return storage.volume_name(role), (volume,)
 
     def declare(
@@ -65,17 +64,19 @@ class Layer2:
         secrets: dict[str, pulumi.Input[str]] | None = None,
         *,
         waits_for: tuple[pulumi.Resource, ...] = (),
-        **extras: Any,
     ) -> SwarmService:
+        """The house service for `config`, waiting for what its spec names by string: this
+        layer's networks, `waits_for` (volumes, upstream services), the storage label, FluentD.
+        """
         depends: list[pulumi.Resource] = [*self.base, *waits_for]
         if names.STORAGE_CONSTRAINT in config.placement:
             depends.append(self.label)
         if config.logging == "fluentd":
             depends.append(self.services[names.FLUENTD])
+        # Label values may be Outputs (the layer_1 network and middleware names).
         labels = route_labels(config, self.env, self.layer1)
-        svc = service(
-            config, secrets, extras=SpecExtras(depends_on=depends, **extras), labels=labels
-        )
+        opts = pulumi.ResourceOptions(depends_on=depends)
+        svc = SwarmService(config.name, config, secrets or {}, opts, extra_labels=labels)
         self.services[config.name] = svc
         self.configs[config.name] = config
         return svc
@@ -84,13 +85,8 @@ class Layer2:
 
     def logging(self) -> None:
         source, made = self.volume("loki-data")
-        # Loki runs as uid 10001, which cannot write a root-owned host directory (the original
-        # ran it as root for the same reason); a named volume takes the image's ownership.
-        user = "0" if source.startswith("/") else None
-        loki = self.declare(
-            monitoring.loki_config(self.settings, source), waits_for=made, user=user
-        )
-        self.declare(monitoring.fluentd_config(self.settings), waits_for=(loki,), global_mode=True)
+        loki = self.declare(monitoring.loki_config(self.settings, source), waits_for=made)
+        self.declare(monitoring.fluentd_config(self.settings), waits_for=(loki,))
 
     # --- datastores -----------------------------------------------------------------------
 
@@ -108,12 +104,10 @@ class Layer2:
             datastores.rabbitmq_config(self.settings, source, self.env.hostname("rabbitmq")),
             datastores.rabbitmq_secrets(self.rabbitmq_password),
             waits_for=made,
-            dnsrr=True,
-            hostname="{{.Node.Hostname}}",
         )
 
     def database(self) -> None:
-        if self.env.env is Env.LOCAL:
+        if not self.env.defaults.cloud:
             passwords = postgres.local_passwords()
             source, made = self.volume("postgres-data")
             server = self.declare(
@@ -154,10 +148,6 @@ class Layer2:
                 "postgres-dsn": self.pg.telegraf_dsn(),
             },
             waits_for=(influx, *self.pg.created),
-            global_mode=True,
-            user="telegraf",
-            groups=(str(self.settings.docker_socket_gid),),
-            read_only_binds=True,
         )
         self.declare(
             monitoring.grafana_config(
@@ -178,7 +168,7 @@ class Layer2:
         source, made = self.volume("gatus-data")
         config = gatus.service_config(self.settings, source, self.env.hostname("status"))
         targets = self.public_targets(config) if self.settings.check_public_hostnames else []
-        webhook = pulumi.Config("layer_2").get_secret("gatus_discord_webhook")
+        webhook = pulumi.Config(NAMESPACE).get_secret(GATUS_DISCORD_WEBHOOK)
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
             lambda v: gatus.render(
                 targets,
@@ -191,7 +181,6 @@ class Layer2:
             config,
             {"gatus-config": pulumi.Output.secret(rendered)},
             waits_for=made,
-            no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
         )
 
     def public_targets(self, gatus_config: ServiceConfig) -> list[gatus.Target]:

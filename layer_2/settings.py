@@ -114,7 +114,19 @@ class Layer2Settings(_Model):
         return value
 
 
-def load_settings() -> Layer2Settings:
-    from sprocket_common.env_config import read_config
+# `layer_2:` secrets, read with get_secret where they are used (never plain settings).
+GATUS_DISCORD_WEBHOOK = "gatus_discord_webhook"
 
-    return read_config(Layer2Settings, namespace=NAMESPACE)
+
+def load_settings() -> Layer2Settings:
+    """The `layer_2:*` settings; ConfigError names an invalid key, or one this layer does not
+    read (in `layer_2:` or `sprocket:`)."""
+    from sprocket_common import env_config
+
+    env_config.check_unknown_keys(
+        {
+            env_config.NAMESPACE: {*env_config.EnvConfig.model_fields, *env_config.SHARED_KEYS},
+            NAMESPACE: {*Layer2Settings.model_fields, GATUS_DISCORD_WEBHOOK},
+        }
+    )
+    return env_config.read_config(Layer2Settings, namespace=NAMESPACE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from sprocket_common.env_defaults import EnvDefaults
 from sprocket_common.swarm_node_label import NodeLabel
 
 from . import names
@@ -44,8 +45,9 @@ def volume_name(role: str) -> str:
     return f"layer2-{role}"
 
 
-def data_volume(role: str, *, quota: bool) -> docker.Volume:
-    """A named local volume for one stateful service, kept if the resource is deleted.
+def data_volume(role: str, *, quota: bool, defaults: EnvDefaults) -> docker.Volume:
+    """A named local volume for one stateful service, kept if the resource is deleted and
+    protected as the env's defaults say (`defaults`: sprocket_common.env_defaults).
 
     The size limit is passed to the driver only where it is enforceable (`layer_2:volume_quota`
     on an XFS/pquota data root); it is always recorded as a label for the health check.
@@ -57,5 +59,7 @@ def data_volume(role: str, *, quota: bool) -> docker.Volume:
         driver="local",
         driver_opts={"size": f"{limit_mb}M"} if quota else None,
         labels=[docker.VolumeLabelArgs(label="sprocket.size-limit-mb", value=str(limit_mb))],
-        opts=pulumi.ResourceOptions(retain_on_delete=True),
+        opts=pulumi.ResourceOptions(
+            retain_on_delete=defaults.keep_volumes, protect=defaults.protect_stateful
+        ),
     )

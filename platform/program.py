@@ -25,7 +25,15 @@ import pulumi
 import pulumi_docker as docker
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sprocket_common.env_config import ConfigError, EnvConfig, current_env, read_config
+from sprocket_common.env_config import (
+    SHARED_KEYS,
+    ConfigError,
+    EnvConfig,
+    check_unknown_keys,
+    current_env,
+    read_config,
+)
+from sprocket_common.env_defaults import EnvDefaults, env_defaults
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, read_layer2
 from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
 from sprocket_common.service import RegistryAuth, SwarmService
@@ -35,7 +43,7 @@ from sprocket_common.swarm_service import overlay_network
 from .catalog import AppEntry, Catalog, app_secrets, load_catalog
 from .images import ImageSettings, image_for
 from .render import Environment, labels_for, service_config, swarm_name
-from .secrets import SecretSettings, SecretValues, needed_secrets
+from .secrets import VAULT_TOKEN, SecretSettings, SecretValues, needed_secrets
 
 DOCKER_HUB = "https://index.docker.io/v1/"
 
@@ -94,8 +102,17 @@ def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
     return RegistryAuth(DOCKER_HUB, settings.docker_username, token)
 
 
+def check_config_keys() -> None:
+    """Refuse a `sprocket:` key this layer does not read (ConfigError naming it); `secrets:`
+    keys are the catalog's business (scripts/bootstrap_secrets.py may set others on purpose)."""
+    read = (PlatformSettings, ImageSettings, SecretSettings)
+    known = {field for model in read for field in model.model_fields}
+    check_unknown_keys({"sprocket": {*known, *SHARED_KEYS, DOCKER_ACCESS_TOKEN.name, VAULT_TOKEN}})
+
+
 def program() -> None:
     env = current_env()
+    check_config_keys()
     catalog = load_catalog()
     settings = read_config(PlatformSettings)
     apps = with_placement(catalog.enabled(env), settings)
@@ -108,9 +125,10 @@ def program() -> None:
     layer1, layer2 = read_layer1(env), read_layer2(env)
     network = overlay_network("platform-network", f"{env.value}-platform")
     buckets = bucket_names(env, settings, apps)
-    if env is not Env.LOCAL:
+    defaults = env_defaults(env)
+    if defaults.cloud:
         declare_buckets(buckets, layer1)
-    volumes = declare_volumes(env, apps)
+    volumes = declare_volumes(env, apps, defaults)
     environment = resolve_environment(env, layer1, layer2, network.name, buckets, settings)
     secrets = SecretValues(catalog, env, secret_settings, layer1, layer2, environment).build(
         needed_secrets(catalog, apps)
@@ -172,14 +190,16 @@ def _region_of(endpoint: str) -> str:
     return host.split(".", 1)[0]
 
 
-def declare_volumes(env: Env, apps: Mapping[str, AppEntry]) -> list[docker.Volume]:
-    """Named volumes, kept when the stack is destroyed (and protected in prod)."""
+def declare_volumes(
+    env: Env, apps: Mapping[str, AppEntry], defaults: EnvDefaults
+) -> list[docker.Volume]:
+    """Named volumes, kept when the stack is destroyed and protected as the env's defaults say
+    (as layer_1's and layer_2's: staging's data is protected too)."""
+    opts = pulumi.ResourceOptions(
+        retain_on_delete=defaults.keep_volumes, protect=defaults.protect_stateful
+    )
     return [
-        docker.Volume(
-            volume.name,
-            name=f"{env.value}-{volume.name}",
-            opts=pulumi.ResourceOptions(retain_on_delete=True, protect=env is Env.PROD),
-        )
+        docker.Volume(volume.name, name=f"{env.value}-{volume.name}", opts=opts)
         for app in apps.values()
         for volume in app.volumes
     ]

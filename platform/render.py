@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.forward_auth_rules import middleware_name
 from sprocket_common.service import (
     SECRETS_DIR,
@@ -70,7 +71,7 @@ def queue_name(env: Env, role: str) -> str:
 
 def bot_prefix(env: Env) -> str:
     """The Discord command prefix: `s.` in prod, `<env>.` elsewhere (the original's rule)."""
-    return "s." if env is Env.PROD else f"{env.value}."
+    return env_defaults(env).bot_prefix
 
 
 def bucket_name(environment: Environment, role: str) -> str:
@@ -198,7 +199,7 @@ def _s3_block(app: AppEntry, environment: Environment) -> dict[str, Any]:
 
 def logger_levels(env: Env) -> list[str]:
     levels = ["error", "warn", "log"]
-    return levels if env is Env.PROD else [*levels, "debug"]
+    return [*levels, "debug"] if env_defaults(env).debug_logs else levels
 
 
 def render_settings(

@@ -22,12 +22,14 @@ import pulumi_random as random
 from pydantic import BaseModel, ConfigDict
 
 from sprocket_common.env_config import ConfigError
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.outputs import Layer1Outputs, Layer2Outputs
 from sprocket_common.stack_info import Env
 
 from .catalog import PLACEHOLDER, SECRET_KINDS, UPSTREAM_SECRETS, AppEntry, Catalog, app_secrets
 from .render import Environment, fill
 
+VAULT_TOKEN = "vault_token"  # noqa: S105 - the key of sprocket:vault_token, not a value
 SECRETS_NAMESPACE = "secrets"  # `pulumi config set --secret secrets:<name> <value>` (local)
 
 
@@ -43,7 +45,7 @@ class SecretSettings(BaseModel):
     def source(self, env: Env) -> Literal["config", "vault"]:
         if self.secrets_source:
             return self.secrets_source
-        return "config" if env is Env.LOCAL else "vault"
+        return env_defaults(env).secrets_source
 
 
 def needed_secrets(catalog: Catalog, apps: Mapping[str, AppEntry]) -> list[str]:
@@ -107,7 +109,7 @@ class SecretValues:
         given = pulumi.Config(SECRETS_NAMESPACE).get_secret(name)
         if given is not None:
             return given
-        if self.env is not Env.LOCAL:
+        if not env_defaults(self.env).placeholder_secrets:
             raise ConfigError(
                 f"{SECRETS_NAMESPACE}:{name}",
                 f"required in {self.env.value} "
@@ -128,7 +130,7 @@ class SecretValues:
                 "platform-vault",
                 address=self.layer1.vault_address,
                 # The token comes from VAULT_TOKEN in the driver's environment, or this config.
-                token=pulumi.Config("sprocket").get_secret("vault_token"),
+                token=pulumi.Config("sprocket").get_secret(VAULT_TOKEN),
             )
             result = vault.kv.get_secret_v2_output(
                 mount=self.settings.vault_mount,

@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 import re
 import types
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from sprocket_common.stack_info import Env, StackInfo, UnknownNameError
+from sprocket_common.env_defaults import EnvDefaults, env_defaults
+from sprocket_common.stack_info import PROJECT_NAME, Env, StackInfo, UnknownNameError
 
 NAMESPACE = "sprocket"
 LOCAL_DOMAIN = "localhost"  # *.localhost resolves to loopback in browsers and curl
 RESOLVER = "letsencrypt"
 STAGING_RESOLVER = "letsencrypt-staging"
+# `sprocket:` keys that shared code reads in every layer: SwarmService (`fluentd_address`) and
+# the upstream stack references (`stack_org`).
+SHARED_KEYS = frozenset({"fluentd_address", "stack_org"})
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]{2,63}$")
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,11 +57,16 @@ class EnvConfig(BaseModel):
         return value
 
     @property
+    def defaults(self) -> EnvDefaults:
+        """This environment's row of the defaults table (sprocket_common.env_defaults)."""
+        return env_defaults(self.env)
+
+    @property
     def base_hostname(self) -> str:
         """The environment's own apex: `<base>` in prod, `<env>.<base>` elsewhere."""
-        if self.env is Env.PROD:
-            return self.base_domain
-        return f"{self.env.value}.{self.base_domain}"
+        if self.defaults.env_in_hostnames:
+            return f"{self.env.value}.{self.base_domain}"
+        return self.base_domain
 
     def hostname(self, service: str) -> str:
         """`<service>.<base>` in prod, `<service>.<env>.<base>` elsewhere: envs never collide."""
@@ -65,7 +75,7 @@ class EnvConfig(BaseModel):
     @property
     def tls_resolver(self) -> str:
         """The ACME resolver routers use; empty in local (Traefik's default certificate)."""
-        if self.env is Env.LOCAL:
+        if not self.defaults.acme_tls:
             return ""
         return STAGING_RESOLVER if self.acme_staging else RESOLVER
 
@@ -119,6 +129,28 @@ def read_config(
         if first["type"] == "missing":
             message = "required but not set (pulumi config set " + f"{namespace}:{field} ...)"
         raise ConfigError(f"{namespace}:{field}", message) from None
+
+
+def check_unknown_keys(known: Mapping[str, Collection[str]]) -> None:
+    """Refuse a stack config key the layer does not read: a misspelt key would silently fall
+    back to a default.
+
+    `known` maps each namespace the layer owns (`sprocket`, `layer_2`) to the keys it reads;
+    other namespaces (providers' `digitalocean:`, platform's `secrets:`) are their readers'
+    business. A `<project>:` key is refused too (Pulumi's default namespace, never read).
+    Raises ConfigError naming the key and the valid ones.
+    """
+    from pulumi.runtime.config import CONFIG
+
+    for full_key in sorted(CONFIG.get()):
+        namespace, _, key = full_key.partition(":")
+        if namespace == PROJECT_NAME:
+            raise ConfigError(
+                full_key, f"layer settings live in the {NAMESPACE}: namespace ({NAMESPACE}:{key})"
+            )
+        valid = known.get(namespace)
+        if valid is not None and key not in valid:
+            raise ConfigError(full_key, f"unknown key; valid keys are {', '.join(sorted(valid))}")
 
 
 def current_env() -> Env:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from sprocket_common.env_defaults import ENV_DEFAULTS
 from sprocket_common.stack_info import Env
 
-CLOUD = frozenset({Env.STAGING, Env.PROD})
+CLOUD = frozenset(env for env, defaults in ENV_DEFAULTS.items() if defaults.cloud)
 
 
 @dataclass(frozen=True)

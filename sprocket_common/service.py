@@ -147,11 +147,16 @@ class SecretMount(_Model):
 
 
 class FileMount(_Model):
-    """A non-secret file delivered as a Swarm config (immutable, content-hashed name)."""
+    """A non-secret file delivered as a Swarm config (immutable, content-hashed name).
+
+    `file_mode` unset leaves Docker's default (0444); init scripts an image runs directly
+    need 0o555.
+    """
 
     name: str
     target: str
     content: str
+    file_mode: int | None = Field(default=None, ge=0, le=0o777)
 
     @field_validator("name")
     @classmethod
@@ -171,7 +176,12 @@ class FileMount(_Model):
 
     @classmethod
     def from_file(
-        cls, name: str, target: str, path: Path | str, values: Mapping[str, str] | None = None
+        cls,
+        name: str,
+        target: str,
+        path: Path | str,
+        values: Mapping[str, str] | None = None,
+        file_mode: int | None = None,
     ) -> FileMount:
         """Content from a template file; `${key}` placeholders are filled from `values`.
 
@@ -184,7 +194,7 @@ class FileMount(_Model):
                 text = Template(text).substitute(values)
             except KeyError as err:
                 raise ValueError(f"{path}: no value for placeholder ${{{err.args[0]}}}") from None
-        return cls(name=name, target=target, content=text)
+        return cls(name=name, target=target, content=text, file_mode=file_mode)
 
 
 class VolumeMount(_Model):
@@ -225,15 +235,29 @@ def looks_like_credential(key: str, value: str) -> bool:
 
 
 class ServiceConfig(_Model):
-    """Everything about one Swarm service; the house defaults fill what is not given."""
+    """Everything about one Swarm service; the house defaults fill what is not given.
+
+    `healthcheck` is required unless `no_healthcheck_because` says why the image cannot run
+    one (e.g. FROM scratch: no shell or HTTP client), so going without is deliberate.
+    `mode="global"` runs one task per node (`replicas` then does not apply);
+    `endpoint_mode="dnsrr"` resolves the service name to the tasks' addresses instead of a
+    virtual IP (long-lived connections die on the VIP's idle timeout). `hostname`, `user` and
+    `groups` are the container's. Raises pydantic.ValidationError naming the field.
+    """
 
     name: str
     image: str = Field(min_length=1)
+    mode: Literal["replicated", "global"] = "replicated"
     replicas: int = Field(default=1, ge=0)
+    endpoint_mode: Literal["vip", "dnsrr"] = "vip"
+    hostname: str | None = Field(default=None, min_length=1)
+    user: str | None = Field(default=None, min_length=1)
+    groups: list[str] = Field(default_factory=list)
     command: list[str] | None = None
     args: list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    healthcheck: Healthcheck
+    healthcheck: Healthcheck | None = None
+    no_healthcheck_because: str = ""
     resources: Resources = Field(default_factory=Resources)
     update_order: Literal["start-first", "stop-first"] = "start-first"
     routes: list[Route] = Field(default_factory=list)
@@ -288,6 +312,20 @@ class ServiceConfig(_Model):
         return labels
 
     @model_validator(mode="after")
+    def _healthcheck_or_reason(self) -> ServiceConfig:
+        if (self.healthcheck is None) == (not self.no_healthcheck_because.strip()):
+            raise ValueError(
+                f"service {self.name}: give a healthcheck, or no_healthcheck_because with the "
+                "reason the image cannot run one (not both)"
+            )
+        if self.mode == "global" and self.replicas != 1:
+            raise ValueError(
+                f"service {self.name}: a global service runs one task per node; "
+                f"replicas={self.replicas} does not apply"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _consistent(self) -> ServiceConfig:
         if self.publish_host_ports and self.update_order == "start-first":
             raise ValueError(
@@ -317,12 +355,22 @@ class RegistryAuth:
 # --- house defaults (plain dicts with pulumi_docker argument names) ---------------------------
 
 
-def house_monitor_s(hc: Healthcheck) -> int:
-    """How long Swarm watches a new task: longer than it can take to be declared unhealthy."""
-    return hc.start_period_s + hc.interval_s * hc.retries + 10
+def house_monitor_s(hc: Healthcheck | None) -> int:
+    """How long Swarm watches a new task: longer than it can take to be declared unhealthy.
+
+    Without a healthcheck, as long as a check with the default timings would take (a task
+    that crashes at start is still caught).
+    """
+    fields = Healthcheck.model_fields
+    start, interval, retries = (
+        (hc.start_period_s, hc.interval_s, hc.retries)
+        if hc
+        else (fields[f].default for f in ("start_period_s", "interval_s", "retries"))
+    )
+    return int(start + interval * retries + 10)
 
 
-def house_update_config(hc: Healthcheck, order: str) -> dict[str, Any]:
+def house_update_config(hc: Healthcheck | None, order: str) -> dict[str, Any]:
     """One task at a time, rolled back automatically when it fails within the monitor window."""
     return {
         "parallelism": 1,
@@ -334,7 +382,7 @@ def house_update_config(hc: Healthcheck, order: str) -> dict[str, Any]:
     }
 
 
-def house_rollback_config(hc: Healthcheck, order: str) -> dict[str, Any]:
+def house_rollback_config(hc: Healthcheck | None, order: str) -> dict[str, Any]:
     """Rolling back must not itself roll back in a loop: pause and wait for a human."""
     return {**house_update_config(hc, order), "failure_action": "pause"}
 
@@ -432,12 +480,10 @@ def service_args(
             fluentd_address,
             network_ids or {},
         ),
-        mode=docker.ServiceModeArgs(
-            replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
-        ),
+        mode=_mode(config),
         update_config=docker.ServiceUpdateConfigArgs(**house_update_config(hc, order)),
         rollback_config=docker.ServiceRollbackConfigArgs(**house_rollback_config(hc, order)),
-        endpoint_spec=_host_ports(config.publish_host_ports),
+        endpoint_spec=_endpoint_spec(config),
         labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in sorted(labels.items())]
         or None,
     )
@@ -478,12 +524,12 @@ def _container_spec(
 ) -> docker.ServiceTaskSpecContainerSpecArgs:
     import pulumi_docker as docker
 
-    hc = config.healthcheck
     configs = [
         docker.ServiceTaskSpecContainerSpecConfigArgs(
             config_id=config_ids[f.name],
             config_name=config_object_name(config.name, f),
             file_name=f.target,
+            file_mode=f.file_mode,
         )
         for f in config.files
     ]
@@ -501,16 +547,39 @@ def _container_spec(
         commands=config.command,
         args=config.args,
         env=dict(config.env) or None,
-        healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
-            tests=list(hc.test),
-            interval=swarm_duration(hc.interval_s),
-            timeout=swarm_duration(hc.timeout_s),
-            start_period=swarm_duration(hc.start_period_s),
-            retries=hc.retries,
-        ),
+        hostname=config.hostname,
+        user=config.user,
+        groups=list(config.groups) or None,
+        healthcheck=_healthcheck(config.healthcheck),
         configs=configs or None,
         secrets=secrets or None,
         mounts=[_mount(v) for v in config.volumes] or None,
+    )
+
+
+def _healthcheck(
+    hc: Healthcheck | None,
+) -> docker.ServiceTaskSpecContainerSpecHealthcheckArgs | None:
+    import pulumi_docker as docker
+
+    if hc is None:
+        return None
+    return docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
+        tests=list(hc.test),
+        interval=swarm_duration(hc.interval_s),
+        timeout=swarm_duration(hc.timeout_s),
+        start_period=swarm_duration(hc.start_period_s),
+        retries=hc.retries,
+    )
+
+
+def _mode(config: ServiceConfig) -> docker.ServiceModeArgs:
+    import pulumi_docker as docker
+
+    if config.mode == "global":
+        return docker.ServiceModeArgs(global_=True)
+    return docker.ServiceModeArgs(
+        replicated=docker.ServiceModeReplicatedArgs(replicas=config.replicas)
     )
 
 
@@ -532,18 +601,20 @@ def _resources(resources: Resources) -> docker.ServiceTaskSpecResourcesArgs:
     )
 
 
-def _host_ports(ports: list[int]) -> docker.ServiceEndpointSpecArgs | None:
+def _endpoint_spec(config: ServiceConfig) -> docker.ServiceEndpointSpecArgs | None:
+    """Host-mode ports and the endpoint mode; None for the default (VIP, no ports)."""
     import pulumi_docker as docker
 
-    if not ports:
+    ports = [
+        docker.ServiceEndpointSpecPortArgs(
+            target_port=port, published_port=port, publish_mode="host", protocol="tcp"
+        )
+        for port in config.publish_host_ports
+    ]
+    if not ports and config.endpoint_mode == "vip":
         return None
     return docker.ServiceEndpointSpecArgs(
-        ports=[
-            docker.ServiceEndpointSpecPortArgs(
-                target_port=port, published_port=port, publish_mode="host", protocol="tcp"
-            )
-            for port in ports
-        ]
+        mode="dnsrr" if config.endpoint_mode == "dnsrr" else None, ports=ports or None
     )
 
 

@@ -585,7 +585,8 @@ class ServiceWatch:
         window = target.stable_s
         if window is None:
             fresh = target.since is None or created_since(tasks, target.since)
-            window = Timing.from_spec(service["Spec"]).monitor_s if fresh else 0.0
+            timing = Timing.from_spec(service["Spec"])  # Swarm waits the delay, then monitors
+            window = timing.monitor_s + timing.delay_s if fresh else 0.0
         if now - progress.converged_at >= window:
             stable = Convergence(Phase.COMPLETED, conv.running, conv.desired, conv.update_state,
                                  f"stable for {window:.0f}s" if window else "")  # fmt: skip

@@ -17,7 +17,7 @@ import yaml
 from driver_toys import substitute_programs
 
 from automation.exit_codes import ExitCode
-from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 

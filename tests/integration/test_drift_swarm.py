@@ -12,7 +12,7 @@ from pulumi import automation as auto
 from waiting import wait_until
 
 from automation.exit_codes import ExitCode
-from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 

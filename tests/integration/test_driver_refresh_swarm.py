@@ -14,7 +14,7 @@ from driver_toys import (
 )
 
 from automation.exit_codes import ExitCode
-from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 

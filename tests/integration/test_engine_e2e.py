@@ -11,7 +11,7 @@ import pulumi
 import pytest
 from pulumi import automation as auto
 
-from sprocket_common.dynamic_swarm import SwarmServiceResource
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 failed update rolled back by Swarm itself.
 
 The spec is `service_args(config)` (what pulumi-docker would send), mapped onto the Docker SDK by
-`sprocket_common.swarm_engine`; the provider plugin itself is not installed here.
+`sprocket_common.testing.engine_spec`; the provider plugin itself is not installed here.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sprocket_common.service import (
     house_monitor_s,
     service_args,
 )
-from sprocket_common.swarm_engine import engine_service_kwargs
+from sprocket_common.testing.engine_spec import engine_service_kwargs
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +123,53 @@ def test_house_spec_runs_and_rolls_back_on_a_real_swarm(
         wait_until(lambda: not swarm.containers.list(filters={"label": label}), "task removal", 60)
         conf.remove()
         secret.remove()
+
+
+def _started(swarm: Any, service: str) -> Any:
+    # "starting" until the image's own HEALTHCHECK passes, which a sleeping task never does.
+    for task in swarm.api.tasks(filters={"service": service, "desired-state": "running"}):
+        status = task["Status"]
+        if status["State"] in ("starting", "running") and status.get("ContainerStatus"):
+            return swarm.containers.get(status["ContainerStatus"]["ContainerID"])
+    return None
+
+
+def test_the_fields_layer_2_declares_run_as_declared_on_a_real_swarm(
+    swarm: Any, test_images: dict[str, str]
+) -> None:
+    # Global mode, DNS round-robin, the node's hostname, a user and group, an executable
+    # config file and no healthcheck: what layer_2 once patched into the spec from outside.
+    service_name = f"sprocket-house-{uuid.uuid4().hex[:8]}"
+    script = FileMount(name="init", target="/init.sh", content="#!/bin/sh\n", file_mode=0o555)
+    config = ServiceConfig(
+        name=service_name,
+        image=test_images["1"],
+        command=["sleep", "600"],  # the image's server cannot run as this user
+        mode="global",
+        endpoint_mode="dnsrr",
+        hostname="{{.Node.Hostname}}",
+        user="65534",
+        groups=["105"],
+        no_healthcheck_because="the test checks the spec, not the app",
+        resources=Resources(cpu=0.2, memory_mb=64),
+        files=[script],
+    )
+    conf = swarm.configs.create(name=config_object_name(service_name, script), data=b"#!/bin/sh\n")
+    try:
+        swarm.api.create_service(
+            **engine_service_kwargs(service_args(config, config_ids={"init": conf.id}))
+        )
+        started = functools.partial(_started, swarm, service_name)
+        container = wait_until(started, "a started task", 90)
+        spec = swarm.api.inspect_service(service_name)["Spec"]
+        assert "Global" in spec["Mode"] and spec["EndpointSpec"]["Mode"] == "dnsrr"
+        assert "Healthcheck" not in spec["TaskTemplate"]["ContainerSpec"]
+        probe = "id -u; id -G; hostname; stat -c %a /init.sh"
+        lines = container.exec_run(["sh", "-c", probe]).output.decode().split()
+        node = swarm.info()["Name"]
+        assert lines[0] == "65534" and "105" in lines[1:-2] and lines[-2:] == [node, "555"]
+    finally:
+        swarm.api.remove_service(service_name)
+        label = f"com.docker.swarm.service.name={service_name}"
+        wait_until(lambda: not swarm.containers.list(filters={"label": label}), "task removal", 60)
+        conf.remove()

@@ -3,7 +3,7 @@
 The platform layer's own program needs the docker provider plugin, which cannot be installed here,
 so these tests give the driver an inline stand-in through one seam:
 `automation.pulumi.workspace.load_program` returns a program of dynamic Swarm services
-(sprocket_common.dynamic_swarm) that reads the platform's image config keys (`sprocket:image_tag`,
+(sprocket_common.testing) that reads the platform's image config keys (`sprocket:image_tag`,
 `sprocket:image_tags`) and exports `images` and `service_names` like the platform does. Everything
 else is real: the pulumi CLI and file backend, the Swarm, the images, the healthchecks, Swarm's own
 rollback.
@@ -25,8 +25,8 @@ import pytest
 from automation.exit_codes import ExitCode
 from automation.pulumi import workspace
 from automation.rollout.watcher import parse_docker_time
-from sprocket_common.dynamic_swarm import SwarmServiceResource
 from sprocket_common.stack_info import Env, Layer, StackInfo
+from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ HEALTHCHECK = {
     "retries": 2,
 }
 CANARY = "canary-5e1f-never-in-a-rollout-record"
-UPDATE = {"monitor_s": 8}  # >= start_period + interval * retries = 6 s, as the lint wants
+UPDATE = {"order": "stop-first"}  # the monitor window is the house one, from the healthcheck
 REPLICAS = {"web": 2, "core": 1}
 
 
@@ -64,7 +64,7 @@ def platform_stand_in(
                 replicas=config.get_int(f"{name}_replicas") or replicas,
                 healthcheck=None if name in without_healthcheck else HEALTHCHECK,
                 update=UPDATE,
-                env={"TOKEN": token},
+                env={"CANARY": token},  # a secret value in the spec, never in a record
             )
             images[name], names[name] = image, f"{prefix}-{name}"
         pulumi.export("images", images)

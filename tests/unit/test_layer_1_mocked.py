@@ -64,7 +64,7 @@ def _secret_text(rec: Any, name: str) -> str:
 
 
 def _seconds(value: str) -> int:
-    from sprocket_common.swarm_engine import _ns
+    from sprocket_common.testing.engine_spec import _ns
 
     nanoseconds = _ns(value)
     assert nanoseconds is not None, value

@@ -105,7 +105,7 @@ def config_text(rec: Any, name: str) -> str:
 
 
 def seconds(value: str) -> int:
-    from sprocket_common.swarm_engine import _ns
+    from sprocket_common.testing.engine_spec import _ns
 
     return (_ns(value) or 0) // 1_000_000_000
 
@@ -564,3 +564,37 @@ def test_a_relative_data_mount_is_refused_naming_the_key(run_layer: Any) -> None
 
     with pytest.raises(ConfigError, match=r"layer_2:data_mount: 'mnt/data' must be an absolute"):
         run(run_layer, "prod", **{"layer_2:data_mount": "mnt/data"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("layer_2:storage_nod", "node-1"),  # misspelt: would have fallen back to the default
+        ("sprocket:acme_stagin", "true"),
+        ("sprocket-infra:data_mount", "/mnt/data"),  # Pulumi's default namespace, never read
+    ],
+)
+def test_a_key_layer_2_does_not_read_is_refused_naming_it(
+    run_layer: Any, key: str, value: str
+) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        run_layer("layer_2", env="local", config={key: value}, upstream={"layer_1": LAYER1})
+    assert err.value.key == key
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "Pulumi.local-layer_2.yaml",
+        "layer_2/examples/Pulumi.staging-layer_2.yaml",
+        "layer_2/examples/Pulumi.prod-layer_2.yaml",
+    ],
+)
+def test_the_committed_stack_files_use_only_keys_layer_2_reads(run_layer: Any, path: str) -> None:
+    from pathlib import Path
+
+    config = yaml.safe_load(Path(path).read_text())["config"]
+    env = Path(path).name.split(".")[1].split("-")[0]
+    run_layer("layer_2", env=env, config=config, upstream={"layer_1": LAYER1})

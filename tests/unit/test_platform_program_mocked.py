@@ -364,3 +364,33 @@ def test_private_images_pull_with_registry_auth_kept_secret_mocked(run_layer: An
     assert wire["value"]["password"] == CANARY + "-hub"
     assert "auth" not in specs["dgraph-alpha"]  # public third-party image
     assert CANARY not in json.dumps(rec.outputs)
+
+
+@pytest.mark.mocked
+@pytest.mark.parametrize("key", ["sprocket:image_tagz", "sprocket:base_domain", "sprocket-infra:x"])
+def test_a_key_the_platform_does_not_read_is_refused_naming_it(run_layer: Any, key: str) -> None:
+    # base_domain comes from layer_1's outputs here: set on the platform stack it did nothing.
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        run_platform(run_layer, "local", config={key: "v"})
+    assert err.value.key == key
+
+
+@pytest.mark.mocked
+@pytest.mark.parametrize(
+    ("path", "env"),
+    [
+        ("Pulumi.local-platform.yaml", "local"),
+        ("platform/Pulumi.prod-platform.example.yaml", "prod"),
+    ],
+)
+def test_the_committed_stack_files_use_only_keys_the_platform_reads(
+    run_layer: Any, path: str, env: str
+) -> None:
+    import yaml
+
+    config = yaml.safe_load(Path(path).read_text())["config"]
+    if env != "local":
+        config["sprocket:secrets_source"] = "config"  # no Vault under the mocks
+    run_platform(run_layer, env, config=config)

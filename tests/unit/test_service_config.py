@@ -202,7 +202,75 @@ def test_credential_urls_in_arguments_are_refused_without_echoing_them() -> None
 def test_durations_are_written_as_the_docker_provider_reads_them_back(
     seconds: int, text: str
 ) -> None:
-    from sprocket_common.swarm_engine import _ns
+    from sprocket_common.testing.engine_spec import _ns
 
     assert swarm_duration(seconds) == text
     assert _ns(text) == seconds * 1_000_000_000
+
+
+# --- the fields layer_2 used to patch into the spec from outside ------------------------------
+
+
+def _task(config: ServiceConfig) -> Any:
+    from sprocket_common.service import service_args
+
+    return service_args(config, config_ids={f.name: "cfg-id" for f in config.files}).task_spec
+
+
+def test_a_global_service_runs_one_task_per_node_and_refuses_replicas() -> None:
+    from sprocket_common.service import service_args
+
+    spec = service_args(make(mode="global"))
+    assert spec.mode.global_ is True and spec.mode.replicated is None
+    assert service_args(make(replicas=3)).mode.replicated.replicas == 3
+    with pytest.raises(ValidationError, match="replicas=3 does not apply"):
+        make(mode="global", replicas=3)
+
+
+def test_dnsrr_endpoint_mode_keeps_host_ports() -> None:
+    from sprocket_common.service import service_args
+
+    assert service_args(make()).endpoint_spec is None  # VIP, nothing published: the default
+    dnsrr = service_args(make(endpoint_mode="dnsrr")).endpoint_spec
+    assert dnsrr.mode == "dnsrr" and dnsrr.ports is None
+    both = make(endpoint_mode="dnsrr", publish_host_ports=[24224], update_order="stop-first")
+    [port] = service_args(both).endpoint_spec.ports
+    assert (port.published_port, port.publish_mode) == (24224, "host")
+    with pytest.raises(ValidationError, match="endpoint_mode"):
+        make(endpoint_mode="ingress")
+
+
+def test_container_hostname_user_and_groups_are_in_the_spec() -> None:
+    container = _task(
+        make(hostname="{{.Node.Hostname}}", user="telegraf", groups=["105"])
+    ).container_spec
+    assert (container.hostname, container.user, container.groups) == (
+        "{{.Node.Hostname}}",
+        "telegraf",
+        ["105"],
+    )
+    plain = _task(make()).container_spec
+    assert (plain.hostname, plain.user, plain.groups) == (None, None, None)
+
+
+def test_a_service_without_healthcheck_must_say_why() -> None:
+    with pytest.raises(ValidationError, match="no_healthcheck_because"):
+        ServiceConfig(name="web", image="nginx")
+    with pytest.raises(ValidationError, match="not both"):
+        make(no_healthcheck_because="FROM scratch")
+    with pytest.raises(ValidationError, match="no_healthcheck_because"):
+        ServiceConfig(name="web", image="nginx", no_healthcheck_because="  ")
+    bare = ServiceConfig(name="web", image="nginx", no_healthcheck_because="FROM scratch")
+    assert _task(bare).container_spec.healthcheck is None
+    # Swarm still watches a new task as long as a default-timed check would take.
+    default = Healthcheck(test=["CMD", "true"])
+    assert house_monitor_s(None) == house_monitor_s(default)
+
+
+def test_config_file_modes_are_declared_or_left_to_docker() -> None:
+    script = FileMount(name="init", target="/init.sh", content="#!/bin/sh\n", file_mode=0o555)
+    plain = FileMount(name="conf", target="/etc/a.conf", content="a\n")
+    configs = _task(make(files=[script, plain])).container_spec.configs
+    assert [c.file_mode for c in configs] == [0o555, None]
+    with pytest.raises(ValidationError, match="file_mode"):
+        FileMount(name="x", target="/x", content="", file_mode=0o1777)

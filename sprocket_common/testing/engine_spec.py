@@ -1,8 +1,8 @@
-"""The house service spec (`service_args`) as Docker Engine API arguments, for the Docker SDK.
+"""Test-only: the house service spec (`service_args`) as Docker Engine API arguments.
 
 `service_args` builds the `pulumi_docker.ServiceArgs` that the pulumi-docker provider sends to
 Swarm. This module maps the same object onto `docker.APIClient.create_service` keyword
-arguments, so a Docker-SDK backend (a dynamic provider for local, or a test against a real
+arguments, so a Docker-SDK backend (the tests' dynamic resource, or a test against a real
 Swarm) runs exactly the spec the provider would. Only the fields `service_args` sets are mapped.
 """
 
@@ -37,27 +37,42 @@ def _update(config: Any, kind: Any) -> Any:
     )
 
 
+def _healthcheck(hc: Any) -> Any:
+    from docker import types
+
+    if hc is None:
+        return None
+    return types.Healthcheck(
+        test=list(hc.tests),
+        interval=_ns(hc.interval),
+        timeout=_ns(hc.timeout),
+        start_period=_ns(hc.start_period),
+        retries=hc.retries,
+    )
+
+
+def _config_reference(config: Any) -> Any:
+    from docker import types
+
+    mode = {} if config.file_mode is None else {"mode": config.file_mode}  # else Docker's 0444
+    return types.ConfigReference(
+        config.config_id, config.config_name, filename=config.file_name, **mode
+    )
+
+
 def _container(spec: Any) -> Any:
     from docker import types
 
-    hc = spec.healthcheck
     return types.ContainerSpec(
         image=spec.image,
         command=spec.commands,
         args=spec.args,
         env=dict(spec.env or {}),
-        healthcheck=types.Healthcheck(
-            test=list(hc.tests),
-            interval=_ns(hc.interval),
-            timeout=_ns(hc.timeout),
-            start_period=_ns(hc.start_period),
-            retries=hc.retries,
-        ),
-        configs=[
-            types.ConfigReference(c.config_id, c.config_name, filename=c.file_name)
-            for c in spec.configs or []
-        ]
-        or None,
+        hostname=spec.hostname,
+        user=spec.user,
+        groups=list(spec.groups) if spec.groups else None,
+        healthcheck=_healthcheck(spec.healthcheck),
+        configs=[_config_reference(c) for c in spec.configs or []] or None,
         secrets=[
             types.SecretReference(
                 s.secret_id, s.secret_name, filename=s.file_name, mode=s.file_mode
@@ -100,30 +115,42 @@ def _task(task: Any) -> Any:
     )
 
 
-def engine_service_kwargs(args: Any) -> dict[str, Any]:
-    """`docker.APIClient.create_service(**kwargs)` for a `pulumi_docker.ServiceArgs` from
-    `service_args` (all values plain: resolve Outputs before calling)."""
+def _mode(mode: Any) -> Any:
     from docker import types
 
-    ports = args.endpoint_spec.ports if args.endpoint_spec else []
+    if mode.global_:
+        return types.ServiceMode("global")
+    return types.ServiceMode("replicated", replicas=mode.replicated.replicas)
+
+
+def _endpoint_spec(spec: Any) -> Any:
+    from docker import types
+
+    if spec is None:
+        return None
+    ports = [
+        {
+            "Protocol": p.protocol,
+            "TargetPort": p.target_port,
+            "PublishedPort": p.published_port,
+            "PublishMode": p.publish_mode,
+        }
+        for p in spec.ports or []
+    ]
+    return types.EndpointSpec(mode=spec.mode, ports=ports or None)
+
+
+def engine_service_kwargs(args: Any) -> dict[str, Any]:
+    """`docker.APIClient.create_service(**kwargs)` (or `update_service`) for a
+    `pulumi_docker.ServiceArgs` from `service_args` (all values plain: resolve Outputs first)."""
+    from docker import types
+
     return {
         "name": args.name,
         "task_template": _task(args.task_spec),
         "labels": {label.label: label.value for label in args.labels or []},
-        "mode": types.ServiceMode("replicated", replicas=args.mode.replicated.replicas),
+        "mode": _mode(args.mode),
         "update_config": _update(args.update_config, types.UpdateConfig),
         "rollback_config": _update(args.rollback_config, types.RollbackConfig),
-        "endpoint_spec": types.EndpointSpec(
-            ports=[
-                {
-                    "Protocol": p.protocol,
-                    "TargetPort": p.target_port,
-                    "PublishedPort": p.published_port,
-                    "PublishMode": p.publish_mode,
-                }
-                for p in ports
-            ]
-        )
-        if ports
-        else None,
+        "endpoint_spec": _endpoint_spec(args.endpoint_spec),
     }

@@ -1,8 +1,10 @@
-"""A Pulumi dynamic provider that manages a real Docker Swarm service through the Docker SDK.
+"""Test-only: a Pulumi dynamic resource that runs a house Swarm service through the Docker SDK.
 
-It lets the real engine drive a real Swarm where the pulumi-docker provider plugin cannot be
-installed (see docs/). The engine runs it in a separate process (`pulumi-resource-pulumi-python`),
-which reaches the Swarm manager through DOCKER_HOST like the driver does.
+The driver's tests need the real engine to drive a real Swarm where the pulumi-docker provider
+plugin is not installed. The resource's few inputs become a `ServiceConfig`, and its spec is
+`service_args` mapped by `engine_spec`: the same house defaults as every layer's services, kept
+in one place. The engine runs the provider in a separate process
+(`pulumi-resource-pulumi-python`), which reaches the Swarm manager through DOCKER_HOST.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pulumi.dynamic import (
 # Inputs whose change rolls the service in place; everything else about the service is fixed here.
 _UPDATABLE = ("image", "replicas", "env", "labels")
 _REPLACE_ON_CHANGE = ("service_name",)
-_NANO = 1_000_000_000
+NO_HEALTHCHECK = "a test service declared without one"
 
 
 def _client() -> Any:
@@ -32,43 +34,32 @@ def _client() -> Any:
     return docker.from_env()
 
 
-def _healthcheck(props: dict[str, Any]) -> Any:
-    from docker.types import Healthcheck
+def service_config(props: dict[str, Any]) -> Any:
+    """The house `ServiceConfig` of the resource's inputs (pydantic.ValidationError if invalid).
+
+    `healthcheck` is a `Healthcheck` as a dict (None: none, with NO_HEALTHCHECK as the reason);
+    `update` may set `order` ("start-first", the house default, or "stop-first").
+    """
+    from sprocket_common.service import Healthcheck, ServiceConfig
 
     hc = props.get("healthcheck")
-    if not hc:
-        return None
-    return Healthcheck(
-        test=hc["test"],
-        interval=int(hc.get("interval_s", 2) * _NANO),
-        timeout=int(hc.get("timeout_s", 2) * _NANO),
-        start_period=int(hc.get("start_period_s", 2) * _NANO),
-        retries=int(hc.get("retries", 2)),
+    return ServiceConfig(
+        name=props["service_name"],
+        image=props["image"],
+        replicas=int(props.get("replicas", 1)),
+        env=dict(props.get("env") or {}),
+        labels=dict(props.get("labels") or {}),
+        healthcheck=Healthcheck.model_validate(hc) if hc else None,
+        no_healthcheck_because="" if hc else NO_HEALTHCHECK,
+        update_order=(props.get("update") or {}).get("order", "start-first"),
     )
 
 
 def _service_kwargs(props: dict[str, Any]) -> dict[str, Any]:
-    from docker.types import EndpointSpec, RestartPolicy, ServiceMode, UpdateConfig
+    from sprocket_common.service import service_args
+    from sprocket_common.testing.engine_spec import engine_service_kwargs
 
-    update = props.get("update") or {}
-    return {
-        "image": props["image"],
-        "env": [f"{k}={v}" for k, v in sorted((props.get("env") or {}).items())],
-        "labels": dict(props.get("labels") or {}),
-        "mode": ServiceMode("replicated", replicas=int(props.get("replicas", 1))),
-        "healthcheck": _healthcheck(props),
-        "update_config": UpdateConfig(
-            parallelism=1,
-            failure_action="rollback",
-            monitor=int(update.get("monitor_s", 15) * _NANO),
-            order=update.get("order", "stop-first"),
-        ),
-        "rollback_config": {"Parallelism": 0, "FailureAction": "pause", "Order": "stop-first"},
-        "restart_policy": RestartPolicy(condition="on-failure", max_attempts=5, delay=_NANO),
-        "endpoint_spec": EndpointSpec(mode="vip"),
-        "log_driver": "json-file",
-        "log_driver_options": {"max-size": "5m", "max-file": "5", "compress": "true"},
-    }
+    return engine_service_kwargs(service_args(service_config(props)))
 
 
 def _live_props(service: Any) -> dict[str, Any]:
@@ -107,8 +98,8 @@ def _already_live(service: Any, olds: dict[str, Any], news: dict[str, Any]) -> b
 
 class SwarmServiceProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
-        service = _client().services.create(name=props["service_name"], **_service_kwargs(props))
-        return CreateResult(id_=service.id, outs={**props, "service_id": service.id})
+        created = _client().api.create_service(**_service_kwargs(props))
+        return CreateResult(id_=created["ID"], outs={**props, "service_id": created["ID"]})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [
@@ -123,9 +114,9 @@ class SwarmServiceProvider(ResourceProvider):
         service = _client().services.get(id_)
         if _already_live(service, olds, news):
             return UpdateResult(outs={**news, "service_id": id_})
-        kwargs = _service_kwargs(news)
-        # fetch_current_spec keeps fields this provider does not manage; version is read by the SDK.
-        service.update(fetch_current_spec=True, **kwargs)
+        # The whole house spec, as the docker provider would send it.
+        version = service.attrs["Version"]["Index"]
+        _client().api.update_service(id_, version, **_service_kwargs(news))
         return UpdateResult(outs={**news, "service_id": id_})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -145,7 +136,8 @@ class SwarmServiceProvider(ResourceProvider):
 
 
 class SwarmServiceResource(Resource):
-    """A Swarm service: name, image, replicas, env, labels, healthcheck and update settings."""
+    """A house Swarm service from a few inputs: name, image, replicas, env, labels, healthcheck
+    (a `Healthcheck` as a dict, or None) and update settings (`{"order": ...}`)."""
 
     service_id: pulumi.Output[str]
     image: pulumi.Output[str]
