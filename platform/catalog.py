@@ -33,6 +33,7 @@ from pydantic import (
 
 from sprocket_common.docker_tag import TAG_PATTERN
 from sprocket_common.forward_auth_rules import rule_keys
+from sprocket_common.outputs import LAYER2_KEYS, LAYER2_SECRET_KEYS
 from sprocket_common.service import Healthcheck, Resources
 from sprocket_common.stack_info import Env
 
@@ -77,24 +78,13 @@ BUCKET_SECRETS: dict[str, str] = {
 NETWORKS = ("platform", "ingress", "data", "monitoring")
 
 # Plain values a placeholder may name; `kind:arg` forms are checked in `_check_placeholder`.
+# layer_2's plain outputs come from its output contract (not its secrets, not its networks).
 VARIABLES = frozenset(
-    {
+    {key for key in LAYER2_KEYS if key not in LAYER2_SECRET_KEYS and not key.endswith("_network")}
+    | {
         "env",
         "apex",
         "bot_prefix",
-        "redis_host",
-        "redis_port",
-        "rabbitmq_host",
-        "rabbitmq_port",
-        "rabbitmq_user",
-        "postgres_host",
-        "postgres_port",
-        "postgres_database",
-        "app_db_user",
-        "influx_url",
-        "influx_org",
-        "influx_app_bucket",
-        "postgres_ssl_mode",
         "spaces_endpoint",
         # ports as /proc/net/tcp shows them (4 hex digits), for connection healthchecks
         "rabbitmq_port_hex",

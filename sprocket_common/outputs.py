@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo
@@ -22,44 +22,9 @@ if TYPE_CHECKING:
 
 DEFAULT_ORG = "organization"  # the file and S3 backends' organization; see `sprocket:stack_org`
 
-LAYER1_KEYS: tuple[str, ...] = (
-    "ingress_network",
-    "socket_proxy_network",
-    "base_domain",
-    "tls_resolver",
-    "forward_auth_middleware",
-    "vault_address",
-    "spaces_endpoint",
-    "spaces_buckets",
-    "manager_ip",
-    "droplet_ips",
-)
 # Layer 1 outputs that hold credentials; exported as secrets.
 LAYER1_SECRET_KEYS: tuple[str, ...] = ()
 
-LAYER2_KEYS: tuple[str, ...] = (
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "rabbitmq_host",
-    "rabbitmq_port",
-    "rabbitmq_user",
-    "rabbitmq_password",
-    "influx_url",
-    "influx_token",
-    "influx_org",
-    "postgres_host",
-    "postgres_port",
-    "postgres_database",
-    "app_db_user",
-    "app_db_password",
-    "monitoring_network",
-    "data_network",
-    # Added for the platform (layer_2 already exported them): the apps' Influx bucket and
-    # whether Postgres wants TLS ("require" on the managed cluster, "disable" in local).
-    "influx_app_bucket",
-    "postgres_ssl_mode",
-)
 LAYER2_SECRET_KEYS: tuple[str, ...] = (
     "redis_password",
     "rabbitmq_password",
@@ -110,6 +75,11 @@ class Layer2Outputs:
     data_network: pulumi.Output[str]
     influx_app_bucket: pulumi.Output[str]
     postgres_ssl_mode: pulumi.Output[str]
+
+
+# The contract's keys are the dataclasses' fields, in their order: one list, never two.
+LAYER1_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Layer1Outputs))
+LAYER2_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Layer2Outputs))
 
 
 def stack_reference_name(env: Env | str, layer: Layer, org: str | None = None) -> str:
