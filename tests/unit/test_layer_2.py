@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from sprocket_common.outputs import LAYER2_KEYS, LAYER2_SECRET_KEYS
+from sprocket_common.stack_info import PROJECT_ROOT
 
 pytestmark = pytest.mark.mocked
 
@@ -130,16 +131,17 @@ def test_prod_declares_the_services_and_a_protected_managed_postgres(prod: Any) 
     assert rules == [("tag", "sprocket-prod")] + [("ip_addr", ip) for ip in LAYER1["droplet_ips"]]
 
 
-def test_roles_are_the_same_in_prod_and_local_and_none_is_an_admin(prod: Any) -> None:
+def test_prod_and_local_declare_the_same_three_roles_and_the_local_script_grants_no_superuser(
+    prod: Any,
+) -> None:
     prod_roles = {
         r.inputs["name"] for r in prod.by_type("digitalocean:index/databaseUser:DatabaseUser")
     }
-    script = (
-        pytest.importorskip("pathlib").Path("layer_2/files/postgres/init-roles.sh")
-    ).read_text()
+    script = (PROJECT_ROOT / "layer_2" / "files" / "postgres" / "init-roles.sh").read_text()
     local_roles = set(re.findall(r"CREATE ROLE :?\"?(\w+)\"?", script))
+    # The app role has its name from config: `sprocket_app` in prod, the psql variable locally.
     assert prod_roles == {"grafana", "telegraf", "sprocket_app"}
-    assert local_roles == {"grafana", "telegraf", "app_user"}  # app_user = the psql variable
+    assert local_roles == {"grafana", "telegraf", "app_user"}
     assert "SUPERUSER" not in script.replace("NOSUPERUSER", "")
     assert prod.outputs["app_db_user"] == "sprocket_app"
 
@@ -436,7 +438,14 @@ def test_output_contract(local: Any, prod: Any) -> None:
         "private-postgres.db",
         25060,
     )
-    assert prod.outputs["app_db_password"] == "mock-db-password-sprocket_app"
+    # The export is the password of the DatabaseUser registered for the app role (the mocks
+    # answer a DatabaseUser's password with one that names the role it was registered for).
+    [app_user] = [
+        r
+        for r in prod.by_type("digitalocean:index/databaseUser:DatabaseUser")
+        if r.inputs["name"] == prod.outputs["app_db_user"]
+    ]
+    assert prod.outputs["app_db_password"] == f"mock-db-password-{app_user.inputs['name']}"
 
 
 def normalised(spec: dict[str, Any]) -> dict[str, Any]:
