@@ -138,7 +138,9 @@ def secrets_provider_problem(export: dict[str, Any]) -> str | None:
     """Why this checkpoint's secrets cannot be read by this stack's secrets provider, if so."""
     providers = (export.get("deployment") or {}).get("secrets_providers") or {}
     kind = providers.get("type") if isinstance(providers, dict) else None
-    if kind in (None, SECRETS_PROVIDER):
+    if kind is None:  # `pulumi stack export` of a deployed stack always names it
+        return "it names no secrets provider: it is not the export of a deployed stack"
+    if kind == SECRETS_PROVIDER:
         return None
     return (
         f"its secrets are encrypted by the {kind!r} secrets provider; this stack uses "

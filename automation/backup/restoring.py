@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,9 @@ def check_checkpoint(
             f"{info.layer.value}`); --force imports it anyway",
         )
     unsound = integrity_defects(export)
+    if not (export.get("deployment") or {}).get("resources"):
+        unsound.insert(0, "it holds no resources: importing it would empty the stack (to remove "
+                          "a stack's resources, `destroy` it)")  # fmt: skip
     provider = secrets_provider_problem(export)
     if unsound or provider:
         raise RestoreRefused(
@@ -187,8 +190,9 @@ def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -
     fetched, problems = fetch_checked(ctx, info, selector, force=force)
     # guarded() backs up the current state first (the safety backup) and the restored one after.
     with guarded(ctx, info, "restore", allow_pending=True) as op:
+        safety = safety_copy(ctx, info, op.details.get("backup_pre"))
         result = _import(ctx, info, fetched, force=force, write_config=False)
-        result["safety_backup"] = op.details.get("backup_pre")
+        result["safety_backup"] = safety
         result["forced_past"] = problems
         result["refresh"] = refresh_preview(ctx, info)
         op.details["restored_from"] = fetched.record.backup_id
@@ -197,6 +201,39 @@ def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -
         if errors:
             op.details["not_identical"] = result["difference"]
     return result
+
+
+def safety_copy(
+    ctx: Context, info: StackInfo, backup: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The state as it is before an import: the guard's verified backup when a bucket is set,
+    else a local ciphertext export under the driver directory (0600); None when the stack has
+    no state yet. Nothing is imported without one of them."""
+    from automation.guard.driver_state import driver_dir
+
+    if backup:
+        return backup
+    if not stack_exists(ctx.settings, info):
+        return None
+    folder = driver_dir(ctx.settings) / "safety"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{info.name}-{stamp}.json"
+    path.write_text(json.dumps(export_ciphertext(ctx.settings, info)))
+    path.chmod(0o600)
+    return {"file": str(path)}
+
+
+def safety_text(safety: dict[str, Any] | None, info: StackInfo) -> str:
+    """Where the state from before an import is, and how to get it back."""
+    if not safety:
+        return "nothing (the stack had no state)"
+    if "file" in safety:
+        return (
+            f"in {safety['file']} (no backup bucket is configured; restore it with "
+            f"`python -m automation restore {info.layer.value} --file {safety['file']}`)"
+        )
+    return f"backup {safety.get('id')}"
 
 
 def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, list[dict[str, str]]]:
@@ -307,6 +344,7 @@ def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) 
         )
     options = RunOptions()
     with guarded(ctx, info, "rollback", allow_pending=True) as op:  # + safety backup first
+        safety = safety_copy(ctx, info, op.details.get("backup_pre"))
         try:
             with _config_kept_aside(config_path(ctx.settings, info)):
                 result = _import(ctx, info, fetched, force=force, write_config=True)
@@ -315,16 +353,15 @@ def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) 
                 deployed = deploy_stack(ctx, info, options)
                 _require_ok(deployed, "deploy", info, op.details)
         except DriverError as exc:
-            safety = op.details.get("backup_pre") or {}
             raise RollbackFailed(
                 f"rollback of {info.name} to {fetched.record.backup_id} failed: "
                 f"{exc.message}; the stack config was put back",
-                f"the state from before the rollback is backup {safety.get('id', '(none)')}; "
+                f"the state from before the rollback is {safety_text(safety, info)}; "
                 + (exc.hint or "see the message above"),
             ) from exc
         op.changes = deployed.as_dict()["changes"]
         op.details["rolled_back_to"] = fetched.record.backup_id
-    result["safety_backup"] = op.details.get("backup_pre")
+    result["safety_backup"] = safety
     result["forced_past"] = problems
     result["refresh"] = refreshed.as_dict()["changes"]
     result["deploy"] = deployed.as_dict()

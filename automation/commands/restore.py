@@ -12,7 +12,7 @@ from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import UnknownNameError, parse_layer
+from sprocket_common.stack_info import StackInfo, UnknownNameError, parse_layer
 
 
 def _selector(**chosen: Any) -> Any:
@@ -67,13 +67,12 @@ def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
 
 
 def _restore_text(data: dict[str, Any]) -> str:
-    safety = data.get("safety_backup") or {}
     lines = [
         f"{data['stack']}: state restored from backup {data['backup_id']} "
         f"(update version {data['update_version']}, taken {data['backup_created']})",
         f"  canonical state identical to the backup: {'yes' if data['identical'] else 'NO'}"
         + (f": {data['difference']}" if data.get("difference") else ""),
-        f"  previous state saved as backup {safety.get('id', '(stack had no state)')}",
+        f"  previous state: {_safety(data)}",
     ]
     pending = data.get("pending_operations") or []
     if pending:
@@ -167,8 +166,7 @@ def _rollback_text(data: dict[str, Any]) -> str:
         f"  deployed through the gate: {changes}",
     ]
     lines += [f"  {step['op']} {step['urn']}" for step in deploy.get("steps", [])]
-    safety = data.get("safety_backup") or {}
-    lines.append(f"  state before the rollback saved as backup {safety.get('id', '(none)')}")
+    lines.append(f"  state before the rollback: {_safety(data)}")
     return "\n".join(lines)
 
 
@@ -190,3 +188,9 @@ def rollback(layer: str, to: str | None, last_good: bool, force: bool) -> ExitCo
 
 
 COMMANDS = [restore, rollback]
+
+
+def _safety(data: dict[str, Any]) -> str:
+    from automation.backup.restoring import safety_text
+
+    return safety_text(data.get("safety_backup"), StackInfo.parse(data["stack"]))

@@ -489,10 +489,28 @@ def test_restore_from_a_runbook_export_file_goes_through_the_same_checks(
     toys["layer_1"]["toys"].append({"name": "extra", "value": "new"})
     deploy_toys(pulumi_env, "layer_1", toys["layer_1"])
 
-    restored = run_cli("--json", "--yes", "restore", "layer_1", "--file", str(plain))
+    with_extra = canonical_state(ciphertext_export(pulumi_env))
+    with monkeypatch.context() as no_bucket:
+        no_bucket.delenv("SPROCKET_BACKUP_BUCKET", raising=False)
+        restored = run_cli("--json", "--yes", "restore", "layer_1", "--file", str(plain))
     assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
     assert check_schema(restored.json())["data"]["identical"] is True
     assert canonical_state(ciphertext_export(pulumi_env)) == before
+    # No bucket here: the state from before the import was kept in a local file (0600).
+    safety = Path(restored.json()["data"]["safety_backup"]["file"])
+    assert safety.stat().st_mode & 0o777 == 0o600
+    assert canonical_state(json.loads(safety.read_text())) == with_extra
+
+    for hollow in ('{"version": 3, "deployment": {}}',
+                   export.replace('"secrets_providers"', '"no_providers"')):  # fmt: skip
+        bad = tmp_path / "hollow.json"
+        bad.write_text(hollow)
+        refused = run_cli("--yes", "restore", "layer_1", "--file", str(bad), "--force")
+        assert refused.exit_code == ExitCode.BAD_INPUT, refused.stdout + refused.stderr
+        assert "holds no resources" in refused.stderr or "names no secrets provider" in (
+            refused.stderr
+        )
+        assert canonical_state(ciphertext_export(pulumi_env)) == before  # nothing imported
 
     tarball = tmp_path / "state-2026-11-28.tar.gz"
     with tarfile.open(tarball, "w:gz") as tar:
