@@ -52,9 +52,14 @@ def named_commands() -> list[tuple[str, str]]:
 
 
 def _argv(command: str) -> list[str]:
-    """Placeholders as a value the CLI accepts where they stand: a layer, an id, a URN."""
+    """Placeholders as a value the CLI accepts where they stand: a layer, an id, a URN, and
+    after --file a file that exists."""
     words = shlex.split(command.replace(FORMATTED, "layer_1"))
-    return ["layer_1" if word in ("LAYER", "LAYER|all") else word for word in words]
+    words = ["layer_1" if word in ("LAYER", "LAYER|all") else word for word in words]
+    return [
+        __file__ if index and words[index - 1] == "--file" else word
+        for index, word in enumerate(words)
+    ]
 
 
 def parse(argv: list[str]) -> None:
