@@ -68,10 +68,11 @@ def probe(route: Any, *, via: str | None, timeout: float, verify: bool) -> Probe
 
 
 def routes_of_swarm(services_prefix: str | None) -> list[Any]:
+    from automation.docker_client import docker_client
     from automation.health import collect
     from automation.settings import load_settings
 
-    client = collect.docker_client(load_settings().docker_host)
+    client = docker_client(load_settings().docker_host)
     try:
         routes = {
             route
