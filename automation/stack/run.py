@@ -46,8 +46,6 @@ from automation.stack.report import retained_text, stack_text
 from automation.stack.upstream import preflight, require_docker_engine
 from sprocket_common.stack_info import StackInfo
 
-URN_PREFIX = "urn:pulumi:"
-
 
 def _engine_output() -> dict[str, Any]:
     """The engine's own console output goes nowhere, unless SPROCKET_ENGINE_OUTPUT=1 (debugging):
