@@ -234,6 +234,19 @@ def _machine_settings(stack: str) -> Path:
     return stack_file(load_settings(), StackInfo.parse(stack))
 
 
+def _deploy_platform_with(settings: Path, document: Any, run_cli: Callable[..., Any]) -> Any:
+    """`deploy platform` with the settings `document` in the driver's file; the file as it was
+    is put back afterwards, whatever happens."""
+    import yaml
+
+    original = settings.read_text()
+    settings.write_text(yaml.safe_dump(document))
+    try:
+        return run_cli("--json", "--yes", "deploy", "platform")
+    finally:
+        settings.write_text(original)
+
+
 def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     real: dict[str, Any], run_cli: Callable[..., Any]
 ) -> None:
@@ -247,18 +260,13 @@ def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     local_images.make_stand_in(client, broken, local_images.recipe_for(web[0].image, web),
                                healthy=False)  # fmt: skip
     settings = _machine_settings("local-platform")
-    original = settings.read_text()
-    document = yaml.safe_load(original)
+    document = yaml.safe_load(settings.read_text())
     config = document["config"]
     tags = config.get("sprocket:image_tags") or {}
     tags = json.loads(tags) if isinstance(tags, str) else tags  # as `pulumi config set` wrote it
     config["sprocket:image_tags"] = {**tags, "web": "broken", "notification-service": "missing"}
     config["sprocket:placement"] = {"image-generation-frontend": [NOWHERE]}
-    settings.write_text(yaml.safe_dump(document))
-    try:
-        failed = run_cli("--json", "--yes", "deploy", "platform")
-    finally:
-        settings.write_text(original)
+    failed = _deploy_platform_with(settings, document, run_cli)
     assert failed.exit_code == ExitCode.NOT_CONVERGED, failed.stdout + failed.stderr
     [stack] = failed.json()["data"]["stacks"]
     results = {r["service"]: r for r in stack["services"]["results"]}
@@ -293,11 +301,7 @@ def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     # program that stops declaring constraints leaves the live ones in place.)
     config["sprocket:image_tags"] = tags
     config["sprocket:placement"] = {"image-generation-frontend": ["node.role==manager"]}
-    settings.write_text(yaml.safe_dump(document))
-    try:
-        healed = run_cli("--json", "--yes", "deploy", "platform")
-    finally:
-        settings.write_text(original)
+    healed = _deploy_platform_with(settings, document, run_cli)
     assert healed.exit_code == ExitCode.OK, healed.stdout + healed.stderr
     [stack] = healed.json()["data"]["stacks"]
     assert stack["services"]["converged"] == stack["services"]["total"] > 0, stack["services"]
