@@ -10,107 +10,21 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pg_fixture import PgServer, pg
 
 pytestmark = pytest.mark.integration
+__all__ = ["pg"]  # the fixture, imported so pytest finds it here
 
 FILES = Path(__file__).resolve().parents[2] / "layer_2" / "files" / "postgres"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORDS = {
     "grafana": "grafana-pw-canary",
     "telegraf": "telegraf-pw-canary",
     "app": "app-pw-canary",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class PgServer:
-    root: Path
-    port: int
-
-    @property
-    def socket_dir(self) -> Path:
-        return self.root / "sock"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "PGHOST": str(self.socket_dir), "PGPORT": str(self.port), **extra}
-
-    def psql(
-        self, sql: str, *, user: str = "postgres", db: str = "postgres", password: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        """Run SQL; with a password it goes over TCP with scram auth, like a Swarm client."""
-        env = self.env()
-        if password is not None:
-            env.update(PGHOST="127.0.0.1", PGPASSWORD=password)
-        return subprocess.run(
-            ["psql", "-v", "ON_ERROR_STOP=1", "-XAtq", "-U", user, "-d", db, "-c", sql],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    def value(self, sql: str, **kwargs: str) -> str:
-        result = self.psql(sql, **kwargs)
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
-
-
-def _as_postgres(*cmd: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True)
-
-
-@pytest.fixture
-def pg() -> Iterator[PgServer]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail("Postgres 15 server binaries missing: apt-get install postgresql-15")
-    # Postgres refuses to run as root, and pytest's tmp dirs are root-only: a dir of its own.
-    root = Path(tempfile.mkdtemp(prefix="sprockettest-pg-"))
-    (root / "sock").mkdir()
-    for path in (root, root / "sock"):
-        shutil.chown(path, "postgres")
-    server = PgServer(root, _free_port())
-    data = str(root / "data")
-    try:
-        _as_postgres(
-            str(PG_BIN / "initdb"),
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-        )
-        _as_postgres(
-            str(PG_BIN / "pg_ctl"),
-            "-D",
-            data,
-            "-w",
-            "-l",
-            str(root / "log"),
-            "-o",
-            f"-p {server.port} -k {server.socket_dir} -c listen_addresses=127.0.0.1",
-            "start",
-        )
-        yield server
-    finally:
-        if (root / "data" / "postmaster.pid").exists():
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _secrets(tmp_path: Path, files: dict[str, str]) -> Path:
