@@ -129,6 +129,8 @@ def passphrase_env(
     environ = dict(os.environ if environ is None else environ)
     for var in PASSPHRASE_VARS:
         if environ.get(var):
+            if var.endswith("_FILE"):
+                _require_readable(var, Path(environ[var]))
             return {var: environ[var]}
     if env is not Env.LOCAL:
         raise CredentialsError(
@@ -136,6 +138,17 @@ def passphrase_env(
             "set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE",
         )
     return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(_local_passphrase_file(settings))}
+
+
+def _require_readable(var: str, path: Path) -> None:
+    """Raises CredentialsError (exit 9) naming the path, before the engine says it less clearly."""
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise CredentialsError(
+            f"{var} points at {path}, which cannot be read ({exc.strerror or exc})",
+            f"fix the path, or unset {var} and set PULUMI_CONFIG_PASSPHRASE",
+        ) from None
 
 
 def _local_passphrase_file(settings: Settings) -> Path:
