@@ -202,6 +202,12 @@ def failure_text(results: list[ServiceResult], layer: str) -> str:
                 "      Swarm will not start it again by itself: once the cause is fixed, "
                 f"`docker service update --force {result.service}` restarts it"
             )
+        if conv.stall == "unschedulable":
+            lines.append(
+                "      no node can take its task (placement constraints, node labels or "
+                "resources): check `docker node ls` and the constraints `docker service inspect "
+                f"{result.service}` shows, fix them, then `python -m automation deploy {layer}`"
+            )
         if conv.rolled_back_by_swarm:
             lines.append(
                 "      rolled back by Swarm: the service runs its previous spec, not the one in"
