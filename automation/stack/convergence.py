@@ -27,6 +27,7 @@ from automation.rollout.watcher import (
     Convergence,
     Phase,
     ServiceWatch,
+    WatchStopped,
     WatchTarget,
     daemon_now,
 )
@@ -175,14 +176,26 @@ def watch(
     if not watched:
         return []
     with ConvergenceProgress(stack, [t.name for t in watched], live=live) as progress:
-        # One round is 2 API calls per service: once a second is plenty (ssh:// in prod).
-        outcomes = ServiceWatch(api, watched, on_change=progress, stop=stop, interval_s=1.0).run()
+        try:
+            # One round is 2 API calls per service: once a second is plenty (ssh:// in prod).
+            outcomes = ServiceWatch(
+                api, watched, on_change=progress, stop=stop, interval_s=1.0
+            ).run()
+        except WatchStopped as stopped:
+            stopped.partial = _results(steps, watched, progress.states)  # what was seen so far
+            raise
+    return _results(steps, watched, outcomes)
+
+
+def _results(
+    steps: ServiceSteps, watched: list[WatchTarget], seen: Mapping[str, Convergence]
+) -> list[ServiceResult]:
+    """One ServiceResult per watched service that has a state in `seen`, in watch order."""
     by_name = {step.name: step for step in steps.services()}
     return [
-        ServiceResult(
-            name, by_name[name].urn, _CHANGE.get(by_name[name].op, "updated"), outcomes[name]
-        )
+        ServiceResult(name, by_name[name].urn, _CHANGE.get(by_name[name].op, "updated"), seen[name])
         for name in (t.name for t in watched)
+        if name in seen
     ]
 
 
