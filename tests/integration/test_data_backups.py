@@ -71,7 +71,9 @@ def bucket_keys(s3: Any) -> list[str]:
 
 
 def audit_text(pulumi_env: Any) -> str:
-    return "".join(p.read_text() for p in (pulumi_env.root / "state").rglob("*.jsonl"))
+    """The driver's audit log (automation/guard/audit.py), beside the file backend."""
+    path = pulumi_env.backend_dir / ".sprocket" / "audit.jsonl"
+    return path.read_text() if path.exists() else ""
 
 
 def databases(pg: PgServer) -> set[str]:  # noqa: F811
@@ -95,6 +97,7 @@ def test_db_backup_restores_into_scratch_with_the_same_rows(
     assert record["facts"]["server_version"].startswith("15.")
     body = s3_endpoint.client().get_object(Bucket=s3_endpoint.bucket, Key=record["key"])["Body"]
     assert body.read(5) == b"PGDMP"  # pg_dump's custom format, as pg_dump wrote it
+    assert '"command": "backup db"' in audit_text(pulumi_env)
     assert APP_PASSWORD not in taken.stdout + taken.stderr + audit_text(pulumi_env)
 
     listed = run_cli("--json", "backup", "list", "db").json()["data"]["backups"]
@@ -288,6 +291,7 @@ def test_vault_backup_destroy_restore_unseal_and_read(
     facts = taken.json()["data"]["facts"]
     assert (facts["threshold"], facts["shares"], facts["escrow_shares"]) == (THRESHOLD, 3, 3)
     shown = taken.stdout + taken.stderr + audit_text(pulumi_env)
+    assert '"command": "backup vault"' in shown
     assert not any(share in shown for share in vault_env.shares)
 
     # Destroy: the server and its storage are gone.
@@ -352,3 +356,80 @@ def test_vault_missing_or_short_escrow_stores_nothing(
     assert "holds 1 share(s), fewer than Vault's threshold 2 (of 3)" in error["message"]
     assert vault_env.shares[0] not in result.stdout
     assert bucket_keys(s3_endpoint) == []
+
+
+# --- the drill (its state part over stand-in layer programs) ------------------------------------
+
+
+def deploy_stand_in_layers(
+    pulumi_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, dict[str, Any]]:
+    """The three layers as stand-in programs (driver_toys), deployed on the real engine."""
+    import os
+
+    from driver_toys import program_from_spec, substitute_programs
+
+    from automation.pulumi.workspace import select_stack
+    from automation.settings import load_settings
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    for stale in pulumi_env.project_dir.glob("Pulumi.local-*.yaml"):
+        stale.unlink()  # the checkout's stack files carry another passphrase's salt
+    here = Path(__file__).resolve().parent
+    monkeypatch.setenv("PYTHONPATH", f"{here}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    specs: dict[str, dict[str, Any]] = {
+        "layer_1": {"toys": [{"name": "net", "value": "v1"}], "exports": {"answer": 42}},
+        "layer_2": {"toys": [{"name": "cache", "value": "v1"}]},
+        "platform": {"toys": [{"name": "api", "value": "v1"}]},
+    }
+    substitute_programs(
+        monkeypatch, {layer: program_from_spec(spec) for layer, spec in specs.items()}
+    )
+    for layer in specs:
+        select_stack(load_settings(), StackInfo(Env.LOCAL, Layer(layer))).up(color="never")
+    return specs
+
+
+def test_drill_over_stand_in_layers_restores_everything_into_scratch(
+    app_db: PgServer,
+    vault_env: VaultServer,
+    pulumi_env: Any,
+    s3_endpoint: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    specs = deploy_stand_in_layers(pulumi_env, monkeypatch)
+    for args in (("backup", "all"), ("backup", "db"), ("backup", "vault")):
+        taken = run_cli(*args)
+        assert taken.exit_code == ExitCode.OK, taken.stdout + taken.stderr
+    live_backend = sorted(p.name for p in pulumi_env.backend_dir.rglob("*.json"))
+    keys_before = bucket_keys(s3_endpoint)
+
+    report_file = tmp_path / "drill.md"
+    result = run_cli("--json", "drill", "--report", str(report_file))
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    report = result.json()["data"]
+    steps = {s["step"]: s for s in report["steps"]}
+    assert list(steps) == ["state layer_1", "state layer_2", "state platform", "db", "vault"]
+    assert all(s["ok"] and s["within_target"] for s in steps.values()), steps
+    assert "preview: no changes" in steps["state layer_2"]["detail"]
+    assert "3 tables, 1250 rows as dumped; dropped" in steps["db"]["detail"]
+    print("drill times:", {name: s["seconds"] for name, s in steps.items()})  # for the note
+
+    markdown = report_file.read_text()
+    assert "| db | ok |" in markdown and "< 2 h" in markdown and "Drill passed" in markdown
+    assert not any(share in markdown + result.stdout for share in vault_env.shares)
+    assert APP_PASSWORD not in markdown + result.stdout + audit_text(pulumi_env)
+    assert '"command": "drill"' in audit_text(pulumi_env)
+    # Nothing live changed: the backend, the bucket, the database.
+    assert sorted(p.name for p in pulumi_env.backend_dir.rglob("*.json")) == live_backend
+    assert bucket_keys(s3_endpoint) == keys_before
+    assert not [d for d in databases(app_db) if d.startswith("sprocket_drill")]
+
+    # A backup that no longer matches the code fails its preview step, named.
+    specs["layer_2"]["toys"][0]["value"] = "v2"
+    failed = run_cli("drill", "--steps", "state", "--layers", "layer_2")
+    assert failed.exit_code == ExitCode.ERROR
+    assert "local-layer_2: preview of backup" in failed.stdout + failed.stderr
+    assert "shows changes: update cache" in failed.stderr
