@@ -149,7 +149,10 @@ def _names(ctx: Context, layer_name: str) -> set[str]:
 
     if layer_name in KINDS:
         return {data_stack(ctx.env, layer_name)}
-    return {info.name for info in _stacks(ctx, layer_name)}
+    names = {info.name for info in _stacks(ctx, layer_name)}
+    if layer_name == "all":  # list, verify and prune see the data backups too
+        names |= {data_stack(ctx.env, kind) for kind in KINDS}
+    return names
 
 
 def _list(ctx: Context, layer_name: str) -> Result:
@@ -221,13 +224,14 @@ def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
     from automation.backup import data as data_kinds
     from automation.backup.service import verify as verify_state
 
-    verify = data_kinds.verify if layer_name in data_kinds.KINDS else verify_state
+    data_stacks = {data_kinds.data_stack(ctx.env, kind) for kind in data_kinds.KINDS}
     store, records, damaged = _catalog(ctx, layer_name)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     checked, errors = [], _damaged_errors(damaged)
     for record in records:
         if cutoff and record.created_at < cutoff:
             continue
+        verify = data_kinds.verify if record.stack in data_stacks else verify_state
         _updated, problem = verify(store, record)
         checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
         if problem:

@@ -103,6 +103,12 @@ def test_db_backup_restores_into_scratch_with_the_same_rows(
     listed = run_cli("--json", "backup", "list", "db").json()["data"]["backups"]
     assert [b["backup_id"] for b in listed] == [record["backup_id"]] and listed[0]["verified"]
     assert run_cli("backup", "verify", "db").exit_code == ExitCode.OK
+    verified_all = run_cli("--json", "backup", "verify", "all")  # state and data alike
+    assert verified_all.json()["data"]["checked"] == [
+        {"backup_id": record["backup_id"], "stack": "local-db", "ok": True}
+    ]
+    pruned = run_cli("--json", "backup", "prune", "all", "--dry-run").json()["data"]["backups"]
+    assert [(b["backup_id"], b["keep"]) for b in pruned] == [(record["backup_id"], True)]
 
     # Data changes after the backup: the restore must give back the dump's rows, not today's.
     app_db.psql("DELETE FROM billing.invoices", user="app", db=APP_DB, password=APP_PASSWORD)
@@ -140,6 +146,7 @@ def test_db_corrupted_dump_is_refused_and_nothing_is_restored(
     assert "fails its SHA-256 check" in result.stderr and "nothing was restored" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "scratch2" not in databases(app_db)
+    assert run_cli("backup", "verify", "db").exit_code == ExitCode.BACKUP_FAILED
 
     # Damage that also rewrote the recorded hash: pg_restore is the judge, still nothing made.
     import hashlib
