@@ -49,6 +49,8 @@ class DataSettings(BaseModel):
     db_sslmode: str = "prefer"
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql to use; else PATH
     vault_storage_dir: Path | None = None  # Vault's file storage (the vault-data volume)
+    vault_s3_bucket: str | None = None  # or its S3 storage (prod: Spaces), read with [backup]'s
+    vault_s3_prefix: str = "vault"  # keys; the prefix is the storage stanza's `path`
     vault_escrow: Path | None = None  # unseal-key escrow: a file or folder of key shares
     vault_check_path: str = "secret/sprocket/dr-check"  # the KV path a restore reads
     vault_bin: Path | None = None  # the Vault binary a scratch restore runs; else PATH
@@ -96,6 +98,8 @@ _ENV_KEYS = {
     "SPROCKET_DB_SSLMODE": ("data", "db_sslmode"),
     "SPROCKET_PG_BIN_DIR": ("data", "pg_bin_dir"),
     "SPROCKET_VAULT_STORAGE_DIR": ("data", "vault_storage_dir"),
+    "SPROCKET_VAULT_S3_BUCKET": ("data", "vault_s3_bucket"),
+    "SPROCKET_VAULT_S3_PREFIX": ("data", "vault_s3_prefix"),
     "SPROCKET_VAULT_ESCROW": ("data", "vault_escrow"),
     "SPROCKET_VAULT_CHECK_PATH": ("data", "vault_check_path"),
     "SPROCKET_VAULT_BIN": ("data", "vault_bin"),

@@ -5,7 +5,10 @@ records in `core/_seal-config`; counts only, never a key), then copy the file st
 reads in a row are identical (Vault writes in place: a copy taken during a write shows as a
 difference and is taken again), pack it with a SHA-256 per file, upload, read back, catalog.
 Local keeps the storage in the `vault-data` volume: `SPROCKET_VAULT_STORAGE_DIR` is its
-mountpoint (`docker volume inspect vault-data`). Prod's Spaces storage is not read here yet.
+mountpoint (`docker volume inspect vault-data`). Prod keeps it in a Spaces bucket
+(`SPROCKET_VAULT_S3_BUCKET`, prefix = the storage stanza's `path`), read with the backup
+bucket's endpoint and keys; its objects are stored in the file storage's layout (`dir/_leaf`
+holding `{"Value": base64}`), so every backup restores into a file-storage scratch Vault.
 
 Restore: download, check every hash, unpack into a scratch folder, start a Vault server of its
 own on loopback on that storage, unseal it with the shares given, obtain a short-lived root token
@@ -28,7 +31,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -106,17 +109,67 @@ def read_storage(root: Path) -> dict[str, bytes]:
     }
 
 
-def consistent_copy(root: Path, attempts: int = COPY_ATTEMPTS) -> tuple[dict[str, bytes], int]:
+def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Vault's S3 storage objects, as the file storage would hold them (`a/b/_c`, JSON with
+    the value in base64): one layout in every backup, one scratch restore for both."""
+    from automation.backup.store import _StorageErrors
+
+    files: dict[str, bytes] = {}
+    start = prefix.strip("/") + "/" if prefix.strip("/") else ""
+    with _StorageErrors(f"reading Vault's storage under {start or '/'}", bucket):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
+            for item in page.get("Contents") or []:
+                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                *dirs, leaf = item["Key"].removeprefix(start).split("/")
+                value = base64.b64encode(body).decode()
+                files["/".join([*dirs, f"_{leaf}"])] = json.dumps({"Value": value}).encode()
+    return files
+
+
+@dataclass(frozen=True)
+class StorageSource:
+    """Where Vault's storage is read from: `name` for messages, `read` for one full read."""
+
+    kind: str  # file | s3
+    name: str
+    read: Callable[[], dict[str, bytes]]
+
+
+def storage_source(settings: Settings) -> StorageSource:
+    cfg = settings.data
+    if cfg.vault_storage_dir is not None:
+        root = cfg.vault_storage_dir
+        return StorageSource("file", str(root), lambda: read_storage(root))
+    if cfg.vault_s3_bucket:
+        from automation.backup.store import make_client
+
+        client, bucket, prefix = (
+            make_client(settings.backup),
+            cfg.vault_s3_bucket,
+            cfg.vault_s3_prefix,
+        )
+        name = f"s3://{bucket}/{prefix.strip('/')}"
+        return StorageSource("s3", name, lambda: read_s3_storage(client, bucket, prefix))
+    raise BadInput(
+        "no Vault storage is configured",
+        "set SPROCKET_VAULT_STORAGE_DIR (the vault-data volume's mountpoint) or "
+        "SPROCKET_VAULT_S3_BUCKET (prod's Spaces bucket)",
+    )
+
+
+def consistent_copy(
+    source: StorageSource, attempts: int = COPY_ATTEMPTS
+) -> tuple[dict[str, bytes], int]:
     """Read until two reads in a row agree; (files, reads taken)."""
-    previous = read_storage(root)
+    previous = source.read()
     for reads in range(2, attempts + 2):
-        current = read_storage(root)
+        current = source.read()
         if current == previous:
             return current, reads
         previous = current
     raise BackupFailed(
-        f"Vault's storage in {root} changed during each of {attempts + 1} reads: no consistent "
-        "copy; nothing was stored",
+        f"Vault's storage in {source.name} changed during each of {attempts + 1} reads: no "
+        "consistent copy; nothing was stored",
         "back up in a quieter minute, or stop writes to Vault for the copy",
     )
 
@@ -187,14 +240,9 @@ def unpack_storage(archive: bytes, dest: Path, source: str) -> int:
 def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None = None) -> Any:
     """Escrow check, consistent copy, upload with read-back, catalog; raises with nothing
     stored. Returns the DataRecord."""
-    root = settings.data.vault_storage_dir
-    if root is None:
-        raise BadInput(
-            "no Vault storage folder is configured",
-            "set SPROCKET_VAULT_STORAGE_DIR (the vault-data volume's mountpoint)",
-        )
+    source = storage_source(settings)
     started = time.monotonic()
-    files, reads = consistent_copy(root)
+    files, reads = consistent_copy(source)
     config = seal_config(files)
     threshold = int(config.get("secret_threshold") or 0)
     total = int(config.get("secret_shares") or 0)
@@ -208,7 +256,7 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
     store = store or BackupStore.from_settings(settings.backup)
     backup_id, created = data.new_id()
     facts = {
-        "storage": "file",
+        "storage": source.kind,
         "files": len(files),
         "reads": reads,
         "threshold": threshold,
@@ -224,8 +272,7 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
 
 def escrow_report(settings: Settings) -> dict[str, Any]:
     """Counts only: the threshold from the storage, the shares in the escrow."""
-    root = settings.data.vault_storage_dir
-    config = seal_config(read_storage(root)) if root else {}
+    config = seal_config(storage_source(settings).read())
     threshold = int(config.get("secret_threshold") or 0)
     present = escrow_shares(settings.data.vault_escrow)
     return {"escrow_shares": present, "threshold": threshold, "ok": present >= threshold > 0}

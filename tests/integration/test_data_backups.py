@@ -440,3 +440,46 @@ def test_drill_over_stand_in_layers_restores_everything_into_scratch(
     assert failed.exit_code == ExitCode.ERROR
     assert "local-layer_2: preview of backup" in failed.stdout + failed.stderr
     assert "shows changes: update cache" in failed.stderr
+
+
+def test_vault_on_s3_storage_backs_up_and_restores_into_a_file_storage_scratch_vault(
+    pulumi_env: Any,
+    s3_endpoint: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """Prod's layout: Vault's storage in an S3 bucket (here the loopback S3 endpoint)."""
+    from vault_fixture import running_vault_server
+
+    bucket = f"{s3_endpoint.bucket}-vault"
+    s3_endpoint.client().create_bucket(Bucket=bucket)
+    stanza = (
+        f'storage "s3" {{\n  bucket = "{bucket}"\n  endpoint = "{s3_endpoint.url}"\n'
+        f'  region = "{s3_endpoint.region}"\n  path = "vault"\n'
+        f'  access_key = "{s3_endpoint.access_key_id}"\n'
+        f'  secret_key = "{s3_endpoint.secret_access_key}"\n'
+        '  s3_force_path_style = "true"\n  disable_ssl = "true"\n}'
+    )
+    with running_vault_server(tmp_path / "vault-s3", stanza) as server:
+        escrow = tmp_path / "escrow.json"
+        escrow.write_text(server.init_json)
+        monkeypatch.setenv("SPROCKET_VAULT_S3_BUCKET", bucket)
+        monkeypatch.setenv("SPROCKET_VAULT_S3_PREFIX", "vault")
+        monkeypatch.setenv("SPROCKET_VAULT_ESCROW", str(escrow))
+        monkeypatch.setenv("SPROCKET_VAULT_BIN", str(server.binary))
+        taken = run_cli("--json", "backup", "vault")
+        assert taken.exit_code == ExitCode.OK, taken.stdout + taken.stderr
+        assert taken.json()["data"]["facts"]["storage"] == "s3"
+        shares = server.shares
+    # The server is gone; its bucket too.
+    s3 = s3_endpoint.client()
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("\n".join(shares[:THRESHOLD]))
+    restored = run_cli("--json", "restore", "vault", "--keys-file", str(keys))
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    report = restored.json()["data"]
+    assert report["sealed"] is False and report["kv"]["found"] and report["kv"]["keys"] == 2

@@ -8,6 +8,7 @@ so pytest puts it on sys.path).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -145,18 +146,18 @@ def _wait_for_listener(addr: str, process: subprocess.Popen[bytes], log: Path) -
     pytest.fail(f"vault server did not serve {addr} within {START_TIMEOUT_S:.0f}s")
 
 
-@pytest.fixture
-def vault_server(tmp_path: Path) -> Iterator[VaultServer]:
+@contextlib.contextmanager
+def running_vault_server(root: Path, storage_stanza: str) -> Iterator[VaultServer]:
+    """A real Vault server on the given storage, initialised, unsealed, KV v2 at `secret/`
+    holding CHECK_PATH; stopped on the way out, whatever happened."""
     import json
 
     binary = _cached_vault_binary()
-    root = tmp_path / "vault-server"
-    storage = root / "storage"
-    storage.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
     addr = f"127.0.0.1:{_free_loopback_port()}"
     config = root / "vault.hcl"
     config.write_text(
-        f'storage "file" {{\n  path = "{storage}"\n}}\n'
+        f"{storage_stanza}\n"
         f'listener "tcp" {{\n  address = "{addr}"\n  tls_disable = true\n}}\n'
         f'disable_mlock = true\napi_addr = "http://{addr}"\n'
     )
@@ -165,7 +166,7 @@ def vault_server(tmp_path: Path) -> Iterator[VaultServer]:
         process = subprocess.Popen(
             [str(binary), "server", f"-config={config}"], stdout=out, stderr=subprocess.STDOUT
         )
-    server = VaultServer(f"http://{addr}", storage, binary, [], "", "", process)
+    server = VaultServer(f"http://{addr}", root / "storage", binary, [], "", "", process)
     try:
         _wait_for_listener(server.addr, process, log)
         init = server.vault(
@@ -185,3 +186,12 @@ def vault_server(tmp_path: Path) -> Iterator[VaultServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def vault_server(tmp_path: Path) -> Iterator[VaultServer]:
+    """A real Vault on file storage (`storage_dir`), as the local `vault-data` volume holds it."""
+    root = tmp_path / "vault-server"
+    stanza = f'storage "file" {{\n  path = "{root / "storage"}"\n}}'
+    with running_vault_server(root, stanza) as server:
+        yield server
