@@ -309,7 +309,7 @@ def restore(
             raise BackupCorrupt(
                 f"db backup {record.backup_id} fails its SHA-256 check (expected "
                 f"{record.sha256[:16]}..., got {digest[:16]}...): nothing was restored",
-                "it was altered or damaged in storage: restore another one (`backup db list`)",
+                "it was altered or damaged in storage: restore another one (`backup list db`)",
             )
         _readable(settings, dump, record.backup_id)
         seconds["download"] = round(time.monotonic() - started, 2)
@@ -355,7 +355,7 @@ def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
         raise BackupCorrupt(
             f"db backup {backup_id} is not a dump pg_restore can read "
             f"({_last_line(done.stderr)}): nothing was restored",
-            "restore another backup (`backup db list`)",
+            "restore another backup (`backup list db`)",
         )
 
 

@@ -318,7 +318,7 @@ def restore(
     if hashlib.sha256(archive).hexdigest() != record.sha256:
         raise BackupCorrupt(
             f"Vault backup {record.backup_id} fails its SHA-256 check: nothing was restored",
-            "restore another one (`backup vault list`)",
+            "restore another one (`backup list vault`)",
         )
     folder = Path(tempfile.mkdtemp(prefix="sprocket-vault-scratch-"))
     try:

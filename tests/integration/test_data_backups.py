@@ -131,6 +131,12 @@ def test_db_backup_restores_into_scratch_with_the_same_rows(
     assert live.exit_code == ExitCode.BAD_INPUT and "without confirmation" in live.stderr
     assert app_db.value("SELECT count(*) FROM billing.invoices", db=APP_DB) == "0"
 
+    # Confirmed, the live database gets the dump back, in one transaction.
+    confirmed = run_cli("--yes", "restore", "db", "--from", record["backup_id"], "--into", APP_DB)
+    assert confirmed.exit_code == ExitCode.OK, confirmed.stdout + confirmed.stderr
+    assert "the LIVE database sprocket_app" in confirmed.stdout
+    assert app_db.value("SELECT count(*) FROM billing.invoices", db=APP_DB) == "1000"
+
 
 def test_db_corrupted_dump_is_refused_and_nothing_is_restored(
     app_db: PgServer, s3_endpoint: Any, run_cli: Callable[..., Any]

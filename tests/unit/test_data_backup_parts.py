@@ -8,9 +8,14 @@ import pytest
 
 from automation.backup.postgres import _pgpass_escape, check_versions, target_from_outputs
 from automation.backup.store import _parts
-from automation.backup.vault_storage import parse_shares, seal_config
+from automation.backup.vault_storage import (
+    StorageSource,
+    consistent_copy,
+    parse_shares,
+    seal_config,
+)
 from automation.drill import markdown
-from automation.errors import BadInput
+from automation.errors import BackupFailed, BadInput
 from automation.health.backups import check_backups
 from automation.health.model import Level
 
@@ -88,3 +93,13 @@ def test_drill_markdown_marks_failures_and_steps_over_target() -> None:
     assert "| db | over target | 9000.0 s | < 2 h | restored |" in text
     assert "| vault | FAILED | 1.0 s | < 30 min | stays sealed |" in text
     assert "Drill FAILED" in text
+
+
+def test_a_storage_that_changes_during_every_read_is_not_backed_up() -> None:
+    reads = iter(range(100))
+    changing = StorageSource("file", "/vault/file", lambda: {"core/_x": str(next(reads)).encode()})
+    with pytest.raises(BackupFailed, match="changed during each of 6 reads"):
+        consistent_copy(changing)
+    settles = iter([b"1", b"2", b"2"])
+    settled = StorageSource("file", "/vault/file", lambda: {"core/_x": next(settles)})
+    assert consistent_copy(settled) == ({"core/_x": b"2"}, 3)
