@@ -369,6 +369,9 @@ def test_vault_missing_or_short_escrow_stores_nothing(
     assert "holds 1 share(s), fewer than Vault's threshold 2 (of 3)" in error["message"]
     assert vault_env.shares[0] not in result.stdout
     assert bucket_keys(s3_endpoint) == []
+    check = run_cli("backup", "vault", "--escrow-only")
+    assert check.exit_code == ExitCode.BACKUP_FAILED
+    assert check.stdout.strip() == "escrow: 1 shares present, threshold 2"
 
 
 # --- the drill (its state part over stand-in layer programs) ------------------------------------
