@@ -122,7 +122,15 @@ def restore() -> None:
     """
 
 
-@restore.command("layer", hidden=True)
+class _LayerCommand(click.Command):
+    """`restore LAYER` in its usage line: the hidden subcommand's name is not typed."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "restore"
+        formatter.write_usage(parent, " ".join(self.collect_usage_pieces(ctx)))
+
+
+@restore.command("layer", cls=_LayerCommand, hidden=True)
 @click.argument("layer")
 @click.option(
     "--from", "from_id", metavar="BACKUP_ID", help="The backup to restore (`backup list`)."
