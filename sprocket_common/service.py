@@ -510,9 +510,10 @@ def _task_spec(
             for n in config.networks
         ]
         or None,
-        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement))
-        if config.placement
-        else None,
+        # Always sent, even empty: the provider's `placement` is Optional+Computed, so leaving
+        # it out keeps the constraints Swarm has (a constraint dropped from config never left
+        # the live service); an empty list removes them, and is `same` for a service without.
+        placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(config.placement)),
     )
 
 

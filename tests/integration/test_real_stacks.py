@@ -323,16 +323,18 @@ def test_deploy_names_each_service_that_does_not_converge_in_swarms_words(
     }
     assert "web" in drifted and drifted <= {"web", "notification-service"}, drift.stdout
 
-    # The tags put back, and a constraint the node meets: one deploy converges everything again.
-    # (Not the constraint removed: the docker provider's `placement` is Optional+Computed, so a
-    # program that stops declaring constraints leaves the live ones in place.)
+    # The tags and the constraint taken out of the settings again, as an operator undoes them:
+    # one deploy converges everything, and the constraint is gone from the live service too
+    # (the provider's `placement` is Optional+Computed: the program always declares it).
     config["sprocket:image_tags"] = tags
-    config["sprocket:placement"] = {"image-generation-frontend": ["node.role==manager"]}
+    del config["sprocket:placement"]
     healed = _deploy_platform_with(settings, document, run_cli)
     assert healed.exit_code == ExitCode.OK, healed.stdout + healed.stderr
     [stack] = healed.json()["data"]["stacks"]
     assert stack["services"]["converged"] == stack["services"]["total"] > 0, stack["services"]
     assert _wait_converged(client, timeout_s=10)["local-image-generation-frontend"] == (1, 1)
+    frontend = client.services.get("local-image-generation-frontend").attrs["Spec"]
+    assert not frontend["TaskTemplate"].get("Placement", {}).get("Constraints"), frontend
     assert run_cli("preview", "platform").exit_code == ExitCode.OK
 
 
