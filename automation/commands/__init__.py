@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from automation.commands import backup, deploy, drift, health, restore, rollout, stacks
+from automation.commands import (
+    backup,
+    deploy,
+    drift,
+    health,
+    restore,
+    rollout,
+    rotate,
+    stacks,
+)
 
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
@@ -14,4 +23,5 @@ COMMANDS: list[click.Command] = [
     *restore.COMMANDS,
     *health.COMMANDS,
     *drift.COMMANDS,
+    *rotate.COMMANDS,
 ]

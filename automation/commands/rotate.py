@@ -1,0 +1,104 @@
+"""rotate db-password | vault-token: a secret replaced without downtime (automation/rotate/).
+
+Dry run by default: lists the consumers each stack would roll and any unfinished rotation.
+`--apply` rotates (or first finishes a rotation a killed run left). The new value is generated,
+or read from stdin with `--value-stdin`; it is never printed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import sys
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.errors import BadInput
+from automation.exit_codes import ExitCode
+from automation.render import Result
+
+_ALPHABET = string.ascii_letters + string.digits  # as layer_2/credentials.py: no escaping needed
+GENERATED_LENGTH = 64
+MIN_LENGTH = 16
+
+
+def new_value(from_stdin: bool) -> str:
+    """A generated value (64 letters and digits), or the first line of stdin."""
+    if not from_stdin:
+        return "".join(secrets.choice(_ALPHABET) for _ in range(GENERATED_LENGTH))
+    value = sys.stdin.readline().strip()
+    if len(value) < MIN_LENGTH or any(ch.isspace() or ch in "'\"\\" for ch in value):
+        raise BadInput(
+            f"--value-stdin: the value read is not usable (at least {MIN_LENGTH} characters, "
+            "no spaces or quotes)",
+            "pipe one line, e.g. from your password manager",
+        )
+    return value
+
+
+def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:
+    from automation.rotate.run import plan, rotate
+
+    name = f"rotate {cred.kind}"
+    if not apply:
+        return Result(name, ExitCode.OK, plan(ctx, cred), human=_plan_text)
+    value = new_value(from_stdin)
+    return Result(name, ExitCode.OK, rotate(ctx, cred, value), human=_done_text)
+
+
+def _plan_text(data: dict[str, Any]) -> str:
+    lines = [f"rotate {data['rotation']} {data['target']} (dry run; --apply to rotate):"]
+    for stack, names in data["consumers"].items():
+        lines.append(f"  {stack}: {', '.join(names) if names else 'no consumer services'}")
+    pending = data.get("unfinished")
+    if pending:
+        lines.append(f"  an interrupted rotation is journalled; --apply {pending['next_run']} it")
+    return "\n".join(lines)
+
+
+def _done_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"{data['rotation']} {data['target']}: {data['outcome']} ({data['from']} -> {data['to']})"
+    ]
+    for stack, names in data["consumers"].items():
+        lines.append(f"  {stack}: rolled {', '.join(names) if names else 'no consumer services'}")
+    return "\n".join(lines)
+
+
+_apply = click.option("--apply", is_flag=True, help="Rotate; without it, only list consumers.")
+_stdin = click.option(
+    "--value-stdin", "from_stdin", is_flag=True, help="Read the new value from stdin."
+)
+
+
+@click.group()
+def rotate() -> None:
+    """Rotate a secret without downtime (dry run unless --apply)."""
+
+
+@rotate.command("db-password")
+@click.option("--user", default="app", show_default=True, help="The database user.")
+@_apply
+@_stdin
+def db_password(user: str, apply: bool, from_stdin: bool) -> ExitCode:
+    """A database user's password: second login, consumers rolled, old login retired."""
+    from automation.rotate.dbpassword import DbPassword
+
+    return run_verb(
+        "rotate db-password", lambda ctx: _run(ctx, DbPassword(user), apply, from_stdin)
+    )
+
+
+@rotate.command("vault-token")
+@_apply
+def vault_token(apply: bool) -> ExitCode:
+    """The platform's Vault token (sprocket:vault_token): new token, stacks rolled, old revoked."""
+    from automation.rotate.vault import VaultToken
+
+    return run_verb("rotate vault-token", lambda ctx: _run(ctx, VaultToken(), apply, False))
+
+
+COMMANDS = [rotate]
