@@ -22,13 +22,16 @@ SERVICE_TYPE = "docker:index/service:Service"
 
 
 def existing(ctx: Context, info: StackInfo) -> Any | None:
-    """The Automation API stack if it was ever deployed here, else None (nothing to roll)."""
+    """The Automation API stack if it was ever deployed here, else None (nothing to roll).
+
+    For config, outputs and state only: the layer's program is not loaded (the roll's deploy
+    selects the stack again with it)."""
     from pulumi.automation import errors as auto_errors
 
     from automation.pulumi.workspace import select_stack
 
     try:
-        return select_stack(ctx.settings, info, create=False)
+        return select_stack(ctx.settings, info, program=_no_program, create=False)
     except auto_errors.StackNotFoundError:
         return None
 
@@ -59,6 +62,11 @@ def roll(ctx: Context, info: StackInfo, mounts: tuple[str, ...]) -> ExitCode:
     from automation.stack.run import RunOptions, deploy_stack
 
     patterns = [f"urn:pulumi:{info.name}::*::*-{mount}" for mount in mounts]
-    options = RunOptions(policy=GatePolicy(allow_replace=frozenset(patterns)))
+    policy = GatePolicy(allow_replace=frozenset(patterns), unmatched_ok=True)
+    options = RunOptions(policy=policy)
     outcome = deploy_stack(replace(ctx, assume_yes=True, interactive=False), info, options)
     return ExitCode(outcome.exit_code)
+
+
+def _no_program() -> None:
+    raise RuntimeError("a rotation's stack handle runs no program")  # pragma: no cover
