@@ -65,6 +65,13 @@ def _listen_for_swarm(server: PgServer, gateway: str, subnet: str) -> None:
     )  # fmt: skip
 
 
+def _refuse_from_swarm(server: PgServer, login: str, subnet: str) -> None:
+    """pg_hba: `login` may not log in from the Swarm's bridge (the driver's loopback may)."""
+    hba = server.data_dir / "pg_hba.conf"
+    hba.write_text(f"host all {login} {subnet} reject\n" + hba.read_text())
+    server.value("SELECT pg_reload_conf()")
+
+
 @dataclass
 class Deployed:
     pg: PgServer
@@ -257,6 +264,19 @@ def test_rotate_db_password_on_swarm_with_psql_standin(deployed: Deployed) -> No
     assert not d.journal().exists()
     later = d.now()
     wait_until(lambda: d.heartbeat_logins(later) == {"app"}, timeout=30, what="app heartbeats")
+
+    # A roll that fails (the consumers' network may not log in as app_b): all put back.
+    _refuse_from_swarm(d.pg, "app_b", _gateway(d.swarm)[1])
+    failed = cli("--json", "rotate", "db-password", "--apply")
+    assert failed.exit_code == ExitCode.ROLLED_BACK, failed.stdout + failed.stderr
+    assert d.stack_config()["rotation:db_app_login"] == "app"
+    assert d.stack_config()["rotation:db_app_password"] == third and d.logs_in("app", third)
+    assert not d.pg.value("SELECT rolpassword FROM pg_authid WHERE rolname = 'app_b'")
+    assert not d.journal().exists()
+    back = d.now()
+    wait_until(lambda: d.heartbeat_logins(back) == {"app"}, timeout=30, what="app heartbeats")
+    preview = cli("preview", "layer_2")
+    assert preview.exit_code == ExitCode.OK, preview.stdout + preview.stderr
 
 
 @dataclass
