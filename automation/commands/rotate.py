@@ -1,4 +1,4 @@
-"""rotate db-password | vault-token: a secret replaced without downtime (automation/rotate/).
+"""rotate db-password | vault-token | oauth: secrets replaced without downtime (automation/rotate).
 
 Dry run by default: lists the consumers each stack would roll and any unfinished rotation.
 `--apply` rotates (or first finishes a rotation a killed run left). The new value is generated,
@@ -65,6 +65,8 @@ def _done_text(data: dict[str, Any]) -> str:
     ]
     for stack, names in data["consumers"].items():
         lines.append(f"  {stack}: rolled {', '.join(names) if names else 'no consumer services'}")
+    if data.get("next"):
+        lines.append(f"  next: {data['next']}")
     return "\n".join(lines)
 
 
@@ -99,6 +101,22 @@ def vault_token(apply: bool) -> ExitCode:
     from automation.rotate.vault import VaultToken
 
     return run_verb("rotate vault-token", lambda ctx: _run(ctx, VaultToken(), apply, False))
+
+
+@rotate.command("oauth")
+@click.option("--provider", required=True, help="discord, google or epic.")
+@_apply
+def oauth(provider: str, apply: bool) -> ExitCode:
+    """An OAuth client secret made in the provider's console (read from stdin with --apply)."""
+    from automation.rotate.oauth import OAuthSecret
+
+    def verb(ctx: Context) -> Result:
+        result = _run(ctx, OAuthSecret(provider), apply, from_stdin=True)
+        if apply:
+            result.data["next"] = "disable the old client secret in the provider's console"
+        return result
+
+    return run_verb("rotate oauth", verb)
 
 
 COMMANDS = [rotate]
