@@ -7,36 +7,14 @@ or read from stdin with `--value-stdin`; it is never printed.
 
 from __future__ import annotations
 
-import secrets
-import string
-import sys
 from typing import Any
 
 import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
-
-_ALPHABET = string.ascii_letters + string.digits  # as layer_2/credentials.py: no escaping needed
-GENERATED_LENGTH = 64
-MIN_LENGTH = 16
-
-
-def new_value(from_stdin: bool) -> str:
-    """A generated value (64 letters and digits), or the first line of stdin."""
-    if not from_stdin:
-        return "".join(secrets.choice(_ALPHABET) for _ in range(GENERATED_LENGTH))
-    value = sys.stdin.readline().strip()
-    if len(value) < MIN_LENGTH or any(ch.isspace() or ch in "'\"\\" for ch in value):
-        raise BadInput(
-            f"--value-stdin: the value read is not usable (at least {MIN_LENGTH} characters, "
-            "no spaces or quotes)",
-            "pipe one line, e.g. from your password manager",
-        )
-    return value
 
 
 def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:
@@ -45,6 +23,8 @@ def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:
     name = f"rotate {cred.kind}"
     if not apply:
         return Result(name, ExitCode.OK, plan(ctx, cred), human=_plan_text)
+    from automation.rotate.value import new_value
+
     value = new_value(from_stdin)
     return Result(name, ExitCode.OK, rotate(ctx, cred, value), human=_done_text)
 
