@@ -166,7 +166,11 @@ def _rotate(ctx: Context, cred: Credential, new_value: str) -> dict[str, Any]:
     stack = _store_stack(ctx, cred)
     entry = Entry(cred.kind, cred.target, current.ref, cred.next_ref(current))
     journal.write(ctx.settings, entry)  # before prepare: a kill inside it is rolled back
-    new_ref, new_value = cred.prepare(current, new_value)
+    try:
+        new_ref, new_value = cred.prepare(current, new_value)
+    except DriverError:
+        _withdraw(ctx, cred, entry)  # nothing stored: no consumer can be using it
+        raise
     entry = Entry(cred.kind, cred.target, current.ref, new_ref)
     journal.write(ctx.settings, entry)
     try:
@@ -182,6 +186,14 @@ def _rotate(ctx: Context, cred: Credential, new_value: str) -> dict[str, Any]:
     cred.retire(current.ref)
     journal.clear(ctx.settings, entry)
     return _done(cred, "rotated", entry, consumers)
+
+
+def _withdraw(ctx: Context, cred: Credential, entry: Entry) -> None:
+    """A failed prepare: take back whatever it made valid; the journal stays if that fails."""
+    with contextlib.suppress(DriverError):
+        if entry.new_ref:
+            cred.retire(entry.new_ref)
+        journal.clear(ctx.settings, entry)
 
 
 def _roll_all(ctx: Context, cred: Credential) -> dict[str, list[str]]:
