@@ -17,6 +17,8 @@ verifiers computed here (libpq's PQencryptPasswordConn), so no server log ever h
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from automation.errors import DriverError
@@ -68,7 +70,7 @@ def set_password(user: str, login: str, password: str) -> None:
     """Give `login` (one of `user`'s pair) this password, creating the second login if new."""
     from psycopg import sql
 
-    with _connect() as conn:
+    with _connect() as conn, _statements(f"set the password of {login}"):
         if login != user:
             _ensure_second_login(conn, user, login)
         verifier = conn.pgconn.encrypt_password(
@@ -82,11 +84,31 @@ def set_password(user: str, login: str, password: str) -> None:
 
 
 def retire_password(login: str) -> None:
-    """Take the password off `login`: no client can log in with any password afterwards."""
+    """Take the password off `login`: no client can log in with any password afterwards.
+    A login that does not exist has nothing to retire."""
+    import psycopg
     from psycopg import sql
 
-    with _connect() as conn:
-        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(sql.Identifier(login)))
+    with _connect() as conn, _statements(f"retire the password of {login}"):
+        try:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD NULL").format(sql.Identifier(login)))
+        except psycopg.errors.UndefinedObject:
+            return
+
+
+@contextlib.contextmanager
+def _statements(what: str) -> Iterator[None]:
+    """A refused statement as one line naming the step (Postgres' messages hold no values:
+    only verifiers are ever sent)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"Postgres refused to {what}: {_first_line(exc)}",
+            "the admin user (PGUSER) needs CREATEROLE",
+        ) from None
 
 
 def role_exists(name: str) -> bool:
