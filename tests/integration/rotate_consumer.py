@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -117,9 +118,10 @@ def consumer_program(cfg: ConsumerConfig) -> Callable[[], None]:
             cfg.user,
             pulumi.Output.secret(cfg.initial_password),
         )
-        # As layer_2 declares a service: its secret `consumer-db-password` is auto-named, so a
-        # new value is a new Swarm secret, created before the old one is deleted.
-        SwarmService("consumer", consumer_config(cfg, login), {"db-password": password})
+        # As layer_2 declares a service: its secret `<service>-db-password-<suffix>` (test
+        # prefix first) is auto-named, so a new value is a new Swarm secret, created before the
+        # old one is deleted.
+        SwarmService(cfg.service, consumer_config(cfg, login), {"db-password": password})
         pulumi.export("app_db_user", login)
         pulumi.export("app_db_password", pulumi.Output.secret(password))
 
@@ -163,6 +165,26 @@ def _main() -> None:
     made = programs(cfg)
     automation.pulumi.workspace.load_program = lambda layer: made[str(layer.value)]  # type: ignore[assignment]
     main(sys.argv[2:])
+
+
+def remove_swarm_objects(swarm: Any, name: str) -> None:
+    """The service `name` and every secret named after it (`<name>-<mount>-<suffix>`)."""
+    for service in swarm.services.list(filters={"name": name}):
+        if service.name == name:
+            service.remove()
+    import docker.errors
+
+    for secret in swarm.secrets.list(filters={"name": f"{name}-"}):
+        if not secret.name.startswith(f"{name}-"):
+            continue
+        for _ in range(20):  # Swarm lets go of a removed service's secrets within moments
+            try:
+                secret.remove()
+                break
+            except docker.errors.NotFound:
+                break
+            except docker.errors.APIError:
+                time.sleep(0.5)
 
 
 def plugins_home(pulumi_home: Path) -> None:

@@ -29,6 +29,7 @@ from rotate_consumer import (
     command,
     plugins_home,
     programs,
+    remove_swarm_objects,
 )
 
 from automation.exit_codes import ExitCode
@@ -157,8 +158,7 @@ def deployed(
         yield done
     finally:
         run_cli("--yes", "destroy", "layer_2", "--allow-delete", "urn:pulumi:local-layer_2::*")
-        for service in swarm.services.list(filters={"name": cfg.service}):
-            service.remove()
+        remove_swarm_objects(swarm, cfg.service)  # whatever a failed run left
 
 
 def _max_gap_s(server: PgServer, since: str) -> float:

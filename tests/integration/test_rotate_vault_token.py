@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from rotate_consumer import plugins_home, remove_swarm_objects
 from vault_fixture import VaultDev
 from vault_fixture import vault_dev as vault_dev
 
@@ -62,7 +63,7 @@ def _platform(addr: str, service: str, image: str) -> None:
         ),
         secret_mounts=[SecretMount(name=OAUTH, target="discord_client_secret")],
     )
-    SwarmService("oauth-app", app, {OAUTH: pulumi.Config("secrets").require_secret(OAUTH)})
+    SwarmService(service, app, {OAUTH: pulumi.Config("secrets").require_secret(OAUTH)})
 
     provider = vault.Provider(
         "platform-vault",
@@ -87,10 +88,10 @@ def _accessor(vault: VaultDev, token: str) -> str | None:
 
 @pytest.fixture
 def oauth_app(swarm: Any) -> Iterator[str]:
+    """The app's name; its service and secrets (named after it) are removed afterwards."""
     name = f"{SESSION_PREFIX}-oauth-{uuid.uuid4().hex[:6]}"
     yield name
-    for service in swarm.services.list(filters={"name": name}):
-        service.remove()
+    remove_swarm_objects(swarm, name)
 
 
 def _mounted(swarm: Any, service: str) -> str:
@@ -113,7 +114,6 @@ def test_rotate_vault_token_and_oauth_with_real_vault(
     import hvac
     from driver_toys import substitute_programs
     from pulumi.automation import ConfigValue
-    from rotate_consumer import plugins_home
 
     from automation.guard import audit
     from automation.pulumi.workspace import select_stack
