@@ -139,18 +139,28 @@ _register_commands()
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Exit with the verb's code; usage errors are BAD_INPUT (64), never click's 2 (= changes)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code: Any = cli.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="python -m automation",
-            standalone_mode=False,
-        )
+        code: Any = cli.main(args=args, prog_name="python -m automation", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        _usage_error(exc, json_output="--json" in args)
         code = ExitCode.BAD_INPUT
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         code = ExitCode.INTERRUPTED
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: click.UsageError, *, json_output: bool) -> None:
+    """A usage error is one line on stderr, and with --json also the one JSON document a script
+    parses (click raises it before any verb runs, so run_verb never sees it)."""
+    command = exc.ctx.command.name if exc.ctx is not None and exc.ctx.command.name else "cli"
+    if command == "cli" and exc.ctx is not None and exc.ctx.invoked_subcommand:
+        command = exc.ctx.invoked_subcommand
+    message, hint = exc.format_message(), "see --help for the command's arguments and options"
+    if json_output:
+        emit(Result(command, ExitCode.BAD_INPUT, errors=[{"message": message, "hint": hint}]),
+             json_output=True)  # fmt: skip
+    click.echo(f"error: {message}", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from automation.exit_codes import ExitCode
 
 
@@ -53,7 +55,11 @@ class SecretsIncomplete(DriverError):
 
 
 class Interrupted(DriverError):
+    """Ctrl-C. ``partial`` is what the verb had seen so far (e.g. a stack's outcome whose apply
+    finished before the wait was interrupted), so the result still reports it."""
+
     code = ExitCode.INTERRUPTED
+    partial: Any = None
 
 
 class EngineFailedSilently(DriverError):

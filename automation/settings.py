@@ -34,6 +34,28 @@ class BackupSettings(BaseModel):
     secret_access_key: SecretStr | None = None
 
 
+class DataSettings(BaseModel):
+    """Where `backup db` / `backup vault` find the data (automation/backup/postgres.py,
+    vault_storage.py). The database comes from layer_2's outputs unless `db_host` is set
+    (a tunnel, or a database no stack describes); the password is never on a command line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str | None = None
+    db_user: str | None = None
+    db_password: SecretStr | None = None
+    db_sslmode: str = "prefer"
+    pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql to use; else PATH
+    vault_storage_dir: Path | None = None  # Vault's file storage (the vault-data volume)
+    vault_s3_bucket: str | None = None  # or its S3 storage (prod: Spaces), read with [backup]'s
+    vault_s3_prefix: str = "vault"  # keys; the prefix is the storage stanza's `path`
+    vault_escrow: Path | None = None  # unseal-key escrow: a file or folder of key shares
+    vault_check_path: str = "secret/sprocket/dr-check"  # the KV path a restore reads
+    vault_bin: Path | None = None  # the Vault binary a scratch restore runs; else PATH
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,6 +66,7 @@ class Settings(BaseModel):
     pulumi_cli_dir: Path | None = None
     docker_host: str | None = None
     backup: BackupSettings = BackupSettings()
+    data: DataSettings = DataSettings()
 
     @property
     def resolved_backend_url(self) -> str:
@@ -67,6 +90,19 @@ _ENV_KEYS = {
     "SPROCKET_BACKUP_PREFIX": ("backup", "prefix"),
     "SPROCKET_BACKUP_ACCESS_KEY_ID": ("backup", "access_key_id"),
     "SPROCKET_BACKUP_SECRET_ACCESS_KEY": ("backup", "secret_access_key"),
+    "SPROCKET_DB_HOST": ("data", "db_host"),
+    "SPROCKET_DB_PORT": ("data", "db_port"),
+    "SPROCKET_DB_NAME": ("data", "db_name"),
+    "SPROCKET_DB_USER": ("data", "db_user"),
+    "SPROCKET_DB_PASSWORD": ("data", "db_password"),
+    "SPROCKET_DB_SSLMODE": ("data", "db_sslmode"),
+    "SPROCKET_PG_BIN_DIR": ("data", "pg_bin_dir"),
+    "SPROCKET_VAULT_STORAGE_DIR": ("data", "vault_storage_dir"),
+    "SPROCKET_VAULT_S3_BUCKET": ("data", "vault_s3_bucket"),
+    "SPROCKET_VAULT_S3_PREFIX": ("data", "vault_s3_prefix"),
+    "SPROCKET_VAULT_ESCROW": ("data", "vault_escrow"),
+    "SPROCKET_VAULT_CHECK_PATH": ("data", "vault_check_path"),
+    "SPROCKET_VAULT_BIN": ("data", "vault_bin"),
 }
 
 
@@ -129,6 +165,8 @@ def passphrase_env(
     environ = dict(os.environ if environ is None else environ)
     for var in PASSPHRASE_VARS:
         if environ.get(var):
+            if var.endswith("_FILE"):
+                _require_readable(var, Path(environ[var]))
             return {var: environ[var]}
     if env is not Env.LOCAL:
         raise CredentialsError(
@@ -136,6 +174,17 @@ def passphrase_env(
             "set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE",
         )
     return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(_local_passphrase_file(settings))}
+
+
+def _require_readable(var: str, path: Path) -> None:
+    """Raises CredentialsError (exit 9) naming the path, before the engine says it less clearly."""
+    try:
+        path.read_bytes()
+    except OSError as exc:
+        raise CredentialsError(
+            f"{var} points at {path}, which cannot be read ({exc.strerror or exc})",
+            f"fix the path, or unset {var} and set PULUMI_CONFIG_PASSPHRASE",
+        ) from None
 
 
 def _local_passphrase_file(settings: Settings) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -135,13 +136,16 @@ def program() -> None:
     )
     ready = pulumi.Output.all(environment, *[v.name for v in volumes])
     auth = registry_auth(settings)
-    routes = ready.apply(
+    declared = ready.apply(
         lambda args: declare_services(
             catalog, apps, args[0], image_refs, secrets, auth, depends_on=[network, *volumes]
         )
     )
+    routes = declared.apply(lambda d: d.routes)
 
-    pulumi.export("images", image_refs)
+    # From each service's own state, not the config: a `--target` deploy leaves the other
+    # services as they were, and this output must name what runs, not what was asked for.
+    pulumi.export("images", declared.apply(lambda d: d.images))
     pulumi.export("service_names", {name: swarm_name(env, name) for name in apps})
     pulumi.export("routes", routes)
     pulumi.export("network", network.name)
@@ -271,6 +275,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class DeclaredServices:
+    routes: dict[str, list[str]]  # entry -> public hostnames
+    images: pulumi.Output[dict[str, str]]  # entry -> image, from each Service's state
+
+
 def declare_services(
     catalog: Catalog,
     apps: Mapping[str, AppEntry],
@@ -279,12 +289,13 @@ def declare_services(
     secrets: Mapping[str, pulumi.Output[str]],
     auth: RegistryAuth | None = None,
     depends_on: list[pulumi.Resource] | None = None,
-) -> dict[str, list[str]]:
-    """One SwarmService per entry; returns the public hostnames of each (for the export)."""
+) -> DeclaredServices:
+    """One SwarmService per entry; returns what the exports need."""
     routes: dict[str, list[str]] = {}
+    running: dict[str, pulumi.Output[str]] = {}
     for name, app in apps.items():
         config = service_config(name, app, catalog, environment, images[name])
-        SwarmService(
+        service = SwarmService(
             name,
             config,
             secrets={secret: secrets[secret] for secret in app_secrets(app)},
@@ -294,4 +305,5 @@ def declare_services(
             opts=pulumi.ResourceOptions(depends_on=depends_on),
         )
         routes[name] = [route.hostname for route in config.routes]
-    return routes
+        running[name] = service.service.task_spec.container_spec.image
+    return DeclaredServices(routes, pulumi.Output.all(**running))

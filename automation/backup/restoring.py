@@ -269,6 +269,13 @@ def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, li
     return ExitCode.OK, []
 
 
+def import_fetched(ctx: Context, info: StackInfo, fetched: FetchedBackup) -> dict[str, Any]:
+    """Import a checked backup into `info` of ctx's backend without the guard (the drill's
+    scratch backend: no lock, audit or backups of its own); the stack config is written only
+    where none exists. Returns what `restore` reports of the import (identical, difference)."""
+    return _import(ctx, info, fetched, force=False, write_config=False)
+
+
 def _import(
     ctx: Context, info: StackInfo, fetched: FetchedBackup, *, force: bool, write_config: bool
 ) -> dict[str, Any]:

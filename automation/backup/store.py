@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from automation.errors import BackupFailed, BadInput, CredentialsError
@@ -23,6 +24,8 @@ from automation.settings import BackupSettings
 
 PART_SIZE = 8 * 1024 * 1024  # S3 minimum is 5 MiB except for the last part
 ARCHIVE_SUFFIX = ".tar.gz"
+DUMP_SUFFIX = ".dump"  # a database dump (pg_dump -F c), stored as pg_dump wrote it
+ARCHIVE_SUFFIXES = (ARCHIVE_SUFFIX, DUMP_SUFFIX)
 RECORD_SUFFIX = ".json"
 
 
@@ -82,12 +85,14 @@ class BackupStore:
         parts = [p for p in (self.prefix, project, stack) if p]
         return "/".join(parts) + "/"
 
-    def archive_key(self, project: str, stack: str, backup_id: str) -> str:
-        return f"{self.stack_prefix(project, stack)}{backup_id}{ARCHIVE_SUFFIX}"
+    def archive_key(
+        self, project: str, stack: str, backup_id: str, suffix: str = ARCHIVE_SUFFIX
+    ) -> str:
+        return f"{self.stack_prefix(project, stack)}{backup_id}{suffix}"
 
     @staticmethod
     def record_key_for(archive_key: str) -> str:
-        return archive_key.removesuffix(ARCHIVE_SUFFIX) + RECORD_SUFFIX
+        return _strip_suffix(archive_key) + RECORD_SUFFIX
 
     # --- upload with read-back ------------------------------------------------------------
 
@@ -140,6 +145,79 @@ class BackupStore:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
 
+    def upload_stream_verified(
+        self, key: str, chunks: Iterator[bytes], metadata: dict[str, str]
+    ) -> StoredObject:
+        """Upload a stream of unknown length in parts (memory: one part), then read it back.
+
+        The SHA-256 is computed on the way up and compared with a streamed read-back; it goes
+        into the catalog record (object metadata is fixed before the first part is sent). Any
+        failure midway, the producer's included (`chunks` raising), aborts the upload: no
+        object, no record.
+        """
+        digest, size = hashlib.sha256(), 0
+        with self._errors(f"upload of {key}"):
+            upload = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, Metadata=metadata
+            )
+            upload_id = upload["UploadId"]
+            try:
+                parts = []
+                for number, part in enumerate(_parts(chunks, self.part_size), start=1):
+                    digest.update(part)
+                    size += len(part)
+                    sent = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                        Body=part,
+                    )  # fmt: skip
+                    parts.append({"ETag": sent["ETag"], "PartNumber": number})
+                if not parts:  # S3 needs one part at least: an empty stream is one empty part
+                    sent = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b""
+                    )
+                    parts.append({"ETag": sent["ETag"], "PartNumber": 1})
+                response = self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )  # fmt: skip
+            except BaseException:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                raise
+            version_id = response.get("VersionId")
+            stored = self.stream_sha256(key, version_id)
+        if stored != (digest.hexdigest(), size):
+            self._delete_version(key, version_id)
+            raise BackupFailed(
+                f"read-back of {key} does not match what was uploaded (size {stored[1]}, sent "
+                f"{size}); the object was removed",
+                "check the storage endpoint, then run the backup again",
+            )
+        return StoredObject(key, size, digest.hexdigest(), version_id)
+
+    def stream_sha256(self, key: str, version_id: str | None = None) -> tuple[str, int]:
+        """(SHA-256, size) of a stored object, read in chunks (never whole in memory)."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.iter_object(key, version_id):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size
+
+    def iter_object(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
+        extra = {"VersionId": version_id} if version_id else {}
+        with self._errors(f"download of {key}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+            yield from body.iter_chunks(1024 * 1024)
+
+    def download_to(self, key: str, path: Path) -> tuple[str, int]:
+        """Write the object to `path` (a file path); returns its (SHA-256, size)."""
+        digest, size = hashlib.sha256(), 0
+        with path.open("wb") as out:
+            for chunk in self.iter_object(key):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+        return digest.hexdigest(), size
+
     def read_back_sha256(self, key: str, version_id: str | None = None) -> tuple[str, int]:
         body = self.get_bytes(key, version_id)
         return hashlib.sha256(body).hexdigest(), len(body)
@@ -186,7 +264,7 @@ class BackupStore:
         archives: dict[str, int] = {}
         record_keys: list[str] = []
         for key, size in self.keys(self.stack_prefix(project, stack)):
-            if key.endswith(ARCHIVE_SUFFIX):
+            if key.endswith(ARCHIVE_SUFFIXES):
                 archives[key] = size
             elif key.endswith(RECORD_SUFFIX):
                 record_keys.append(key)
@@ -212,11 +290,34 @@ class CatalogListing:
     archives: dict[str, int]  # archive key -> size
 
     def archive_of(self, record_key: str) -> str:
-        return record_key.removesuffix(RECORD_SUFFIX) + ARCHIVE_SUFFIX
+        base = record_key.removesuffix(RECORD_SUFFIX)
+        for suffix in ARCHIVE_SUFFIXES:
+            if base + suffix in self.archives:
+                return base + suffix
+        return base + ARCHIVE_SUFFIX
+
+
+def _strip_suffix(key: str) -> str:
+    for suffix in ARCHIVE_SUFFIXES:
+        if key.endswith(suffix):
+            return key.removesuffix(suffix)
+    return key
+
+
+def _parts(chunks: Iterator[bytes], size: int) -> Iterator[bytes]:
+    """Regroup a stream into parts of `size` bytes (the last one shorter)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
 
 
 def bare_entry(key: str, size: int) -> dict[str, Any]:
-    backup_id = key.rsplit("/", 1)[-1].removesuffix(ARCHIVE_SUFFIX)
+    backup_id = _strip_suffix(key.rsplit("/", 1)[-1])
     stack = key.rsplit("/", 2)[-2]
     created = _created_from_id(backup_id)
     return {

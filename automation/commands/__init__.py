@@ -8,6 +8,7 @@ from automation.commands import (
     backup,
     deploy,
     drift,
+    drill,
     health,
     restore,
     rollout,
@@ -23,5 +24,6 @@ COMMANDS: list[click.Command] = [
     *restore.COMMANDS,
     *health.COMMANDS,
     *drift.COMMANDS,
+    *drill.COMMANDS,
     *rotate.COMMANDS,
 ]

@@ -56,7 +56,8 @@ def backup() -> None:
 
     \b
     backup [LAYER|all]          take a backup of each stack now
-    backup list [LAYER|all]     the catalog: time, stack, update version, size, verified
+    backup db | vault           the application database / Vault's storage (+ escrow check)
+    backup list [LAYER|all|db|vault]  the catalog: time, stack, update version, size, verified
     backup verify [LAYER|all]   re-download and check every hash
     backup prune [LAYER|all]    apply the GFS retention policy (--dry-run first)
     """
@@ -136,10 +137,22 @@ def _catalog(ctx: Context, layer_name: str) -> tuple[Any, list[Any], list[dict[s
     from automation.backup.service import catalog
 
     store = _store(ctx)
-    names = {info.name for info in _stacks(ctx, layer_name)}
+    names = _names(ctx, layer_name)
     found = catalog(store)
     damaged = [d.to_dict() for d in found.damaged if d.stack in names]
     return store, [r for r in found.records if r.stack in names], damaged
+
+
+def _names(ctx: Context, layer_name: str) -> set[str]:
+    """The catalog stacks LAYER names: layers' stacks, or a data kind (`db`, `vault`)."""
+    from automation.backup.data import KINDS, data_stack
+
+    if layer_name in KINDS:
+        return {data_stack(ctx.env, layer_name)}
+    names = {info.name for info in _stacks(ctx, layer_name)}
+    if layer_name == "all":  # list, verify and prune see the data backups too
+        names |= {data_stack(ctx.env, kind) for kind in KINDS}
+    return names
 
 
 def _list(ctx: Context, layer_name: str) -> Result:
@@ -208,14 +221,17 @@ def list_cmd(layer: str) -> ExitCode:
 def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
     from datetime import timedelta
 
-    from automation.backup.service import verify
+    from automation.backup import data as data_kinds
+    from automation.backup.service import verify as verify_state
 
+    data_stacks = {data_kinds.data_stack(ctx.env, kind) for kind in data_kinds.KINDS}
     store, records, damaged = _catalog(ctx, layer_name)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     checked, errors = [], _damaged_errors(damaged)
     for record in records:
         if cutoff and record.created_at < cutoff:
             continue
+        verify = data_kinds.verify if record.stack in data_stacks else verify_state
         _updated, problem = verify(store, record)
         checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
         if problem:
@@ -384,4 +400,12 @@ def _parse_now(text: str | None) -> datetime:
         ) from None
 
 
+def _register_data_kinds() -> None:
+    from automation.commands.data import backup_db, backup_vault
+
+    backup.add_command(backup_db)
+    backup.add_command(backup_vault)
+
+
+_register_data_kinds()
 COMMANDS = [backup]

@@ -14,7 +14,7 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context, resolve_layers
-from automation.errors import BadInput, ConfigMissing, DriverError
+from automation.errors import BadInput, ConfigMissing, DriverError, Interrupted
 from automation.exit_codes import ExitCode
 from automation.render import Result
 from sprocket_common.stack_info import Layer, StackInfo
@@ -140,6 +140,8 @@ def run_layers(
             outcome = StackOutcome(
                 info.name, status="failed", message=exc.message, exit_code=exc.code
             )
+            if isinstance(exc, Interrupted) and isinstance(exc.partial, StackOutcome):
+                outcome = exc.partial  # applied, and the services seen before Ctrl-C
             errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
         outcomes.append(outcome.as_dict())
         code = _worse(code, outcome.exit_code)

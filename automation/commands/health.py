@@ -68,7 +68,14 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
     if options.check_tls:
         findings.extend(_certificates(sorted(hosts | set(options.extra_hosts)), now, limits))
     findings.extend(_gatus(options.gatus_url))
+    findings.append(_backups(ctx, now))
     return findings
+
+
+def _backups(ctx: Context, now: datetime) -> Finding:
+    from automation.health.backups import backup_finding
+
+    return backup_finding(ctx.settings, ctx.env, now)
 
 
 def _swarm_findings(

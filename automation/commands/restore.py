@@ -102,7 +102,35 @@ def _layer(name: str) -> Any:
         raise BadInput(str(exc), "restore and rollback take one layer") from None
 
 
-@click.command()
+class _RestoreGroup(click.Group):
+    """`restore LAYER ...` restores a stack's state; `restore db|vault ...` are subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["layer", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_RestoreGroup)
+def restore() -> None:
+    """Restore LAYER's state from a backup, or data into scratch.
+
+    \b
+    restore LAYER --from ID|--before T|--version N|--file F   state repair (`restore LAYER --help`)
+    restore db --from ID --into NAME       a database dump into a new scratch database
+    restore vault --from ID --into scratch Vault's storage into a scratch Vault, unsealed
+    """
+
+
+class _LayerCommand(click.Command):
+    """`restore LAYER` in its usage line: the hidden subcommand's name is not typed."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "restore"
+        formatter.write_usage(parent, " ".join(self.collect_usage_pieces(ctx)))
+
+
+@restore.command("layer", cls=_LayerCommand, hidden=True)
 @click.argument("layer")
 @click.option(
     "--from", "from_id", metavar="BACKUP_ID", help="The backup to restore (`backup list`)."
@@ -121,7 +149,7 @@ def _layer(name: str) -> Any:
     is_flag=True,
     help="Import even if project/stack/CLI checks fail. Never past integrity or secrets checks.",
 )
-def restore(
+def restore_layer(
     layer: str,
     from_id: str | None,
     before: str | None,
@@ -187,6 +215,14 @@ def rollback(layer: str, to: str | None, last_good: bool, force: bool) -> ExitCo
     return run_verb("rollback", run)
 
 
+def _register_data_kinds() -> None:
+    from automation.commands.data import restore_db, restore_vault
+
+    restore.add_command(restore_db)
+    restore.add_command(restore_vault)
+
+
+_register_data_kinds()
 COMMANDS = [restore, rollback]
 
 

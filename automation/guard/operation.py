@@ -223,6 +223,10 @@ def _trap_interrupts(op: Operation) -> Iterator[None]:
         return
 
     def handle(signum: int, _frame: FrameType | None) -> None:
+        if op.interrupted and op.in_engine:
+            # Abort now: the CLI exits at once and its provider plugins would live on,
+            # re-parented to init; the state's pending operations say what was cut off.
+            _signal_descendants(signal.SIGTERM)
         if op.interrupted or not op.in_engine:
             raise KeyboardInterrupt
         op.interrupted = True
@@ -243,8 +247,28 @@ def _trap_interrupts(op: Operation) -> Iterator[None]:
 
 def _signal_children(sig: signal.Signals) -> None:
     """Send `sig` to this process's direct children (the pulumi CLI), Linux /proc only."""
-    me = os.getpid()
-    for children in Path(f"/proc/{me}/task").glob("*/children"):
-        for pid in children.read_text().split():
-            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
-                os.kill(int(pid), sig)
+    for pid in _children(os.getpid()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _signal_descendants(sig: signal.Signals) -> None:
+    """Send `sig` to every process below this one (the CLI and the plugins it started), all
+    found first: a parent that exits re-parents its children out of reach."""
+    found, todo = [], _children(os.getpid())
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += _children(pid)
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _children(pid: int) -> list[int]:
+    """`pid`'s child processes from /proc (Linux); [] once it is gone."""
+    children: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in listing.read_text().split()]
+    return children

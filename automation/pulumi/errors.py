@@ -24,8 +24,15 @@ from automation.errors import (
     PendingOperations,
     StackLocked,
 )
-from sprocket_common.stack_info import StackInfo
+from sprocket_common.stack_info import Env, StackInfo
 
+# Local stacks take the driver's own passphrase file unless the environment names one: say so,
+# since a PULUMI_CONFIG_PASSPHRASE left over from a prod shell silently wins.
+_LOCAL_SECRETS_ADVICE = (
+    "local stacks use the passphrase in the driver's state dir (.sprocket/local-passphrase) "
+    "unless PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE is set, which overrides "
+    "it: unset them, or set them to this stack's passphrase"
+)
 FULL_OUTPUT_HINT = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
 
 
@@ -38,6 +45,9 @@ class PlanChanged(GateBlocked):
 
 
 _MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'")
+# A layer program refusing a stack config value: sprocket_common.env_config.ConfigError's text,
+# at the end of the traceback the engine prints ("<module>.ConfigError: <key>: <message>").
+_PROGRAM_CONFIG = re.compile(r"\bConfigError: ([\w.-]+:[\w.-]+|stack): ([^\n]+)")
 _MISSING_PLUGIN = re.compile(r"no resource plugin 'pulumi-resource-([\w-]+)' found[^\n]*?(v[\d.]+)")
 _MISSING_TARGET = re.compile(r"Target '([^']+)' could not be found")
 _LOCKED = re.compile(r"the stack is currently locked by|\[409\] Conflict|conflict: Another update")
@@ -66,7 +76,9 @@ def classify(
     if "passphrase" in lowered and ("incorrect" in lowered or "decrypt" in lowered):
         return CredentialsError(
             f"the passphrase does not decrypt the secrets of {info.name}",
-            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
+            _LOCAL_SECRETS_ADVICE
+            if info.env is Env.LOCAL
+            else "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the stack's passphrase",
         )
     if "violates plan" in text:
         lines = [line.strip() for line in text.splitlines() if "violates plan" in line]
@@ -86,6 +98,14 @@ def classify(
             f"missing required configuration: {match.group(1)}",
             f"set it: `pulumi config set {secret}{match.group(1)} --stack {info.name}`, "
             "then run this again",
+        )
+    if match := _PROGRAM_CONFIG.search(text):
+        key, problem = match.groups()
+        verb = f"rm {key}" if problem.startswith("unknown key") else f"set {key} VALUE"
+        return BadInput(
+            f"{info.name}: stack config {key}: {problem.strip()}",
+            f"fix it (`pulumi config {verb} --stack {info.name}`), then run this again; "
+            "nothing was changed",
         )
     if match := _MISSING_PLUGIN.search(text):
         name, version = match.groups()

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from automation.errors import DriverError
+from automation.errors import BadInput, DriverError
 from automation.settings import Settings
 from sprocket_common.stack_info import Env, StackInfo
 
@@ -71,20 +71,33 @@ def _copy_if_changed(source: Path, target: Path) -> None:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    """A stack file as data; a damaged one is named, never silently replaced."""
+    """A stack file as data; a damaged one is named (with where YAML stopped), never replaced.
+
+    Raises BadInput (exit 64): the file is the operator's input, and nothing was written.
+    """
     if not path.is_file():
         return {}
-    hint = "fix or remove the file (a local copy is seeded again from the tracked one)"
+    # Not "remove the file": a local copy holds the values set on this machine (its secrets too).
+    hint = f"fix {path.name} by hand (its values are kept: nothing was written)"
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DriverError(f"{path} is not valid YAML ({exc.__class__.__name__})", hint) from None
+        raise BadInput(f"{path} is not valid YAML{_where(exc)}", hint) from None
     if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
-        raise DriverError(
+        raise BadInput(
             f"{path} is not a stack settings file (expected a mapping with a `config` mapping)",
             hint,
         )
     return data
+
+
+def _where(exc: Exception) -> str:
+    """`: line L, column C: <problem>` from PyYAML's mark (1-based, as editors count)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    if mark is None:
+        return f" ({problem})"
+    return f": line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _merge_tracked(tracked_path: Path, target: Path) -> None:

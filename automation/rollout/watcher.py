@@ -413,7 +413,10 @@ T = TypeVar("T")
 
 
 class WatchStopped(Exception):
-    """The watch was asked to stop (Ctrl-C); the update goes on in Swarm."""
+    """The watch was asked to stop (Ctrl-C); the update goes on in Swarm. ``partial``: what the
+    caller had seen by then (convergence.watch puts its per-service results there)."""
+
+    partial: Any = None
 
 
 class WaitTimeout(Exception):

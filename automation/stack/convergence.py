@@ -27,6 +27,7 @@ from automation.rollout.watcher import (
     Convergence,
     Phase,
     ServiceWatch,
+    WatchStopped,
     WatchTarget,
     daemon_now,
 )
@@ -175,14 +176,26 @@ def watch(
     if not watched:
         return []
     with ConvergenceProgress(stack, [t.name for t in watched], live=live) as progress:
-        # One round is 2 API calls per service: once a second is plenty (ssh:// in prod).
-        outcomes = ServiceWatch(api, watched, on_change=progress, stop=stop, interval_s=1.0).run()
+        try:
+            # One round is 2 API calls per service: once a second is plenty (ssh:// in prod).
+            outcomes = ServiceWatch(
+                api, watched, on_change=progress, stop=stop, interval_s=1.0
+            ).run()
+        except WatchStopped as stopped:
+            stopped.partial = _results(steps, watched, progress.states)  # what was seen so far
+            raise
+    return _results(steps, watched, outcomes)
+
+
+def _results(
+    steps: ServiceSteps, watched: list[WatchTarget], seen: Mapping[str, Convergence]
+) -> list[ServiceResult]:
+    """One ServiceResult per watched service that has a state in `seen`, in watch order."""
     by_name = {step.name: step for step in steps.services()}
     return [
-        ServiceResult(
-            name, by_name[name].urn, _CHANGE.get(by_name[name].op, "updated"), outcomes[name]
-        )
+        ServiceResult(name, by_name[name].urn, _CHANGE.get(by_name[name].op, "updated"), seen[name])
         for name in (t.name for t in watched)
+        if name in seen
     ]
 
 
@@ -201,6 +214,12 @@ def failure_text(results: list[ServiceResult], layer: str) -> str:
             lines.append(
                 "      Swarm will not start it again by itself: once the cause is fixed, "
                 f"`docker service update --force {result.service}` restarts it"
+            )
+        if conv.stall == "unschedulable":
+            lines.append(
+                "      no node can take its task (placement constraints, node labels or "
+                "resources): check `docker node ls` and the constraints `docker service inspect "
+                f"{result.service}` shows, fix them, then `python -m automation deploy {layer}`"
             )
         if conv.rolled_back_by_swarm:
             lines.append(

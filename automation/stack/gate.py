@@ -110,16 +110,14 @@ def evaluate(changes: Iterable[PlannedChange], policy: GatePolicy) -> GateDecisi
     """Block every change the policy does not allow; pure, so it is tested as a table."""
     real = [change for change in changes if change.is_change]
     blocked = [(c, reason) for c in real if (reason := _block_reason(c, policy))]
-    if policy.max_changes is not None and len(real) > policy.max_changes:
-        for change in real:
-            if not any(change is b for b, _ in blocked):
-                blocked.append(
-                    (
-                        change,
-                        f"the plan has {len(real)} changes, more than the {policy.max_changes}"
-                        " expected",
-                    )
-                )
+    # The Stack's outputs follow from the resources' steps: they are not a change of their own.
+    counted = [c for c in real if not (c.type == STACK_TYPE and c.op == "update")]
+    if policy.max_changes is not None and len(counted) > policy.max_changes:
+        reason = (
+            f"the plan has {len(counted)} changes, more than the {policy.max_changes} expected; "
+            f"if they are all intended, rerun with --max-changes {len(counted)}"
+        )
+        blocked += [(c, reason) for c in counted if not any(c is b for b, _ in blocked)]
     return GateDecision(allowed=not blocked, blocked=blocked)
 
 

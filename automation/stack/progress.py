@@ -170,8 +170,19 @@ class ConvergenceProgress:
         if self._display is not None:
             done = sum(1 for c in self.states.values() if c.done)
             self._display.update(self._task, completed=done, description=self._slowest())
-        elif previous is None or previous.phase != conv.phase or conv.done:
+        elif self._worth_a_line(previous, conv):
             self._line(f"{name}: {conv.summary()}")
+
+    @staticmethod
+    def _worth_a_line(previous: Any, conv: Any) -> bool:
+        """A service's verdict, and a new state before it; `converged` (tasks run, Swarm's
+        update status not yet `completed`) is the step just before the verdict: a log line for
+        it would repeat each service."""
+        if conv.done:
+            return previous is None or not previous.done
+        if conv.phase.value == "converged":
+            return False
+        return previous is None or previous.phase != conv.phase
 
     def _slowest(self) -> str:
         """The service furthest from converging (fewest running of desired), and its state."""

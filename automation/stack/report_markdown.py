@@ -80,7 +80,12 @@ def secret_values_from_config(config: Mapping[str, Any]) -> list[str]:
 
 def secret_values_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if environ is None else environ
-    return [value for key, value in environ.items() if _SECRET_ENV.search(key) and value]
+    # `*_FILE` variables (PULUMI_CONFIG_PASSPHRASE_FILE) hold a path, which an error must name.
+    return [
+        value
+        for key, value in environ.items()
+        if _SECRET_ENV.search(key) and not key.endswith("_FILE") and value
+    ]
 
 
 def _json_leaves(text: str) -> list[str]:

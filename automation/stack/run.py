@@ -337,12 +337,18 @@ def _wait_for_services(
         results = watch(
             api, info.name, services, before, stop=lambda: op.interrupted, live=_live(ctx)
         )
-    except (WatchStopped, KeyboardInterrupt):
-        raise Interrupted(
+    except (WatchStopped, KeyboardInterrupt) as exc:
+        interrupted = Interrupted(
             f"interrupted while waiting for {info.name}'s services"
             + (": the apply itself finished" if outcome.applied else ""),
             "Swarm goes on by itself: `python -m automation health` shows where it stands",
-        ) from None
+        )
+        # The result still reports the apply and the services' states seen before Ctrl-C.
+        outcome.services = getattr(exc, "partial", None)
+        outcome.status, outcome.exit_code = "interrupted", ExitCode.INTERRUPTED
+        outcome.message = interrupted.message
+        interrupted.partial = outcome
+        raise interrupted from None
     except docker.errors.DockerException as exc:
         raise DriverError(
             f"lost track of {info.name}'s services on the Docker engine: {exc}",

@@ -149,6 +149,45 @@ def test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock(
     assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # the create was completed
 
 
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for listing in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                children = {int(child) for child in listing.read_text().split()}
+                found |= children
+                todo += children
+    return found
+
+
+def test_a_second_ctrl_c_aborts_and_leaves_no_engine_or_plugin_process(
+    specs: Any, second_driver: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Ctrl-C twice on a terminal (the whole process group, as a terminal sends it): the driver
+    exits at once, and neither the CLI nor a provider plugin lives on re-parented to init."""
+    specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 60}]
+    proc = second_driver("--yes", "deploy", "layer_1")
+    wait_until(_create_in_progress, "the create to start")
+    below = _descendants(proc.pid)
+    assert below, "the engine and its plugins run below the driver"
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+
+    def alive(pid: int) -> bool:
+        try:
+            return "(zombie)" not in Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+
+    wait_until(lambda: not {pid for pid in below if alive(pid)}, "the engine's end", timeout=15)
+    # What the abort cut off is in the state, with the repair named.
+    refused = run_cli("--yes", "deploy", "layer_1")
+    assert refused.exit_code in (ExitCode.PENDING_OPERATIONS, ExitCode.OK), refused.stderr
+
+
 @pytest.mark.parametrize(("answer", "code"), [("y", ExitCode.OK), ("n", ExitCode.BAD_INPUT)])
 def test_interactive_deploy_shows_the_gated_plan_and_asks(
     specs: Any, second_driver: Any, run_cli: Callable[..., Any], answer: str, code: ExitCode

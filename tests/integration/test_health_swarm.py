@@ -280,6 +280,17 @@ def test_trusted_certificate_with_time_left_is_normal(tls_server: Any) -> None:
     assert finding.level is Level.OK
 
 
+def test_a_local_localhost_route_is_probed_on_loopback(tls_server: Any) -> None:
+    """The local environment's routes are `*.local.localhost`: loopback by RFC 6761, though
+    glibc does not resolve them; health reads their certificate there, not 'name not known'."""
+    from automation.health import probes
+
+    port, _cert = tls_server(90)
+    cert = probes.fetch_certificate("grafana.local.localhost", port)
+    assert cert.hostname == "grafana.local.localhost"
+    assert "CN=sprocket-test" in cert.issuer and not cert.trusted  # self-signed, as Traefik's
+
+
 def test_no_tls_server_listening_is_critical(run_cli: Any, swarm: Any) -> None:
     import socket
 

@@ -186,6 +186,33 @@ def test_drift_is_none_after_deploy_and_names_a_service_changed_by_hand(
     assert _wait_converged(real["client"])["local-web"] == (1, 1)
 
 
+def test_a_targeted_preview_claims_no_image_for_the_services_it_leaves_alone(
+    real: dict[str, Any], run_cli: Callable[..., Any]
+) -> None:
+    """`--target core` with a new tag asked for web: web is not deployed, so the Stack's
+    `images` output (read from each service's state) must not say web runs the new tag."""
+    import yaml
+
+    settings = _machine_settings("local-platform")
+    original = settings.read_text()
+    document = yaml.safe_load(original)
+    document["config"]["sprocket:image_tags"] = {"web": "v9"}
+    settings.write_text(yaml.safe_dump(document))
+    core = "urn:pulumi:local-platform::sprocket-infra::sprocket:swarm:Service$"
+    core += "docker:index/service:Service::core"
+    try:
+        whole = run_cli("--json", "preview", "platform")
+        targeted = run_cli("--json", "preview", "platform", "--target", core)
+    finally:
+        settings.write_text(original)
+    steps = [
+        (s["op"], s["urn"].rsplit("::", 1)[-1]) for s in whole.json()["data"]["stacks"][0]["steps"]
+    ]
+    assert ("update", "web") in steps, whole.stdout
+    assert targeted.exit_code == ExitCode.OK, targeted.stdout + targeted.stderr
+    assert targeted.json()["data"]["stacks"][0]["steps"] == []
+
+
 # --- rollout --------------------------------------------------------------------------------------
 
 

@@ -106,3 +106,44 @@ def test_a_required_config_key_the_engine_misses_is_bad_input_naming_it() -> Non
         "`pulumi config set --secret sprocket:discord_client_secret --stack prod-layer_1`"
         in error.hint
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("deploy", "--json"),  # a missing argument
+        ("deploi", "all", "--json"),  # an unknown command
+        ("--json", "preview", "all", "--no-such-option"),
+        ("deploy", "all", "--max-changes", "-1", "--json"),  # a value out of range
+    ],
+)
+def test_a_usage_error_with_json_still_prints_one_json_document(
+    run_cli: Any, args: tuple[str, ...]
+) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == ExitCode.BAD_INPUT
+    document = result.json()
+    assert document["exit_code"] == ExitCode.BAD_INPUT and document["status"] == "error"
+    assert document["errors"][0]["message"] in result.stderr
+
+
+def test_a_passphrase_file_that_cannot_be_read_is_a_credentials_error_naming_it(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    missing = tmp_path / "no-such-passphrase"
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(missing))
+    result = run_cli("--env", "prod", "preview", "layer_1")
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert f"PULUMI_CONFIG_PASSPHRASE_FILE points at {missing}" in result.stderr  # not [secret]
+
+
+def test_a_wrong_local_passphrase_says_the_environment_overrides_the_local_file() -> None:
+    from automation.pulumi.errors import classify
+
+    words = "error: constructing secrets manager: incorrect passphrase"
+    local = classify(words, StackInfo.parse("local-layer_1"))
+    prod = classify(words, StackInfo.parse("prod-layer_1"))
+    assert local.code == prod.code == ExitCode.CREDENTIALS
+    assert "local-passphrase" in local.hint and "overrides" in local.hint
+    assert "local-passphrase" not in prod.hint

@@ -59,16 +59,21 @@ def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> Non
     )  # fmt: skip
     missing = Convergence(Phase.FAILED, 0, 1, None, "Swarm stopped restarting the tasks",
                           ("No such image: app:9",), stall="gave_up")  # fmt: skip
+    nowhere = Convergence(Phase.FAILED, 0, 1, None, "no suitable node",
+                          ("no suitable node (scheduling constraints not satisfied)",),
+                          stall="unschedulable")  # fmt: skip
     ok = Convergence(Phase.COMPLETED, 1, 1)
     text = failure_text(
         [
             ServiceResult("local-web", "urn:web", "updated", rolled),
             ServiceResult("local-core", "urn:core", "created", missing),
+            ServiceResult("local-elo", "urn:elo", "created", nowhere),
             ServiceResult("local-bot", "urn:bot", "unchanged", ok),
         ],
         "platform",
     )
-    assert text.startswith("2 of 3 services did not converge:")
+    assert text.startswith("3 of 4 services did not converge:")
+    assert "no node can take its task" in text and "docker service inspect local-elo" in text
     assert "local-core: 0/1 running; Swarm stopped restarting" in text
     assert "task: No such image: app:9" in text
     assert "`docker service update --force local-core` restarts it" in text

@@ -88,6 +88,13 @@ def test_max_changes_blocks_a_bigger_plan() -> None:
     assert evaluate(plan, GatePolicy(max_changes=2)).allowed
     decision = evaluate(plan, GatePolicy(max_changes=1))
     assert not decision.allowed and "more than the 1 expected" in decision.blocked[0][1]
+    assert "rerun with --max-changes 2" in decision.blocked[0][1]
+
+
+def test_max_changes_does_not_count_the_stacks_outputs_following_a_change() -> None:
+    stack = PlannedChange("urn:pulumi:prod-platform::sprocket-infra::pulumi:pulumi:Stack::x",
+                          "pulumi:pulumi:Stack", "update")  # fmt: skip
+    assert evaluate([change(SERVICE, "update"), stack], GatePolicy(max_changes=1)).allowed
 
 
 def test_unmatched_allowances_are_reported() -> None:

@@ -38,3 +38,28 @@ def test_preview_progress_prints_nothing_off_a_terminal() -> None:
     with Progress("local-platform", "preview", stream=stream, live=False, plain=False) as p:
         p(_outputs("web", "update"))
     assert stream.getvalue() == ""
+
+
+def test_convergence_log_gives_each_service_one_verdict_line() -> None:
+    """In CI (no terminal): an unchanged service converged then completed is one line; an
+    updated one is its first state and its verdict."""
+    from automation.rollout.watcher import Convergence, Phase
+    from automation.stack.progress import ConvergenceProgress
+
+    out = io.StringIO()
+    with ConvergenceProgress("local-platform", ["web", "core"], stream=out, live=False) as seen:
+        seen("web", Convergence(Phase.CONVERGED, 1, 1))
+        seen("web", Convergence(Phase.COMPLETED, 1, 1))
+        seen("web", Convergence(Phase.COMPLETED, 1, 1))
+        seen("core", Convergence(Phase.CONVERGING, 0, 1))
+        seen("core", Convergence(Phase.CONVERGING, 0, 1))
+        seen("core", Convergence(Phase.CONVERGED, 1, 1))
+        seen("core", Convergence(Phase.COMPLETED, 1, 1, "completed"))
+    lines = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    assert lines == [
+        "waiting for 2 services to converge",
+        "web: completed: 1/1 tasks running",
+        "core: converging: 0/1 tasks running",
+        "core: completed: 1/1 tasks running, update completed",
+        "2/2 services converged",
+    ]

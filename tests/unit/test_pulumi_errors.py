@@ -60,3 +60,28 @@ def test_an_unknown_failure_keeps_the_engines_whole_reason() -> None:
     error = cli_error("error: 2 errors occurred:\n* one thing\n* another", "stack import", INFO)
     assert error.code == ExitCode.ERROR
     assert error.message == "`pulumi stack import` failed for local-platform: one thing; another"
+
+
+@pytest.mark.parametrize(
+    ("problem", "fix"),
+    [
+        ("unknown key; valid keys are base_domain, env", "pulumi config rm sprocket:nosuchkey"),
+        ("names no catalog entry: nosuchapp (entries: core, web)",
+         "pulumi config set sprocket:nosuchkey VALUE"),
+    ],
+)  # fmt: skip
+def test_a_config_value_the_program_refuses_is_bad_input_naming_the_key(
+    problem: str, fix: str
+) -> None:
+    """A layer's ConfigError comes back inside the engine's traceback (as a real preview of
+    local-layer_1 with `sprocket:nosuchkey` printed it); the operator gets the key, not exit 1."""
+    words = (
+        "error: Program failed with an unhandled exception:\n"
+        "Traceback (most recent call last):\n"
+        '  File "/work/main/layer_1/program.py", line 40, in main\n'
+        f"sprocket_common.env_config.ConfigError: sprocket:nosuchkey: {problem}\n"
+    )
+    error = engine_error(_command_error(words), INFO)
+    assert error.code == ExitCode.BAD_INPUT
+    assert error.message == f"local-platform: stack config sprocket:nosuchkey: {problem}"
+    assert fix in error.hint

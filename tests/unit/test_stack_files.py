@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from automation.errors import DriverError
+from automation.errors import BadInput, DriverError
 from automation.pulumi.stack_files import stack_dir, stack_file
 from automation.settings import Settings
 from sprocket_common.stack_info import StackInfo
@@ -92,11 +92,14 @@ def test_a_salt_committed_with_secrets_is_taken_unless_machine_secrets_use_anoth
     assert "secrets:x" in error.value.message
 
 
-def test_a_damaged_stack_file_is_named(settings: Settings) -> None:
+def test_a_damaged_stack_file_is_bad_input_naming_where_yaml_stopped(settings: Settings) -> None:
     _tracked(settings, {})
-    stack_file(settings, LOCAL).write_text("config: [unclosed\n")
-    with pytest.raises(DriverError, match=r"Pulumi\.local-platform\.yaml is not valid YAML"):
+    damaged = "config:\n  sprocket:a: 1\n  sprocket:b: [unclosed\n"
+    path = stack_file(settings, LOCAL)
+    path.write_text(damaged)
+    with pytest.raises(BadInput, match=r"Pulumi\.local-platform\.yaml is not valid YAML: line 4"):
         stack_dir(settings, LOCAL)
+    assert path.read_text() == damaged  # kept for the operator to fix
 
 
 @pytest.mark.parametrize("damage", ["remove", "empty"])
@@ -118,7 +121,11 @@ def test_a_removed_or_emptied_copy_is_seeded_again_with_all_of_the_tracked_confi
 )
 def test_a_copy_that_is_not_a_settings_file_is_named(settings: Settings, content: bytes) -> None:
     _tracked(settings, {})
-    stack_file(settings, LOCAL).write_bytes(content)
-    with pytest.raises(DriverError, match=r"Pulumi\.local-platform\.yaml is not") as error:
+    path = stack_file(settings, LOCAL)
+    path.write_bytes(content)
+    with pytest.raises(BadInput, match=r"Pulumi\.local-platform\.yaml is not") as error:
         stack_dir(settings, LOCAL)
-    assert "remove the file" in error.value.hint
+    # Fixed by hand, never "remove it": a local copy holds the secrets set on this machine.
+    assert "fix Pulumi.local-platform.yaml" in error.value.hint
+    assert "remove" not in error.value.hint
+    assert path.read_bytes() == content

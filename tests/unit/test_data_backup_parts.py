@@ -1,0 +1,105 @@
+"""Pure parts of the data backups, the drill report and the health row (no servers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from automation.backup.postgres import _pgpass_escape, check_versions, target_from_outputs
+from automation.backup.store import _parts
+from automation.backup.vault_storage import (
+    StorageSource,
+    consistent_copy,
+    parse_shares,
+    seal_config,
+)
+from automation.drill import markdown
+from automation.errors import BackupFailed, BadInput
+from automation.health.backups import check_backups
+from automation.health.model import Level
+
+SHARE_A = "E3nGKNanDT4VOuzMBm4ViS2DX8x65UdZ3bV9atcCRIyC"
+SHARE_B = "bXZipWyHhx0vwwjtj4fXnMjlF9VtB9HPM90FcLA+6g3B"
+
+
+def test_shares_from_init_json_lines_and_labelled_lines() -> None:
+    init = json.dumps({"unseal_keys_b64": [SHARE_A, SHARE_B], "root_token": "hvs.x"})
+    assert parse_shares(init) == [SHARE_A, SHARE_B]
+    assert parse_shares(f"{SHARE_A}\n\n{SHARE_B}\n{SHARE_A}\n") == [SHARE_A, SHARE_B]
+    assert parse_shares(f"Unseal Key 1: {SHARE_A}\nInitial Root Token: hvs.x\n") == [SHARE_A]
+    assert parse_shares("not a key\n") == []
+
+
+def test_seal_config_is_read_from_vaults_own_storage_entry() -> None:
+    import base64
+
+    value = base64.b64encode(b'{"secret_shares":5,"secret_threshold":3}').decode()
+    files = {"core/_seal-config": json.dumps({"Value": value}).encode()}
+    assert seal_config(files)["secret_threshold"] == 3
+    with pytest.raises(BadInput, match="never initialised"):
+        seal_config({})
+
+
+def test_a_server_newer_than_the_client_is_refused_and_older_is_fine() -> None:
+    check_versions(15, 15)
+    check_versions(14, 16)
+    with pytest.raises(BadInput, match="PostgreSQL 16, newer than pg_dump 15"):
+        check_versions(16, 15)
+
+
+def test_target_from_layer_2_outputs_and_a_missing_key_names_it() -> None:
+    outputs = {
+        "postgres_host": "db.internal", "postgres_port": 25060, "postgres_database": "app",
+        "app_db_user": "app", "app_db_password": "s3cret", "postgres_ssl_mode": "require",
+    }  # fmt: skip
+    target = target_from_outputs(outputs)
+    assert (target.host, target.port, target.sslmode) == ("db.internal", 25060, "require")
+    assert "s3cret" not in repr(target) and "s3cret" not in target.describe()
+    del outputs["app_db_user"]
+    with pytest.raises(BadInput, match="app_db_user"):
+        target_from_outputs(outputs)
+
+
+def test_pgpass_fields_escape_colons_and_backslashes() -> None:
+    assert _pgpass_escape(r"a:b\c") == r"a\:b\\c"
+
+
+def test_stream_is_regrouped_into_parts_of_the_part_size() -> None:
+    parts = list(_parts(iter([b"abc", b"defgh", b"", b"ij"]), 4))
+    assert parts == [b"abcd", b"efgh", b"ij"]
+    assert list(_parts(iter([]), 4)) == []
+
+
+def test_backup_row_is_ok_under_24_hours_and_names_what_is_stale() -> None:
+    fresh = check_backups({"state": 3.0, "db": 20.5, "vault": 1.0})
+    assert fresh.level is Level.OK and fresh.observed == "state 3.0 h, db 20.5 h, vault 1.0 h"
+    stale = check_backups({"state": 3.0, "db": 30.0, "vault": None})
+    assert stale.level is Level.WARNING and stale.message == "stale: db, vault"
+
+
+def test_drill_markdown_marks_failures_and_steps_over_target() -> None:
+    report = {
+        "ok": False,
+        "seconds": 12.0,
+        "steps": [
+            {"step": "db", "ok": True, "seconds": 9000.0, "target_s": 7200,
+             "within_target": False, "detail": "restored", "error": ""},
+            {"step": "vault", "ok": False, "seconds": 1.0, "target_s": 1800,
+             "within_target": True, "detail": "", "error": "stays sealed"},
+        ],
+    }  # fmt: skip
+    text = markdown(report)
+    assert "| db | over target | 9000.0 s | < 2 h | restored |" in text
+    assert "| vault | FAILED | 1.0 s | < 30 min | stays sealed |" in text
+    assert "Drill FAILED" in text
+
+
+def test_a_storage_that_changes_during_every_read_is_not_backed_up() -> None:
+    reads = iter(range(100))
+    changing = StorageSource("file", "/vault/file", lambda: {"core/_x": str(next(reads)).encode()})
+    with pytest.raises(BackupFailed, match="changed during each of 6 reads"):
+        consistent_copy(changing)
+    settles = iter([b"1", b"2", b"2"])
+    settled = StorageSource("file", "/vault/file", lambda: {"core/_x": next(settles)})
+    assert consistent_copy(settled) == ({"core/_x": b"2"}, 3)
