@@ -13,6 +13,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from sprocket_common.outputs import Layer1Outputs
+from sprocket_common.rotation import db_credentials
 from sprocket_common.service import (
     FileMount,
     Healthcheck,
@@ -117,12 +118,15 @@ def managed(settings: Layer2Settings, env: str, layer1: Layer1Outputs) -> Postgr
         cluster.user,
         cluster.password,
     )
+    app_user, app_password = _app_login(
+        settings, pulumi.Output.secret(users[settings.app_db_user].password)
+    )
     return Postgres(
         host=cluster.private_host,
         port=cluster.port,
         database=settings.app_db_name,
-        app_user=settings.app_db_user,
-        app_password=pulumi.Output.secret(users[settings.app_db_user].password),
+        app_user=app_user,
+        app_password=app_password,
         grafana_password=pulumi.Output.secret(users[GRAFANA_ROLE].password),
         telegraf_password=pulumi.Output.secret(users[TELEGRAF_ROLE].password),
         ssl_mode="require",
@@ -226,13 +230,24 @@ def local_passwords() -> LocalPasswords:
     )
 
 
+def _app_login(
+    settings: Layer2Settings, initial: pulumi.Output[str]
+) -> tuple[str, pulumi.Output[str]]:
+    """The app's login role and password: `rotate db-password`'s (stack config), else the
+    initial one. Only the consumers take a rotated value; the local server's own secret mounts
+    keep the initial one (init-roles.sh reads them once), so a rotation never restarts Postgres.
+    """
+    return db_credentials(settings.app_db_user) or (settings.app_db_user, initial)
+
+
 def local(settings: Layer2Settings, passwords: LocalPasswords, server: pulumi.Resource) -> Postgres:
+    app_user, app_password = _app_login(settings, passwords.app)
     return Postgres(
         host=pulumi.Output.from_input(names.POSTGRES),
         port=pulumi.Output.from_input(names.POSTGRES_PORT),
         database=settings.app_db_name,
-        app_user=settings.app_db_user,
-        app_password=passwords.app,
+        app_user=app_user,
+        app_password=app_password,
         grafana_password=passwords.grafana,
         telegraf_password=passwords.telegraf,
         ssl_mode="disable",  # the local image has no TLS listener; traffic stays on the overlay

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from automation.commands import backup, deploy, drift, drill, health, restore, rollout, stacks
+from automation.commands import (
+    backup,
+    deploy,
+    drift,
+    drill,
+    health,
+    restore,
+    rollout,
+    rotate,
+    stacks,
+)
 
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
@@ -15,4 +25,5 @@ COMMANDS: list[click.Command] = [
     *health.COMMANDS,
     *drift.COMMANDS,
     *drill.COMMANDS,
+    *rotate.COMMANDS,
 ]

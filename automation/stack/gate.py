@@ -81,6 +81,9 @@ class GatePolicy:
     stateful_types: tuple[str, ...] = DEFAULT_STATEFUL_TYPES
     # `--max-changes N`: a plan bigger than the operator expects is blocked whole (ARCHITECTURE.md).
     max_changes: int | None = None
+    # An operator's allowance that matches nothing is a typo (refused); a verb's own standing
+    # allowance (rotate: "the rotated secrets may be replaced") may have nothing to match.
+    unmatched_ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,11 +317,12 @@ def policy_for(policy: GatePolicy, info: StackInfo) -> GatePolicy:
         allow_all_deletes=policy.allow_all_deletes,
         stateful_types=policy.stateful_types,
         max_changes=policy.max_changes,
+        unmatched_ok=policy.unmatched_ok,
     )
 
 
 def refuse_unmatched(changes: list[PlannedChange], policy: GatePolicy, info: StackInfo) -> None:
-    unmatched = unmatched_allowances(changes, policy)
+    unmatched = [] if policy.unmatched_ok else unmatched_allowances(changes, policy)
     if unmatched:
         option, pattern = unmatched[0]
         kind = option.removeprefix("--allow-")

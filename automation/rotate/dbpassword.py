@@ -1,0 +1,108 @@
+"""`rotate db-password`: a database user's password, moved between the user's two logins.
+
+The value lives in layer_2's stack config (`rotation:db_<user>_login` and the secret
+`rotation:db_<user>_password`, sprocket_common/rotation.py); before the first rotation it is
+the stack's initial one, read from layer_2's outputs (`app_db_user`, `app_db_password`).
+Consumers: layer_2's services and the platform apps that mount `db-password` or a secret built
+from it. See automation/rotate/postgres.py for why two logins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from automation.context import Context
+from automation.errors import BadInput
+from automation.rotate import postgres
+from automation.rotate.run import Current
+from sprocket_common import rotation
+from sprocket_common.stack_info import Layer
+
+# The platform catalog's mount of the app password (catalog.UPSTREAM_SECRETS). The local
+# server's own `pg-app-password` is not a consumer: it only seeds the role at init.
+APP_PASSWORD_MOUNTS = ("db-password",)
+
+
+@dataclass
+class DbPassword:
+    target: str  # the database user (the group role both logins belong to)
+    dbname: str | None = None  # where the login check connects; None: libpq's default
+    kind: str = "db-password"
+    store_layer: Layer = Layer.LAYER_2
+    roll_layers: tuple[Layer, ...] = (Layer.LAYER_2, Layer.PLATFORM)
+    mounts: tuple[str, ...] = field(default_factory=lambda: mounts_of_app_password())
+
+    def current(self, ctx: Context) -> Current:
+        from automation.rotate import stacks
+
+        stack = stacks.existing(ctx, ctx.stack(self.store_layer))
+        if stack is None:
+            raise BadInput(f"no {self.store_layer.value} stack here", "deploy it first")
+        config = stack.get_all_config()
+        key = f"{rotation.NAMESPACE}:{rotation.db_password_key(self.target)}"
+        if key in config:
+            login = config.get(f"{rotation.NAMESPACE}:{rotation.db_login_key(self.target)}")
+            return Current(login.value if login else self.target, config[key].value, True)
+        outputs = stack.outputs()
+        if outputs.get("app_db_user") is None or outputs["app_db_user"].value != self.target:
+            raise BadInput(
+                f"--user {self.target}: layer_2 wires only the app user's consumers for rotation",
+                f"use --user {outputs['app_db_user'].value}"
+                if "app_db_user" in outputs
+                else "deploy layer_2 first",
+            )
+        return Current(self.target, str(outputs["app_db_password"].value), False)
+
+    def works(self, ref: str, value: str) -> bool:
+        return postgres.can_log_in(ref, value, self.dbname)
+
+    def next_ref(self, current: Current) -> str:
+        return rotation.other_login(self.target, current.ref)
+
+    def prepare(self, current: Current, value: str) -> tuple[str, str]:
+        login = self.next_ref(current)
+        postgres.set_password(self.target, login, value)
+        return login, value
+
+    def store(self, stack: Any, ref: str, value: str) -> None:
+        from pulumi.automation import ConfigValue
+
+        stack.set_all_config(
+            {
+                f"{rotation.NAMESPACE}:{rotation.db_login_key(self.target)}": ConfigValue(ref),
+                f"{rotation.NAMESPACE}:{rotation.db_password_key(self.target)}": ConfigValue(
+                    value, secret=True
+                ),
+            }
+        )
+
+    def restore(self, stack: Any, current: Current) -> None:
+        if current.from_config:
+            self.store(stack, current.ref, current.value)
+            return
+        stack.remove_all_config(
+            [
+                f"{rotation.NAMESPACE}:{rotation.db_login_key(self.target)}",
+                f"{rotation.NAMESPACE}:{rotation.db_password_key(self.target)}",
+            ]
+        )
+
+    def retire(self, ref: str) -> None:
+        postgres.retire_password(ref)
+
+
+def mounts_of_app_password() -> tuple[str, ...]:
+    """The app password's mounts, plus the catalog's template secrets built from it."""
+    from sprocket_common.stack_info import layer_package
+
+    layer_package(Layer.PLATFORM)
+    from sprocket_platform.catalog import PLACEHOLDER, load_catalog
+
+    built = [
+        name
+        for name, spec in load_catalog().secrets.items()
+        if spec.template
+        and any(ref.endswith(":db-password") for ref in PLACEHOLDER.findall(spec.template))
+    ]
+    return (*APP_PASSWORD_MOUNTS, *built)

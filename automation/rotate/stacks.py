@@ -1,0 +1,72 @@
+"""The stacks a rotation touches: their config (where the value is kept), consumers, and roll.
+
+Consumers are read from the stack's state: every `docker:index/service:Service` that mounts a
+`docker:index/secret:Secret` whose resource name ends in `-<mount>` (the house SwarmService
+names its secrets `<service>-<mount>`). The roll is the driver's own deploy: the new value makes
+Pulumi create a new Swarm secret under a fresh auto-name (secrets are immutable), update each
+consumer's spec to it (Swarm's rolling update, per the service's update config), wait for every
+service with the rollout watcher, then delete the old secret, so a preview afterwards is clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from automation.context import Context
+from automation.exit_codes import ExitCode
+from sprocket_common.stack_info import StackInfo
+
+SECRET_TYPE = "docker:index/secret:Secret"  # noqa: S105 - a type token
+SERVICE_TYPE = "docker:index/service:Service"
+
+
+def existing(ctx: Context, info: StackInfo) -> Any | None:
+    """The Automation API stack if it was ever deployed here, else None (nothing to roll).
+
+    For config, outputs and state only: the layer's program is not loaded (the roll's deploy
+    selects the stack again with it)."""
+    from pulumi.automation import errors as auto_errors
+
+    from automation.pulumi.workspace import select_stack
+
+    try:
+        return select_stack(ctx.settings, info, program=_no_program, create=False)
+    except auto_errors.StackNotFoundError:
+        return None
+
+
+def consumers(stack: Any, mounts: tuple[str, ...]) -> list[str]:
+    """Swarm service names in the stack's state that mount one of `mounts`' secrets."""
+    resources = stack.export_stack().deployment.get("resources") or []
+    secret_ids = {
+        str(res.get("id"))
+        for res in resources
+        if res.get("type") == SECRET_TYPE
+        and any(str(res.get("urn", "")).endswith(f"-{mount}") for mount in mounts)
+    }
+    found = []
+    for res in resources:
+        if res.get("type") != SERVICE_TYPE:
+            continue
+        outputs = res.get("outputs") or {}
+        spec = (outputs.get("taskSpec") or {}).get("containerSpec") or {}
+        if any(str(s.get("secretId")) in secret_ids for s in spec.get("secrets") or []):
+            found.append(str(outputs.get("name") or res.get("urn", "").rsplit("::", 1)[-1]))
+    return sorted(found)
+
+
+def roll(ctx: Context, info: StackInfo, mounts: tuple[str, ...]) -> ExitCode:
+    """Deploy the stack with its new config; only the rotated secrets may be replaced."""
+    from automation.stack.gate import GatePolicy
+    from automation.stack.run import RunOptions, deploy_stack
+
+    patterns = [f"urn:pulumi:{info.name}::*::*-{mount}" for mount in mounts]
+    policy = GatePolicy(allow_replace=frozenset(patterns), unmatched_ok=True)
+    options = RunOptions(policy=policy)
+    outcome = deploy_stack(replace(ctx, assume_yes=True, interactive=False), info, options)
+    return ExitCode(outcome.exit_code)
+
+
+def _no_program() -> None:
+    raise RuntimeError("a rotation's stack handle runs no program")  # pragma: no cover

@@ -1,0 +1,135 @@
+"""rotate: the layer side (a rotated login reaches the consumers, never the local server) and
+the journal's recovery decisions, with a recording credential (no engine, no database)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation.context import Context
+from automation.errors import BadInput
+from automation.rotate import journal, run
+from automation.rotate.journal import PREPARED, STORED, Entry
+from automation.settings import Settings
+from sprocket_common.stack_info import Env, Layer
+from tests.unit.test_layer_2 import DOMAIN, LAYER1
+
+CANARY = "rotated-canary-3141"
+
+
+def _layer_2(run_layer: Any, env: str) -> Any:
+    config: dict[str, Any] = {"rotation:db_sprocket_app_login": "sprocket_app_b"}
+    if env != "local":
+        config["base_domain"] = DOMAIN
+    return run_layer(
+        "layer_2",
+        env=env,
+        config={**config, "layer_2:app_db_user": "sprocket_app"},
+        secrets={"rotation:db_sprocket_app_password": CANARY},
+        upstream={"layer_1": LAYER1},
+    )
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_a_rotated_login_is_what_layer_2_exports(run_layer: Any, env: str) -> None:
+    rec = _layer_2(run_layer, env)
+    assert rec.outputs["app_db_user"] == "sprocket_app_b"
+    assert rec.outputs["app_db_password"] == CANARY
+    assert "app_db_password" in rec.secret_outputs
+
+
+def test_the_local_server_keeps_its_initial_app_password(run_layer: Any) -> None:
+    """init-roles.sh reads it once; rolling the server would restart every connection."""
+    rec = _layer_2(run_layer, "local")
+    secrets = rec.by_type("docker:index/secret:Secret")
+    datas = [r.inputs["data"] for r in secrets if r.name.endswith("pg-app-password")]
+    # A secret input is recorded wrapped: {<secret signature>: ..., "value": ...}.
+    values = [base64.b64decode(d["value"] if isinstance(d, dict) else d).decode() for d in datas]
+    assert values and CANARY not in values
+
+
+class Recording:
+    """A Credential that records what the rotation asked of it."""
+
+    kind, target = "db-password", "app"
+    store_layer, roll_layers, mounts = Layer.LAYER_2, (), ()
+
+    def __init__(self, stored_ref: str = "app_b") -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.stored_ref = stored_ref
+
+    def current(self, ctx: Context) -> run.Current:
+        return run.Current(self.stored_ref, "v", True)
+
+    def works(self, ref: str, value: str) -> bool:
+        return True
+
+    def next_ref(self, current: run.Current) -> str:
+        return "app_b"
+
+    def retire(self, ref: str) -> None:
+        self.calls.append(("retire", ref))
+
+
+def _ctx(tmp_path: Path) -> Context:
+    return Context(Settings(project_dir=tmp_path, state_dir=tmp_path), Env.LOCAL)
+
+
+def test_a_run_killed_before_the_value_was_stored_is_rolled_back(tmp_path: Path) -> None:
+    ctx, cred = _ctx(tmp_path), Recording()
+    entry = Entry("db-password", "app", "app", "app_b", PREPARED)
+    journal.write(ctx.settings, entry)
+    data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
+    assert data["outcome"] == "rolled back an interrupted rotation"
+    assert cred.calls == [("retire", "app_b")]  # the new login, never the one in use
+    assert journal.read(ctx.settings, "db-password", "app") is None
+
+
+def test_a_run_killed_after_the_value_was_stored_is_completed(tmp_path: Path) -> None:
+    ctx, cred = _ctx(tmp_path), Recording()
+    entry = Entry("db-password", "app", "app", "app_b", STORED)
+    journal.write(ctx.settings, entry)
+    data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
+    assert data["outcome"] == "completed an interrupted rotation"
+    assert cred.calls == [("retire", "app")]  # the old login, last
+    assert journal.read(ctx.settings, "db-password", "app") is None
+
+
+def test_a_damaged_journal_is_named_and_rolled_back(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    path = journal.path(ctx.settings, "db-password", "app")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    entry = journal.read(ctx.settings, "db-password", "app")
+    assert entry is not None and str(path) in entry.damaged and not entry.value_stored
+    assert run._describe(entry)["next_run"] == "rolls back"
+
+
+def test_a_journal_never_holds_a_value(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    journal.write(ctx.settings, Entry("db-password", "app", "app", "app_b", STORED))
+    text = journal.path(ctx.settings, "db-password", "app").read_text()
+    assert set(__import__("json").loads(text)) == {
+        "kind", "target", "old_ref", "new_ref", "step", "started_at", "pid", "damaged"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("given", ["short", "has a space in it ok", "quote'd-value-long-enough"])
+def test_an_unusable_value_on_stdin_is_refused(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automation.rotate.value import new_value
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(given + "\n"))
+    with pytest.raises(BadInput, match="--value-stdin") as raised:
+        new_value(from_stdin=True)
+    assert given not in raised.value.one_line()
+
+
+def test_a_generated_value_is_64_letters_and_digits() -> None:
+    from automation.rotate.value import new_value
+
+    value = new_value(from_stdin=False)
+    assert len(value) == 64 and value.isalnum() and value != new_value(from_stdin=False)
