@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from automation.errors import BadInput, CredentialsError
 from sprocket_common.stack_info import PROJECT_ROOT, Env
@@ -34,6 +42,32 @@ class BackupSettings(BaseModel):
     secret_access_key: SecretStr | None = None
 
 
+class NotifySettings(BaseModel):
+    """Where the driver's own failures are sent (automation/notify/): a webhook URL and the
+    HMAC key that signs each body (docs/driver.md, "Notifications"). Unset url: no
+    notifications."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    secret: SecretStr | None = None
+    attempts: int = Field(default=5, ge=1, le=10)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _signed(self) -> NotifySettings:
+        if self.url and not self.secret:
+            raise ValueError("a notify url needs a secret to sign with (SPROCKET_NOTIFY_SECRET)")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,6 +78,7 @@ class Settings(BaseModel):
     pulumi_cli_dir: Path | None = None
     docker_host: str | None = None
     backup: BackupSettings = BackupSettings()
+    notify: NotifySettings = NotifySettings()
 
     @property
     def resolved_backend_url(self) -> str:
@@ -67,6 +102,8 @@ _ENV_KEYS = {
     "SPROCKET_BACKUP_PREFIX": ("backup", "prefix"),
     "SPROCKET_BACKUP_ACCESS_KEY_ID": ("backup", "access_key_id"),
     "SPROCKET_BACKUP_SECRET_ACCESS_KEY": ("backup", "secret_access_key"),
+    "SPROCKET_NOTIFY_URL": ("notify", "url"),
+    "SPROCKET_NOTIFY_SECRET": ("notify", "secret"),
 }
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from automation.commands import backup, deploy, drift, health, restore, rollout, stacks
+from automation.commands import (
+    backup,
+    deploy,
+    drift,
+    health,
+    notify,
+    report,
+    restore,
+    rollout,
+    stacks,
+)
 
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
@@ -14,4 +24,6 @@ COMMANDS: list[click.Command] = [
     *restore.COMMANDS,
     *health.COMMANDS,
     *drift.COMMANDS,
+    *notify.COMMANDS,
+    *report.COMMANDS,
 ]
