@@ -24,14 +24,14 @@ def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
         exit_code = ExitCode(code)
     except ValueError:
         exit_code = ExitCode.ERROR  # a non-driver command's own code
-    sent = False
+    sent, op_id = False, operation_id()
     if should_notify(name, exit_code):
         hint = f"details: {log}" if log else "see the job's log"
         errors = [{"message": f"scheduled job {name} exited {code}", "hint": hint}]
-        event = build_event(name, ctx.env.value, exit_code, operation_id(), errors=errors)
+        event = build_event(name, ctx.env.value, exit_code, op_id, errors=errors)
         event["job_exit_code"] = code
         sent = send(event, ctx.settings)
-    data = {"job": name, "exit_code": code, "sent": sent, "id": operation_id()}
+    data = {"job": name, "exit_code": code, "sent": sent, "id": op_id}
     return Result("notify", ExitCode.OK, data, human=lambda d: f"notify {name}: sent={sent}")
 
 

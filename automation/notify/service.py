@@ -23,13 +23,13 @@ from automation.render import Result
 
 OPERATION_ENV = "SPROCKET_OPERATION_ID"  # set by scripts/cron/run-job: one id per job run
 MAX_DATA_CHARS = 16_000
-_PROCESS_ID = uuid.uuid4().hex  # one driver process runs one verb: its operation
 
 
 def operation_id(environ: dict[str, str] | None = None) -> str:
-    """The current operation's id: the job's (SPROCKET_OPERATION_ID) or this process's."""
+    """The current operation's id: the scheduled job's (SPROCKET_OPERATION_ID), else a new
+    one (a verb run outside the wrapper is its own operation)."""
     environ = dict(os.environ if environ is None else environ)
-    return environ.get(OPERATION_ENV) or f"driver-{_PROCESS_ID}"
+    return environ.get(OPERATION_ENV) or f"driver-{uuid.uuid4().hex}"
 
 
 def build_event(verb: str, env: str, code: ExitCode, op_id: str, **extra: Any) -> dict[str, Any]:
