@@ -40,6 +40,8 @@ SEVERITY_CHANNELS: dict[str, tuple[str, ...]] = {
     WARNING: (SLACK,),
     INFO: (EMAIL,),
 }
+# PagerDuty's event severities are critical, error, warning, info.
+PAGERDUTY_SEVERITY = {CRITICAL: "critical", HIGH: "error", WARNING: "warning", INFO: "info"}
 # Swarm secret name -> file under /run/secrets, per channel (layer_2 stack secrets feed them).
 CHANNEL_SECRETS = {
     SLACK: ("alert-slack-webhook", "alert_slack_webhook"),
@@ -264,7 +266,10 @@ def _receiver(channel: str, severity: str, channels: Channels) -> dict[str, Any]
     if channel == SLACK:
         settings: dict[str, Any] = {"url": _secret_file(SLACK)}
     elif channel == PAGERDUTY:
-        settings = {"integrationKey": _secret_file(PAGERDUTY), "severity": severity}
+        settings = {
+            "integrationKey": _secret_file(PAGERDUTY),
+            "severity": PAGERDUTY_SEVERITY[severity],
+        }
     else:
         settings = {"addresses": channels.email_to, "singleEmail": True}
     return {"uid": uid, "type": channel, "settings": settings, "disableResolveMessage": False}

@@ -328,3 +328,34 @@ def test_gatus_watches_every_public_catalog_route_and_alerts_the_same_channels(
         assert kinds == wanted[endpoint["group"]], endpoint["name"]
     api = next(e for e in endpoints if e["group"] == "warning" and e["name"] == f"api.{DOMAIN}")
     assert "[RESPONSE_TIME] < 1000" in api["conditions"]
+
+
+def test_the_rules_data_is_collected_where_they_read_it(wired: Any, run_layer: Any) -> None:
+    """Each measurement/field a rule queries is one Telegraf writes: its inputs, the Prometheus
+    scrapes (layer_1's Traefik metrics entrypoint, Gatus's /metrics) and the Swarm counts."""
+    import tomllib
+
+    from tests.unit.test_layer_2 import active
+
+    telegraf = tomllib.loads(active(decoded(wired.one(CONFIG, "telegraf-telegraf-conf"))))
+    [scrape] = telegraf["inputs"]["prometheus"]
+    assert telegraf["inputs"]["docker"][0]["gather_services"] is True  # docker_swarm counts
+    queried = set()
+    for rule in rules(provisioning(wired)):
+        query = rule["data"][0]["model"]["query"]
+        queried |= set(re.findall(r'r\._field == "(\w+)"', query))
+        for measurement in re.findall(r'r\._measurement == "(\w+)"', query):
+            plugin = "docker" if measurement == "docker_swarm" else measurement
+            assert plugin in telegraf["inputs"], f"{rule['title']}: nothing writes {measurement}"
+    prometheus_fields = {f for f in queried if f.startswith(("traefik_", "gatus_"))}
+    assert prometheus_fields <= set(scrape["fieldpass"])
+    layer1 = run_layer("layer_1", env="local")
+    static = yaml.safe_load(decoded(layer1.one(CONFIG, "traefik-static")))
+    entry = static["metrics"]["prometheus"]["entryPoint"]
+    port = static["entryPoints"][entry]["address"].lstrip(":")
+    assert f"http://tasks.traefik:{port}/metrics" in scrape["urls"]
+    assert "http://gatus:8080/metrics" in scrape["urls"]
+    from sprocket_common.traefik import INGRESS_NETWORK
+
+    networks = services(wired)["telegraf"]["taskSpec"]["networksAdvanceds"]
+    assert INGRESS_NETWORK in {n["id"] for n in networks}  # where Traefik's metrics are
