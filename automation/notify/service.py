@@ -53,7 +53,10 @@ def notify_result(verb: str, result: Result, *, env: str, settings: Any = None) 
     """
     if not should_notify(verb, result.exit_code):
         return False
-    data = _bounded(result.data)
+    try:
+        data = _bounded(result.data)
+    except Exception:  # data that cannot be encoded: the message still goes, without it
+        data = {"note": "data left out (not encodable)"}
     event = build_event(
         verb, env, result.exit_code, operation_id(), errors=result.errors, data=data
     )

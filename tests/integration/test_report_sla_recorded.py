@@ -65,7 +65,7 @@ def test_report_sla_month_from_recorded_gatus_answers(
     down = {s["name"]: s["down_minutes"] for s in data["services"]}
     assert down == {"sprocket.gg": 40, "api.sprocket.gg": 60, "postgres": 0}
     assert data["summary"]["missed"] == ["api.sprocket.gg"]
-    assert "/api/v1/endpoints/critical_api-sprocket-gg/statuses?page=1&pageSize=100" in asked
+    assert "/api/v1/endpoints/critical_api-sprocket-gg/statuses?page=1&pageSize=1" in asked
     markdown = run_cli("report", "sla", "--month", "2026-10", "--gatus-url", url)
     assert markdown.stdout.startswith(
         "# SLA 2026-10 (2026-10-01T00:00:00Z to 2026-11-01T00:00:00Z)"
