@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.integration.driver_toys import check_schema
+
 pytestmark = pytest.mark.integration
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "gatus_recorded"
@@ -61,7 +63,7 @@ def test_report_sla_month_from_recorded_gatus_answers(
     monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
     result = run_cli("--json", "report", "sla", "--month", "2026-10", "--gatus-url", url)
     assert result.exit_code == 0, result.stderr
-    data = result.json()["data"]
+    data = check_schema(result.json())["data"]
     down = {s["name"]: s["down_minutes"] for s in data["services"]}
     assert down == {"sprocket.gg": 40, "api.sprocket.gg": 60, "postgres": 0}
     assert data["summary"]["missed"] == ["api.sprocket.gg"]
