@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAMESPACE = "layer_2"
 _DB_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -72,6 +72,13 @@ class AlertSettings(_Model):
     smtp_host: str = ""  # host:port
     smtp_user: str = ""
     smtp_from: str = ""
+
+    @model_validator(mode="after")
+    def _complete_email(self) -> AlertSettings:
+        # Gatus refuses to start with an email provider lacking a server or a sender.
+        if self.email_to and not (self.smtp_host and (self.smtp_from or self.smtp_user)):
+            raise ValueError("email_to needs smtp_host and smtp_from (or smtp_user)")
+        return self
 
 
 class Layer2Settings(_Model):

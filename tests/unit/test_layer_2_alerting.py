@@ -359,3 +359,10 @@ def test_the_rules_data_is_collected_where_they_read_it(wired: Any, run_layer: A
 
     networks = services(wired)["telegraf"]["taskSpec"]["networksAdvanceds"]
     assert INGRESS_NETWORK in {n["id"] for n in networks}  # where Traefik's metrics are
+
+
+def test_email_alerts_without_a_server_are_refused_naming_the_key(run_layer: Any) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"layer_2:alerts: .*email_to needs smtp_host"):
+        run(run_layer, SECRETS, **{"layer_2:alerts": {"email_to": "ops@sprocket.example"}})
