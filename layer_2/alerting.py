@@ -90,10 +90,14 @@ join(tables: {{t: total, e: errors}}, on: ["service"])
   |> map(fn: (r) => ({{service: r.service, _time: now(), _value: 100.0 * float(v: r._value_e) / float(v: r._value_t)}}))"""  # noqa: E501
 
 # Tasks missing per Swarm service: desired minus running (Telegraf's docker input on a manager).
-_MISSING_TASKS = f"""desired = {_flux("docker_swarm", "tasks_desired", window="3m")}
-running = {_flux("docker_swarm", "tasks_running", window="3m")}
-join(tables: {{d: desired, r: running}}, on: ["_time", "service_name"])
-  |> map(fn: (r) => ({{service_name: r.service_name, _time: r._time, _value: float(v: r._value_d) - float(v: r._value_r)}}))"""  # noqa: E501
+# pivot puts both fields on one row (a join would not match: their group keys differ by _field).
+_MISSING_TASKS = f"""from(bucket: "{BUCKET}")
+  |> range(start: -3m)
+  |> filter(fn: (r) => r._measurement == "docker_swarm" and (r._field == "tasks_desired" or r._field == "tasks_running"))
+  |> aggregateWindow(every: 1m, fn: last, createEmpty: false)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> map(fn: (r) => ({{_time: r._time, service_name: r.service_name, _value: float(v: r.tasks_desired) - float(v: r.tasks_running)}}))
+  |> group(columns: ["service_name"])"""  # noqa: E501
 
 # Days until the certificate of each public route expires, as Gatus measured it.
 _CERT_DAYS = (
