@@ -88,7 +88,15 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
             ],
         )
     emit(result, json_output=options.json_output)
+    _notify(name, result, options.env_name)
     return result.exit_code
+
+
+def _notify(name: str, result: Result, env_name: str) -> None:
+    """The ops channels hear of unattended failures (automation/notify/policy.py says which)."""
+    from automation.notify import notify_result
+
+    notify_result(name, result, env=env_name)
 
 
 def _global_options_after_verb(command: click.Command) -> None:

@@ -13,7 +13,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from automation.errors import BadInput, CredentialsError
 from sprocket_common.stack_info import PROJECT_ROOT, Env
@@ -56,6 +64,32 @@ class DataSettings(BaseModel):
     vault_bin: Path | None = None  # the Vault binary a scratch restore runs; else PATH
 
 
+class NotifySettings(BaseModel):
+    """Where the driver's own failures are sent (automation/notify/): a webhook URL and the
+    HMAC key that signs each body (docs/driver.md, "Notifications"). Unset url: no
+    notifications."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    secret: SecretStr | None = None
+    attempts: int = Field(default=5, ge=1, le=10)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _signed(self) -> NotifySettings:
+        if self.url and not self.secret:
+            raise ValueError("a notify url needs a secret to sign with (SPROCKET_NOTIFY_SECRET)")
+        return self
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +101,7 @@ class Settings(BaseModel):
     docker_host: str | None = None
     backup: BackupSettings = BackupSettings()
     data: DataSettings = DataSettings()
+    notify: NotifySettings = NotifySettings()
 
     @property
     def resolved_backend_url(self) -> str:
@@ -103,6 +138,8 @@ _ENV_KEYS = {
     "SPROCKET_VAULT_ESCROW": ("data", "vault_escrow"),
     "SPROCKET_VAULT_CHECK_PATH": ("data", "vault_check_path"),
     "SPROCKET_VAULT_BIN": ("data", "vault_bin"),
+    "SPROCKET_NOTIFY_URL": ("notify", "url"),
+    "SPROCKET_NOTIFY_SECRET": ("notify", "secret"),
 }
 
 

@@ -31,6 +31,8 @@ from .settings import Layer1Settings
 SOCKET_PROXY = "socket-proxy"
 SOCKET_PROXY_PORT = 2375
 TRAEFIK = "traefik"
+METRICS_ENTRYPOINT = "metrics"
+METRICS_PORT = 8082  # layer_2/files/telegraf.conf scrapes http://tasks.traefik:8082/metrics
 CONFIG_PATH = "/etc/traefik/traefik.yaml"
 DASHBOARD_USER = "admin"
 DASHBOARD_USERS_SECRET = "dashboard_users"  # noqa: S105 (a file name)
@@ -92,6 +94,16 @@ def static_config(env: EnvConfig) -> dict[str, Any]:
             },
             SECURE_ENTRYPOINT: {"address": ":443"},
             "traefik": {"address": ":8080"},  # ping and API, not published
+            # Request metrics for layer_2's alert rules (Telegraf scrapes it over the ingress
+            # network); not published, and no router uses this entrypoint.
+            METRICS_ENTRYPOINT: {"address": f":{METRICS_PORT}"},
+        },
+        "metrics": {
+            "prometheus": {
+                "entryPoint": METRICS_ENTRYPOINT,
+                "addServicesLabels": True,
+                "addEntryPointsLabels": True,
+            }
         },
         "providers": {
             "docker": {

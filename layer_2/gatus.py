@@ -9,7 +9,9 @@ one in group `warning` (slower than 500 ms, 1 s for the API, or certificate with
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -24,7 +26,7 @@ from sprocket_common.service import (
 )
 from sprocket_common.traefik import INGRESS_NETWORK
 
-from . import files, names
+from . import alerting, files, names
 from .settings import Layer2Settings
 
 CRITICAL = "critical"
@@ -69,23 +71,45 @@ def route_targets(configs: Iterable[ServiceConfig]) -> list[Target]:
     return targets
 
 
+# Paths of platform routes whose root is not a health answer (the API serves /graphql).
+PLATFORM_PATHS = {"api": "/graphql"}
+# Response-time thresholds above the default 500 ms (the API's p99 target is 1 s).
+SLOWER_MS = {"api": API_RESPONSE_MS}
+
+
+def catalog_targets(env: EnvConfig) -> list[Target]:
+    """A target per public route of the platform catalog (platform/catalog.yaml), so a new
+    app's route is watched without a second list to keep."""
+    from sprocket_common.stack_info import Layer, layer_package
+
+    catalog = importlib.import_module(f"{layer_package(Layer.PLATFORM)}.catalog").load_catalog()
+    targets = []
+    for app in catalog.apps.values():
+        for route in app.routes:
+            host = env.base_hostname if route.host == "@" else env.hostname(route.host)
+            path = route.path_prefix or PLATFORM_PATHS.get(route.host, "/")
+            # The API answers a GET without a query with 400; forward auth redirects.
+            expect_ok = not route.forward_auth and route.host not in PLATFORM_PATHS
+            targets.append(
+                Target(
+                    name=host,
+                    url=f"https://{host}{path}",
+                    expect_ok=expect_ok,
+                    max_response_ms=SLOWER_MS.get(route.host, WARN_RESPONSE_MS),
+                )
+            )
+    return targets
+
+
 def other_layers_targets(env: EnvConfig) -> list[Target]:
-    """The public hostnames of layer_1 and the platform (the names layer_1 publishes in DNS:
-    the apex, its own traefik/fa/vault, and api and image-generation for the platform)."""
+    """The public hostnames of layer_1 (its own traefik/fa/vault) and every public route of
+    the platform catalog."""
 
     def url(service: str, path: str = "/") -> str:
         return f"https://{env.hostname(service)}{path}"
 
-    apex = env.base_hostname
     return [
-        Target(name=apex, url=f"https://{apex}/"),
-        Target(
-            name=env.hostname("api"),
-            url=url("api", "/graphql"),
-            expect_ok=False,
-            max_response_ms=API_RESPONSE_MS,
-        ),
-        Target(name=env.hostname("image-generation"), url=url("image-generation")),
+        *catalog_targets(env),
         Target(name=env.hostname("fa"), url=url("fa"), expect_ok=False),
         Target(name=env.hostname("traefik"), url=url("traefik"), expect_ok=False),
         Target(name=env.hostname("vault"), url=url("vault", "/v1/sys/health")),
@@ -139,33 +163,87 @@ def internal_endpoint(name: str, url: str) -> dict[str, Any]:
     }
 
 
+# The severity of each endpoint group, for the same routing as Grafana's (alerting.py).
+GROUP_SEVERITY = {
+    CRITICAL: alerting.CRITICAL,
+    WARNING: alerting.WARNING,
+    INTERNAL: alerting.CRITICAL,
+}
+_DEFAULT_ALERT = {"send-on-resolved": True, "failure-threshold": 3, "success-threshold": 2}
+
+
+@dataclass(frozen=True)
+class AlertChannels:
+    """The channels' secret values (this whole config is a Swarm secret) and email settings."""
+
+    discord_webhook: str | None = None
+    slack_webhook: str | None = None
+    pagerduty_key: str | None = None
+    smtp_password: str | None = None
+    email_to: str = ""
+    smtp_host: str = ""  # host:port
+    smtp_user: str = ""
+    smtp_from: str = ""
+
+    def grafana(self) -> alerting.Channels:
+        """The same channels as Grafana sees them (which are on)."""
+        return alerting.Channels.configured(
+            slack=bool(self.slack_webhook),
+            pagerduty=bool(self.pagerduty_key),
+            smtp_password=bool(self.smtp_password),
+            email_to=self.email_to,
+            smtp_host=self.smtp_host,
+        )
+
+    def providers(self) -> dict[str, dict[str, Any]]:
+        """Gatus's `alerting:` section: one provider per configured channel."""
+        providers: dict[str, dict[str, Any]] = {}
+        if self.discord_webhook:
+            providers["discord"] = {"webhook-url": self.discord_webhook}
+        if self.slack_webhook:
+            providers["slack"] = {"webhook-url": self.slack_webhook}
+        if self.pagerduty_key:
+            providers["pagerduty"] = {"integration-key": self.pagerduty_key}
+        if self.grafana().email_to:
+            host, _, port = self.smtp_host.partition(":")
+            providers["email"] = {
+                "from": self.smtp_from or self.smtp_user,
+                "username": self.smtp_user,
+                "password": self.smtp_password,
+                "host": host,
+                "port": int(port or 587),
+                "to": self.email_to.replace(";", ","),
+            }
+        for provider in providers.values():
+            provider["default-alert"] = dict(_DEFAULT_ALERT)
+        return providers
+
+
+def _alerts(endpoint: dict[str, Any], channels: AlertChannels) -> list[dict[str, Any]]:
+    severity = GROUP_SEVERITY[endpoint["group"]]
+    types = list(alerting.severity_receivers(severity, channels.grafana()))
+    if channels.discord_webhook:
+        types.append("discord")  # the original's channel: every alert, as before
+    description = f"{severity.upper()}: {endpoint['name']}"
+    return [{"type": kind, "description": description} for kind in types]
+
+
 def render(
     targets: Iterable[Target],
     internal: Iterable[dict[str, Any]],
     *,
     check_certificates: bool,
-    discord_webhook: str | None = None,
+    channels: AlertChannels | None = None,
 ) -> str:
     """The full Gatus config.yaml (the template from files/ plus the generated parts)."""
     config = yaml.safe_load(files.read("gatus.yaml"))
     endpoints = [e for t in targets for e in _public_endpoints(t, check_certificates)]
     endpoints += list(internal)
-    if discord_webhook:
-        config["alerting"] = {
-            "discord": {
-                "webhook-url": discord_webhook,
-                "default-alert": {
-                    "send-on-resolved": True,
-                    "failure-threshold": 3,
-                    "success-threshold": 2,
-                },
-            }
-        }
+    providers = channels.providers() if channels else {}
+    if channels and providers:
+        config["alerting"] = providers
         for endpoint in endpoints:
-            severity = endpoint["group"].upper()
-            endpoint["alerts"] = [
-                {"type": "discord", "description": f"{severity}: {endpoint['name']}"}
-            ]
+            endpoint["alerts"] = _alerts(endpoint, channels)
     config["endpoints"] = endpoints
     return yaml.safe_dump(config, sort_keys=False)
 

@@ -16,8 +16,8 @@ from sprocket_common.service import (
 )
 from sprocket_common.traefik import INGRESS_NETWORK
 
-from . import files, names
-from .settings import Layer2Settings
+from . import alerting, files, names
+from .settings import AlertSettings, Layer2Settings
 
 SECRETS = "/run/secrets"
 DEFAULT_GRAFANA_PLUGINS = (
@@ -157,7 +157,8 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
             test=["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8888"], start_period_s=30
         ),
         resources=Resources(cpu=0.25, memory_mb=256),
-        networks=[names.MONITORING_NETWORK, names.DATA_NETWORK],
+        # The ingress network: Traefik's metrics entrypoint (alerting.py's error-rate rule).
+        networks=[names.MONITORING_NETWORK, names.DATA_NETWORK, INGRESS_NETWORK],
         files=[
             FileMount(
                 name="telegraf-conf",
@@ -182,17 +183,40 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
     )
 
 
+def _smtp_env(alerts: AlertSettings) -> dict[str, str]:
+    """Grafana's SMTP (the email contact point); the password from its secret file."""
+    return {
+        "GF_SMTP_ENABLED": "true",
+        "GF_SMTP_HOST": alerts.smtp_host,
+        "GF_SMTP_USER": alerts.smtp_user,
+        "GF_SMTP_FROM_ADDRESS": alerts.smtp_from or alerts.smtp_user,
+        "GF_SMTP_PASSWORD__FILE": f"{SECRETS}/{alerting.CHANNEL_SECRETS[alerting.EMAIL][1]}",
+    }
+
+
 def grafana_config(
-    settings: Layer2Settings, hostname: str, db_ssl_mode: str, plugins: str
+    settings: Layer2Settings,
+    hostname: str,
+    db_ssl_mode: str,
+    plugins: str,
+    *,
+    alerting_yaml: str,
+    channels: tuple[str, ...] = (),
+    alerts: AlertSettings | None = None,
 ) -> ServiceConfig:
+    """Grafana; `alerting_yaml` is alerting.render()'s provisioning file, `channels` the alert
+    channels whose secret files it references (each mounted from its Swarm secret)."""
+    env = {
+        "GF_SERVER_ROOT_URL": f"https://{hostname}",
+        "GF_DATABASE_SSL_MODE": db_ssl_mode,
+        "GF_INSTALL_PLUGINS": plugins,
+    }
+    if alerting.EMAIL in channels and alerts is not None:
+        env.update(_smtp_env(alerts))
     return ServiceConfig(
         name=names.GRAFANA,
         image=settings.images.grafana,
-        env={
-            "GF_SERVER_ROOT_URL": f"https://{hostname}",
-            "GF_DATABASE_SSL_MODE": db_ssl_mode,
-            "GF_INSTALL_PLUGINS": plugins,
-        },
+        env=env,
         healthcheck=Healthcheck(
             test=[
                 "CMD",
@@ -217,11 +241,22 @@ def grafana_config(
                 target="/etc/grafana/provisioning/datasources/sprocket.yaml",
                 content=files.read("grafana-datasources.yaml"),
             ),
+            FileMount(
+                name="grafana-alerting",
+                target="/etc/grafana/provisioning/alerting/sprocket.yaml",
+                content=alerting_yaml,
+            ),
         ],
         secret_mounts=[
             SecretMount(name="grafana-admin-password", target="grafana_admin_password"),
             SecretMount(name="grafana-db-url", target="grafana_db_url"),
             SecretMount(name="influx-token", target="influx_token"),
+            *(
+                SecretMount(
+                    name=alerting.CHANNEL_SECRETS[c][0], target=alerting.CHANNEL_SECRETS[c][1]
+                )
+                for c in channels
+            ),
         ],
         logging="fluentd",
     )

@@ -8,6 +8,7 @@ through it depends on it); then the datastores and the rest of the monitoring st
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pulumi
 
@@ -22,10 +23,25 @@ from sprocket_common.outputs import (
 from sprocket_common.service import ServiceConfig, SwarmService
 from sprocket_common.swarm_service import overlay_network
 
-from . import datastores, gatus, monitoring, names, postgres, storage
+from . import alerting, datastores, gatus, monitoring, names, postgres, storage
 from .credentials import password
 from .routing import route_labels
-from .settings import GATUS_DISCORD_WEBHOOK, NAMESPACE, Layer2Settings, load_settings
+from .settings import (
+    ALERT_PAGERDUTY_KEY,
+    ALERT_SLACK_WEBHOOK,
+    ALERT_SMTP_PASSWORD,
+    GATUS_DISCORD_WEBHOOK,
+    NAMESPACE,
+    Layer2Settings,
+    load_settings,
+)
+
+# layer_2 stack secret -> alert channel (alerting.CHANNEL_SECRETS names its Swarm secret).
+CHANNEL_KEYS = {
+    alerting.SLACK: ALERT_SLACK_WEBHOOK,
+    alerting.PAGERDUTY: ALERT_PAGERDUTY_KEY,
+    alerting.EMAIL: ALERT_SMTP_PASSWORD,
+}
 
 
 class Layer2:
@@ -149,32 +165,66 @@ class Layer2:
             },
             waits_for=(influx, *self.pg.created),
         )
+        channels = self.alert_channels()
+        grafana_channels = alerting.Channels.configured(
+            slack=alerting.SLACK in channels,
+            pagerduty=alerting.PAGERDUTY in channels,
+            smtp_password=alerting.EMAIL in channels,
+            email_to=self.settings.alerts.email_to,
+            smtp_host=self.settings.alerts.smtp_host,
+        )
+        channel_secrets = {
+            alerting.CHANNEL_SECRETS[name][0]: channels[name] for name in grafana_channels.enabled()
+        }
         self.declare(
             monitoring.grafana_config(
                 self.settings,
                 self.env.hostname("grafana"),
                 self.pg.ssl_mode,
                 monitoring.DEFAULT_GRAFANA_PLUGINS,
+                alerting_yaml=alerting.render(grafana_channels),
+                channels=grafana_channels.enabled(),
+                alerts=self.settings.alerts,
             ),
             {
                 "grafana-admin-password": password("grafana-admin-password"),
                 "grafana-db-url": self.pg.grafana_url(),
                 "influx-token": self.influx_token,
+                **channel_secrets,
             },
             waits_for=(influx, self.services[names.LOKI], *self.pg.created),
         )
+
+    def alert_channels(self) -> dict[str, pulumi.Output[str]]:
+        """The alert channels' secrets that are set in the stack (`layer_2:alert_*`)."""
+        config = pulumi.Config(NAMESPACE)
+        found = {name: config.get_secret(key) for name, key in CHANNEL_KEYS.items()}
+        return {name: value for name, value in found.items() if value is not None}
 
     def status(self) -> None:
         source, made = self.volume("gatus-data")
         config = gatus.service_config(self.settings, source, self.env.hostname("status"))
         targets = self.public_targets(config) if self.settings.check_public_hostnames else []
-        webhook = pulumi.Config(NAMESPACE).get_secret(GATUS_DISCORD_WEBHOOK)
-        rendered = pulumi.Output.all(self.pg.host, self.pg.port, webhook).apply(
+        stack = pulumi.Config(NAMESPACE)
+        secrets = [stack.get_secret(key) for key in (GATUS_DISCORD_WEBHOOK, *CHANNEL_KEYS.values())]
+        alerts = self.settings.alerts
+
+        def channels(values: list[Any]) -> gatus.AlertChannels:
+            discord, slack, pagerduty, smtp = values
+            return gatus.AlertChannels(
+                discord, slack, pagerduty, smtp,
+                email_to=alerts.email_to,
+                smtp_host=alerts.smtp_host,
+                smtp_user=alerts.smtp_user,
+                smtp_from=alerts.smtp_from,
+            )  # fmt: skip
+
+        rendered = pulumi.Output.all(self.pg.host, self.pg.port, *secrets).apply(
             lambda v: gatus.render(
                 targets,
                 gatus.internal_checks(str(v[0]), int(v[1])),
                 check_certificates=self.settings.check_certificates,
-                discord_webhook=v[2],
+                channels=channels(v[2:]),
             )
         )
         self.declare(

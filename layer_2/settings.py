@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAMESPACE = "layer_2"
 _DB_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -60,6 +60,27 @@ class PublicCheck(_Model):
         return value
 
 
+class AlertSettings(_Model):
+    """Non-secret parts of the alert channels (the runbook's Slack/PagerDuty/email routing).
+
+    The secrets are `layer_2:` stack secrets: ALERT_SLACK_WEBHOOK, ALERT_PAGERDUTY_KEY,
+    ALERT_SMTP_PASSWORD. A channel is on when its secret (and, for email, `email_to` and
+    `smtp_host`) is set.
+    """
+
+    email_to: str = ""  # `;`-separated addresses
+    smtp_host: str = ""  # host:port
+    smtp_user: str = ""
+    smtp_from: str = ""
+
+    @model_validator(mode="after")
+    def _complete_email(self) -> AlertSettings:
+        # Gatus refuses to start with an email provider lacking a server or a sender.
+        if self.email_to and not (self.smtp_host and (self.smtp_from or self.smtp_user)):
+            raise ValueError("email_to needs smtp_host and smtp_from (or smtp_user)")
+        return self
+
+
 class Layer2Settings(_Model):
     images: Images = Field(default_factory=Images)
     # The Swarm node that carries `role=storage` (declared by this layer). Empty: the swarm
@@ -89,6 +110,7 @@ class Layer2Settings(_Model):
     check_certificates: bool = True
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
     docker_socket_gid: int = Field(default=999, ge=0)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("data_mount")
     @classmethod
@@ -116,6 +138,10 @@ class Layer2Settings(_Model):
 
 # `layer_2:` secrets, read with get_secret where they are used (never plain settings).
 GATUS_DISCORD_WEBHOOK = "gatus_discord_webhook"
+ALERT_SLACK_WEBHOOK = "alert_slack_webhook"
+ALERT_PAGERDUTY_KEY = "alert_pagerduty_key"
+ALERT_SMTP_PASSWORD = "alert_smtp_password"  # noqa: S105 (a key name)
+SECRET_KEYS = (GATUS_DISCORD_WEBHOOK, ALERT_SLACK_WEBHOOK, ALERT_PAGERDUTY_KEY, ALERT_SMTP_PASSWORD)
 
 
 def load_settings() -> Layer2Settings:
@@ -126,7 +152,7 @@ def load_settings() -> Layer2Settings:
     env_config.check_unknown_keys(
         {
             env_config.NAMESPACE: {*env_config.EnvConfig.model_fields, *env_config.SHARED_KEYS},
-            NAMESPACE: {*Layer2Settings.model_fields, GATUS_DISCORD_WEBHOOK},
+            NAMESPACE: {*Layer2Settings.model_fields, *SECRET_KEYS},
         }
     )
     return env_config.read_config(Layer2Settings, namespace=NAMESPACE)

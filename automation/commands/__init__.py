@@ -10,6 +10,8 @@ from automation.commands import (
     drift,
     drill,
     health,
+    notify,
+    report,
     restore,
     rollout,
     rotate,
@@ -26,4 +28,6 @@ COMMANDS: list[click.Command] = [
     *drift.COMMANDS,
     *drill.COMMANDS,
     *rotate.COMMANDS,
+    *notify.COMMANDS,
+    *report.COMMANDS,
 ]

@@ -1,0 +1,52 @@
+"""notify: send a scheduled job's failure to the ops webhook (scripts/cron/run-job calls it).
+
+The driver's own verbs notify by themselves (cli.run_verb); this covers what they cannot: a
+job that is not the driver (docker-cleanup), or a driver that died before it could. Both use
+the job's operation id (SPROCKET_OPERATION_ID, set by run-job), so a job that already sent
+its message is not sent twice.
+"""
+
+from __future__ import annotations
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.exit_codes import ExitCode
+from automation.render import Result
+
+
+def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
+    from automation.notify.policy import should_notify
+    from automation.notify.service import build_event, operation_id, send
+
+    try:
+        exit_code = ExitCode(code)
+    except ValueError:
+        exit_code = ExitCode.ERROR  # a non-driver command's own code
+    sent, op_id = False, operation_id()
+    if should_notify(name, exit_code):
+        hint = f"details: {log}" if log else "see the job's log"
+        errors = [{"message": f"scheduled job {name} exited {code}", "hint": hint}]
+        event = build_event(name, ctx.env.value, exit_code, op_id, errors=errors)
+        event["job_exit_code"] = code
+        sent = send(event, ctx.settings)
+    data = {"job": name, "exit_code": code, "sent": sent, "id": op_id}
+    return Result("notify", ExitCode.OK, data, human=lambda d: f"notify {name}: sent={sent}")
+
+
+@click.group()
+def notify() -> None:
+    """Send the ops webhook a message (settings `notify`; docs/driver.md)."""
+
+
+@notify.command("job")
+@click.argument("name")
+@click.option("--exit-code", "code", type=int, required=True, help="The job's exit code.")
+@click.option("--log", metavar="FILE", help="Where the job's output is (named in the message).")
+def job(name: str, code: int, log: str | None) -> ExitCode:
+    """Report scheduled job NAME's exit code (sent only when the policy says it matters)."""
+    return run_verb("notify", lambda ctx: _job(ctx, name, code, log))
+
+
+COMMANDS = [notify]

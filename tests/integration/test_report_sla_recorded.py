@@ -1,0 +1,85 @@
+"""`report sla` end to end over HTTP: a loopback server answers Gatus's API paths with the
+recorded Gatus answers (tests/fixtures/gatus_recorded/, a stand-in for Gatus itself)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.integration.driver_toys import check_schema
+
+pytestmark = pytest.mark.integration
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "gatus_recorded"
+
+
+@pytest.fixture
+def recorded_gatus() -> Iterator[tuple[str, list[str]]]:
+    """Base URL of the stand-in and the paths it was asked for."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            asked.append(self.path)
+            parts = url.path.strip("/").split("/")
+            if url.path == "/api/v1/endpoints/statuses":
+                file = RECORDED / "endpoints_statuses.json"
+            elif len(parts) == 5 and parts[:3] == ["api", "v1", "endpoints"]:
+                file = RECORDED / f"{parts[3]}.json"
+            else:
+                file = RECORDED / "missing"
+            body = file.read_bytes() if file.is_file() else b"not found"
+            self.send_response(200 if file.is_file() else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_report_sla_month_from_recorded_gatus_answers(
+    run_cli: Any, recorded_gatus: tuple[str, list[str]], tmp_path: Path, monkeypatch: Any
+) -> None:
+    url, asked = recorded_gatus
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    result = run_cli("--json", "report", "sla", "--month", "2026-10", "--gatus-url", url)
+    assert result.exit_code == 0, result.stderr
+    data = check_schema(result.json())["data"]
+    down = {s["name"]: s["down_minutes"] for s in data["services"]}
+    assert down == {"sprocket.gg": 40, "api.sprocket.gg": 60, "postgres": 0}
+    assert data["summary"]["missed"] == ["api.sprocket.gg"]
+    assert "/api/v1/endpoints/critical_api-sprocket-gg/statuses?page=1&pageSize=1" in asked
+    markdown = run_cli("report", "sla", "--month", "2026-10", "--gatus-url", url)
+    assert markdown.stdout.startswith(
+        "# SLA 2026-10 (2026-10-01T00:00:00Z to 2026-11-01T00:00:00Z)"
+    )
+    assert "**NO**" in markdown.stdout
+
+
+def test_report_sla_names_an_unreachable_gatus_and_a_bad_period(run_cli: Any) -> None:
+    result = run_cli("report", "sla", "--week", "2026-W41", "--gatus-url", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "cannot read Gatus's history at http://127.0.0.1:9" in result.stderr
+    bad = run_cli("report", "sla", "--month", "2026-13", "--gatus-url", "http://127.0.0.1:9")
+    assert bad.exit_code == 64 and "--month '2026-13'" in bad.stderr
+    both = run_cli("report", "sla", "--month", "2026-10", "--week", "2026-W41")
+    assert both.exit_code == 64
