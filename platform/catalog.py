@@ -213,6 +213,10 @@ class AppEntry(_Model):
     volumes: list[VolumeEntry] = Field(default_factory=list)
     placement: list[str] = Field(default_factory=list)
     environments: list[Env] = Field(default_factory=lambda: list(Env))
+    # Why this app keeps state (a node-local volume, a single writer): `scale` and
+    # `sprocket:replicas` refuse it unless `scaling` says how its replicas share that state.
+    stateful: str | None = None
+    scaling: str | None = None
 
     @field_validator("image", mode="before")
     @classmethod
@@ -272,6 +276,8 @@ class Catalog(_Model):
     queues: dict[str, str]  # transport key -> queue role; the queue is `<env>-<role>`
     secrets: dict[str, SecretSpec]
     apps: dict[str, AppEntry]
+    # The other layers' stateful services (Redis, Postgres ...) -> why: never scaled here.
+    stateful: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -279,6 +285,19 @@ class Catalog(_Model):
         if isinstance(raw, dict):
             return {k: v for k, v in raw.items() if not str(k).startswith("x-")}
         return raw
+
+    def scale_refusal(self, name: str) -> str | None:
+        """Why `name` must not get another replica count, or None when it may (an unknown
+        name is the caller's to report)."""
+        if name in self.stateful:
+            return f"{name} is stateful ({self.stateful[name]}) and not a platform service"
+        app = self.apps.get(name)
+        if app is not None and app.stateful and not app.scaling:
+            return (
+                f"{name} is stateful ({app.stateful}) and its catalog entry does not say how "
+                "it scales (a `scaling:` line)"
+            )
+        return None
 
     def enabled(self, env: Env) -> dict[str, AppEntry]:
         """The entries deployed in `env`, in catalog order."""
@@ -344,6 +363,10 @@ def check_catalog(catalog: Catalog) -> None:
         _check_secrets(catalog, name, app)
         _check_routes(name, app, hosts)
         _check_placeholders(catalog, name, app)
+        if app.volumes and not app.stateful:
+            raise CatalogError(
+                name, "stateful", "required with volumes: say why its data must stay put"
+            )
         if app.env_from_secrets and not app.command:
             raise CatalogError(
                 name, "command", "required with env_from_secrets (the wrapper execs it)"
