@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from automation.commands import backup, deploy, drift, health, node, restore, rollout, stacks
+from automation.commands import backup, deploy, drift, health, node, restore, rollout, scale, stacks
 
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
@@ -15,4 +15,5 @@ COMMANDS: list[click.Command] = [
     *health.COMMANDS,
     *drift.COMMANDS,
     *node.COMMANDS,
+    *scale.COMMANDS,
 ]
