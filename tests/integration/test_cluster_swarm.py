@@ -8,13 +8,14 @@ the last, which stops a worker for good.
 from __future__ import annotations
 
 import json
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_engine import Cluster, netns_swarm
+from netns_engine import Cluster, driver_setup, netns_swarm
 from waiting import wait_until
 
 from automation.exit_codes import ExitCode
@@ -133,6 +134,103 @@ def test_drain_refuses_when_a_constrained_service_has_nowhere_else_to_go(
     assert "stateful" in human.stdout and "refused" in human.stdout
     for name in ("stateful", "other"):
         cluster.manager.docker("service", "rm", name)
+
+
+def _toy_platform(image: str) -> Callable[[], None]:
+    """A stand-in platform program: the catalog's `web` as one Swarm service of the test image,
+    its replicas read from `sprocket:replicas` as the real program reads them (the real
+    program's handling is tests/unit/test_platform_program_mocked.py)."""
+
+    def program() -> None:
+        import pulumi
+        import pulumi_docker as docker
+
+        replicas = json.loads(pulumi.Config("sprocket").get("replicas") or "{}")
+        docker.Service(
+            "web",
+            name="local-web",
+            task_spec=docker.ServiceTaskSpecArgs(
+                container_spec=docker.ServiceTaskSpecContainerSpecArgs(image=image)
+            ),
+            mode=docker.ServiceModeArgs(
+                replicated=docker.ServiceModeReplicatedArgs(replicas=replicas.get("web", 1))
+            ),
+        )
+
+    return program
+
+
+@pytest.fixture
+def toy_driver(
+    cluster: Cluster,
+    test_images: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """The driver (real engine, real docker provider) on the cluster, the platform program
+    swapped for _toy_platform."""
+    from driver_toys import program_from_spec, substitute_programs
+    from test_real_stacks import _plugins_dir
+
+    from sprocket_common.outputs import LAYER1_KEYS, LAYER2_KEYS
+
+    env = driver_setup(tmp_path, cluster.manager.host, _plugins_dir(), "cluster test")
+    env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("SPROCKET_SETTINGS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # The upstream layers as toys exporting their output contracts (platform's preflight).
+    contract = {
+        layer: {"exports": {k: 5672 if k.endswith("_port") else f"stand-in-{k}" for k in keys}}
+        for layer, keys in (("layer_1", LAYER1_KEYS), ("layer_2", LAYER2_KEYS))
+    }
+    substitute_programs(
+        monkeypatch,
+        {
+            **{layer: program_from_spec(spec) for layer, spec in contract.items()},
+            "platform": _toy_platform(test_images["1"]),
+        },
+    )
+    return env
+
+
+def _platform_config() -> dict[str, Any]:
+    """The config of the platform stack the driver runs (its machine copy for local)."""
+    import yaml
+
+    from automation.pulumi.stack_files import stack_file
+    from automation.settings import load_settings
+    from sprocket_common.stack_info import StackInfo
+
+    path = stack_file(load_settings(), StackInfo.parse("local-platform"))
+    return dict(yaml.safe_load(path.read_text())["config"])
+
+
+def test_scale_of_a_stateless_service_to_3_runs_a_task_on_every_node_and_redis_is_refused(
+    cluster: Cluster, toy_driver: dict[str, str], run_cli: Any
+) -> None:
+    deploy = run_cli("--json", "--yes", "deploy", "all")
+    assert deploy.exit_code == ExitCode.OK, deploy.stdout + deploy.stderr
+    assert len(_placement(cluster, "local-web")) == 1
+
+    result = run_cli("--json", "--yes", "scale", "web=3")
+
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    data = result.json()["data"]
+    assert data["scale"] == [{"service": "web", "from": 1, "to": 3}]
+    assert [r["converged"] for r in data["deploy"]["services"]["results"]] == [True]
+    assert sorted(_placement(cluster, "local-web")) == sorted(e.name for e in cluster.engines)
+    assert _platform_config()["sprocket:replicas"] == '{"web": 3}'  # declared in the config
+    assert run_cli("preview", "platform").exit_code == ExitCode.OK  # the state does not lag
+    [record] = [r for r in _audit(Path(toy_driver["SPROCKET_STATE_DIR"]).parent, "scale")]
+    assert record["scale"] == data["scale"] and record["exit_code"] == 0
+
+    refused = run_cli("--json", "--yes", "scale", "redis=2")
+    assert refused.exit_code == ExitCode.GATE_BLOCKED
+    assert "redis is stateful" in refused.json()["errors"][0]["message"]
+    assert _platform_config()["sprocket:replicas"] == '{"web": 3}'  # nothing changed
+    cluster.manager.docker("service", "rm", "local-web")
 
 
 def test_health_has_a_row_per_node_and_a_stopped_node_is_critical(
