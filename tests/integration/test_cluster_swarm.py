@@ -8,6 +8,7 @@ the last, which stops a worker for good.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -231,6 +232,50 @@ def test_scale_of_a_stateless_service_to_3_runs_a_task_on_every_node_and_redis_i
     assert "redis is stateful" in refused.json()["errors"][0]["message"]
     assert _platform_config()["sprocket:replicas"] == '{"web": 3}'  # nothing changed
     cluster.manager.docker("service", "rm", "local-web")
+
+
+def test_prod_preview_shows_the_worker_droplets_and_never_the_join_token(
+    cluster: Cluster, toy_driver: dict[str, str], run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real layer_1 program with the real DigitalOcean provider, a placeholder token that
+    reaches no API (a fresh stack: nothing to refresh)."""
+    import subprocess
+
+    from driver_toys import substitute_programs
+    from test_real_stacks import PROD_LAYER_1
+
+    from sprocket_common.stack_info import Layer, load_program
+
+    substitute_programs(monkeypatch, {"layer_1": load_program(Layer.LAYER_1)})
+    monkeypatch.setenv("DIGITALOCEAN_TOKEN", "dop_v1_placeholder_never_sent")
+    project = Path(toy_driver["SPROCKET_PROJECT_DIR"])
+    (project / "Pulumi.prod-layer_1.yaml").write_text(
+        PROD_LAYER_1 + '  sprocket:worker_count: "2"\n'
+    )
+    token = "SWMTKN-1-canary-worker-token"
+
+    def pulumi(*args: str, stdin: str | None = None) -> None:
+        subprocess.run(
+            [f"{toy_driver['SPROCKET_PULUMI_CLI_DIR']}/pulumi", "--non-interactive", *args],
+            cwd=project, env={**os.environ, **toy_driver}, input=stdin, text=True,
+            capture_output=True, check=True,
+        )  # fmt: skip
+
+    pulumi("stack", "init", "prod-layer_1", "--secrets-provider", "passphrase")
+    for key, value in (("discord_client_secret", "canary-discord"), ("swarm_join_token", token)):
+        pulumi("config", "set", "--secret", f"sprocket:{key}", "-s", "prod-layer_1", stdin=value)
+
+    plan = run_cli("--env", "prod", "--json", "preview", "layer_1")
+
+    assert plan.exit_code == ExitCode.CHANGES_PRESENT, plan.stdout + plan.stderr
+    [stack] = plan.json()["data"]["stacks"]
+    droplets = {
+        step["urn"].rsplit("::", 1)[-1]: step["op"]
+        for step in stack["steps"]
+        if step["type"] == "digitalocean:index/droplet:Droplet"
+    }
+    assert droplets == {"manager": "create", "worker-1": "create", "worker-2": "create"}
+    assert token not in plan.stdout + plan.stderr
 
 
 def test_health_has_a_row_per_node_and_a_stopped_node_is_critical(
