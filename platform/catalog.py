@@ -38,6 +38,8 @@ from sprocket_common.service import Healthcheck, Resources
 from sprocket_common.stack_info import Env
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
+# The node layer_2 labels for the stateful services' data (layer_2/names.py).
+STORAGE_CONSTRAINT = "node.labels.role==storage"
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
 _TAG = TAG_PATTERN  # sprocket_common/docker_tag.py
@@ -367,6 +369,10 @@ def check_catalog(catalog: Catalog) -> None:
             raise CatalogError(
                 name, "stateful", "required with volumes: say why its data must stay put"
             )
+        if app.volumes and STORAGE_CONSTRAINT not in app.placement:
+            # A local volume lives on one node: a task scheduled elsewhere (a multi-node Swarm,
+            # a reschedule) would start on an empty one.
+            raise CatalogError(name, "placement", f"required with volumes: {STORAGE_CONSTRAINT}")
         if app.env_from_secrets and not app.command:
             raise CatalogError(
                 name, "command", "required with env_from_secrets (the wrapper execs it)"

@@ -407,3 +407,11 @@ def test_scale_refuses_stateful_services_unless_their_entry_says_how_they_scale(
     raw = raw_catalog()
     raw["apps"]["dgraph-alpha"]["scaling"] = "alphas join the zero's replication group"
     assert parse_catalog(raw).scale_refusal("dgraph-alpha") is None
+
+
+def test_an_entry_with_a_volume_is_placed_on_the_storage_node() -> None:
+    raw = raw_catalog()
+    raw["apps"]["legacy-redis"]["placement"] = []
+    err = reject(raw)
+    assert (err.entry, err.field) == ("legacy-redis", "placement")
+    assert "node.labels.role==storage" in str(err)
