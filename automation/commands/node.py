@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -65,37 +67,31 @@ def _activate(ctx: Context, name: str) -> Result:
     return Result("node activate", ExitCode.OK, data, human=_activate_text)
 
 
-class _audited:
+@contextlib.contextmanager
+def _audited(ctx: Context, command: str, data: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The layer_1 stack's lock (the layer that declares the nodes) around the change, and one
-    audit record after it whatever happened: the node, the plan, the moves, the exit code."""
+    audit record after it whatever happened (a held lock included): the node, the plan, the
+    moves, the exit code the block put in the yielded dict."""
+    from automation.errors import DriverError
+    from automation.guard.audit import record_operation
+    from automation.guard.lock import stack_lock
 
-    def __init__(self, ctx: Context, command: str, data: dict[str, Any]) -> None:
-        self.ctx, self.command, self.data = ctx, command, data
-        self.record: dict[str, Any] = {"exit_code": ExitCode.OK}
-        self.stack = ctx.stack(Layer.LAYER_1).name
-
-    def __enter__(self) -> dict[str, Any]:
-        from automation.guard.lock import stack_lock
-
-        self.started = time.monotonic()
-        self.lock = stack_lock(self.ctx.settings, self.stack, self.command)
-        self.lock.__enter__()
-        return self.record
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        from automation.errors import DriverError
-        from automation.guard.audit import record_operation
-
-        self.lock.__exit__(kind, exc, tb)
-        code = self.record["exit_code"]
-        error = ""
-        if exc is not None:
-            code = exc.code if isinstance(exc, DriverError) else ExitCode.ERROR
-            error = exc.message if isinstance(exc, DriverError) else type(exc).__name__
-        record_operation(
-            self.ctx.settings, self.command, self.stack, code, started=self.started,
-            error=error, **{"node": self.data}
-        )  # fmt: skip
+    stack, started = ctx.stack(Layer.LAYER_1).name, time.monotonic()
+    outcome: dict[str, Any] = {"exit_code": ExitCode.OK}
+    code, error = ExitCode.ERROR, ""
+    try:
+        with stack_lock(ctx.settings, stack, command):
+            yield outcome
+        code = outcome["exit_code"]
+    except DriverError as exc:
+        code, error = exc.code, exc.message
+        raise
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        record_operation(ctx.settings, command, stack, code, started=started, error=error,
+                         node=data)  # fmt: skip
 
 
 def _drain_text(data: dict[str, Any]) -> str:
