@@ -16,6 +16,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from sprocket_common.env_config import EnvConfig
+from sprocket_common.required_config import SWARM_JOIN_TOKEN
 
 from .settings import Layer1Settings
 
@@ -98,12 +99,25 @@ def droplets(settings: Layer1Settings, env: EnvConfig) -> tuple[do.Droplet, list
             ssh_keys=settings.ssh_keys,
             monitoring=True,
             tags=[*tags, "swarm-worker"],
-            user_data=_user_data("cloud-init-worker.yaml"),
+            user_data=worker_user_data(manager) if settings.worker_count else None,
             opts=at_creation,
         )
         for i in range(1, settings.worker_count + 1)
     ]
     return manager, workers
+
+
+def worker_user_data(manager: do.Droplet) -> pulumi.Output[str]:
+    """The worker's cloud-init with the join token (`sprocket:swarm_join_token`) and the
+    manager's private address: a secret Output, so the token is never plain in state or preview."""
+    token = pulumi.Config("sprocket").require_secret(SWARM_JOIN_TOKEN.name)
+    return pulumi.Output.secret(
+        pulumi.Output.all(token, manager.ipv4_address_private).apply(
+            lambda args: _user_data(
+                "cloud-init-worker.yaml", join_token=args[0], manager_address=args[1]
+            )
+        )
+    )
 
 
 def data_volume(

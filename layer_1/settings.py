@@ -37,6 +37,7 @@ OTHER_KEYS = frozenset(
         *SHARED_KEYS,
         "discord_client_secret",
         "docker_access_token",
+        "swarm_join_token",
         *EnvConfig.model_fields,
     }
 )

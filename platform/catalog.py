@@ -38,6 +38,8 @@ from sprocket_common.service import Healthcheck, Resources
 from sprocket_common.stack_info import Env
 
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.yaml"
+# The node layer_2 labels for the stateful services' data (layer_2/names.py).
+STORAGE_CONSTRAINT = "node.labels.role==storage"
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
 _TAG = TAG_PATTERN  # sprocket_common/docker_tag.py
@@ -213,6 +215,10 @@ class AppEntry(_Model):
     volumes: list[VolumeEntry] = Field(default_factory=list)
     placement: list[str] = Field(default_factory=list)
     environments: list[Env] = Field(default_factory=lambda: list(Env))
+    # Why this app keeps state (a node-local volume, a single writer): `scale` and
+    # `sprocket:replicas` refuse it unless `scaling` says how its replicas share that state.
+    stateful: str | None = None
+    scaling: str | None = None
 
     @field_validator("image", mode="before")
     @classmethod
@@ -272,6 +278,8 @@ class Catalog(_Model):
     queues: dict[str, str]  # transport key -> queue role; the queue is `<env>-<role>`
     secrets: dict[str, SecretSpec]
     apps: dict[str, AppEntry]
+    # The other layers' stateful services (Redis, Postgres ...) -> why: never scaled here.
+    stateful: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -279,6 +287,19 @@ class Catalog(_Model):
         if isinstance(raw, dict):
             return {k: v for k, v in raw.items() if not str(k).startswith("x-")}
         return raw
+
+    def scale_refusal(self, name: str) -> str | None:
+        """Why `name` must not get another replica count, or None when it may (an unknown
+        name is the caller's to report)."""
+        if name in self.stateful:
+            return f"{name} is stateful ({self.stateful[name]}) and not a platform service"
+        app = self.apps.get(name)
+        if app is not None and app.stateful and not app.scaling:
+            return (
+                f"{name} is stateful ({app.stateful}) and its catalog entry does not say how "
+                "it scales (a `scaling:` line)"
+            )
+        return None
 
     def enabled(self, env: Env) -> dict[str, AppEntry]:
         """The entries deployed in `env`, in catalog order."""
@@ -344,6 +365,14 @@ def check_catalog(catalog: Catalog) -> None:
         _check_secrets(catalog, name, app)
         _check_routes(name, app, hosts)
         _check_placeholders(catalog, name, app)
+        if app.volumes and not app.stateful:
+            raise CatalogError(
+                name, "stateful", "required with volumes: say why its data must stay put"
+            )
+        if app.volumes and STORAGE_CONSTRAINT not in app.placement:
+            # A local volume lives on one node: a task scheduled elsewhere (a multi-node Swarm,
+            # a reschedule) would start on an empty one.
+            raise CatalogError(name, "placement", f"required with volumes: {STORAGE_CONSTRAINT}")
         if app.env_from_secrets and not app.command:
             raise CatalogError(
                 name, "command", "required with env_from_secrets (the wrapper execs it)"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import pulumi
@@ -54,7 +54,8 @@ class PlatformSettings(BaseModel):
     `sprocket:docker_username` (with the secret `sprocket:docker_access_token`: the Sprocket
     images are private on Docker Hub; the same keys as layer_1's), `sprocket:placement`
     ({entry: [constraint]}: this stack's Swarm placement constraints added to the catalog's, e.g.
-    `{core: ["node.labels.sprocket.apps==true"]}` to keep an app on chosen nodes)."""
+    `{core: ["node.labels.sprocket.apps==true"]}` to keep an app on chosen nodes),
+    `sprocket:replicas` ({entry: N}: replicas overriding the catalog's, set by `scale`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,6 +63,7 @@ class PlatformSettings(BaseModel):
     bucket_names: dict[str, str] = Field(default_factory=dict)
     docker_username: str | None = None
     placement: dict[str, list[str]] = Field(default_factory=dict)
+    replicas: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
 
     @field_validator("placement")
     @classmethod
@@ -96,6 +98,27 @@ def with_placement(apps: Mapping[str, AppEntry], settings: PlatformSettings) -> 
     }
 
 
+def with_replicas(
+    catalog: Catalog, apps: Mapping[str, AppEntry], settings: PlatformSettings
+) -> dict[str, AppEntry]:
+    """The entries with this stack's `sprocket:replicas` (ConfigError for an entry not enabled
+    here, or one the catalog marks stateful without saying how it scales)."""
+    unknown = sorted(set(settings.replicas) - set(apps))
+    if unknown:
+        raise ConfigError(
+            "sprocket:replicas",
+            f"names no enabled catalog entry: {', '.join(unknown)} (entries: {', '.join(apps)})",
+        )
+    for name in settings.replicas:
+        refused = catalog.scale_refusal(name)
+        if refused:
+            raise ConfigError("sprocket:replicas", refused)
+    return {
+        name: app.model_copy(update={"replicas": settings.replicas.get(name, app.replicas)})
+        for name, app in apps.items()
+    }
+
+
 def registry_auth(settings: PlatformSettings) -> RegistryAuth | None:
     if not settings.docker_username:
         return None
@@ -116,7 +139,7 @@ def program() -> None:
     check_config_keys()
     catalog = load_catalog()
     settings = read_config(PlatformSettings)
-    apps = with_placement(catalog.enabled(env), settings)
+    apps = with_replicas(catalog, with_placement(catalog.enabled(env), settings), settings)
     images = image_settings(catalog)
     secret_settings = read_config(SecretSettings)
     image_refs = {

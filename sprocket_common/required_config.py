@@ -62,6 +62,13 @@ DOCKER_ACCESS_TOKEN = RequiredKey(
     secret=True,
     when_set="sprocket:docker_username",
 )
+SWARM_JOIN_TOKEN = RequiredKey(
+    "sprocket:swarm_join_token",
+    "the Swarm's worker join token (`docker swarm join-token -q worker` on the manager), "
+    "for the worker droplets' first boot",
+    secret=True,
+    when_set="sprocket:worker_count",
+)
 
 BY_LAYER: Mapping[str, tuple[RequiredKey, ...]] = {
     "layer_1": (
@@ -72,6 +79,7 @@ BY_LAYER: Mapping[str, tuple[RequiredKey, ...]] = {
         DISCORD_GUILD_ID,
         DISCORD_CLIENT_SECRET,
         DOCKER_ACCESS_TOKEN,
+        SWARM_JOIN_TOKEN,
     ),
     "layer_2": (BASE_DOMAIN,),
     "platform": (DOCKER_ACCESS_TOKEN,),

@@ -82,12 +82,14 @@ def _swarm_findings(
     ctx: Context, client: Any, options: HealthOptions, limits: Thresholds, now: datetime
 ) -> tuple[list[Finding], set[str]]:
     """Everything read through the Docker API, and the public hostnames found on the way."""
+    from automation.cluster.node_health import swarm_node_findings
     from automation.health import checks, collect
 
     services = collect.list_services(client, options.services_prefix)
     findings: list[Finding] = []
     for snapshot in collect.snapshots(services):
         findings += [checks.check_replicas(snapshot), checks.check_restarts(snapshot, now, limits)]
+    findings += swarm_node_findings(client.api)  # a row per node on a multi-node Swarm
     if options.check_stats:
         for sample in collect.container_samples(client, {s.name for s in services}):
             findings.extend(checks.check_container(sample, limits))

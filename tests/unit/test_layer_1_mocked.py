@@ -127,8 +127,13 @@ def test_prod_registers_the_swarm_resources_and_each_digitalocean_resource(prod:
     assert {(r.type, r.name) for r in prod.resources} == expected
 
 
+JOIN_TOKEN = "SWMTKN-1-canary-join-token"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's special secret key
+
+
 def test_workers_are_optional_and_join_the_firewall(run_layer: Any) -> None:
-    rec = run_layer("layer_1", env="prod", config={**PROD, "worker_count": 2}, secrets=SECRETS)
+    secrets = {**SECRETS, "swarm_join_token": JOIN_TOKEN}
+    rec = run_layer("layer_1", env="prod", config={**PROD, "worker_count": 2}, secrets=secrets)
     droplets = rec.by_type("digitalocean:index/droplet:Droplet")
     assert sorted(d.name for d in droplets) == ["manager", "worker-1", "worker-2"]
     firewall = rec.one("digitalocean:index/firewall:Firewall", "swarm").inputs
@@ -137,6 +142,32 @@ def test_workers_are_optional_and_join_the_firewall(run_layer: Any) -> None:
     swarm_rules = [r for r in firewall["inboundRules"] if "sourceDropletIds" in r]
     assert all(sorted(r["sourceDropletIds"]) == ids for r in swarm_rules)
     assert len(rec.outputs["droplet_ips"]) == 3
+
+
+def test_workers_join_the_swarm_at_first_boot_with_the_token_only_in_their_user_data(
+    run_layer: Any,
+) -> None:
+    import yaml
+
+    secrets = {**SECRETS, "swarm_join_token": JOIN_TOKEN}
+    rec = run_layer("layer_1", env="prod", config={**PROD, "worker_count": 1}, secrets=secrets)
+    worker = rec.one("digitalocean:index/droplet:Droplet", "worker-1").inputs
+    # The engine receives the user data as a secret (Pulumi's secret signature wraps it).
+    wrapped = worker["userData"]
+    assert wrapped[SECRET_SIG] == "1b47061264138c4ac30d75fd1eb44270"
+    cloud_init = yaml.safe_load(wrapped["value"])
+    [token_file] = cloud_init["write_files"]
+    assert (token_file["content"], token_file["permissions"]) == (JOIN_TOKEN, "0600")
+    join = next(c for c in cloud_init["runcmd"] if "swarm join" in c)
+    assert JOIN_TOKEN not in join and ":2377" in join  # read from the root-only file
+    manager = rec.one("digitalocean:index/droplet:Droplet", "manager").inputs
+    assert JOIN_TOKEN not in str(manager) and JOIN_TOKEN not in str(rec.outputs)
+    assert cloud_init["runcmd"][-1] == "rm -f /root/swarm-join-token"
+
+
+def test_workers_without_a_join_token_name_the_key(run_layer: Any) -> None:
+    with pytest.raises(Exception, match="sprocket:swarm_join_token"):
+        run_layer("layer_1", env="prod", config={**PROD, "worker_count": 1}, secrets=SECRETS)
 
 
 # --- every service carries the house defaults --------------------------------------------------

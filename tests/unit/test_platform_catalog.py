@@ -390,3 +390,28 @@ def test_preview_refuses_a_reference_to_nothing_naming_entry_field_and_valid_val
     assert f"entry {entry!r}, field {field!r}" in result.stderr
     assert valid in result.stderr
     assert "[applied]" not in result.stdout and "to create" not in result.stdout  # no plan
+
+
+def test_an_entry_with_a_volume_must_say_why_it_is_stateful() -> None:
+    raw = raw_catalog()
+    del raw["apps"]["dgraph-alpha"]["stateful"]
+    err = reject(raw)
+    assert (err.entry, err.field) == ("dgraph-alpha", "stateful")
+
+
+def test_scale_refuses_stateful_services_unless_their_entry_says_how_they_scale() -> None:
+    catalog = load_catalog()
+    assert catalog.scale_refusal("web") is None
+    assert "redis is stateful" in (catalog.scale_refusal("redis") or "")
+    assert "dgraph-alpha is stateful" in (catalog.scale_refusal("dgraph-alpha") or "")
+    raw = raw_catalog()
+    raw["apps"]["dgraph-alpha"]["scaling"] = "alphas join the zero's replication group"
+    assert parse_catalog(raw).scale_refusal("dgraph-alpha") is None
+
+
+def test_an_entry_with_a_volume_is_placed_on_the_storage_node() -> None:
+    raw = raw_catalog()
+    raw["apps"]["legacy-redis"]["placement"] = []
+    err = reject(raw)
+    assert (err.entry, err.field) == ("legacy-redis", "placement")
+    assert "node.labels.role==storage" in str(err)

@@ -394,3 +394,19 @@ def test_the_committed_stack_files_use_only_keys_the_platform_reads(
     if env != "local":
         config["sprocket:secrets_source"] = "config"  # no Vault under the mocks
     run_platform(run_layer, env, config=config)
+
+
+@pytest.mark.mocked
+def test_stack_replicas_change_one_app_only_and_refuse_a_stateful_one_mocked(
+    run_layer: Any,
+) -> None:
+    from sprocket_common.env_config import ConfigError
+
+    before = services(run_platform(run_layer))
+    after = services(run_platform(run_layer, config={"replicas": {"web": 3}}))
+    assert after["web"]["mode"]["replicated"]["replicas"] == 3
+    assert {name for name in before if before[name] != after[name]} == {"web"}
+    with pytest.raises(ConfigError, match=r"sprocket:replicas: dgraph-alpha is stateful"):
+        run_platform(run_layer, config={"replicas": {"dgraph-alpha": 2}})
+    with pytest.raises(ConfigError, match=r"sprocket:replicas: names no enabled catalog entry"):
+        run_platform(run_layer, config={"replicas": {"wbe": 2}})

@@ -1,0 +1,48 @@
+"""Reading the Swarm's nodes and finding the one an operator names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from automation.errors import BadInput
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One node as `docker node ls` shows it; `state` is ready/down/unknown/disconnected,
+    `availability` active/pause/drain."""
+
+    id: str
+    hostname: str
+    role: str
+    availability: str
+    state: str
+    labels: Mapping[str, str]
+
+    @classmethod
+    def of(cls, node: Mapping[str, Any]) -> NodeView:
+        spec, status = node.get("Spec", {}), node.get("Status", {})
+        return cls(
+            id=node["ID"],
+            hostname=node.get("Description", {}).get("Hostname", ""),
+            role=spec.get("Role", ""),
+            availability=spec.get("Availability", "active"),
+            state=status.get("State", "unknown"),
+            labels=spec.get("Labels") or {},
+        )
+
+
+def find_node(nodes: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
+    """The node whose hostname is `name`, or whose ID is or starts with it (as the docker CLI
+    accepts). BadInput naming the nodes when none or several match."""
+    views = [(NodeView.of(node), node) for node in nodes]
+    exact = [node for view, node in views if name in (view.hostname, view.id)]
+    matches = exact or [node for view, node in views if view.id.startswith(name)]
+    known = ", ".join(sorted(view.hostname or view.id for view, _ in views))
+    if not matches:
+        raise BadInput(f"no Swarm node {name!r}", f"the nodes: {known}")
+    if len(matches) > 1:
+        raise BadInput(f"{name!r} names {len(matches)} nodes", f"give a node ID; nodes: {known}")
+    return matches[0]

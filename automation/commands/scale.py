@@ -1,0 +1,91 @@
+"""scale: replica counts of platform services, declared in the stack config and deployed."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from automation.cli import run_verb
+from automation.context import Context
+from automation.exit_codes import ExitCode
+from automation.render import Result
+from sprocket_common.stack_info import Layer
+
+
+def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
+    from pulumi.automation import ConfigValue
+
+    from automation.cluster import scale
+    from automation.guard.audit import record_operation
+    from automation.guard.lock import stack_lock
+    from automation.pulumi.workspace import select_stack
+    from automation.stack.gate import GatePolicy
+    from automation.stack.run import RunOptions, StackOutcome, deploy_stack
+
+    requests = scale.parse_requests(args)
+    defaults = scale.check_scalable(requests, ctx.env.value)
+    info = ctx.stack(Layer.PLATFORM)
+    started = time.monotonic()
+    # The lock is re-entrant in this process: deploy_stack's guard takes it again inside.
+    with stack_lock(ctx.settings, info.name, "scale"):
+        stack = select_stack(ctx.settings, info)
+        raw = stack.get_all_config().get(scale.REPLICAS_KEY)
+        current = scale.replicas_config(raw.value if raw else None)
+        target = scale.target_config(current, defaults, requests)
+        changes = scale.moves(current, defaults, requests)
+        _write(stack, target, ConfigValue)
+        outcome: StackOutcome | None = None
+        try:
+            # One service update per named service at most: anything else in the plan (drift,
+            # an unrelated edit) blocks it whole, and the count goes back.
+            policy = GatePolicy(max_changes=len(requests))
+            outcome = deploy_stack(ctx, info, RunOptions(policy=policy))
+        finally:
+            if outcome is None or (outcome.exit_code != ExitCode.OK and not outcome.applied):
+                _write(stack, current, ConfigValue)
+    data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
+    record_operation(
+        ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
+    )
+    return Result("scale", outcome.exit_code, data, human=_text)
+
+
+def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
+    from automation.cluster.scale import REPLICAS_KEY
+
+    if replicas:
+        stack.set_config(REPLICAS_KEY, config_value(json.dumps(replicas)))
+    else:
+        stack.remove_config(REPLICAS_KEY)
+
+
+def _text(data: dict[str, Any]) -> str:
+    deploy = data["deploy"]
+    lines = [f"{c['service']}: {c['from']} -> {c['to']} replicas" for c in data["scale"]]
+    if deploy["exit_code"] == ExitCode.GATE_BLOCKED:
+        lines.append(f"blocked, config put back: {deploy['message']}")
+    else:
+        lines.append(f"{data['stack']}: {deploy['status']}")
+        results = (deploy.get("services") or {}).get("results") or []
+        lines += [f"  {r['service']}: {r.get('summary', r.get('phase', ''))}" for r in results]
+    return "\n".join(lines)
+
+
+@click.command(name="scale")
+@click.argument("requests", nargs=-1, metavar="SERVICE=N...")
+def scale_command(requests: tuple[str, ...]) -> ExitCode:
+    """Set platform services' replica counts (catalog names), e.g. `scale web=3 core=2`.
+
+    The counts go into the platform stack's config (`sprocket:replicas`), then a gated deploy
+    (at most one change per named service; anything else blocks it, exit 3, and the config is
+    put back) and the wait for convergence (exit 14 when a service does not converge).
+    Stateful services (the catalog's `stateful:` entries: Redis, Postgres, dgraph ...) are
+    refused with the catalog's reason (exit 3) unless their entry says how they scale.
+    """
+    return run_verb("scale", lambda ctx: _scale(ctx, requests))
+
+
+COMMANDS: list[click.Command] = [scale_command]

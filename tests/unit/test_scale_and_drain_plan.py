@@ -1,0 +1,86 @@
+"""`scale` input and config arithmetic, and the drain plan, on recorded shapes of the Docker API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from automation.cluster.drain import Risk, blocking, plan
+from automation.cluster.scale import (
+    ScaleRequest,
+    check_scalable,
+    parse_requests,
+    replicas_config,
+    target_config,
+)
+from automation.errors import BadInput, GateBlocked
+
+
+def test_requests_parse_and_bad_ones_name_the_argument() -> None:
+    assert parse_requests(("web=3", "core=0")) == [ScaleRequest("web", 3), ScaleRequest("core", 0)]
+    for bad, word in (("web", "SERVICE=N"), ("web=-1", "SERVICE=N"), ("web=900", "more than 50")):
+        with pytest.raises(BadInput, match=word):
+            parse_requests((bad,))
+    with pytest.raises(BadInput, match="twice"):
+        parse_requests(("web=2", "web=3"))
+
+
+def test_stateful_services_are_refused_with_the_catalogs_reason() -> None:
+    with pytest.raises(GateBlocked, match=r"redis is stateful \(one Redis"):
+        check_scalable([ScaleRequest("redis", 2)], "local")
+    with pytest.raises(GateBlocked, match="dgraph-alpha is stateful"):
+        check_scalable([ScaleRequest("web", 2), ScaleRequest("dgraph-alpha", 2)], "local")
+    with pytest.raises(BadInput, match="no platform service legacy-worker in local"):
+        check_scalable([ScaleRequest("legacy-worker", 2)], "local")
+    assert check_scalable([ScaleRequest("web", 3)], "local") == {"web": 1}
+
+
+def test_the_config_keeps_other_counts_and_drops_a_count_equal_to_the_catalogs() -> None:
+    current = replicas_config('{"core": 2}')
+    target = target_config(current, {"web": 1, "core": 1}, [ScaleRequest("web", 3)])
+    assert target == {"core": 2, "web": 3}
+    assert target_config(target, {"web": 1}, [ScaleRequest("web", 1)]) == {"core": 2}
+    with pytest.raises(BadInput, match="not an object of counts"):
+        replicas_config('{"web": "three"}')
+
+
+def _node(node_id: str, host: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "ID": node_id,
+        "Description": {"Hostname": host},
+        "Spec": {"Role": "worker", "Availability": "active", "Labels": labels or {}},
+        "Status": {"State": "ready"},
+    }
+
+
+def _service(sid: str, name: str, **spec: Any) -> dict[str, Any]:
+    template = {"ContainerSpec": {"Mounts": spec.pop("mounts", [])}}
+    if "constraints" in spec:
+        template["Placement"] = {"Constraints": spec.pop("constraints")}
+    mode = {"Global": {}} if spec.pop("global_", False) else {"Replicated": {"Replicas": 1}}
+    return {"ID": sid, "Spec": {"Name": name, "Mode": mode, "TaskTemplate": template}}
+
+
+def _task(sid: str, node: str) -> dict[str, Any]:
+    return {"ServiceID": sid, "NodeID": node, "DesiredState": "running"}
+
+
+def test_the_plan_names_each_risk_and_only_unallowed_ones_block() -> None:
+    nodes = {"n1": _node("n1", "w1", {"role": "storage"}), "n2": _node("n2", "w2")}
+    services = [
+        _service("s1", "spread"),
+        _service("s2", "pinned", constraints=["node.labels.role==storage"]),
+        _service("s3", "agent", global_=True),
+        _service("s4", "db", mounts=[{"Type": "volume", "Source": "db-data"}]),
+    ]
+    tasks = [_task("s1", "n1"), _task("s1", "n2"), _task("s2", "n1"), _task("s3", "n1")]
+    tasks += [_task("s3", "n2"), _task("s4", "n1")]
+    by_name = {d.service: d for d in plan("n1", nodes, services, tasks)}
+    assert set(by_name["spread"].risks) == set()
+    assert set(by_name["pinned"].risks) == {Risk.PLACEMENT, Risk.LAST_TASK}
+    assert "node.labels.role==storage" in by_name["pinned"].risks[Risk.PLACEMENT]
+    assert set(by_name["agent"].risks) == {Risk.GLOBAL}
+    assert set(by_name["db"].risks) == {Risk.VOLUME, Risk.LAST_TASK}
+    blocked = blocking(list(by_name.values()), {Risk.LAST_TASK, Risk.VOLUME})
+    assert [d.service for d in blocked] == ["agent", "pinned"]
