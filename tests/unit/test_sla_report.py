@@ -105,7 +105,14 @@ def test_an_ongoing_incident_runs_to_now_and_says_so() -> None:
 
 @pytest.mark.parametrize(
     ("make", "text"),
-    [(period.month, "2026-13"), (period.month, "Nov"), (period.week, "2026-W54")],
+    [
+        (period.month, "2026-13"),
+        (period.month, "Nov"),
+        (period.week, "2026-W54"),
+        (period.month, "0000-01"),  # out of datetime's range: bad input, not a driver bug
+        (period.month, "9999-12"),
+        (period.week, "9999-W52"),
+    ],
 )
 def test_a_bad_period_names_the_option(make: Any, text: str) -> None:
     with pytest.raises(BadInput, match=text):
