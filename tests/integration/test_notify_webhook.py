@@ -187,3 +187,47 @@ def test_the_cron_wrapper_sends_one_message_per_job_run(
     assert messages[1]["job_exit_code"] == 3
     assert messages[1]["id"].startswith("cron-docker-cleanup-")
     assert CANARY not in json.dumps(messages)
+
+
+def test_a_receiver_that_trickles_its_answer_body_is_not_waited_for(tmp_path: Path) -> None:
+    """requests' timeout is per socket read: a body sent a byte at a time (each within the
+    timeout) held a failing verb for minutes. The status line is the answer; the body is not
+    read (the receiver sees the driver hang up before it has written it all)."""
+    from automation.notify import deliver
+
+    finished = threading.Event()
+    outcome: list[str] = []
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    threading.Event().wait(0.1)
+                outcome.append("body written to the end")
+            except OSError:
+                outcome.append("driver hung up")
+            finally:
+                finished.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/sprocket"
+        event = {"id": "op-trickle", "verb": "health"}
+        assert deliver(url, KEY.encode(), event, sent_dir=tmp_path, timeout_s=1.0) is True
+        assert finished.wait(timeout=30)
+        assert outcome == ["driver hung up"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
