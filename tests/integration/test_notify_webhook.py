@@ -231,3 +231,26 @@ def test_a_receiver_that_trickles_its_answer_body_is_not_waited_for(tmp_path: Pa
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_a_database_password_from_the_settings_file_is_redacted(
+    receiver: Receiver, notify_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backup db` (scheduled) reads [data] db_password from sprocket.toml, not the environment:
+    it is a settings secret like the backup keys, so a message never carries it."""
+    from automation.notify import notify_result
+
+    password = "canary-db-password-6f2e"
+    settings = tmp_path / "sprocket.toml"
+    settings.write_text(f'[data]\ndb_password = "{password}"\n')
+    monkeypatch.setenv("SPROCKET_SETTINGS", str(settings))
+    monkeypatch.setenv("SPROCKET_OPERATION_ID", "op-redact-db")
+    failed = Result(
+        "backup db",
+        ExitCode.BACKUP_FAILED,
+        errors=[{"message": f"pg_dump: password {password} refused", "hint": "check [data]"}],
+    )
+    assert notify_result("backup db", failed, env="prod") is True
+    [message] = receiver.accepted()
+    assert password not in receiver.answered[0][1].decode()
+    assert message["errors"][0]["message"] == "pg_dump: password [secret] refused"
