@@ -254,3 +254,24 @@ def test_a_database_password_from_the_settings_file_is_redacted(
     [message] = receiver.accepted()
     assert password not in receiver.answered[0][1].decode()
     assert message["errors"][0]["message"] == "pg_dump: password [secret] refused"
+
+
+def test_the_cron_wrapper_reports_a_misconfigured_job_and_a_job_of_any_name(
+    receiver: Receiver, notify_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Unattended, exit 64 means the job's configuration rotted (e.g. the env file lost the
+    bucket): nobody is at a keyboard to see it, and the old alert hook reported it. A job the
+    policy does not name is reported too; a held lock is not (the next run retries)."""
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+    driver = [python, "-m", "automation", "--env", "local", "--json"]
+    run = _run_job(notify_env, tmp_path, "backup-verify", *driver, "backup", "verify", "all")
+    assert run.returncode == ExitCode.BAD_INPUT, run.stderr
+    run = _run_job(notify_env, tmp_path, "report-sla", "sh", "-c", "exit 1")
+    assert run.returncode == 1
+    run = _run_job(notify_env, tmp_path, "drift", "sh", "-c", f"exit {int(ExitCode.LOCKED)}")
+    assert run.returncode == ExitCode.LOCKED
+    messages = receiver.accepted()
+    assert [(m["verb"], m["job_exit_code"]) for m in messages] == [
+        ("backup-verify", 64),
+        ("report-sla", 1),
+    ]
