@@ -17,7 +17,6 @@ from automation.render import Result
 
 
 def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
-    from automation.notify.policy import should_notify
     from automation.notify.service import build_event, operation_id, send
 
     try:
@@ -25,7 +24,7 @@ def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
     except ValueError:
         exit_code = ExitCode.ERROR  # a non-driver command's own code
     sent, op_id = False, operation_id()
-    if should_notify(name, exit_code):
+    if _job_failed(name, code, exit_code):
         hint = f"details: {log}" if log else "see the job's log"
         errors = [{"message": f"scheduled job {name} exited {code}", "hint": hint}]
         event = build_event(name, ctx.env.value, exit_code, op_id, errors=errors)
@@ -33,6 +32,17 @@ def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
         sent = send(event, ctx.settings)
     data = {"job": name, "exit_code": code, "sent": sent, "id": op_id}
     return Result("notify", ExitCode.OK, data, human=lambda d: f"notify {name}: sent={sent}")
+
+
+def _job_failed(name: str, code: int, exit_code: ExitCode) -> bool:
+    """A scheduled job runs unattended: a job the policy does not name fails on any non-zero
+    exit (its codes need not be the driver's), and bad input (the job's configuration rotted)
+    is a failure too; the policy decides the rest (a held lock is not: the next run retries)."""
+    from automation.notify.policy import POLICY, should_notify
+
+    if name not in POLICY:
+        return code != 0
+    return exit_code is ExitCode.BAD_INPUT or should_notify(name, exit_code)
 
 
 @click.group()

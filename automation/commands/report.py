@@ -12,6 +12,8 @@ from automation.render import Result
 
 
 def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | None) -> Result:
+    from urllib.parse import urlparse
+
     import requests
 
     from automation.health.collect import redact_url
@@ -32,9 +34,12 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
             statuses = [gatus.endpoint_events(gatus_url, str(e["key"]), session) for e in listed]
         data = report.build(statuses, span, now_utc())
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        # requests names the full URL in its errors, userinfo included: drop the password.
+        password = urlparse(gatus_url).password
+        detail = str(exc).replace(password, "***") if password else str(exc)
         raise DriverError(
             f"cannot read Gatus's history at {redact_url(gatus_url)}: {type(exc).__name__}: "
-            f"{redact_url(str(exc))}",
+            f"{redact_url(detail)}",
             "check --gatus-url (the status page's base URL) and that Gatus is up",
         ) from None
     data["gatus_url"] = redact_url(gatus_url)

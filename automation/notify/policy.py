@@ -27,6 +27,11 @@ POLICY: dict[str, Callable[[ExitCode], bool]] = {
     "backup-verify": _failed,  # cron job names
     "backup prune": _failed,
     "backup-prune": _failed,
+    "backup db": _failed,  # issue 19's scheduled database and Vault backups, and the drill
+    "backup-db": _failed,
+    "backup vault": _failed,
+    "backup-vault": _failed,
+    "drill": _failed,  # 1 a restore step failed
     "rollout": _failed,  # 7 rolled back, 8 rollback failed, 14 not converged
     # A deploy's other failures are seen by whoever ran it; services left unconverged are not.
     "deploy": lambda code: code is ExitCode.NOT_CONVERGED,

@@ -81,13 +81,16 @@ def deliver(
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> None:
     try:
-        answer = requests.post(url, data=body, headers=headers, timeout=timeout_s)
+        # stream: the status line is the answer; reading a body sent slowly would wait far
+        # longer than timeout_s (it bounds each read, not the whole answer).
+        with requests.post(url, data=body, headers=headers, timeout=timeout_s, stream=True) as r:
+            status = r.status_code
     except requests.RequestException as exc:
         raise _Retryable(type(exc).__name__) from None  # the text may hold the URL's secrets
-    if answer.status_code in _RETRY_STATUS:
-        raise _Retryable(f"HTTP {answer.status_code}")
-    if answer.status_code >= 300:
-        raise DeliveryError(f"HTTP {answer.status_code}")
+    if status in _RETRY_STATUS:
+        raise _Retryable(f"HTTP {status}")
+    if status >= 300:
+        raise DeliveryError(f"HTTP {status}")
 
 
 def _claim(sent_dir: Path, event_id: str) -> Path | None:

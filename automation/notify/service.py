@@ -105,7 +105,7 @@ def _redact(event: dict[str, Any], settings: Any) -> dict[str, Any]:
     from automation.stack.report_markdown import Redactor, secret_values_from_env
 
     values = list(secret_values_from_env())
-    for group in (settings.backup, settings.notify):
+    for group in (settings.backup, settings.data, settings.notify):  # every settings group
         for value in group.model_dump().values():
             if hasattr(value, "get_secret_value"):
                 values.append(value.get_secret_value())

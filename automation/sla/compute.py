@@ -69,7 +69,8 @@ class ServiceSla:
 
     @property
     def complete(self) -> bool:
-        return self.history_from is None
+        """Known for the whole period: history from its start (and any at all)."""
+        return self.history_from is None and self.measured_minutes > 0
 
     def as_json(self) -> dict[str, Any]:
         uptime = self.uptime_pct

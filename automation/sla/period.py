@@ -23,11 +23,16 @@ class Period:
 def month(text: str) -> Period:
     """`YYYY-MM`; BadInput names the option otherwise."""
     match = re.fullmatch(r"(\d{4})-(\d{2})", text)
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise BadInput(f"--month {text!r} is not a month like 2026-11", "pass --month YYYY-MM")
-    year, number = int(match.group(1)), int(match.group(2))
-    start = datetime(year, number, 1, tzinfo=UTC)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    try:
+        if not match:
+            raise ValueError(text)
+        year, number = int(match.group(1)), int(match.group(2))
+        start = datetime(year, number, 1, tzinfo=UTC)  # ValueError: month 13, year 0 or 10000
+        end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    except ValueError:
+        raise BadInput(
+            f"--month {text!r} is not a month like 2026-11", "pass --month YYYY-MM"
+        ) from None
     return Period(text, start, end)
 
 
@@ -38,9 +43,10 @@ def week(text: str) -> Period:
         if not match:
             raise ValueError(text)
         monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError:
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+        end = start + timedelta(days=7)  # OverflowError: the last week of year 9999
+    except (ValueError, OverflowError):
         raise BadInput(
             f"--week {text!r} is not an ISO week like 2026-W48", "pass --week YYYY-Www"
         ) from None
-    start = datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
-    return Period(text, start, start + timedelta(days=7))
+    return Period(text, start, end)

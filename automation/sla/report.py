@@ -58,6 +58,8 @@ def markdown(data: dict[str, Any]) -> str:
     for s in data["services"]:
         uptime = "n/a" if s["uptime_pct"] is None else f"{s['uptime_pct']:.3f}%"
         note = "" if s["complete"] else f" (history from {s['history_from']})"
+        if not s["complete"] and s["history_from"] is None:
+            note = " (no history in the period)"
         met = "yes" if s["met"] else "**NO**"
         lines.append(
             f"| {s['name']}{note} | {s['group']} | {s['target_pct']}% | {uptime} | "

@@ -187,3 +187,91 @@ def test_the_cron_wrapper_sends_one_message_per_job_run(
     assert messages[1]["job_exit_code"] == 3
     assert messages[1]["id"].startswith("cron-docker-cleanup-")
     assert CANARY not in json.dumps(messages)
+
+
+def test_a_receiver_that_trickles_its_answer_body_is_not_waited_for(tmp_path: Path) -> None:
+    """requests' timeout is per socket read: a body sent a byte at a time (each within the
+    timeout) held a failing verb for minutes. The status line is the answer; the body is not
+    read (the receiver sees the driver hang up before it has written it all)."""
+    from automation.notify import deliver
+
+    finished = threading.Event()
+    outcome: list[str] = []
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            try:
+                for _ in range(40):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    threading.Event().wait(0.1)
+                outcome.append("body written to the end")
+            except OSError:
+                outcome.append("driver hung up")
+            finally:
+                finished.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks/sprocket"
+        event = {"id": "op-trickle", "verb": "health"}
+        assert deliver(url, KEY.encode(), event, sent_dir=tmp_path, timeout_s=1.0) is True
+        assert finished.wait(timeout=30)
+        assert outcome == ["driver hung up"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_database_password_from_the_settings_file_is_redacted(
+    receiver: Receiver, notify_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`backup db` (scheduled) reads [data] db_password from sprocket.toml, not the environment:
+    it is a settings secret like the backup keys, so a message never carries it."""
+    from automation.notify import notify_result
+
+    password = "canary-db-password-6f2e"
+    settings = tmp_path / "sprocket.toml"
+    settings.write_text(f'[data]\ndb_password = "{password}"\n')
+    monkeypatch.setenv("SPROCKET_SETTINGS", str(settings))
+    monkeypatch.setenv("SPROCKET_OPERATION_ID", "op-redact-db")
+    failed = Result(
+        "backup db",
+        ExitCode.BACKUP_FAILED,
+        errors=[{"message": f"pg_dump: password {password} refused", "hint": "check [data]"}],
+    )
+    assert notify_result("backup db", failed, env="prod") is True
+    [message] = receiver.accepted()
+    assert password not in receiver.answered[0][1].decode()
+    assert message["errors"][0]["message"] == "pg_dump: password [secret] refused"
+
+
+def test_the_cron_wrapper_reports_a_misconfigured_job_and_a_job_of_any_name(
+    receiver: Receiver, notify_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Unattended, exit 64 means the job's configuration rotted (e.g. the env file lost the
+    bucket): nobody is at a keyboard to see it, and the old alert hook reported it. A job the
+    policy does not name is reported too; a held lock is not (the next run retries)."""
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+    driver = [python, "-m", "automation", "--env", "local", "--json"]
+    run = _run_job(notify_env, tmp_path, "backup-verify", *driver, "backup", "verify", "all")
+    assert run.returncode == ExitCode.BAD_INPUT, run.stderr
+    run = _run_job(notify_env, tmp_path, "report-sla", "sh", "-c", "exit 1")
+    assert run.returncode == 1
+    run = _run_job(notify_env, tmp_path, "drift", "sh", "-c", f"exit {int(ExitCode.LOCKED)}")
+    assert run.returncode == ExitCode.LOCKED
+    messages = receiver.accepted()
+    assert [(m["verb"], m["job_exit_code"]) for m in messages] == [
+        ("backup-verify", 64),
+        ("report-sla", 1),
+    ]

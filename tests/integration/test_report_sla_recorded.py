@@ -83,3 +83,16 @@ def test_report_sla_names_an_unreachable_gatus_and_a_bad_period(run_cli: Any) ->
     assert bad.exit_code == 64 and "--month '2026-13'" in bad.stderr
     both = run_cli("report", "sla", "--month", "2026-10", "--week", "2026-W41")
     assert both.exit_code == 64
+
+
+def test_report_sla_error_never_shows_the_gatus_password(
+    run_cli: Any, recorded_gatus: tuple[str, list[str]]
+) -> None:
+    """Gatus behind basic auth: an HTTP error's text (requests names the full URL) is redacted."""
+    url, _ = recorded_gatus
+    with_auth = url.replace("http://", "http://ops:CANARY-gatus-pw-4242@") + "/wrong-base"
+    result = run_cli("--json", "report", "sla", "--month", "2026-10", "--gatus-url", with_auth)
+    assert result.exit_code == 1
+    document = result.json()
+    assert "404" in document["errors"][0]["message"]
+    assert "CANARY-gatus-pw-4242" not in result.stdout + result.stderr

@@ -63,3 +63,28 @@ def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:
 )
 def test_which_results_are_sent(verb: str, code: ExitCode, sent: bool) -> None:
     assert should_notify(verb, code) is sent
+
+
+def _scheduled_jobs() -> dict[str, str]:
+    """Each schedule name of scripts/cron/job and the driver verb it runs ('' if not the driver)."""
+    import re
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "cron" / "job").read_text()
+    jobs = {}
+    for name, command in re.findall(
+        r"^\s+([a-z-]+)\) exec scripts/cron/run-job \S+ (.*?) ;;", script, re.M
+    ):
+        driver = re.match(r'"\$\{driver\[@\]\}" ([a-z][a-z-]*(?: [a-z][a-z-]*)?)', command)
+        words = driver.group(1).split() if driver else []
+        jobs[name] = " ".join(w for w in words if w not in {"all"})
+    return jobs
+
+
+def test_every_scheduled_job_and_its_driver_verb_notify_on_failure() -> None:
+    jobs = _scheduled_jobs()
+    assert {"backup-db", "backup-vault", "drill", "health"} <= set(jobs)
+    for name, verb in jobs.items():
+        assert should_notify(name, ExitCode.ERROR), f"cron job {name} failing is not sent"
+        if verb:
+            assert should_notify(verb, ExitCode.ERROR), f"verb {verb!r} (job {name}) is not sent"

@@ -105,8 +105,26 @@ def test_an_ongoing_incident_runs_to_now_and_says_so() -> None:
 
 @pytest.mark.parametrize(
     ("make", "text"),
-    [(period.month, "2026-13"), (period.month, "Nov"), (period.week, "2026-W54")],
+    [
+        (period.month, "2026-13"),
+        (period.month, "Nov"),
+        (period.week, "2026-W54"),
+        (period.month, "0000-01"),  # out of datetime's range: bad input, not a driver bug
+        (period.month, "9999-12"),
+        (period.week, "9999-W52"),
+    ],
 )
 def test_a_bad_period_names_the_option(make: Any, text: str) -> None:
     with pytest.raises(BadInput, match=text):
         make(text)
+
+
+def test_recorded_gatus_no_history_in_the_period_is_incomplete_not_complete() -> None:
+    """postgres's history starts 2026-10-10: week 40 (Sep 28 to Oct 5) has nothing known of it,
+    which must not read as a complete, met week."""
+    week = report.build(recorded(), period.week("2026-W40"), AFTER)
+    pg = by_name(week)[("internal", "postgres")]
+    assert pg["measured_minutes"] == 0 and pg["uptime_pct"] is None
+    assert not pg["complete"]
+    assert week["summary"]["incomplete"] == ["postgres"]
+    assert "| postgres (no history in the period) | internal |" in report.markdown(week)
