@@ -3,8 +3,11 @@ as the original's did): every public route of this layer, the platform hostnames
 in `layer_2:public_checks`, and the internal services.
 
 Thresholds are the runbook's. Gatus has no per-condition severity, so each public hostname
-gets two endpoints: one in group `critical` (down, or certificate expiring within 7 days) and
-one in group `warning` (slower than 500 ms, 1 s for the API, or certificate within 30 days).
+gets an endpoint per severity: group `critical` (down), `warning` (slower than 500 ms, 1 s for
+the API), and, where certificates are checked, `certificate` (expiring within 7 days: critical)
+and `certificate-notice` (within 30 days: info). Certificates have endpoints of their own so an
+expiring certificate is never counted as downtime by `report sla` (automation/sla/), which
+reads only the `critical` and `internal` groups.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from .settings import Layer2Settings
 CRITICAL = "critical"
 WARNING = "warning"
 INTERNAL = "internal"
+CERTIFICATE = "certificate"
+CERTIFICATE_NOTICE = "certificate-notice"
 WARN_RESPONSE_MS = 500
 API_RESPONSE_MS = 1000  # the API's p99 target
 CERT_WARN = "720h"  # 30 days
@@ -126,28 +131,20 @@ def merge(defaults: Iterable[Target], overrides: Iterable[Target]) -> list[Targe
 def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str, Any]]:
     up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
     client = {"ignore-redirect": True, "insecure": not check_certificates}
-    critical = [up]
-    warning = [f"[RESPONSE_TIME] < {target.max_response_ms}"]
+    groups = {CRITICAL: [up], WARNING: [f"[RESPONSE_TIME] < {target.max_response_ms}"]}
     if check_certificates:
-        critical.append(f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}")
-        warning.append(f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}")
+        groups[CERTIFICATE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}"]
+        groups[CERTIFICATE_NOTICE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}"]
     return [
         {
             "name": target.name,
-            "group": CRITICAL,
+            "group": group,
             "url": target.url,
             "interval": INTERVAL,
             "client": client,
-            "conditions": critical,
-        },
-        {
-            "name": target.name,
-            "group": WARNING,
-            "url": target.url,
-            "interval": INTERVAL,
-            "client": client,
-            "conditions": warning,
-        },
+            "conditions": conditions,
+        }
+        for group, conditions in groups.items()
     ]
 
 
@@ -168,6 +165,8 @@ GROUP_SEVERITY = {
     CRITICAL: alerting.CRITICAL,
     WARNING: alerting.WARNING,
     INTERNAL: alerting.CRITICAL,
+    CERTIFICATE: alerting.CRITICAL,  # the runbook: expiring within 7 days is critical
+    CERTIFICATE_NOTICE: alerting.INFO,  # within 30 days is info
 }
 _DEFAULT_ALERT = {"send-on-resolved": True, "failure-threshold": 3, "success-threshold": 2}
 

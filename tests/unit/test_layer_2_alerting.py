@@ -323,6 +323,7 @@ def test_gatus_watches_every_public_catalog_route_and_alerts_the_same_channels(
     assert config["alerting"]["email"]["host"] == "smtp.example"
     wanted = {"critical": ROUTING["critical"], "internal": ROUTING["critical"]}
     wanted["warning"] = ROUTING["warning"]
+    wanted["certificate"], wanted["certificate-notice"] = ROUTING["critical"], ROUTING["info"]
     for endpoint in endpoints:
         kinds = {alert["type"] for alert in endpoint["alerts"]}
         assert kinds == wanted[endpoint["group"]], endpoint["name"]
