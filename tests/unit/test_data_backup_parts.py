@@ -103,3 +103,14 @@ def test_a_storage_that_changes_during_every_read_is_not_backed_up() -> None:
     settles = iter([b"1", b"2", b"2"])
     settled = StorageSource("file", "/vault/file", lambda: {"core/_x": next(settles)})
     assert consistent_copy(settled) == ({"core/_x": b"2"}, 3)
+
+
+def test_a_state_restore_from_a_data_backup_id_says_which_kind_it_is() -> None:
+    from automation.backup.service import BackupRecord, Catalog, choose
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    dump = BackupRecord("20261130T131356Z-4e365d", "local-db", "p/local-db/x.dump", "2026")
+    found = Catalog(records=[dump], damaged=[])
+    with pytest.raises(BadInput, match="is a db backup") as caught:
+        choose(found, StackInfo(Env.LOCAL, Layer.LAYER_1), backup_id=dump.backup_id)
+    assert "restore db --from 20261130T131356Z-4e365d" in (caught.value.hint or "")
