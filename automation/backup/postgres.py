@@ -154,7 +154,9 @@ def connect(target: DbTarget, dbname: str | None = None, *, autocommit: bool = F
             autocommit=autocommit,
         )
     except psycopg.OperationalError as exc:
-        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's message is several lines (the cause first, then a tab-indented hint): one line.
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        text = text or type(exc).__name__
         cls = CredentialsError if "password" in text or "authentication" in text else DriverError
         raise cls(
             f"cannot connect to the database {target.describe()}: {text}",

@@ -210,11 +210,19 @@ def read_shares(keys_file: Path | None) -> list[str]:
     if keys_file is None or str(keys_file) == "-":
         if sys.stdin.isatty():
             click.echo("unseal key shares, one per line, then Ctrl-D:", err=True)
-        return parse_shares(sys.stdin.read())
+        source, read = "stdin", sys.stdin.read
+    else:
+        source, read = f"--keys-file {keys_file}", keys_file.read_text
     try:
-        return parse_shares(keys_file.read_text())
+        return parse_shares(read())
     except OSError as exc:
-        raise BadInput(f"--keys-file {keys_file} cannot be read: {exc.strerror or exc}") from None
+        raise BadInput(f"{source} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # e.g. the gpg-encrypted escrow itself
+        raise BadInput(
+            f"{source} is not text: no unseal-key shares can be read from it",
+            "give the shares in clear, one per line or `operator init` JSON (a gpg-encrypted "
+            "escrow: `gpg -d FILE | ... --keys-file -`)",
+        ) from None
 
 
 def _restore_vault(ctx: Context, backup_id: str | None, keys_file: Path | None) -> Result:

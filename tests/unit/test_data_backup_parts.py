@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,28 @@ def test_a_state_restore_from_a_data_backup_id_says_which_kind_it_is() -> None:
     with pytest.raises(BadInput, match="is a db backup") as caught:
         choose(found, StackInfo(Env.LOCAL, Layer.LAYER_1), backup_id=dump.backup_id)
     assert "restore db --from 20261130T131356Z-4e365d" in (caught.value.hint or "")
+
+
+def test_a_refused_database_connection_says_refused_on_one_line() -> None:
+    import socket
+
+    from automation.backup.postgres import DbTarget, connect
+    from automation.errors import DriverError
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with pytest.raises(DriverError) as caught:
+        connect(DbTarget("127.0.0.1", port, "app", "app", None))
+    assert "Connection refused" in caught.value.message
+    assert "\n" not in caught.value.message and "\t" not in caught.value.message
+
+
+def test_a_keys_file_that_is_not_text_is_named_not_a_traceback(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import read_shares
+
+    keys = tmp_path / "escrow.json.gpg"
+    keys.write_bytes(b"\x85\x02\x0c\x03\xff\xfe" * 50)
+    with pytest.raises(BadInput, match=r"escrow.json.gpg is not text"):
+        read_shares(keys)
