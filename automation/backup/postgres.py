@@ -333,7 +333,8 @@ def restore(
         for name in sorted(set(expected) | set(restored))
     }
     mismatched = [name for name, row in tables.items() if row["expected"] != row["restored"]]
-    if drop_after and not live:
+    dropped = drop_after and not live and not mismatched  # a mismatch is kept for inspection
+    if dropped:
         drop_database(target, into)
     seconds["total"] = round(time.monotonic() - started, 2)
     return {
@@ -341,7 +342,7 @@ def restore(
         "backup_created": record.created,
         "into": into,
         "live": live,
-        "dropped": drop_after and not live,
+        "dropped": dropped,
         "tables": tables,
         "total_rows": sum(restored.values()),
         "mismatched": mismatched,

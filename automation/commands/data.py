@@ -191,7 +191,11 @@ def _restore_db_text(data: dict[str, Any]) -> str:
 @click.command("db")
 @click.option("--from", "from_id", metavar="BACKUP_ID", help="Default: the newest verified.")
 @click.option("--into", required=True, metavar="NAME", help="A new scratch database's name.")
-@click.option("--drop-after", is_flag=True, help="Drop the scratch database after the check.")
+@click.option(
+    "--drop-after",
+    is_flag=True,
+    help="Drop the scratch database after a good check (kept when counts differ).",
+)
 def restore_db(from_id: str | None, into: str, drop_after: bool) -> ExitCode:
     """Restore a database backup into the new database NAME, then compare row counts.
 

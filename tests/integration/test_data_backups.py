@@ -171,6 +171,27 @@ def test_db_corrupted_dump_is_refused_and_nothing_is_restored(
     assert "scratch2" not in databases(app_db)
 
 
+def test_db_counts_that_differ_keep_the_scratch_database_even_with_drop_after(
+    app_db: PgServer, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """The docs promise a mismatched restore is kept for inspection; --drop-after asked for a
+    clean-up after a good check, not for the evidence of a bad one to vanish."""
+    record = run_cli("--json", "backup", "db").json()["data"]
+    s3 = s3_endpoint.client()
+    record_key = record["key"].removesuffix(".dump") + ".json"
+    stored = json.loads(s3.get_object(Bucket=s3_endpoint.bucket, Key=record_key)["Body"].read())
+    stored["facts"]["tables"]["public.users"] = 251  # counted at dump time != what came back
+    s3.put_object(Bucket=s3_endpoint.bucket, Key=record_key, Body=json.dumps(stored).encode())
+
+    result = run_cli(
+        "restore", "db", "--from", record["backup_id"], "--into", "scratch_mism", "--drop-after"
+    )
+    assert result.exit_code == ExitCode.BACKUP_FAILED, result.stdout + result.stderr
+    assert "public.users 251 -> 250" in result.stderr and "kept" in result.stderr
+    assert "dropped" not in result.stdout
+    assert "scratch_mism" in databases(app_db)
+
+
 def test_db_server_newer_than_stand_in_pg_dump_is_refused(
     app_db: PgServer,
     s3_endpoint: Any,
