@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,12 @@ def test_a_keys_file_that_is_not_text_is_named_not_a_traceback(tmp_path: Path) -
     keys.write_bytes(b"\x85\x02\x0c\x03\xff\xfe" * 50)
     with pytest.raises(BadInput, match=r"escrow.json.gpg is not text"):
         read_shares(keys)
+
+
+def test_drill_report_into_a_missing_folder_is_refused_before_any_step(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    result = run_cli("drill", "--steps", "db", "--report", str(tmp_path / "nope" / "drill.md"))
+    assert result.exit_code == 64, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--report" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
