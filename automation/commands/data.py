@@ -34,6 +34,12 @@ def audited(ctx: Context, command: str, stack: str, work: Callable[[], dict[str,
             ctx.settings, command, stack, int(exc.code), started=started, error=exc.message
         )
         raise
+    except KeyboardInterrupt:  # Ctrl-C mid-upload or mid-restore: still one record
+        audit.record_operation(
+            ctx.settings, command, stack, int(ExitCode.INTERRUPTED), started=started,
+            error="interrupted",
+        )  # fmt: skip
+        raise
     summary = {k: v for k, v in report.items() if k in _AUDITED}
     audit.record_operation(ctx.settings, command, stack, 0, started=started, **summary)
     return report

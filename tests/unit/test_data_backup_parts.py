@@ -150,3 +150,22 @@ def test_drill_report_into_a_missing_folder_is_refused_before_any_step(
     assert result.exit_code == 64, result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--report" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_an_interrupted_data_command_still_leaves_its_audit_record(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import audited
+    from automation.context import Context
+    from automation.guard.audit import audit_path
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    ctx = Context(Settings(state_dir=tmp_path), Env.LOCAL)
+
+    def interrupted() -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        audited(ctx, "restore db", "local-db", interrupted)
+    entry = json.loads(audit_path(ctx.settings).read_text().splitlines()[-1])
+    assert (entry["command"], entry["exit_code"]) == ("restore db", 130)
