@@ -294,6 +294,7 @@ def restore(
     """Restore a dump into `into`, then compare row counts with the dump's. Returns a report:
     {backup_id, into, live, tables: {t: {expected, restored}}, mismatched: [t], seconds: {...}}.
     """
+    _check_db_name(into)
     store = store or BackupStore.from_settings(settings.backup)
     record = data.choose(store, env, KIND, backup_id)
     target = resolve_target(settings, env)
@@ -348,6 +349,18 @@ def restore(
         "mismatched": mismatched,
         "seconds": seconds,
     }
+
+
+_MAX_NAME_BYTES = 63  # Postgres' NAMEDATALEN - 1: a longer name is cut short without error
+
+
+def _check_db_name(name: str) -> None:
+    if not name or len(name.encode()) > _MAX_NAME_BYTES:
+        raise BadInput(
+            f"--into {name!r}: a database name is 1 to {_MAX_NAME_BYTES} bytes "
+            "(Postgres would cut a longer one short)",
+            "pass another name, e.g. sprocket_restore_YYYYMMDD",
+        )
 
 
 def _readable(settings: Settings, dump: Path, backup_id: str) -> None:

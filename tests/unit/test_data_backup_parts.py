@@ -169,3 +169,15 @@ def test_an_interrupted_data_command_still_leaves_its_audit_record(tmp_path: Pat
         audited(ctx, "restore db", "local-db", interrupted)
     entry = json.loads(audit_path(ctx.settings).read_text().splitlines()[-1])
     assert (entry["command"], entry["exit_code"]) == ("restore db", 130)
+
+
+@pytest.mark.parametrize("name", ["", "x" * 64])
+def test_restore_db_into_a_name_postgres_cannot_hold_is_refused_first(name: str) -> None:
+    """Empty: CREATE DATABASE "" was a traceback. Over 63 bytes: Postgres silently cut the
+    name, so the report named a database that does not exist."""
+    from automation.backup.postgres import restore
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    with pytest.raises(BadInput, match="--into"):
+        restore(Settings(), Env.LOCAL, None, name, confirm_live=lambda _what: None)
