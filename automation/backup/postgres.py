@@ -376,7 +376,7 @@ def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
 
 
 def _create_scratch(target: DbTarget, name: str) -> None:
-    from psycopg import sql
+    from psycopg import errors, sql
 
     with connect(target, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -385,7 +385,15 @@ def _create_scratch(target: DbTarget, name: str) -> None:
                 f"database {name} exists already: a restore goes into a new scratch database",
                 "name another with --into (or --into the live database, to replace it)",
             )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except errors.InsufficientPrivilege:  # a managed cluster's app user often lacks it
+            raise BadInput(
+                f"database user {target.user} may not create databases (no CREATEDB): "
+                f"nothing was restored",
+                f"grant it (ALTER ROLE {target.user} CREATEDB), or set SPROCKET_DB_USER/"
+                "_PASSWORD to a user that has it (the cluster's admin user)",
+            ) from None
 
 
 def drop_database(target: DbTarget, name: str) -> None:

@@ -192,6 +192,22 @@ def test_db_counts_that_differ_keep_the_scratch_database_even_with_drop_after(
     assert "scratch_mism" in databases(app_db)
 
 
+def test_db_restore_as_a_user_without_createdb_is_one_line(
+    app_db: PgServer, run_cli: Callable[..., Any]
+) -> None:
+    """The app user of a managed cluster may lack CREATEDB: a traceback before, and the drill
+    died with it instead of reporting the step."""
+    run_cli("backup", "db")
+    app_db.value("ALTER ROLE app NOCREATEDB")
+    result = run_cli("restore", "db", "--into", "scratch_nocreatedb")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "CREATEDB" in result.stderr
+    assert "scratch_nocreatedb" not in databases(app_db)
+    drill = run_cli("drill", "--steps", "db")
+    assert drill.exit_code == ExitCode.ERROR and "| db | FAILED |" in drill.stdout
+    assert "Traceback" not in drill.stderr
+
+
 def test_db_server_newer_than_stand_in_pg_dump_is_refused(
     app_db: PgServer,
     s3_endpoint: Any,
