@@ -181,3 +181,15 @@ def test_restore_db_into_a_name_postgres_cannot_hold_is_refused_first(name: str)
 
     with pytest.raises(BadInput, match="--into"):
         restore(Settings(), Env.LOCAL, None, name, confirm_live=lambda _what: None)
+
+
+def test_the_live_restore_refusal_says_what_to_pass() -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import confirm_live
+    from automation.context import Context
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    with pytest.raises(BadInput) as caught:
+        confirm_live(Context(Settings(), Env.LOCAL))("restore backup X over the LIVE database app")
+    assert caught.value.hint == "pass --yes to replace the live database"
