@@ -541,3 +541,24 @@ def test_vault_on_s3_storage_backs_up_and_restores_into_a_file_storage_scratch_v
     assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
     report = restored.json()["data"]
     assert report["sealed"] is False and report["kv"]["found"] and report["kv"]["keys"] == 2
+
+
+def test_vault_s3_storage_problems_name_the_vault_settings(
+    s3_endpoint: Any, monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]
+) -> None:
+    """A wrong Vault bucket or prefix pointed at SPROCKET_BACKUP_BUCKET and
+    SPROCKET_VAULT_STORAGE_DIR, settings the operator had right (or not set at all)."""
+    monkeypatch.setenv("SPROCKET_VAULT_S3_BUCKET", "no-such-vault-bucket")
+    missing = run_cli("backup", "vault", "--escrow-only")
+    assert missing.exit_code == ExitCode.BAD_INPUT, missing.stdout + missing.stderr
+    assert "SPROCKET_VAULT_S3_BUCKET" in missing.stderr
+    assert "SPROCKET_BACKUP_BUCKET" not in missing.stderr
+
+    monkeypatch.setenv("SPROCKET_VAULT_S3_BUCKET", s3_endpoint.bucket)
+    monkeypatch.setenv("SPROCKET_VAULT_S3_PREFIX", "nothing-here")
+    empty = run_cli("backup", "vault", "--escrow-only")
+    assert empty.exit_code == ExitCode.BAD_INPUT, empty.stdout + empty.stderr
+    assert f"s3://{s3_endpoint.bucket}/nothing-here" in empty.stderr
+    assert "SPROCKET_VAULT_S3_PREFIX" in empty.stderr
+    assert "SPROCKET_VAULT_STORAGE_DIR" not in empty.stderr
+    assert bucket_keys(s3_endpoint) == []
