@@ -321,7 +321,7 @@ def restore(
                 _create_scratch(target, into)
             try:
                 _pg_restore(settings, target, into, dump, env_vars, live=live)
-            except DriverError:
+            except BaseException:  # a failure, or Ctrl-C: no half-restored copy stays behind
                 if not live:
                     drop_database(target, into)
                 raise

@@ -208,6 +208,25 @@ def test_db_restore_as_a_user_without_createdb_is_one_line(
     assert "Traceback" not in drill.stderr
 
 
+def test_db_restore_interrupted_during_pg_restore_drops_its_scratch_database(
+    app_db: PgServer, monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]
+) -> None:
+    """Ctrl-C (a KeyboardInterrupt raised where pg_restore runs: the stand-in for the key
+    press) left a half-restored scratch copy on the server; a drill killed weekly, a full copy
+    of the database each time."""
+    from automation.backup import postgres
+
+    run_cli("backup", "db")
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(postgres, "_pg_restore", interrupted)
+    result = run_cli("restore", "db", "--into", "scratch_interrupted")
+    assert result.exit_code == ExitCode.INTERRUPTED, result.stdout + result.stderr
+    assert "scratch_interrupted" not in databases(app_db)
+
+
 def test_db_server_newer_than_stand_in_pg_dump_is_refused(
     app_db: PgServer,
     s3_endpoint: Any,
