@@ -26,10 +26,12 @@ import io
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -335,7 +337,7 @@ def restore(
     try:
         unpack_storage(archive, folder / "storage", record.backup_id)
         seconds["download"] = _lap(started, seconds)
-        with _scratch_server(settings, folder) as vault:
+        with _sigterm_interrupts(), _scratch_server(settings, folder) as vault:
             seconds["start"] = _lap(started, seconds)
             _unseal(vault, shares, record.backup_id)
             seconds["unseal"] = _lap(started, seconds)
@@ -365,6 +367,24 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`systemctl stop`, a CI cancel) acts as Ctrl-C while a scratch Vault runs: its
+    default kills the driver without clean-up, and the unsealed scratch Vault would live on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

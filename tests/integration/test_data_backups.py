@@ -403,6 +403,52 @@ def test_vault_wrong_unseal_key_is_one_line_and_stays_sealed(
     assert not any(share in result.stderr for share in wrong)
 
 
+_TERMINATED_AFTER_UNSEAL = """
+import os, signal, sys
+from pathlib import Path
+from automation.backup import vault_storage
+
+unseal = vault_storage._unseal
+
+def unseal_then_sigterm(vault, *args):
+    unseal(vault, *args)
+    Path(sys.argv[1]).write_text(str(vault.process.pid))
+    os.kill(os.getpid(), signal.SIGTERM)  # `systemctl stop`, at the worst moment
+
+vault_storage._unseal = unseal_then_sigterm
+from automation.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_vault_restore_stopped_by_sigterm_leaves_no_unsealed_scratch_vault(
+    vault_env: VaultServer, s3_endpoint: Any, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """SIGTERM (systemd stopping the job) killed the driver without its clean-up: the scratch
+    Vault lived on, unsealed, on a loopback port. The driver runs in a process of its own here
+    (the SIGTERM is sent from inside, right after the unseal: a stand-in for the timing)."""
+    import os
+    import subprocess
+    import sys
+
+    assert run_cli("backup", "vault").exit_code == ExitCode.OK
+    keys = tmp_path / "keys.json"
+    keys.write_text(vault_env.init_json)
+    pid_file = tmp_path / "scratch.pid"
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_AFTER_UNSEAL, str(pid_file),
+         "restore", "vault", "--keys-file", str(keys)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    pid = int(pid_file.read_text())
+    alive = Path(f"/proc/{pid}").exists()
+    if alive:  # the test's own clean-up, whatever the outcome
+        os.kill(pid, 9)
+    assert not alive, f"scratch Vault {pid} outlived the driver (exit {done.returncode})"
+    assert done.returncode == ExitCode.INTERRUPTED, done.stdout + done.stderr
+    assert not any(share in done.stdout + done.stderr for share in vault_env.shares)
+
+
 def test_vault_missing_or_short_escrow_stores_nothing(
     vault_env: VaultServer,
     s3_endpoint: Any,
