@@ -306,6 +306,25 @@ class ScratchVault:
         return requests.request(method, f"{self.addr}/v1/{path}", timeout=10, **kwargs)
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`systemctl stop`, a CI cancel) acts as Ctrl-C while a scratch Vault runs: its
+    default kills the driver without clean-up, and the unsealed scratch Vault would live on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@_sigterm_interrupts()  # from the download on: the copy in /tmp and the server are removed
 def restore(
     settings: Settings,
     env: Env,
@@ -337,7 +356,7 @@ def restore(
     try:
         unpack_storage(archive, folder / "storage", record.backup_id)
         seconds["download"] = _lap(started, seconds)
-        with _sigterm_interrupts(), _scratch_server(settings, folder) as vault:
+        with _scratch_server(settings, folder) as vault:
             seconds["start"] = _lap(started, seconds)
             _unseal(vault, shares, record.backup_id)
             seconds["unseal"] = _lap(started, seconds)
@@ -367,24 +386,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (`systemctl stop`, a CI cancel) acts as Ctrl-C while a scratch Vault runs: its
-    default kills the driver without clean-up, and the unsealed scratch Vault would live on."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
