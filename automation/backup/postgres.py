@@ -281,6 +281,7 @@ def _last_line(output: bytes) -> str:
 # --- restore --------------------------------------------------------------------------------
 
 
+@data.sigterm_interrupts()  # the scratch database is dropped, not left on the server
 def restore(
     settings: Settings,
     env: Env,

@@ -26,12 +26,10 @@ import io
 import json
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -306,25 +304,7 @@ class ScratchVault:
         return requests.request(method, f"{self.addr}/v1/{path}", timeout=10, **kwargs)
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (`systemctl stop`, a CI cancel) acts as Ctrl-C while a scratch Vault runs: its
-    default kills the driver without clean-up, and the unsealed scratch Vault would live on."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@_sigterm_interrupts()  # from the download on: the copy in /tmp and the server are removed
+@data.sigterm_interrupts()  # from the download on: the /tmp copy and the server go
 def restore(
     settings: Settings,
     env: Env,

@@ -227,6 +227,37 @@ def test_db_restore_interrupted_during_pg_restore_drops_its_scratch_database(
     assert "scratch_interrupted" not in databases(app_db)
 
 
+_TERMINATED_IN_PG_RESTORE = """
+import os, signal, sys
+from automation.backup import postgres
+
+def sigterm_in_pg_restore(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # `systemctl stop` while pg_restore runs
+
+postgres._pg_restore = sigterm_in_pg_restore
+from automation.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_db_restore_stopped_by_sigterm_drops_its_scratch_database(
+    app_db: PgServer, run_cli: Callable[..., Any]
+) -> None:
+    """SIGTERM killed the driver without clean-up: the scratch copy stayed on the server (the
+    drill's weekly copy included). The driver runs in a process of its own here."""
+    import subprocess
+    import sys
+
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_IN_PG_RESTORE,
+         "restore", "db", "--into", "scratch_term"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert "scratch_term" not in databases(app_db), done.stderr
+    assert done.returncode == ExitCode.INTERRUPTED, done.stdout + done.stderr
+
+
 def test_db_server_newer_than_stand_in_pg_dump_is_refused(
     app_db: PgServer,
     s3_endpoint: Any,
