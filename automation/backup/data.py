@@ -114,11 +114,13 @@ def choose(store: BackupStore, env: Env, kind: str, backup_id: str | None) -> Da
     if backup_id is not None:
         chosen = [r for r in found if backup_id in (r.backup_id, r.key)]
         what = f"no {kind} backup with id {backup_id!r}"
+        hint = f"list them with `python -m automation backup list {kind}`"
     else:
         chosen = [r for r in found if r.verified and not r.unfinished]
         what = f"no verified {kind} backup of {env.value}"
+        hint = f"take one with `python -m automation backup {kind}`"
     if not chosen:
-        raise BadInput(what, f"take one with `python -m automation backup {kind}`")
+        raise BadInput(what, hint)
     if chosen[0].unfinished:
         raise BadInput(
             f"{kind} backup {chosen[0].backup_id} is unfinished (no catalog record): not usable",

@@ -658,3 +658,14 @@ def test_vault_s3_storage_problems_name_the_vault_settings(
     assert "SPROCKET_VAULT_S3_PREFIX" in empty.stderr
     assert "SPROCKET_VAULT_STORAGE_DIR" not in empty.stderr
     assert bucket_keys(s3_endpoint) == []
+
+
+def test_restore_from_an_unknown_id_points_at_the_list(
+    s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """The hint said "take one with backup db" to an operator who mistyped (or pasted a Vault
+    or state backup's id): the list is where the right id is."""
+    result = run_cli("restore", "db", "--from", "20261130T131358Z-097341", "--into", "x")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "no db backup with id '20261130T131358Z-097341'" in result.stderr
+    assert "`python -m automation backup list db`" in result.stderr
