@@ -156,7 +156,10 @@ def _db(ctx: Context, scratch: Path) -> str:
         ctx.settings, ctx.env, None, name, confirm_live=refuse, drop_after=True
     )
     if report["mismatched"]:
-        raise DriverError(f"row counts differ from the dump's in {report['mismatched']}")
+        raise DriverError(
+            f"row counts differ from the dump's in {report['mismatched']}; the scratch "
+            f"database {name} is kept for inspection (drop it when done)"
+        )
     return (
         f"backup {report['backup_id']} restored into {name}: {len(report['tables'])} tables, "
         f"{report['total_rows']} rows as dumped; dropped"

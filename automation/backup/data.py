@@ -9,7 +9,11 @@ count and unseal threshold) under `facts`; never a secret.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +24,25 @@ from automation.errors import BadInput
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
 KINDS = ("db", "vault")
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`systemctl stop`, `kill`, a CI cancel) acts as Ctrl-C during a restore: its
+    default kills the driver without clean-up, leaving a scratch database on the server or a
+    scratch Vault running unsealed. Use as a decorator; only the main thread gets signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def data_stack(env: Env, kind: str) -> str:
@@ -91,11 +114,13 @@ def choose(store: BackupStore, env: Env, kind: str, backup_id: str | None) -> Da
     if backup_id is not None:
         chosen = [r for r in found if backup_id in (r.backup_id, r.key)]
         what = f"no {kind} backup with id {backup_id!r}"
+        hint = f"list them with `python -m automation backup list {kind}`"
     else:
         chosen = [r for r in found if r.verified and not r.unfinished]
         what = f"no verified {kind} backup of {env.value}"
+        hint = f"take one with `python -m automation backup {kind}`"
     if not chosen:
-        raise BadInput(what, f"take one with `python -m automation backup {kind}`")
+        raise BadInput(what, hint)
     if chosen[0].unfinished:
         raise BadInput(
             f"{kind} backup {chosen[0].backup_id} is unfinished (no catalog record): not usable",

@@ -154,7 +154,9 @@ def connect(target: DbTarget, dbname: str | None = None, *, autocommit: bool = F
             autocommit=autocommit,
         )
     except psycopg.OperationalError as exc:
-        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's message is several lines (the cause first, then a tab-indented hint): one line.
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        text = text or type(exc).__name__
         cls = CredentialsError if "password" in text or "authentication" in text else DriverError
         raise cls(
             f"cannot connect to the database {target.describe()}: {text}",
@@ -279,6 +281,7 @@ def _last_line(output: bytes) -> str:
 # --- restore --------------------------------------------------------------------------------
 
 
+@data.sigterm_interrupts()  # the scratch database is dropped, not left on the server
 def restore(
     settings: Settings,
     env: Env,
@@ -292,6 +295,7 @@ def restore(
     """Restore a dump into `into`, then compare row counts with the dump's. Returns a report:
     {backup_id, into, live, tables: {t: {expected, restored}}, mismatched: [t], seconds: {...}}.
     """
+    _check_db_name(into)
     store = store or BackupStore.from_settings(settings.backup)
     record = data.choose(store, env, KIND, backup_id)
     target = resolve_target(settings, env)
@@ -318,7 +322,7 @@ def restore(
                 _create_scratch(target, into)
             try:
                 _pg_restore(settings, target, into, dump, env_vars, live=live)
-            except DriverError:
+            except BaseException:  # a failure, or Ctrl-C: no half-restored copy stays behind
                 if not live:
                     drop_database(target, into)
                 raise
@@ -331,7 +335,8 @@ def restore(
         for name in sorted(set(expected) | set(restored))
     }
     mismatched = [name for name, row in tables.items() if row["expected"] != row["restored"]]
-    if drop_after and not live:
+    dropped = drop_after and not live and not mismatched  # a mismatch is kept for inspection
+    if dropped:
         drop_database(target, into)
     seconds["total"] = round(time.monotonic() - started, 2)
     return {
@@ -339,12 +344,24 @@ def restore(
         "backup_created": record.created,
         "into": into,
         "live": live,
-        "dropped": drop_after and not live,
+        "dropped": dropped,
         "tables": tables,
         "total_rows": sum(restored.values()),
         "mismatched": mismatched,
         "seconds": seconds,
     }
+
+
+_MAX_NAME_BYTES = 63  # Postgres' NAMEDATALEN - 1: a longer name is cut short without error
+
+
+def _check_db_name(name: str) -> None:
+    if not name or len(name.encode()) > _MAX_NAME_BYTES:
+        raise BadInput(
+            f"--into {name!r}: a database name is 1 to {_MAX_NAME_BYTES} bytes "
+            "(Postgres would cut a longer one short)",
+            "pass another name, e.g. sprocket_restore_YYYYMMDD",
+        )
 
 
 def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
@@ -360,7 +377,7 @@ def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
 
 
 def _create_scratch(target: DbTarget, name: str) -> None:
-    from psycopg import sql
+    from psycopg import errors, sql
 
     with connect(target, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -369,7 +386,15 @@ def _create_scratch(target: DbTarget, name: str) -> None:
                 f"database {name} exists already: a restore goes into a new scratch database",
                 "name another with --into (or --into the live database, to replace it)",
             )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except errors.InsufficientPrivilege:  # a managed cluster's app user often lacks it
+            raise BadInput(
+                f"database user {target.user} may not create databases (no CREATEDB): "
+                f"nothing was restored",
+                f"grant it (ALTER ROLE {target.user} CREATEDB), or set SPROCKET_DB_USER/"
+                "_PASSWORD to a user that has it (the cluster's admin user)",
+            ) from None
 
 
 def drop_database(target: DbTarget, name: str) -> None:

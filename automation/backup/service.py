@@ -292,6 +292,7 @@ def choose(
     if backup_id is not None:
         for record in records:
             if backup_id in (record.backup_id, record.key):
+                _refuse_data_kind(record, info)
                 return record
         for damaged in found.damaged:
             if backup_id in (damaged.backup_id, damaged.archive_key):
@@ -319,6 +320,22 @@ def choose(
             f"list them with `python -m automation backup list {info.layer.value}`",
         )
     return usable[0]  # records are newest first
+
+
+def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
+    """A database or Vault backup is no stack's state: say so before anything is downloaded
+    (else it fails later as an unreadable archive, exit 6, as if the backup were damaged)."""
+    from automation.backup.data import KINDS
+
+    kind = record.stack.rpartition("-")[2]
+    if kind in KINDS:
+        into = "scratch" if kind == "vault" else "NAME"
+        raise BadInput(
+            f"backup {record.backup_id} is a {kind} backup ({record.stack}), not a state backup "
+            f"of {info.name}",
+            f"restore it with `python -m automation restore {kind} --from {record.backup_id} "
+            f"--into {into}`, or pick a state backup (`backup list {info.layer.value}`)",
+        )
 
 
 @dataclass(frozen=True)

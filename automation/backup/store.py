@@ -343,8 +343,8 @@ def _created_from_id(backup_id: str) -> str:
 class _StorageErrors:
     """Turn boto errors into one-line driver errors naming the operation and bucket."""
 
-    def __init__(self, what: str, bucket: str) -> None:
-        self.what, self.bucket = what, bucket
+    def __init__(self, what: str, bucket: str, setting: str = "SPROCKET_BACKUP_BUCKET") -> None:
+        self.what, self.bucket, self.setting = what, bucket, setting  # setting: names the bucket
 
     def __enter__(self) -> None:
         return None
@@ -360,7 +360,7 @@ class _StorageErrors:
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 raise CredentialsError(message, "check the SPROCKET_BACKUP_* credentials") from exc
             if code == "NoSuchBucket":
-                raise BadInput(message, "create the bucket or fix SPROCKET_BACKUP_BUCKET") from exc
+                raise BadInput(message, f"create the bucket or fix {self.setting}") from exc
             raise BackupFailed(message, "check the storage endpoint and try again") from exc
         if isinstance(exc, BotoCoreError):
             raise BackupFailed(

@@ -116,7 +116,8 @@ def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
 
     files: dict[str, bytes] = {}
     start = prefix.strip("/") + "/" if prefix.strip("/") else ""
-    with _StorageErrors(f"reading Vault's storage under {start or '/'}", bucket):
+    what = f"reading Vault's storage under {start or '/'}"
+    with _StorageErrors(what, bucket, setting="SPROCKET_VAULT_S3_BUCKET"):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
             for item in page.get("Contents") or []:
                 body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
@@ -133,6 +134,7 @@ class StorageSource:
     kind: str  # file | s3
     name: str
     read: Callable[[], dict[str, bytes]]
+    setting: str = "SPROCKET_VAULT_STORAGE_DIR"  # what to fix when it is the wrong place
 
 
 def storage_source(settings: Settings) -> StorageSource:
@@ -149,7 +151,12 @@ def storage_source(settings: Settings) -> StorageSource:
             cfg.vault_s3_prefix,
         )
         name = f"s3://{bucket}/{prefix.strip('/')}"
-        return StorageSource("s3", name, lambda: read_s3_storage(client, bucket, prefix))
+        return StorageSource(
+            "s3",
+            name,
+            lambda: read_s3_storage(client, bucket, prefix),
+            "SPROCKET_VAULT_S3_BUCKET and SPROCKET_VAULT_S3_PREFIX",
+        )
     raise BadInput(
         "no Vault storage is configured",
         "set SPROCKET_VAULT_STORAGE_DIR (the vault-data volume's mountpoint) or "
@@ -174,13 +181,16 @@ def consistent_copy(
     )
 
 
-def seal_config(files: dict[str, bytes]) -> dict[str, Any]:
+def seal_config(files: dict[str, bytes], source: StorageSource | None = None) -> dict[str, Any]:
     """Vault's seal configuration (shares, threshold), stored unencrypted by design."""
     raw = files.get(SEAL_CONFIG)
     if raw is None:
+        where, setting = (
+            (f" at {source.name}", source.setting) if source else ("", StorageSource.setting)
+        )
         raise BadInput(
-            f"Vault's storage has no {SEAL_CONFIG}: it was never initialised",
-            "run `vault operator init` first, or point SPROCKET_VAULT_STORAGE_DIR elsewhere",
+            f"Vault's storage{where} has no {SEAL_CONFIG}: it was never initialised",
+            f"run `vault operator init` first, or point {setting} elsewhere",
         )
     try:
         value = json.loads(raw)["Value"]
@@ -243,7 +253,7 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
     source = storage_source(settings)
     started = time.monotonic()
     files, reads = consistent_copy(source)
-    config = seal_config(files)
+    config = seal_config(files, source)
     threshold = int(config.get("secret_threshold") or 0)
     total = int(config.get("secret_shares") or 0)
     present = escrow_shares(settings.data.vault_escrow)
@@ -272,7 +282,8 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
 
 def escrow_report(settings: Settings) -> dict[str, Any]:
     """Counts only: the threshold from the storage, the shares in the escrow."""
-    config = seal_config(storage_source(settings).read())
+    source = storage_source(settings)
+    config = seal_config(source.read(), source)
     threshold = int(config.get("secret_threshold") or 0)
     present = escrow_shares(settings.data.vault_escrow)
     return {"escrow_shares": present, "threshold": threshold, "ok": present >= threshold > 0}
@@ -293,6 +304,7 @@ class ScratchVault:
         return requests.request(method, f"{self.addr}/v1/{path}", timeout=10, **kwargs)
 
 
+@data.sigterm_interrupts()  # from the download on: the /tmp copy and the server go
 def restore(
     settings: Settings,
     env: Env,

@@ -34,6 +34,12 @@ def audited(ctx: Context, command: str, stack: str, work: Callable[[], dict[str,
             ctx.settings, command, stack, int(exc.code), started=started, error=exc.message
         )
         raise
+    except KeyboardInterrupt:  # Ctrl-C mid-upload or mid-restore: still one record
+        audit.record_operation(
+            ctx.settings, command, stack, int(ExitCode.INTERRUPTED), started=started,
+            error="interrupted",
+        )  # fmt: skip
+        raise
     summary = {k: v for k, v in report.items() if k in _AUDITED}
     audit.record_operation(ctx.settings, command, stack, 0, started=started, **summary)
     return report
@@ -140,7 +146,10 @@ def confirm_live(ctx: Context) -> Callable[[str], None]:
         if ctx.assume_yes:
             return
         if not ctx.interactive:
-            raise BadInput(f"refusing to {what} without confirmation: not on a terminal", "--yes")
+            raise BadInput(
+                f"refusing to {what} without confirmation: not on a terminal",
+                "pass --yes to replace the live database",
+            )
         if not click.confirm(f"{what}?", default=False, err=True):
             raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
 
@@ -191,7 +200,11 @@ def _restore_db_text(data: dict[str, Any]) -> str:
 @click.command("db")
 @click.option("--from", "from_id", metavar="BACKUP_ID", help="Default: the newest verified.")
 @click.option("--into", required=True, metavar="NAME", help="A new scratch database's name.")
-@click.option("--drop-after", is_flag=True, help="Drop the scratch database after the check.")
+@click.option(
+    "--drop-after",
+    is_flag=True,
+    help="Drop the scratch database after a good check (kept when counts differ).",
+)
 def restore_db(from_id: str | None, into: str, drop_after: bool) -> ExitCode:
     """Restore a database backup into the new database NAME, then compare row counts.
 
@@ -210,11 +223,19 @@ def read_shares(keys_file: Path | None) -> list[str]:
     if keys_file is None or str(keys_file) == "-":
         if sys.stdin.isatty():
             click.echo("unseal key shares, one per line, then Ctrl-D:", err=True)
-        return parse_shares(sys.stdin.read())
+        source, read = "stdin", sys.stdin.read
+    else:
+        source, read = f"--keys-file {keys_file}", keys_file.read_text
     try:
-        return parse_shares(keys_file.read_text())
+        return parse_shares(read())
     except OSError as exc:
-        raise BadInput(f"--keys-file {keys_file} cannot be read: {exc.strerror or exc}") from None
+        raise BadInput(f"{source} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # e.g. the gpg-encrypted escrow itself
+        raise BadInput(
+            f"{source} is not text: no unseal-key shares can be read from it",
+            "give the shares in clear, one per line or `operator init` JSON (a gpg-encrypted "
+            "escrow: `gpg -d FILE | ... --keys-file -`)",
+        ) from None
 
 
 def _restore_vault(ctx: Context, backup_id: str | None, keys_file: Path | None) -> Result:

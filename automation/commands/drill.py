@@ -13,6 +13,7 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
+from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
 
@@ -25,6 +26,11 @@ def _drill(
     from automation.drill import markdown, run_drill
     from automation.guard import audit
 
+    if report_file is not None and not report_file.parent.is_dir():  # before an hour of work
+        raise BadInput(
+            f"--report {report_file}: folder {report_file.parent} does not exist",
+            "create it, or pass another path",
+        )
     shares = None
     if keys_file is not None:
         from automation.commands.data import read_shares
@@ -34,9 +40,8 @@ def _drill(
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
     report = run_drill(ctx, steps=chosen, layers=layers, shares=shares)
     text = markdown(report)
-    if report_file is not None:
-        report_file.write_text(text + "\n")
-    code = ExitCode.OK if report["ok"] else ExitCode.ERROR
+    unwritten = _write_report(report_file, text)
+    code = ExitCode.OK if report["ok"] and not unwritten else ExitCode.ERROR
     failed = [s for s in report["steps"] if not s["ok"] or not s["within_target"]]
     audit.record_operation(
         ctx.settings, "drill", "all", int(code), started=started, steps=report["steps"],
@@ -46,8 +51,20 @@ def _drill(
         {"message": f"drill step {s['step']}: {s['error'] or 'over its target'}", "hint": ""}
         for s in failed
     ]
+    errors += [{"message": unwritten, "hint": "the report is on stdout"}] if unwritten else []
     report["markdown"] = text
     return Result("drill", code, report, errors=errors, human=_text)
+
+
+def _write_report(path: Path | None, text: str) -> str | None:
+    """Write the markdown report; the problem as one line when it cannot be written."""
+    if path is None:
+        return None
+    try:
+        path.write_text(text + "\n")
+    except OSError as exc:
+        return f"--report {path} cannot be written: {exc.strerror or exc}"
+    return None
 
 
 def _text(data: dict[str, Any]) -> str:

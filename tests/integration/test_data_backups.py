@@ -171,6 +171,93 @@ def test_db_corrupted_dump_is_refused_and_nothing_is_restored(
     assert "scratch2" not in databases(app_db)
 
 
+def test_db_counts_that_differ_keep_the_scratch_database_even_with_drop_after(
+    app_db: PgServer, s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """The docs promise a mismatched restore is kept for inspection; --drop-after asked for a
+    clean-up after a good check, not for the evidence of a bad one to vanish."""
+    record = run_cli("--json", "backup", "db").json()["data"]
+    s3 = s3_endpoint.client()
+    record_key = record["key"].removesuffix(".dump") + ".json"
+    stored = json.loads(s3.get_object(Bucket=s3_endpoint.bucket, Key=record_key)["Body"].read())
+    stored["facts"]["tables"]["public.users"] = 251  # counted at dump time != what came back
+    s3.put_object(Bucket=s3_endpoint.bucket, Key=record_key, Body=json.dumps(stored).encode())
+
+    result = run_cli(
+        "restore", "db", "--from", record["backup_id"], "--into", "scratch_mism", "--drop-after"
+    )
+    assert result.exit_code == ExitCode.BACKUP_FAILED, result.stdout + result.stderr
+    assert "public.users 251 -> 250" in result.stderr and "kept" in result.stderr
+    assert "dropped" not in result.stdout
+    assert "scratch_mism" in databases(app_db)
+
+
+def test_db_restore_as_a_user_without_createdb_is_one_line(
+    app_db: PgServer, run_cli: Callable[..., Any]
+) -> None:
+    """The app user of a managed cluster may lack CREATEDB: a traceback before, and the drill
+    died with it instead of reporting the step."""
+    run_cli("backup", "db")
+    app_db.value("ALTER ROLE app NOCREATEDB")
+    result = run_cli("restore", "db", "--into", "scratch_nocreatedb")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "CREATEDB" in result.stderr
+    assert "scratch_nocreatedb" not in databases(app_db)
+    drill = run_cli("drill", "--steps", "db")
+    assert drill.exit_code == ExitCode.ERROR and "| db | FAILED |" in drill.stdout
+    assert "Traceback" not in drill.stderr
+
+
+def test_db_restore_interrupted_during_pg_restore_drops_its_scratch_database(
+    app_db: PgServer, monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]
+) -> None:
+    """Ctrl-C (a KeyboardInterrupt raised where pg_restore runs: the stand-in for the key
+    press) left a half-restored scratch copy on the server; a drill killed weekly, a full copy
+    of the database each time."""
+    from automation.backup import postgres
+
+    run_cli("backup", "db")
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(postgres, "_pg_restore", interrupted)
+    result = run_cli("restore", "db", "--into", "scratch_interrupted")
+    assert result.exit_code == ExitCode.INTERRUPTED, result.stdout + result.stderr
+    assert "scratch_interrupted" not in databases(app_db)
+
+
+_TERMINATED_IN_PG_RESTORE = """
+import os, signal, sys
+from automation.backup import postgres
+
+def sigterm_in_pg_restore(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # `systemctl stop` while pg_restore runs
+
+postgres._pg_restore = sigterm_in_pg_restore
+from automation.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_db_restore_stopped_by_sigterm_drops_its_scratch_database(
+    app_db: PgServer, run_cli: Callable[..., Any]
+) -> None:
+    """SIGTERM killed the driver without clean-up: the scratch copy stayed on the server (the
+    drill's weekly copy included). The driver runs in a process of its own here."""
+    import subprocess
+    import sys
+
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_IN_PG_RESTORE,
+         "restore", "db", "--into", "scratch_term"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert "scratch_term" not in databases(app_db), done.stderr
+    assert done.returncode == ExitCode.INTERRUPTED, done.stdout + done.stderr
+
+
 def test_db_server_newer_than_stand_in_pg_dump_is_refused(
     app_db: PgServer,
     s3_endpoint: Any,
@@ -347,6 +434,52 @@ def test_vault_wrong_unseal_key_is_one_line_and_stays_sealed(
     assert not any(share in result.stderr for share in wrong)
 
 
+_TERMINATED_AFTER_UNSEAL = """
+import os, signal, sys
+from pathlib import Path
+from automation.backup import vault_storage
+
+unseal = vault_storage._unseal
+
+def unseal_then_sigterm(vault, *args):
+    unseal(vault, *args)
+    Path(sys.argv[1]).write_text(str(vault.process.pid))
+    os.kill(os.getpid(), signal.SIGTERM)  # `systemctl stop`, at the worst moment
+
+vault_storage._unseal = unseal_then_sigterm
+from automation.cli import main
+main(sys.argv[2:])
+"""
+
+
+def test_vault_restore_stopped_by_sigterm_leaves_no_unsealed_scratch_vault(
+    vault_env: VaultServer, s3_endpoint: Any, tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """SIGTERM (systemd stopping the job) killed the driver without its clean-up: the scratch
+    Vault lived on, unsealed, on a loopback port. The driver runs in a process of its own here
+    (the SIGTERM is sent from inside, right after the unseal: a stand-in for the timing)."""
+    import os
+    import subprocess
+    import sys
+
+    assert run_cli("backup", "vault").exit_code == ExitCode.OK
+    keys = tmp_path / "keys.json"
+    keys.write_text(vault_env.init_json)
+    pid_file = tmp_path / "scratch.pid"
+    done = subprocess.run(
+        [sys.executable, "-c", _TERMINATED_AFTER_UNSEAL, str(pid_file),
+         "restore", "vault", "--keys-file", str(keys)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    pid = int(pid_file.read_text())
+    alive = Path(f"/proc/{pid}").exists()
+    if alive:  # the test's own clean-up, whatever the outcome
+        os.kill(pid, 9)
+    assert not alive, f"scratch Vault {pid} outlived the driver (exit {done.returncode})"
+    assert done.returncode == ExitCode.INTERRUPTED, done.stdout + done.stderr
+    assert not any(share in done.stdout + done.stderr for share in vault_env.shares)
+
+
 def test_vault_missing_or_short_escrow_stores_nothing(
     vault_env: VaultServer,
     s3_endpoint: Any,
@@ -504,3 +637,35 @@ def test_vault_on_s3_storage_backs_up_and_restores_into_a_file_storage_scratch_v
     assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
     report = restored.json()["data"]
     assert report["sealed"] is False and report["kv"]["found"] and report["kv"]["keys"] == 2
+
+
+def test_vault_s3_storage_problems_name_the_vault_settings(
+    s3_endpoint: Any, monkeypatch: pytest.MonkeyPatch, run_cli: Callable[..., Any]
+) -> None:
+    """A wrong Vault bucket or prefix pointed at SPROCKET_BACKUP_BUCKET and
+    SPROCKET_VAULT_STORAGE_DIR, settings the operator had right (or not set at all)."""
+    monkeypatch.setenv("SPROCKET_VAULT_S3_BUCKET", "no-such-vault-bucket")
+    missing = run_cli("backup", "vault", "--escrow-only")
+    assert missing.exit_code == ExitCode.BAD_INPUT, missing.stdout + missing.stderr
+    assert "SPROCKET_VAULT_S3_BUCKET" in missing.stderr
+    assert "SPROCKET_BACKUP_BUCKET" not in missing.stderr
+
+    monkeypatch.setenv("SPROCKET_VAULT_S3_BUCKET", s3_endpoint.bucket)
+    monkeypatch.setenv("SPROCKET_VAULT_S3_PREFIX", "nothing-here")
+    empty = run_cli("backup", "vault", "--escrow-only")
+    assert empty.exit_code == ExitCode.BAD_INPUT, empty.stdout + empty.stderr
+    assert f"s3://{s3_endpoint.bucket}/nothing-here" in empty.stderr
+    assert "SPROCKET_VAULT_S3_PREFIX" in empty.stderr
+    assert "SPROCKET_VAULT_STORAGE_DIR" not in empty.stderr
+    assert bucket_keys(s3_endpoint) == []
+
+
+def test_restore_from_an_unknown_id_points_at_the_list(
+    s3_endpoint: Any, run_cli: Callable[..., Any]
+) -> None:
+    """The hint said "take one with backup db" to an operator who mistyped (or pasted a Vault
+    or state backup's id): the list is where the right id is."""
+    result = run_cli("restore", "db", "--from", "20261130T131358Z-097341", "--into", "x")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "no db backup with id '20261130T131358Z-097341'" in result.stderr
+    assert "`python -m automation backup list db`" in result.stderr

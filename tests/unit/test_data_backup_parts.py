@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +105,91 @@ def test_a_storage_that_changes_during_every_read_is_not_backed_up() -> None:
     settles = iter([b"1", b"2", b"2"])
     settled = StorageSource("file", "/vault/file", lambda: {"core/_x": next(settles)})
     assert consistent_copy(settled) == ({"core/_x": b"2"}, 3)
+
+
+def test_a_state_restore_from_a_data_backup_id_says_which_kind_it_is() -> None:
+    from automation.backup.service import BackupRecord, Catalog, choose
+    from sprocket_common.stack_info import Env, Layer, StackInfo
+
+    dump = BackupRecord("20261130T131356Z-4e365d", "local-db", "p/local-db/x.dump", "2026")
+    found = Catalog(records=[dump], damaged=[])
+    with pytest.raises(BadInput, match="is a db backup") as caught:
+        choose(found, StackInfo(Env.LOCAL, Layer.LAYER_1), backup_id=dump.backup_id)
+    assert "restore db --from 20261130T131356Z-4e365d" in (caught.value.hint or "")
+
+
+def test_a_refused_database_connection_says_refused_on_one_line() -> None:
+    import socket
+
+    from automation.backup.postgres import DbTarget, connect
+    from automation.errors import DriverError
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with pytest.raises(DriverError) as caught:
+        connect(DbTarget("127.0.0.1", port, "app", "app", None))
+    assert "Connection refused" in caught.value.message
+    assert "\n" not in caught.value.message and "\t" not in caught.value.message
+
+
+def test_a_keys_file_that_is_not_text_is_named_not_a_traceback(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import read_shares
+
+    keys = tmp_path / "escrow.json.gpg"
+    keys.write_bytes(b"\x85\x02\x0c\x03\xff\xfe" * 50)
+    with pytest.raises(BadInput, match=r"escrow.json.gpg is not text"):
+        read_shares(keys)
+
+
+def test_drill_report_into_a_missing_folder_is_refused_before_any_step(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    result = run_cli("drill", "--steps", "db", "--report", str(tmp_path / "nope" / "drill.md"))
+    assert result.exit_code == 64, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--report" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_an_interrupted_data_command_still_leaves_its_audit_record(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import audited
+    from automation.context import Context
+    from automation.guard.audit import audit_path
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    ctx = Context(Settings(state_dir=tmp_path), Env.LOCAL)
+
+    def interrupted() -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        audited(ctx, "restore db", "local-db", interrupted)
+    entry = json.loads(audit_path(ctx.settings).read_text().splitlines()[-1])
+    assert (entry["command"], entry["exit_code"]) == ("restore db", 130)
+
+
+@pytest.mark.parametrize("name", ["", "x" * 64])
+def test_restore_db_into_a_name_postgres_cannot_hold_is_refused_first(name: str) -> None:
+    """Empty: CREATE DATABASE "" was a traceback. Over 63 bytes: Postgres silently cut the
+    name, so the report named a database that does not exist."""
+    from automation.backup.postgres import restore
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    with pytest.raises(BadInput, match="--into"):
+        restore(Settings(), Env.LOCAL, None, name, confirm_live=lambda _what: None)
+
+
+def test_the_live_restore_refusal_says_what_to_pass() -> None:
+    import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
+    from automation.commands.data import confirm_live
+    from automation.context import Context
+    from automation.settings import Settings
+    from sprocket_common.stack_info import Env
+
+    with pytest.raises(BadInput) as caught:
+        confirm_live(Context(Settings(), Env.LOCAL))("restore backup X over the LIVE database app")
+    assert caught.value.hint == "pass --yes to replace the live database"
