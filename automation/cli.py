@@ -69,7 +69,12 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
         result = Result(
             name,
             ExitCode.INTERRUPTED,
-            errors=[{"message": "interrupted", "hint": "the engine was cancelled"}],
+            errors=[
+                {
+                    "message": "interrupted",
+                    "hint": "stopped at Ctrl-C: nothing after that point ran",
+                }
+            ],
         )
     except (click.Abort, click.ClickException):
         raise  # Ctrl-C at a prompt, usage errors: main() maps them to 130 and 64

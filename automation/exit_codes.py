@@ -47,7 +47,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.NOT_CONVERGED: "applied, but services did not converge (each is named with Swarm's "
     "reason; fix it and deploy again)",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C); the engine was cancelled cleanly",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); an engine run is cancelled cleanly",
 }
 
 
