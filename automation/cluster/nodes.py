@@ -39,7 +39,8 @@ def find_node(nodes: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any
     accepts). BadInput naming the nodes when none or several match."""
     views = [(NodeView.of(node), node) for node in nodes]
     exact = [node for view, node in views if name in (view.hostname, view.id)]
-    matches = exact or [node for view, node in views if view.id.startswith(name)]
+    # Every ID starts with "": an empty name (an unset shell variable) would match them all.
+    matches = exact or [node for view, node in views if name and view.id.startswith(name)]
     known = ", ".join(sorted(view.hostname or view.id for view, _ in views))
     if not matches:
         raise BadInput(f"no Swarm node {name!r}", f"the nodes: {known}")

@@ -84,3 +84,13 @@ def test_the_plan_names_each_risk_and_only_unallowed_ones_block() -> None:
     assert set(by_name["db"].risks) == {Risk.VOLUME, Risk.LAST_TASK}
     blocked = blocking(list(by_name.values()), {Risk.LAST_TASK, Risk.VOLUME})
     assert [d.service for d in blocked] == ["agent", "pinned"]
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_node_name_names_no_node(name: str) -> None:
+    """`node drain ""` (an unset shell variable) must not match the only node by ID prefix."""
+    from automation.cluster.nodes import find_node
+
+    only = [{"ID": "3s3z1233dqxm", "Description": {"Hostname": "vm"}, "Spec": {}, "Status": {}}]
+    with pytest.raises(BadInput, match="no Swarm node"):
+        find_node(only, name)
