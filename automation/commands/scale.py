@@ -12,7 +12,7 @@ from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import Layer
+from sprocket_common.stack_info import Layer, StackInfo
 
 
 def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
@@ -21,7 +21,6 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     from automation.cluster import scale
     from automation.guard.audit import record_operation
     from automation.guard.lock import stack_lock
-    from automation.pulumi.workspace import select_stack
     from automation.stack.gate import GatePolicy
     from automation.stack.run import RunOptions, StackOutcome, deploy_stack
 
@@ -31,7 +30,7 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     started = time.monotonic()
     # The lock is re-entrant in this process: deploy_stack's guard takes it again inside.
     with stack_lock(ctx.settings, info.name, "scale"):
-        stack = select_stack(ctx.settings, info)
+        stack = _existing_stack(ctx, info)
         raw = stack.get_all_config().get(scale.REPLICAS_KEY)
         current = scale.replicas_config(raw.value if raw else None)
         target = scale.target_config(current, defaults, requests)
@@ -51,6 +50,22 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
         ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
     )
     return Result("scale", outcome.exit_code, data, human=_text)
+
+
+def _existing_stack(ctx: Context, info: StackInfo) -> Any:
+    """The platform stack; a refused scale must not create an empty one (nor its config file)."""
+    from pulumi.automation import errors as auto_errors
+
+    from automation.errors import DriverError
+    from automation.pulumi.workspace import select_stack
+
+    try:
+        return select_stack(ctx.settings, info, create=False)
+    except auto_errors.StackNotFoundError:
+        raise DriverError(
+            f"the {info.name} stack does not exist yet",
+            "deploy it first: python -m automation deploy all",
+        ) from None
 
 
 def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
