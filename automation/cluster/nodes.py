@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from automation.errors import BadInput
+from automation.errors import BadInput, DriverError
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,22 @@ class NodeView:
             state=status.get("State", "unknown"),
             labels=spec.get("Labels") or {},
         )
+
+
+def swarm_nodes(api: Any, host: str | None) -> list[Mapping[str, Any]]:
+    """`docker node ls` through the low-level client; DriverError naming the engine when it is
+    not a Swarm manager (a worker or a plain engine answers 503)."""
+    import docker
+
+    try:
+        nodes: list[Mapping[str, Any]] = api.nodes()
+    except docker.errors.APIError as exc:
+        raise DriverError(
+            f"the Docker engine at {host or 'the default socket'} cannot list Swarm nodes: "
+            f"{exc.explanation or exc}",
+            "point DOCKER_HOST at a Swarm manager (where `docker node ls` works)",
+        ) from None
+    return nodes
 
 
 def find_node(nodes: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:

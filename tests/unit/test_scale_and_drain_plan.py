@@ -15,6 +15,7 @@ from automation.cluster.scale import (
     target_config,
 )
 from automation.errors import BadInput, GateBlocked
+from automation.exit_codes import ExitCode
 
 
 def test_requests_parse_and_bad_ones_name_the_argument() -> None:
@@ -94,3 +95,28 @@ def test_an_empty_node_name_names_no_node(name: str) -> None:
     only = [{"ID": "3s3z1233dqxm", "Description": {"Hostname": "vm"}, "Spec": {}, "Status": {}}]
     with pytest.raises(BadInput, match="no Swarm node"):
         find_node(only, name)
+
+
+@pytest.mark.parametrize("verb", ["drain", "activate"])
+def test_an_engine_that_is_no_swarm_manager_is_named_not_a_driver_bug(
+    verb: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKER_HOST at a worker (or a plain engine): the 503 the engine answers /nodes with."""
+    import docker
+
+    import automation.docker_client
+
+    class NotManager:
+        def nodes(self) -> list[Any]:
+            raise docker.errors.APIError(
+                "503 Server Error", explanation="This node is not a swarm manager."
+            )
+
+    monkeypatch.setattr(automation.docker_client, "docker_api", lambda _host: NotManager())
+    result = run_cli("--json", "node", verb, "w1")
+
+    [error] = result.json()["errors"]
+    assert result.exit_code == ExitCode.ERROR
+    assert "not a swarm manager" in error["message"] and "driver bug" not in error["hint"]
+    assert "DOCKER_HOST" in error["hint"]
+    assert "Traceback" not in result.stderr
