@@ -46,6 +46,8 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
             if outcome is None or (outcome.exit_code != ExitCode.OK and not outcome.applied):
                 _write(stack, current, ConfigValue)
     data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
+    if outcome.exit_code == ExitCode.GATE_BLOCKED:
+        data["hint"] = BLOCKED_HINT  # the gate's own reason names deploy's --max-changes
     record_operation(
         ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
     )
@@ -77,11 +79,19 @@ def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
         stack.remove_config(REPLICAS_KEY)
 
 
+BLOCKED_HINT = (
+    "the plan holds more than the named services' updates: deploy or undo the other change "
+    "first (`python -m automation preview platform` shows it), then scale again"
+)
+
+
 def _text(data: dict[str, Any]) -> str:
     deploy = data["deploy"]
     lines = [f"{c['service']}: {c['from']} -> {c['to']} replicas" for c in data["scale"]]
     if deploy["exit_code"] == ExitCode.GATE_BLOCKED:
-        lines.append(f"blocked, config put back: {deploy['message']}")
+        lines.append(f"blocked, config put back: {deploy['message'] or BLOCKED_HINT}")
+        steps = (deploy.get("gate") or {}).get("blocked") or deploy.get("steps") or []
+        lines += [f"  {s['op']} {s['urn'].rsplit('::', 1)[-1]}" for s in steps]
     else:
         lines.append(f"{data['stack']}: {deploy['status']}")
         results = (deploy.get("services") or {}).get("results") or []

@@ -120,3 +120,32 @@ def test_an_engine_that_is_no_swarm_manager_is_named_not_a_driver_bug(
     assert "not a swarm manager" in error["message"] and "driver bug" not in error["hint"]
     assert "DOCKER_HOST" in error["hint"]
     assert "Traceback" not in result.stderr
+
+
+def test_a_blocked_scale_names_the_other_change_and_what_to_do() -> None:
+    """The gate's own reason suggests `--max-changes`, which deploy has and scale has not."""
+    import automation.cli  # noqa: F401 - the commands package is imported through the cli
+    from automation.commands.scale import _text
+
+    urn = "urn:pulumi:local-platform::sprocket-infra::docker:index/service:Service::"
+    reason = "the plan has 2 changes, more than the 1 expected; if ... --max-changes 2"
+    data = {
+        "stack": "local-platform",
+        "scale": [{"service": "web", "from": 2, "to": 3}],
+        "deploy": {
+            "exit_code": ExitCode.GATE_BLOCKED,
+            "message": "",
+            "status": "blocked",
+            "gate": {
+                "blocked": [
+                    {"op": "update", "reason": reason, "urn": urn + n} for n in ("core", "web")
+                ]
+            },
+            "steps": [{"op": "update", "urn": urn + n, "diffs": ["x"]} for n in ("core", "web")],
+        },
+    }
+
+    text = _text(data)
+
+    assert "update core" in text and "preview platform" in text
+    assert "--max-changes" not in text
