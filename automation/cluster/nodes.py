@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from automation.errors import BadInput
+from automation.errors import BadInput, DriverError
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,29 @@ class NodeView:
         )
 
 
+def swarm_nodes(api: Any, host: str | None) -> list[Mapping[str, Any]]:
+    """`docker node ls` through the low-level client; DriverError naming the engine when it is
+    not a Swarm manager (a worker or a plain engine answers 503)."""
+    import docker
+
+    try:
+        nodes: list[Mapping[str, Any]] = api.nodes()
+    except docker.errors.APIError as exc:
+        raise DriverError(
+            f"the Docker engine at {host or 'the default socket'} cannot list Swarm nodes: "
+            f"{exc.explanation or exc}",
+            "point DOCKER_HOST at a Swarm manager (where `docker node ls` works)",
+        ) from None
+    return nodes
+
+
 def find_node(nodes: Sequence[Mapping[str, Any]], name: str) -> Mapping[str, Any]:
     """The node whose hostname is `name`, or whose ID is or starts with it (as the docker CLI
     accepts). BadInput naming the nodes when none or several match."""
     views = [(NodeView.of(node), node) for node in nodes]
     exact = [node for view, node in views if name in (view.hostname, view.id)]
-    matches = exact or [node for view, node in views if view.id.startswith(name)]
+    # Every ID starts with "": an empty name (an unset shell variable) would match them all.
+    matches = exact or [node for view, node in views if name and view.id.startswith(name)]
     known = ", ".join(sorted(view.hostname or view.id for view, _ in views))
     if not matches:
         raise BadInput(f"no Swarm node {name!r}", f"the nodes: {known}")

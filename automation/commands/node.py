@@ -20,12 +20,12 @@ RISKS = ("last-task", "placement", "volume", "global")
 
 def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) -> Result:
     from automation.cluster.drain import Drain, Risk, blocking, plan
-    from automation.cluster.nodes import NodeView, find_node
+    from automation.cluster.nodes import NodeView, find_node, swarm_nodes
     from automation.docker_client import docker_api
     from automation.rollout.watcher import WaitTimeout, active_nodes
 
     api = docker_api(ctx.settings.docker_host)
-    node = NodeView.of(find_node(api.nodes(), name))
+    node = NodeView.of(find_node(swarm_nodes(api, ctx.settings.docker_host), name))
     tasks = api.tasks(filters={"desired-state": "running"})
     displaced = plan(node.id, active_nodes(api), api.services(), tasks)
     blocked = blocking(displaced, {Risk(a) for a in allow})
@@ -54,11 +54,11 @@ def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) ->
 
 def _activate(ctx: Context, name: str) -> Result:
     from automation.cluster.drain import set_availability
-    from automation.cluster.nodes import NodeView, find_node
+    from automation.cluster.nodes import NodeView, find_node, swarm_nodes
     from automation.docker_client import docker_api
 
     api = docker_api(ctx.settings.docker_host)
-    node = NodeView.of(find_node(api.nodes(), name))
+    node = NodeView.of(find_node(swarm_nodes(api, ctx.settings.docker_host), name))
     data: dict[str, Any] = {"node": node.hostname, "node_id": node.id, "was": node.availability}
     with _audited(ctx, "node activate", data):
         set_availability(api, node.id, "active")

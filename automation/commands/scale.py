@@ -12,7 +12,7 @@ from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
-from sprocket_common.stack_info import Layer
+from sprocket_common.stack_info import Layer, StackInfo
 
 
 def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
@@ -21,7 +21,6 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     from automation.cluster import scale
     from automation.guard.audit import record_operation
     from automation.guard.lock import stack_lock
-    from automation.pulumi.workspace import select_stack
     from automation.stack.gate import GatePolicy
     from automation.stack.run import RunOptions, StackOutcome, deploy_stack
 
@@ -31,7 +30,7 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     started = time.monotonic()
     # The lock is re-entrant in this process: deploy_stack's guard takes it again inside.
     with stack_lock(ctx.settings, info.name, "scale"):
-        stack = select_stack(ctx.settings, info)
+        stack = _existing_stack(ctx, info)
         raw = stack.get_all_config().get(scale.REPLICAS_KEY)
         current = scale.replicas_config(raw.value if raw else None)
         target = scale.target_config(current, defaults, requests)
@@ -47,10 +46,28 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
             if outcome is None or (outcome.exit_code != ExitCode.OK and not outcome.applied):
                 _write(stack, current, ConfigValue)
     data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
+    if outcome.exit_code == ExitCode.GATE_BLOCKED:
+        data["hint"] = BLOCKED_HINT  # the gate's own reason names deploy's --max-changes
     record_operation(
         ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
     )
     return Result("scale", outcome.exit_code, data, human=_text)
+
+
+def _existing_stack(ctx: Context, info: StackInfo) -> Any:
+    """The platform stack; a refused scale must not create an empty one (nor its config file)."""
+    from pulumi.automation import errors as auto_errors
+
+    from automation.errors import DriverError
+    from automation.pulumi.workspace import select_stack
+
+    try:
+        return select_stack(ctx.settings, info, create=False)
+    except auto_errors.StackNotFoundError:
+        raise DriverError(
+            f"the {info.name} stack does not exist yet",
+            "deploy it first: python -m automation deploy all",
+        ) from None
 
 
 def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
@@ -62,11 +79,19 @@ def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
         stack.remove_config(REPLICAS_KEY)
 
 
+BLOCKED_HINT = (
+    "the plan holds more than the named services' updates: deploy or undo the other change "
+    "first (`python -m automation preview platform` shows it), then scale again"
+)
+
+
 def _text(data: dict[str, Any]) -> str:
     deploy = data["deploy"]
     lines = [f"{c['service']}: {c['from']} -> {c['to']} replicas" for c in data["scale"]]
     if deploy["exit_code"] == ExitCode.GATE_BLOCKED:
-        lines.append(f"blocked, config put back: {deploy['message']}")
+        lines.append(f"blocked, config put back: {deploy['message'] or BLOCKED_HINT}")
+        steps = (deploy.get("gate") or {}).get("blocked") or deploy.get("steps") or []
+        lines += [f"  {s['op']} {s['urn'].rsplit('::', 1)[-1]}" for s in steps]
     else:
         lines.append(f"{data['stack']}: {deploy['status']}")
         results = (deploy.get("services") or {}).get("results") or []

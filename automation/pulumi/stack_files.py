@@ -59,6 +59,13 @@ def configured_keys(settings: Settings, info: StackInfo) -> frozenset[str]:
     return frozenset(key for key, value in config.items() if _is_set(value))
 
 
+def off_keys(settings: Settings, info: StackInfo) -> frozenset[str]:
+    """The config keys set to a zero count or false (`sprocket:worker_count: 0`): set, but they
+    turn nothing on, so the keys required only `when_set` by them are not required."""
+    config = _load(stack_file(settings, info)).get("config") or {}
+    return frozenset(k for k, v in config.items() if str(v).strip().lower() in ("0", "false"))
+
+
 def _is_set(value: Any) -> bool:
     if isinstance(value, list):
         return any(_is_set(item) for item in value)

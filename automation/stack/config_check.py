@@ -11,7 +11,7 @@ from pathlib import Path
 
 from automation.context import Context
 from automation.errors import ConfigMissing
-from automation.pulumi.stack_files import configured_keys, stack_dir
+from automation.pulumi.stack_files import configured_keys, off_keys, stack_dir
 from automation.settings import passphrase_env
 from sprocket_common.required_config import RequiredKey, missing_keys
 from sprocket_common.stack_info import StackInfo
@@ -23,7 +23,12 @@ def require_config(ctx: Context, info: StackInfo) -> None:
     A missing passphrase (exit 9) is named first: no `config set --secret` works without it.
     """
     passphrase_env(ctx.settings, info.env)
-    missing = missing_keys(info.layer.value, info.env, configured_keys(ctx.settings, info))
+    present, off = configured_keys(ctx.settings, info), off_keys(ctx.settings, info)
+    missing = [
+        required
+        for required in missing_keys(info.layer.value, info.env, present)
+        if required.when_set not in off  # `worker_count: 0`: no workers, no join token needed
+    ]
     if not missing:
         return
     named = "; ".join(_describe(required) for required in missing)

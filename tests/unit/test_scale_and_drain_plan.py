@@ -15,6 +15,7 @@ from automation.cluster.scale import (
     target_config,
 )
 from automation.errors import BadInput, GateBlocked
+from automation.exit_codes import ExitCode
 
 
 def test_requests_parse_and_bad_ones_name_the_argument() -> None:
@@ -84,3 +85,67 @@ def test_the_plan_names_each_risk_and_only_unallowed_ones_block() -> None:
     assert set(by_name["db"].risks) == {Risk.VOLUME, Risk.LAST_TASK}
     blocked = blocking(list(by_name.values()), {Risk.LAST_TASK, Risk.VOLUME})
     assert [d.service for d in blocked] == ["agent", "pinned"]
+
+
+@pytest.mark.parametrize("name", ["", " "])
+def test_an_empty_node_name_names_no_node(name: str) -> None:
+    """`node drain ""` (an unset shell variable) must not match the only node by ID prefix."""
+    from automation.cluster.nodes import find_node
+
+    only = [{"ID": "3s3z1233dqxm", "Description": {"Hostname": "vm"}, "Spec": {}, "Status": {}}]
+    with pytest.raises(BadInput, match="no Swarm node"):
+        find_node(only, name)
+
+
+@pytest.mark.parametrize("verb", ["drain", "activate"])
+def test_an_engine_that_is_no_swarm_manager_is_named_not_a_driver_bug(
+    verb: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DOCKER_HOST at a worker (or a plain engine): the 503 the engine answers /nodes with."""
+    import docker
+
+    import automation.docker_client
+
+    class NotManager:
+        def nodes(self) -> list[Any]:
+            raise docker.errors.APIError(
+                "503 Server Error", explanation="This node is not a swarm manager."
+            )
+
+    monkeypatch.setattr(automation.docker_client, "docker_api", lambda _host: NotManager())
+    result = run_cli("--json", "node", verb, "w1")
+
+    [error] = result.json()["errors"]
+    assert result.exit_code == ExitCode.ERROR
+    assert "not a swarm manager" in error["message"] and "driver bug" not in error["hint"]
+    assert "DOCKER_HOST" in error["hint"]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_blocked_scale_names_the_other_change_and_what_to_do() -> None:
+    """The gate's own reason suggests `--max-changes`, which deploy has and scale has not."""
+    import automation.cli  # noqa: F401 - the commands package is imported through the cli
+    from automation.commands.scale import _text
+
+    urn = "urn:pulumi:local-platform::sprocket-infra::docker:index/service:Service::"
+    reason = "the plan has 2 changes, more than the 1 expected; if ... --max-changes 2"
+    data = {
+        "stack": "local-platform",
+        "scale": [{"service": "web", "from": 2, "to": 3}],
+        "deploy": {
+            "exit_code": ExitCode.GATE_BLOCKED,
+            "message": "",
+            "status": "blocked",
+            "gate": {
+                "blocked": [
+                    {"op": "update", "reason": reason, "urn": urn + n} for n in ("core", "web")
+                ]
+            },
+            "steps": [{"op": "update", "urn": urn + n, "diffs": ["x"]} for n in ("core", "web")],
+        },
+    }
+
+    text = _text(data)
+
+    assert "update core" in text and "preview platform" in text
+    assert "--max-changes" not in text

@@ -129,3 +129,30 @@ def test_a_copy_that_is_not_a_settings_file_is_named(settings: Settings, content
     assert "fix Pulumi.local-platform.yaml" in error.value.hint
     assert "remove" not in error.value.hint
     assert path.read_bytes() == content
+
+
+@pytest.mark.parametrize("count", [0, "0"])
+def test_a_zero_worker_count_does_not_require_the_join_token(
+    settings: Settings, count: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracked prod/staging files say `worker_count: 0`: no workers, so no join token yet
+    (it exists only after the manager's first deploy); a count above 0 requires it."""
+    from automation.context import Context
+    from automation.errors import ConfigMissing
+    from automation.stack import config_check
+    from sprocket_common.required_config import BY_LAYER
+    from sprocket_common.stack_info import Env
+
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "unit")
+    monkeypatch.setattr(config_check, "_stack_exists", lambda _ctx, _info: True)
+    info = StackInfo.parse("prod-layer_1")
+    config: dict[str, object] = {r.key: ["x"] if r.is_list else "x" for r in BY_LAYER["layer_1"]}
+    del config["sprocket:swarm_join_token"], config["sprocket:docker_access_token"]
+    path = settings.project_dir / "Pulumi.prod-layer_1.yaml"
+    path.write_text(yaml.safe_dump({"config": {**config, "sprocket:worker_count": count}}))
+    ctx = Context(settings, Env.PROD)
+    config_check.require_config(ctx, info)  # nothing missing
+
+    path.write_text(yaml.safe_dump({"config": {**config, "sprocket:worker_count": 2}}))
+    with pytest.raises(ConfigMissing, match="sprocket:swarm_join_token"):
+        config_check.require_config(ctx, info)
