@@ -329,12 +329,16 @@ def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
 
     kind = record.stack.rpartition("-")[2]
     if kind in KINDS:
-        into = "scratch" if kind == "vault" else "NAME"
+        backup_id = record.backup_id
+        restore = (  # written out per kind, so the hint-command test parses each one
+            f"`python -m automation restore vault --from {backup_id} --into scratch`"
+            if kind == "vault"
+            else f"`python -m automation restore db --from {backup_id} --into NAME`"
+        )
         raise BadInput(
-            f"backup {record.backup_id} is a {kind} backup ({record.stack}), not a state backup "
+            f"backup {backup_id} is a {kind} backup ({record.stack}), not a state backup "
             f"of {info.name}",
-            f"restore it with `python -m automation restore {kind} --from {record.backup_id} "
-            f"--into {into}`, or pick a state backup (`backup list {info.layer.value}`)",
+            f"restore it with {restore}, or pick a state backup (`backup list {info.layer.value}`)",
         )
 
 
