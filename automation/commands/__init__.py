@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from automation.commands import backup, deploy, drift, health, restore, rollout, stacks
+from automation.commands import backup, deploy, drift, health, migrate, restore, rollout, stacks
 
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
@@ -14,4 +14,5 @@ COMMANDS: list[click.Command] = [
     *restore.COMMANDS,
     *health.COMMANDS,
     *drift.COMMANDS,
+    *migrate.COMMANDS,
 ]
