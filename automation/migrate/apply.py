@@ -126,21 +126,26 @@ def apply(
             [{"kind": s.kind, "subject": s.subject, "args": dict(s.args)} for s in planned]
         )
     for step in todo:
-        data = _do(ctx, info, step, sources)
+        redo = step.id in journal.started  # an earlier run began it and was cut off
+        journal.begin(step.id)
+        data = _do(ctx, info, step, sources, redo=redo)
         journal.done(step.id, **data)
         run.done.append(step.id)
     run.details["downtime_s"] = downtime(planned, journal)
     return run
 
 
-def _do(ctx: Context, info: StackInfo, step: plans.Step, sources: Sources) -> dict[str, Any]:
+def _do(
+    ctx: Context, info: StackInfo, step: plans.Step, sources: Sources, *, redo: bool
+) -> dict[str, Any]:
     if step.kind == "stop":
         return ops.stop_service(_api(ctx), step.subject)
     if step.kind == "copy":
         from automation.docker_client import docker_client
 
         client = docker_client(ctx.settings.docker_host)
-        return ops.copy_volume(client, sources.helper_image, step.subject, step.args["target"])
+        target = step.args["target"]
+        return ops.copy_volume(client, sources.helper_image, step.subject, target, redo=redo)
     if step.kind == "remove":
         ops.remove_service(_api(ctx), step.subject, _saved_spec(ctx, info, step.subject))
         return {}

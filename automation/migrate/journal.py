@@ -32,6 +32,7 @@ class Journal:
     order: list[str] = field(default_factory=list)  # completion order of `completed`
     damaged: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)  # the steps of the latest apply
+    started: set[str] = field(default_factory=set)  # steps begun and not completed
 
     @classmethod
     def read(cls, path: Path) -> Journal:
@@ -53,7 +54,10 @@ class Journal:
     def _apply(self, event: str, step: str, record: dict[str, Any]) -> None:
         if event == "plan":
             self.plan = list(record.get("steps") or [])
+        elif event == "started":
+            self.started.add(step)
         elif event == "done":
+            self.started.discard(step)
             self.completed[step] = record
             if step in self.order:
                 self.order.remove(step)
@@ -67,7 +71,11 @@ class Journal:
         # After a line cut off mid-write, start a new one (else this record joins the damage).
         cut_off = self.path.exists() and not self.path.read_bytes().endswith(b"\n")
         with self.path.open("a") as out:
-            out.write(("\n" if cut_off and self.path.stat().st_size else "") + json.dumps(record, sort_keys=True) + "\n")
+            out.write(
+                ("\n" if cut_off and self.path.stat().st_size else "")
+                + json.dumps(record, sort_keys=True)
+                + "\n"
+            )
             out.flush()
             os.fsync(out.fileno())
 
@@ -76,6 +84,12 @@ class Journal:
         record = {"event": "plan", "step": "plan", "at": time.time(), "steps": steps}
         self._append(record)
         self._apply("plan", "plan", record)
+
+    def begin(self, step: str) -> None:
+        """Mark a step begun (a copy's target content is then known to be the migration's)."""
+        record = {"event": "started", "step": step, "at": time.time()}
+        self._append(record)
+        self._apply("started", step, record)
 
     def done(self, step: str, **data: Any) -> None:
         record = {"event": "done", "step": step, "at": time.time(), **data}

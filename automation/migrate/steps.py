@@ -45,9 +45,12 @@ def _update(api: Any, service: Mapping[str, Any], spec: Mapping[str, Any]) -> No
     )
 
 
-def _running_tasks(api: Any, name: str) -> int:
+ALIVE = ("running", "starting", "preparing", "assigned", "accepted", "ready")
+
+
+def _running_tasks(api: Any, name: str, states: tuple[str, ...]) -> int:
     tasks = api.tasks(filters={"service": name})
-    return sum(1 for t in tasks if t["Status"]["State"] in ("running", "starting", "preparing"))
+    return sum(1 for t in tasks if t["Status"]["State"] in states)
 
 
 def stop_service(api: Any, name: str, timeout_s: float = STOP_TIMEOUT_S) -> dict[str, Any]:
@@ -112,8 +115,11 @@ def _desired(api: Any, spec: Mapping[str, Any]) -> int:
 
 
 def _wait(api: Any, name: str, running: int, timeout_s: float, what: str) -> None:
+    """Until `running` tasks run: for 0, none alive at all; else that many in state running."""
+    states = ALIVE if running == 0 else ("running",)
+
     def probe() -> tuple[bool | None, object]:
-        now = _running_tasks(api, name)
+        now = _running_tasks(api, name, states)
         return (True if now == running else None), f"{now} task(s) running"
 
     try:
@@ -168,6 +174,9 @@ DIGEST_SCRIPT = (
 )
 
 
+EMPTY_SCRIPT = "cd /to && find . -mindepth 1 -maxdepth 1 -exec rm -rf {} +"
+
+
 @dataclass(frozen=True)
 class Tree:
     files: int
@@ -207,16 +216,21 @@ def tree(client: Any, image: str, volume: str) -> Tree:
     return Tree(int(files), digest, int(entries))
 
 
-def copy_volume(client: Any, image: str, source: str, target: str) -> dict[str, Any]:
+def copy_volume(
+    client: Any, image: str, source: str, target: str, *, redo: bool = False
+) -> dict[str, Any]:
     """Copy `source` into `target` and verify file count and SHA-256 on both sides.
 
     Already identical: nothing copied (a resumed apply). A target holding other data: refused
-    (the program's volume is never overwritten). Returns the verified figures."""
+    (the program's volume is never overwritten), unless `redo` (a copy of this migration was
+    cut off: what the target holds is its partial copy, emptied first). Returns the figures."""
     before = tree(client, image, source)
     held = tree(client, image, target)
     copied = False
     if (held.files, held.sha256) != (before.files, before.sha256):
-        if held.entries:
+        if held.entries and redo:
+            _helper(client, image, EMPTY_SCRIPT, {target: {"bind": "/to", "mode": "rw"}})
+        elif held.entries:
             raise DriverError(
                 f"the program's volume {target} already holds other data "
                 f"({held.files} file(s)); {source} was not copied",

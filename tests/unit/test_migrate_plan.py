@@ -207,7 +207,8 @@ def test_an_export_of_another_project_or_stack_is_one_clear_line(
 def test_a_malformed_mapping_names_the_field(tmp_path: Path) -> None:
     override = tmp_path / "m.yaml"
     override.write_text(
-        "layer_2: {original: {project: layer_2, stack: layer_2}, rules: [{kind: disk, stems: [x], target: y}]}"
+        "layer_2: {original: {project: layer_2, stack: layer_2},"
+        " rules: [{kind: disk, stems: [x], target: y}]}"
     )
     with pytest.raises(BadInput, match=r"^mapping for layer_2: rules\.0\.kind"):
         plan.load_mapping("layer_2", override)
