@@ -76,13 +76,23 @@ def migrate() -> None:
 @_MAPPING
 def plan_command(layer: str, export: Path | None, mapping: Path | None) -> ExitCode:
     """Match the live objects to this program's and print the action per object (read-only)."""
-    from automation.migrate.apply import Sources, build_plan
+    from automation.migrate.apply import Sources, build_plan, stored_steps
+    from automation.migrate.journal import Journal, journal_path
     from automation.migrate.plan import plan_text
 
     def verb(ctx: Context) -> Result:
         info = _info(ctx, layer)
-        planned = build_plan(ctx, info, Sources(export=export, mapping=mapping))
-        return Result("migrate plan", ExitCode.OK, planned.as_dict(), human=plan_text)
+        data = build_plan(ctx, info, Sources(export=export, mapping=mapping)).as_dict()
+        journal = Journal.read(journal_path(ctx.settings, info.name))
+        running = stored_steps(journal)
+        if running is not None:
+            done = sum(1 for s in running if s.id in journal.completed)
+            data["notes"].append(
+                f"an apply is in progress ({done} of {len(running)} steps done): "
+                "`migrate apply` resumes it with its recorded steps, not this plan's"
+            )
+        data["notes"] += journal.damaged
+        return Result("migrate plan", ExitCode.OK, data, human=plan_text)
 
     return run_verb("migrate plan", verb)
 

@@ -19,7 +19,7 @@ from automation.migrate import plan as plans
 from automation.migrate import steps as ops
 from automation.migrate.inventory import KINDS_BY_TYPE, from_export, from_swarm, with_export_names
 from automation.migrate.journal import Journal, journal_path
-from sprocket_common.stack_info import StackInfo
+from sprocket_common.stack_info import LAYER_ORDER, StackInfo
 
 SERVICE_TYPE = "docker:index/service:Service"
 
@@ -42,21 +42,22 @@ def _api(ctx: Context) -> Any:
     return docker_api(ctx.settings.docker_host)
 
 
-def owned_names(ctx: Context, info: StackInfo) -> frozenset[str]:
-    """Live names of the Docker objects the layer's stack already manages (none before its
-    first deploy), read from a ciphertext export."""
+def owned_names(ctx: Context) -> frozenset[str]:
+    """Live names of the Docker objects this program's stacks of the env already manage (none
+    before their first deploy), read from ciphertext exports: never planned, in any layer."""
     from automation.pulumi.cli import run_pulumi_json
     from automation.pulumi.errors import NoSuchStack
 
-    try:
-        exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
-    except NoSuchStack:
-        return frozenset()
     names = set()
-    for resource in (exported.get("deployment") or {}).get("resources") or []:
-        outputs = resource.get("outputs") or {}
-        if isinstance(outputs.get("name"), str):
-            names.add(outputs["name"])
+    for layer in LAYER_ORDER:
+        try:
+            exported = run_pulumi_json(ctx.settings, ctx.stack(layer), ["stack", "export"]) or {}
+        except NoSuchStack:
+            continue
+        for resource in (exported.get("deployment") or {}).get("resources") or []:
+            outputs = resource.get("outputs") or {}
+            if isinstance(outputs.get("name"), str):
+                names.add(outputs["name"])
     return frozenset(names)
 
 
@@ -66,9 +67,7 @@ def build_plan(ctx: Context, info: StackInfo, sources: Sources) -> plans.Plan:
     if sources.export is not None:
         exported = from_export(sources.export, mapping.original.project, mapping.original.stack)
         objects = with_export_names(objects, exported)
-    return plans.make_plan(
-        info.layer.value, info.name, objects, mapping, owned=owned_names(ctx, info)
-    )
+    return plans.make_plan(info.layer.value, info.name, objects, mapping, owned=owned_names(ctx))
 
 
 # --- apply ----------------------------------------------------------------------------------
@@ -149,23 +148,24 @@ def _do(
     if step.kind == "remove":
         ops.remove_service(_api(ctx), step.subject, _saved_spec(ctx, info, step.subject))
         return {}
-    if step.kind == "volumes":
-        return _deploy(ctx, info, targets=tuple(step.args["targets"]), wait=False)
+    if step.kind == "volumes":  # new resources only: nothing to refresh
+        targets = tuple(step.args["targets"])
+        return _deploy(ctx, info, targets=targets, wait=False, refresh=False)
     if step.kind == "deploy":
-        return _deploy(ctx, info, targets=(), wait=True)
+        return _deploy(ctx, info, targets=(), wait=True, refresh=True)
     if step.kind == "adopt":
         return _adopt(ctx, info, step)
     raise DriverError(f"unknown migration step {step.id} in the journal", "a driver bug")
 
 
 def _deploy(
-    ctx: Context, info: StackInfo, *, targets: tuple[str, ...], wait: bool
+    ctx: Context, info: StackInfo, *, targets: tuple[str, ...], wait: bool, refresh: bool
 ) -> dict[str, Any]:
     """The layer's deploy (gated, confirmed by --yes or the prompt, waits for convergence)."""
     from automation.exit_codes import ExitCode
     from automation.stack.run import RunOptions, deploy_stack
 
-    outcome = deploy_stack(ctx, info, RunOptions(targets=targets, wait=wait))
+    outcome = deploy_stack(ctx, info, RunOptions(targets=targets, wait=wait, refresh=refresh))
     if outcome.exit_code != ExitCode.OK:
         raise DriverError(
             f"deploy of {info.name} during the migration: {outcome.status}: {outcome.message}",
@@ -176,16 +176,29 @@ def _deploy(
 
 
 def _adopt(ctx: Context, info: StackInfo, step: plans.Step) -> dict[str, Any]:
-    """`pulumi import` of the live object as the program's resource (never changes it)."""
+    """`pulumi import` of the live object as the program's resource (never changes it); the
+    layer's next deploy then finds it declared identically, or shows the difference.
+
+    The import names the provider version the program uses (pulumi-docker's): a plain import
+    registers an unversioned default provider, and the program's deploy (whose first step is
+    a targeted one) then fails on "a change of providers mixed with --target"."""
+    import json
+    import tempfile
+    from importlib.metadata import version
+
     from automation.pulumi.cli import run_pulumi
+    from automation.pulumi.workspace import select_stack
 
     kind_type = {kind: type_ for type_, kind in KINDS_BY_TYPE.items()}[step.args["kind"]]
     name = step.args.get("role") or step.subject
-    run_pulumi(
-        ctx.settings,
-        info,
-        ["import", kind_type, name, step.args["id"], "--yes", "--generate-code=false"],
-    )
+    resource = {"type": kind_type, "name": name, "id": step.args["id"]}
+    resource["version"] = version(f"pulumi-{kind_type.split(':', 1)[0]}")
+    select_stack(ctx.settings, info)  # a first migration: the stack does not exist yet
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
+        json.dump({"resources": [resource]}, spec)
+        spec.flush()
+        args = ["import", "--file", spec.name, "--yes", "--generate-code=false"]
+        run_pulumi(ctx.settings, info, [*args, "--protect=false"])
     return {"urn": f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"}
 
 
@@ -201,9 +214,7 @@ def downtime(planned: list[plans.Step], journal: Journal) -> dict[str, float]:
         record = journal.completed.get(step.id)
         if step.kind != "stop" or record is None:
             continue
-        out[step.subject] = (
-            max(0.0, round(deploy["at"] - record["at"], 1)) if record["at"] < deploy["at"] else 0.0
-        )
+        out[step.subject] = round(max(0.0, deploy["at"] - record["at"]), 1)
     return out
 
 
@@ -238,7 +249,8 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
     elif kind == "adopt":
         from automation.pulumi.cli import run_pulumi
 
-        run_pulumi(ctx.settings, info, ["state", "delete", "--yes", record["urn"]])
+        # released from the state, never deleted (--force: the deploy may have protected it)
+        run_pulumi(ctx.settings, info, ["state", "delete", "--yes", "--force", record["urn"]])
     # copy: the copy stays in the program's volume; volumes: the program's volumes stay.
 
 

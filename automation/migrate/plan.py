@@ -38,7 +38,10 @@ class Rule(BaseModel):
     role: str = ""
 
     def matches(self, obj: OldObject) -> bool:
-        return obj.kind == self.kind and obj.logical_name in self.stems
+        """By logical-name stem, or by carrying the program's name already (then adopted)."""
+        return obj.kind == self.kind and (
+            obj.logical_name in self.stems or obj.live_name == self.target
+        )
 
 
 class Original(BaseModel):
@@ -197,7 +200,7 @@ class Step:
         return f"{self.kind}:{self.subject}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "subject": self.subject, **self.args}
+        return {"id": self.id, "kind": self.kind, "subject": self.subject, "args": dict(self.args)}
 
 
 def volume_urn(stack: str, role: str) -> str:

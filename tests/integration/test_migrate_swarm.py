@@ -37,6 +37,7 @@ pytestmark = pytest.mark.integration
 CHECKOUT = Path(__file__).resolve().parents[2]
 INVENTORY = CHECKOUT.parent / "shared/fixtures/original-system-inventory.json"
 HELPER = "sprockettest-migrate-helper:1"
+ADOPTED = "layer2-rabbitmq-data"
 APPLETS = ("sh", "find", "sort", "sha256sum", "wc", "ls", "cp", "rm", "sleep", "cat", "mkdir")
 APPLETS += ("echo", "mv", "true")
 # An old service's stand-in: exits at once on SIGTERM, as the real daemons do.
@@ -97,6 +98,10 @@ def _build_original(engine: Engine) -> None:
             " && echo nested > /v/sub/file && echo hidden > /v/.dotfile",
             {volume["live_name"]: "/v"},
         )
+    # One volume already named and labelled as the program declares it (made by hand, say):
+    # adopted in place by `pulumi import`.
+    client.volumes.create(ADOPTED, driver="local", labels={"sprocket.size-limit-mb": "2048"})
+    _sh(client, f"echo '{_marker(ADOPTED)}' > /v/marker.txt", {ADOPTED: "/v"})
     monitoring = _old("network:Network")[0]["live_name"]
     for service in _old("service:Service"):
         args = ["service", "create", "--detach", "--name", service["live_name"]]
@@ -151,8 +156,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             patch.delenv("SPROCKET_SETTINGS", raising=False)
             for key, value in env.items():
                 patch.setenv(key, value)
+            declared = local_images.declared_services("local")
             local_images.ensure_images(
-                client, local_images.declared_services("local"), offline=True, dry_run=False
+                client, [s for s in declared if s.layer != "platform"], offline=True, dry_run=False
             )
             _helper_image(engine, root)
             _build_original(engine)
@@ -191,9 +197,10 @@ def test_plan_names_the_action_for_every_object_of_the_original_layer_2(
     expected |= {o["live_name"]: "cut over" for o in _old("service:Service")}
     assert {n: items[n]["action"] for n in expected if n in items} == expected
     others = {n: i["action"] for n, i in items.items() if n not in expected}
-    assert set(others.values()) <= {"leave"}, others  # layer_1's objects are never touched
+    assert others == {ADOPTED: "adopt"}  # layer_1's objects (its stack's) are not listed
     assert items["influx-volume-5275127"]["target"] == "layer2-influx-data"
     assert items["fluent-service-f8e9998"]["target"] == "fluentd"
+    assert items[ADOPTED]["action"] == "adopt"
 
     human = run_cli("migrate", "plan", "layer_2")
     assert "move data volume   layer2redis-volume-7cd681d" in human.stdout, human.stdout
@@ -273,6 +280,7 @@ def _kill_after_first_copy(world: dict[str, Any]) -> None:
     as its journal records the first verified copy."""
     env = {**os.environ, **world["env"]}
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    env["SPROCKET_ENGINE_OUTPUT"] = "1"  # the engine's own words in the failure message
     args = [sys.executable, "-m", "automation", "--yes", "migrate", "apply", "layer_2"]
     proc = subprocess.Popen(
         [*args, "--helper-image", HELPER],
@@ -307,7 +315,7 @@ def test_an_apply_killed_mid_way_resumes_and_takes_over_every_service_with_its_d
     assert resumed.exit_code == ExitCode.OK, resumed.stdout + resumed.stderr
     data = resumed.json()["data"]
     assert data["resumed"] is True
-    assert {"volumes:layer_2", first_copy} <= set(data["skipped"]), data
+    assert {f"adopt:{ADOPTED}", "volumes:layer_2", first_copy} <= set(data["skipped"]), data
     assert first_copy not in data["done"]
     world["downtime_s"] = data["downtime_s"]
 
@@ -321,6 +329,8 @@ def test_an_apply_killed_mid_way_resumes_and_takes_over_every_service_with_its_d
         target = targets[volume["logical_name"]]
         out = _sh(client, "cat /v/marker.txt /v/sub/file /v/.dotfile", {target: "/v"})
         assert out.splitlines() == [_marker(volume["live_name"]), "nested", "hidden"], target
+    out = _sh(client, "cat /v/marker.txt", {ADOPTED: "/v"})
+    assert out.strip() == _marker(ADOPTED)  # adopted in place, RabbitMQ's data untouched
     # ... the program's `influx` mounts its own volume, no old service runs ...
     influx = client.services.get("influx").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert [m["Source"] for m in influx["Mounts"]] == ["layer2-influx-data"]
@@ -352,6 +362,7 @@ def test_rollback_brings_back_every_old_service_with_its_data(
     client = world["client"]
     result = run_cli("--json", "--yes", "migrate", "rollback", "layer_2")
     assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert result.json()["data"]["done"][-1] == f"adopt:{ADOPTED}"  # undone last
     running = {s: _running(client, s) for s in _old_services()}
     ps = [world["engine"].docker("service", "ps", "--no-trunc", s).stdout for s in running]
     assert running == dict.fromkeys(_old_services(), 1), (result.stdout, ps)
@@ -361,8 +372,9 @@ def test_rollback_brings_back_every_old_service_with_its_data(
     for volume in _old("volume:Volume"):
         out = _sh(client, "cat /v/marker.txt", {volume["live_name"]: "/v"})
         assert out.strip() == _marker(volume["live_name"])
-    # the copies stay in the program's volumes: a migration deletes no data
-    assert "layer2-redis-data" in {v.name for v in client.volumes.list()}
+    # the copies stay in the program's volumes, the adopted volume is released, not deleted
+    assert {"layer2-redis-data", ADOPTED} <= {v.name for v in client.volumes.list()}
+    assert _sh(client, "cat /v/marker.txt", {ADOPTED: "/v"}).strip() == _marker(ADOPTED)
 
     # after a rollback no copy is current: finish refuses to delete an old volume
     finish = run_cli(

@@ -98,21 +98,26 @@ def test_platform_inventory_is_left_alone() -> None:
 
 
 def test_an_object_already_named_as_the_program_names_it_is_adopted() -> None:
-    obj = inventory.OldObject("volume", "redis-data", "layer2-redis-data")
+    obj = inventory.OldObject("volume", "layer2-rabbitmq-data", "layer2-rabbitmq-data")
     planned = plan.make_plan("layer_2", "prod-layer_2", [obj], plan.load_mapping("layer_2"))
-    assert _actions(planned) == {}  # no rule for that stem: not the old stack's
+    assert _actions(planned) == {"layer2-rabbitmq-data": (plan.ADOPT, "layer2-rabbitmq-data")}
+    adopt = plan.steps(planned)[0]
+    assert adopt.as_dict() == {
+        "id": "adopt:layer2-rabbitmq-data",
+        "kind": "adopt",
+        "subject": "layer2-rabbitmq-data",
+        "args": {"kind": "volume", "role": "rabbitmq-data", "id": "layer2-rabbitmq-data"},
+    }
+    assert [s.id for s in plan.steps(planned)] == ["adopt:layer2-rabbitmq-data", "deploy:layer_2"]
 
-    mapping = plan.LayerMapping(
-        original=plan.Original(project="layer_2", stack="layer_2"),
-        rules=(
-            plan.Rule(
-                kind="volume", stems=("redis-data",), target="layer2-redis-data", role="redis-data"
-            ),
-        ),
-    )
-    planned = plan.make_plan("layer_2", "prod-layer_2", [obj], mapping)
-    assert _actions(planned) == {"layer2-redis-data": (plan.ADOPT, "layer2-redis-data")}
-    assert [s.id for s in plan.steps(planned)] == ["adopt:layer2-redis-data", "deploy:layer_2"]
+
+def test_an_old_volume_and_one_named_as_the_program_names_it_cannot_both_become_it() -> None:
+    objects = [
+        inventory.OldObject("volume", "layer2redis-volume", "layer2redis-volume-7cd681d"),
+        inventory.OldObject("volume", "layer2-redis-data", "layer2-redis-data"),
+    ]
+    with pytest.raises(BadInput, match="both matched to layer2-redis-data"):
+        plan.make_plan("layer_2", "prod-layer_2", objects, plan.load_mapping("layer_2"))
 
 
 def test_objects_the_program_already_manages_are_not_planned() -> None:
@@ -235,3 +240,17 @@ def test_live_names_lose_their_random_suffix_only() -> None:
     assert inventory.stem("influx-volume-5275127") == "influx-volume"
     assert inventory.stem("influx") == "influx"
     assert inventory.stem("layer2-redis-data") == "layer2-redis-data"
+
+
+def test_downtime_counts_from_an_old_service_stop_to_the_end_of_the_deploy(tmp_path: Path) -> None:
+    from automation.migrate.apply import downtime
+
+    planned = [plan.Step("stop", "redis-old"), plan.Step("deploy", "layer_2")]
+    planned.append(plan.Step("stop", "grafana-old"))
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.completed = {
+        "stop:redis-old": {"at": 100.0},
+        "deploy:layer_2": {"at": 130.25},
+        "stop:grafana-old": {"at": 140.0},
+    }
+    assert downtime(planned, journal) == {"redis-old": 30.2, "grafana-old": 0.0}
