@@ -138,7 +138,10 @@ def _do(
     ctx: Context, info: StackInfo, step: plans.Step, sources: Sources, *, redo: bool
 ) -> dict[str, Any]:
     if step.kind == "stop":
-        return ops.stop_service(_api(ctx), step.subject)
+        return ops.stop_service(_api(ctx), step.subject, wait=step.args.get("wait", True))
+    if step.kind == "settle":
+        ops.settle(_api(ctx), list(step.args["services"]))
+        return {}
     if step.kind == "copy":
         from automation.docker_client import docker_client
 
@@ -251,7 +254,8 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
 
         # released from the state, never deleted (--force: the deploy may have protected it)
         run_pulumi(ctx.settings, info, ["state", "delete", "--yes", "--force", record["urn"]])
-    # copy: the copy stays in the program's volume; volumes: the program's volumes stay.
+    # copy: the copy stays in the program's volume; volumes: the program's volumes stay;
+    # settle: only waited.
 
 
 def _remove_program_services(ctx: Context, info: StackInfo) -> None:
@@ -299,15 +303,26 @@ def finish(
     if journal.plan and stored_steps(journal) is not None:
         raise BadInput("the migration is not complete", "run `migrate apply` to the end first")
     api = _api(ctx)
-    stopped = [s.split(":", 1)[1] for s in journal.completed if s.startswith("stop:")]
+    removed = {s.split(":", 1)[1] for s in journal.completed if s.startswith("remove:")}
+    stopped = [
+        s.split(":", 1)[1]
+        for s in journal.completed
+        if s.startswith("stop:") and s.split(":", 1)[1] not in removed
+    ]
     confirm([*(f"service {s}" for s in stopped), *(f"volume {v}" for v in volumes)])
     run = Run()
     for name in stopped:
+        # Only a service the migration stopped: `influx` and `loki` are the program's by now.
         try:
-            api.remove_service(name)
-            run.done.append(f"removed service {name}")
+            labels = api.inspect_service(name)["Spec"].get("Labels") or {}
         except docker.errors.NotFound:
             run.skipped.append(f"service {name} (already gone)")
+            continue
+        if ops.MODE_LABEL not in labels:
+            run.skipped.append(f"service {name} (not one the migration stopped: kept)")
+            continue
+        api.remove_service(name)
+        run.done.append(f"removed service {name}")
     for volume in volumes:
         _remove_volume_when_free(api, volume)
         run.done.append(f"removed volume {volume}")

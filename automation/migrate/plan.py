@@ -191,7 +191,7 @@ def _refuse_shared_targets(items: list[Item]) -> None:
 class Step:
     """One unit of apply. `id` is stable across runs (the journal keys on it)."""
 
-    kind: str  # adopt | volumes | stop | copy | remove | deploy
+    kind: str  # adopt | volumes | stop | copy | remove | deploy | settle
     subject: str
     args: Mapping[str, Any] = field(default_factory=dict)
 
@@ -239,8 +239,11 @@ def steps(plan: Plan) -> list[Step]:
             out.append(Step("remove", name))
     if services or moves or out:
         out.append(Step("deploy", plan.layer))
-    for name in services:
-        stop(name)
+    # The program's services run now: stop the rest together, then wait once for all of them.
+    after = [name for name in services if name not in stopped]
+    out += [Step("stop", name, {"wait": False}) for name in after]
+    if after:
+        out.append(Step("settle", plan.layer, {"services": after}))
     return out
 
 

@@ -53,8 +53,10 @@ def _running_tasks(api: Any, name: str, states: tuple[str, ...]) -> int:
     return sum(1 for t in tasks if t["Status"]["State"] in states)
 
 
-def stop_service(api: Any, name: str, timeout_s: float = STOP_TIMEOUT_S) -> dict[str, Any]:
-    """Stop the old service `name` and wait until none of its tasks runs.
+def stop_service(
+    api: Any, name: str, timeout_s: float = STOP_TIMEOUT_S, *, wait: bool = True
+) -> dict[str, Any]:
+    """Stop the old service `name` and (`wait`) wait until none of its tasks runs.
     Returns {"mode": "replicated:N" | "global"}; a missing service is a DriverError."""
     service = _inspect(api, name)
     if service is None:
@@ -76,8 +78,15 @@ def stop_service(api: Any, name: str, timeout_s: float = STOP_TIMEOUT_S) -> dict
         labels[MODE_LABEL] = mode
         spec["Labels"] = labels
         _update(api, service, spec)
-    _wait(api, name, 0, timeout_s, "to stop")
+    if wait:
+        _wait(api, name, 0, timeout_s, "to stop")
     return {"mode": mode}
+
+
+def settle(api: Any, names: list[str], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Wait until no task of any of `names` (stopped without waiting) is alive."""
+    for name in names:
+        _wait(api, name, 0, timeout_s, "to stop")
 
 
 def start_service(api: Any, name: str, timeout_s: float = STOP_TIMEOUT_S) -> bool:

@@ -383,3 +383,31 @@ def test_rollback_brings_back_every_old_service_with_its_data(
     assert finish.exit_code == ExitCode.BAD_INPUT, finish.stdout + finish.stderr
     assert "loki-volume-e4a5166: not an old volume this migration copied" in finish.stderr
     assert "loki-volume-e4a5166" in {v.name for v in client.volumes.list()}
+
+
+# --- apply again after the rollback, then finish ------------------------------------------------
+
+
+def test_apply_after_rollback_reuses_the_verified_copies_and_finish_deletes_only_named_volumes(
+    world: dict[str, Any], layer_1: None, run_cli: Callable[..., Any]
+) -> None:
+    client = world["client"]
+    again = run_cli("--json", "--yes", "migrate", "apply", "layer_2", "--helper-image", HELPER)
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    assert f"adopt:{ADOPTED}" in again.json()["data"]["done"]
+    old_left = [s for s in _old_services() if s not in ("influx", "loki")]
+    assert {s: _running(client, s) for s in old_left} == dict.fromkeys(old_left, 0)
+
+    finish = run_cli(
+        "--json", "--yes", "migrate", "finish", "layer_2", "--remove-volume", "loki-volume-e4a5166"
+    )
+    assert finish.exit_code == ExitCode.OK, finish.stdout + finish.stderr
+    services = {s.name for s in client.services.list()}
+    assert not services & set(old_left), services  # the stopped old services are gone
+    assert {"loki", "influx"} <= services  # the program's, which took those names, stay
+    volumes = {v.name for v in client.volumes.list()}
+    assert "loki-volume-e4a5166" not in volumes
+    others = {v["live_name"] for v in _old("volume:Volume")} - {"loki-volume-e4a5166"}
+    assert others <= volumes  # old volumes not named stay
+    out = _sh(client, "cat /v/marker.txt", {"layer2-loki-data": "/v"})
+    assert out.strip() == _marker("loki-volume-e4a5166")

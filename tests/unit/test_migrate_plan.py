@@ -70,6 +70,7 @@ def test_steps_stop_stateful_services_before_their_copy_and_stateless_ones_after
     deploy = ids.index("deploy:layer_2")
     for stateless in ("grafana-service-36765a5", "replicated-telegraf-service-4c7c8de"):
         assert ids.index(f"stop:{stateless}") > deploy
+    assert ids[-1] == "settle:layer_2"  # one wait for the stateless ones, stopped together
     assert len(ids) == len(set(ids))
 
 
