@@ -194,8 +194,18 @@ class Tree:
 
 
 def _helper(client: Any, image: str, script: str, mounts: dict[str, dict[str, str]]) -> str:
+    """Run `script` in a throw-away container of `image` (never pulled: the engine may have no
+    registry access, and which image reads the data is the operator's choice)."""
     import docker.errors
 
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise DriverError(
+            f"the helper image {image} is not on the engine",
+            "load it there (docker pull/load), or pass --helper-image with a busybox image "
+            "the engine has",
+        ) from None
     try:
         out = client.containers.run(
             image,
@@ -205,13 +215,12 @@ def _helper(client: Any, image: str, script: str, mounts: dict[str, dict[str, st
             labels={"sprocket.migrate": "helper"},
             network_mode="none",
         )
-    except docker.errors.ImageNotFound:
-        raise DriverError(
-            f"the helper image {image} is not on the engine",
-            "pull it there, or pass --helper-image with a busybox image the engine has",
-        ) from None
     except docker.errors.ContainerError as exc:
         raise DriverError(f"helper container failed: {exc}", "nothing was removed") from None
+    except docker.errors.APIError as exc:
+        raise DriverError(
+            f"helper container could not run: {exc.explanation}", "nothing was removed"
+        ) from None
     return bytes(out).decode()
 
 

@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from migrate_helper import make_helper_image
 from netns_engine import Engine, driver_setup, netns_engine
 from test_real_stacks import _plugins_dir
 
@@ -38,8 +38,6 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 INVENTORY = CHECKOUT.parent / "shared/fixtures/original-system-inventory.json"
 HELPER = "sprockettest-migrate-helper:1"
 ADOPTED = "layer2-rabbitmq-data"
-APPLETS = ("sh", "find", "sort", "sha256sum", "wc", "ls", "cp", "rm", "sleep", "cat", "mkdir")
-APPLETS += ("echo", "mv", "true")
 # An old service's stand-in: exits at once on SIGTERM, as the real daemons do.
 OLD_COMMAND = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 
@@ -55,21 +53,7 @@ def _old(kind: str) -> list[dict[str, Any]]:
 
 
 def _helper_image(engine: Engine, tmp: Path) -> None:
-    """busybox with the applets the copy and the markers use, tagged HELPER on `engine`."""
-    tar_path = tmp / "helper.tar"
-    with tarfile.open(tar_path, "w") as tar:
-        tar.add(local_images.BUSYBOX, arcname="bin/busybox")
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    with tar_path.open("rb") as data:
-        subprocess.run(
-            ["docker", "-H", engine.host, "import", "-", HELPER],
-            stdin=data,
-            check=True,
-            capture_output=True,
-        )
+    make_helper_image(engine.host, HELPER, tmp)
 
 
 def _sh(client: Any, script: str, volumes: dict[str, str]) -> str:
