@@ -10,6 +10,7 @@ from automation.commands import (
     drift,
     drill,
     health,
+    migrate,
     node,
     notify,
     report,
@@ -34,4 +35,5 @@ COMMANDS: list[click.Command] = [
     *rotate.COMMANDS,
     *notify.COMMANDS,
     *report.COMMANDS,
+    *migrate.COMMANDS,
 ]

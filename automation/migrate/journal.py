@@ -1,0 +1,105 @@
+"""The record of a migration's completed steps: one JSON line per event, appended and synced.
+
+`done` lines mark a step completed (with what rollback needs, e.g. a removed service's spec);
+`undone` lines mark it rolled back. A line cut off or garbled (a crash mid-write, a hand edit)
+is named in `damaged` and skipped: every step checks the engine before acting, so redoing one
+whose line was lost is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automation.guard.driver_state import driver_dir
+from automation.settings import Settings
+
+
+def journal_path(settings: Settings, stack: str) -> Path:
+    folder = driver_dir(settings) / "migrate"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{stack}.jsonl"
+
+
+@dataclass
+class Journal:
+    path: Path
+    completed: dict[str, dict[str, Any]] = field(default_factory=dict)  # step id -> record
+    order: list[str] = field(default_factory=list)  # completion order of `completed`
+    damaged: list[str] = field(default_factory=list)
+    plan: list[dict[str, Any]] = field(default_factory=list)  # the steps of the latest apply
+    started: set[str] = field(default_factory=set)  # steps begun and not completed
+
+    @classmethod
+    def read(cls, path: Path) -> Journal:
+        journal = cls(path)
+        if not path.exists():
+            return journal
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                event, step = record["event"], record["step"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                journal.damaged.append(f"{path} line {number} is damaged: skipped")
+                continue
+            journal._apply(event, step, record)
+        return journal
+
+    def _apply(self, event: str, step: str, record: dict[str, Any]) -> None:
+        if event == "plan":
+            self.plan = list(record.get("steps") or [])
+        elif event == "started":
+            self.started.add(step)
+        elif event == "done":
+            self.started.discard(step)
+            self.completed[step] = record
+            if step in self.order:
+                self.order.remove(step)
+            self.order.append(step)
+        elif event == "undone":
+            self.completed.pop(step, None)
+            if step in self.order:
+                self.order.remove(step)
+
+    def _append(self, record: dict[str, Any]) -> None:
+        # After a line cut off mid-write, start a new one (else this record joins the damage).
+        cut_off = self.path.exists() and not self.path.read_bytes().endswith(b"\n")
+        with self.path.open("a") as out:
+            out.write(
+                ("\n" if cut_off and self.path.stat().st_size else "")
+                + json.dumps(record, sort_keys=True)
+                + "\n"
+            )
+            out.flush()
+            os.fsync(out.fileno())
+
+    def start(self, steps: list[dict[str, Any]]) -> None:
+        """Record the steps an apply is about to run (a resumed apply runs these)."""
+        record = {"event": "plan", "step": "plan", "at": time.time(), "steps": steps}
+        self._append(record)
+        self._apply("plan", "plan", record)
+
+    def begin(self, step: str) -> None:
+        """Mark a step begun (a copy's target content is then known to be the migration's)."""
+        record = {"event": "started", "step": step, "at": time.time()}
+        self._append(record)
+        self._apply("started", step, record)
+
+    def done(self, step: str, **data: Any) -> None:
+        record = {"event": "done", "step": step, "at": time.time(), **data}
+        self._append(record)
+        self._apply("done", step, record)
+
+    def undone(self, step: str) -> None:
+        record = {"event": "undone", "step": step, "at": time.time()}
+        self._append(record)
+        self._apply("undone", step, record)
+
+    def in_reverse(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(s, self.completed[s]) for s in reversed(self.order)]
