@@ -118,7 +118,15 @@ def test_a_journal_never_holds_a_value(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("given", ["short", "has a space in it ok", "quote'd-value-long-enough"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "short",
+        "has a space in it ok",
+        "quote'd-value-long-enough",
+        "first-line-long-enough\nsecond-line-of-the-value",  # never cut silently to line one
+    ],
+)
 def test_an_unusable_value_on_stdin_is_refused(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from automation.rotate.value import new_value
 
