@@ -141,3 +141,17 @@ def test_a_generated_value_is_64_letters_and_digits() -> None:
 
     value = new_value(from_stdin=False)
     assert len(value) == 64 and value.isalnum() and value != new_value(from_stdin=False)
+
+
+def test_an_unreachable_database_is_not_reported_as_a_refused_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing listens on port 1: the check must say it cannot connect, not that the stack's
+    password is refused (which sends the operator to fix a password that is fine)."""
+    from automation.rotate import postgres
+
+    for key, value in {"PGHOST": "127.0.0.1", "PGPORT": "1", "PGUSER": "postgres"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(postgres.DatabaseError, match="cannot connect to Postgres") as raised:
+        postgres.can_log_in("app", CANARY)
+    assert "PGHOST" in raised.value.one_line() and CANARY not in raised.value.one_line()
