@@ -32,6 +32,9 @@ def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:
 def _plan_text(data: dict[str, Any]) -> str:
     lines = [f"rotate {data['rotation']} {data['target']} (dry run; --apply to rotate):"]
     for stack, names in data["consumers"].items():
+        if stack in data.get("not_deployed", []):
+            lines.append(f"  {stack}: not deployed here (nothing to roll)")
+            continue
         lines.append(f"  {stack}: {', '.join(names) if names else 'no consumer services'}")
     pending = data.get("unfinished")
     if pending:

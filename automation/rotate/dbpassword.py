@@ -54,6 +54,14 @@ class DbPassword:
             )
         return Current(self.target, str(outputs["app_db_password"].value), False)
 
+    def check(self, ctx: Context) -> None:
+        """Only the user layer_2 wires for rotation (current() says so); nothing to check
+        before layer_2 is deployed."""
+        from automation.rotate import stacks
+
+        if stacks.existing(ctx, ctx.stack(self.store_layer)) is not None:
+            self.current(ctx)
+
     def works(self, ref: str, value: str) -> bool:
         return postgres.can_log_in(ref, value, self.dbname)
 

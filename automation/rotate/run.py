@@ -51,6 +51,11 @@ class Credential(Protocol):
     mounts: tuple[str, ...]  # secret mount names that carry the value
 
     def current(self, ctx: Context) -> Current: ...
+    def check(self, ctx: Context) -> None:
+        """BadInput for a target the deployed stacks cannot rotate; the dry run calls it too,
+        so it refuses what --apply would refuse."""
+        ...
+
     def works(self, ref: str, value: str) -> bool: ...
     def next_ref(self, current: Current) -> str:
         """The new value's ref if known before prepare (else ""), so a kill inside prepare
@@ -76,18 +81,24 @@ class RotationRolledBack(DriverError):
 
 
 def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
-    """The dry run: the consumers each stack would roll, and any unfinished rotation."""
+    """The dry run: the consumers each stack would roll, the stacks not deployed here (nothing
+    to roll there), and any unfinished rotation. BadInput for a target --apply would refuse."""
+    cred.check(ctx)
     consumers: dict[str, list[str]] = {}
+    not_deployed: list[str] = []
     for layer in cred.roll_layers:
         info = ctx.stack(layer)
         stack = stacks.existing(ctx, info)
         consumers[info.name] = stacks.consumers(stack, cred.mounts) if stack else []
+        if stack is None:
+            not_deployed.append(info.name)
     pending = journal.read(ctx.settings, cred.kind, cred.target)
     return {
         "rotation": cred.kind,
         "target": cred.target,
         "applied": False,
         "consumers": consumers,
+        "not_deployed": not_deployed,
         "unfinished": _describe(pending) if pending else None,
     }
 

@@ -155,3 +155,54 @@ def test_an_unreachable_database_is_not_reported_as_a_refused_password(
     with pytest.raises(postgres.DatabaseError, match="cannot connect to Postgres") as raised:
         postgres.can_log_in("app", CANARY)
     assert "PGHOST" in raised.value.one_line() and CANARY not in raised.value.one_line()
+
+
+class _Output:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+class _DeployedLayer2:
+    """A deployed layer_2 stack as the dry run reads it: config, outputs, state (no consumer)."""
+
+    def get_all_config(self) -> dict[str, Any]:
+        return {}
+
+    def outputs(self) -> dict[str, _Output]:
+        return {"app_db_user": _Output("app"), "app_db_password": _Output(CANARY)}
+
+    def export_stack(self) -> Any:
+        return type("Deployment", (), {"deployment": {"resources": []}})()
+
+
+@pytest.fixture
+def only_layer_2_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automation.rotate import stacks
+
+    def existing(ctx: Context, info: Any) -> Any:
+        return _DeployedLayer2() if info.layer == Layer.LAYER_2 else None
+
+    monkeypatch.setattr(stacks, "existing", existing)
+
+
+def test_the_dry_run_refuses_a_user_the_apply_would_refuse(
+    tmp_path: Path, only_layer_2_deployed: None
+) -> None:
+    from automation.rotate.dbpassword import DbPassword
+
+    with pytest.raises(BadInput, match="--user nobody"):
+        run.plan(_ctx(tmp_path), DbPassword("nobody"))
+
+
+def test_the_dry_run_says_which_stacks_are_not_deployed(
+    tmp_path: Path, only_layer_2_deployed: None
+) -> None:
+    import automation.cli  # noqa: F401 - the commands package is imported through the CLI
+    from automation.commands.rotate import _plan_text
+    from automation.rotate.dbpassword import DbPassword
+
+    data = run.plan(_ctx(tmp_path), DbPassword("app"))
+    assert data["not_deployed"] == ["local-platform"]
+    text = _plan_text(data)
+    assert "local-layer_2: no consumer services" in text
+    assert "local-platform: not deployed here" in text and CANARY not in str(data)
