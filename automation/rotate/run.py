@@ -93,6 +93,8 @@ def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
         if stack is None:
             not_deployed.append(info.name)
     pending = journal.read(ctx.settings, cred.kind, cred.target)
+    if pending is not None:
+        pending = _as_found(ctx, cred, pending)
     return {
         "rotation": cred.kind,
         "target": cred.target,
@@ -259,6 +261,7 @@ def _reason(exc: BaseException) -> str:
 
 def _resume(ctx: Context, cred: Credential, entry: Entry) -> dict[str, Any]:
     """A killed run's journal: complete it once the value is stored, else withdraw it."""
+    entry = _as_found(ctx, cred, entry)
     if entry.damaged or not entry.value_stored:
         if entry.new_ref:
             cred.retire(entry.new_ref)  # never in the config: no consumer uses it
@@ -275,6 +278,14 @@ def _resume(ctx: Context, cred: Credential, entry: Entry) -> dict[str, Any]:
     cred.retire(entry.old_ref)
     journal.clear(ctx.settings, entry)
     return _done(cred, "completed an interrupted rotation", entry, consumers)
+
+
+def _as_found(ctx: Context, cred: Credential, entry: Entry) -> Entry:
+    """The journal's step, corrected when the run was killed after the config took the new
+    value but before the journal said so: the config decides, since the next deploy uses it."""
+    if entry.damaged or entry.value_stored or entry.new_ref in ("", entry.old_ref):
+        return entry
+    return entry.at(STORED) if cred.current(ctx).ref == entry.new_ref else entry
 
 
 def _done(

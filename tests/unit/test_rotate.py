@@ -80,7 +80,7 @@ def _ctx(tmp_path: Path) -> Context:
 
 
 def test_a_run_killed_before_the_value_was_stored_is_rolled_back(tmp_path: Path) -> None:
-    ctx, cred = _ctx(tmp_path), Recording()
+    ctx, cred = _ctx(tmp_path), Recording(stored_ref="app")  # the config: still the old login
     entry = Entry("db-password", "app", "app", "app_b", PREPARED)
     journal.write(ctx.settings, entry)
     data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
@@ -96,6 +96,21 @@ def test_a_run_killed_after_the_value_was_stored_is_completed(tmp_path: Path) ->
     data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
     assert data["outcome"] == "completed an interrupted rotation"
     assert cred.calls == [("retire", "app")]  # the old login, last
+    assert journal.read(ctx.settings, "db-password", "app") is None
+
+
+def test_a_run_killed_between_the_config_write_and_the_journal_is_completed(
+    tmp_path: Path,
+) -> None:
+    """The journal still says `prepared` but the config already holds the new login: rolling
+    back would retire the login the config holds, and the next deploy would roll every
+    consumer onto a login with no password."""
+    ctx, cred = _ctx(tmp_path), Recording(stored_ref="app_b")
+    entry = Entry("db-password", "app", "app", "app_b", PREPARED)
+    journal.write(ctx.settings, entry)
+    data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
+    assert data["outcome"] == "completed an interrupted rotation"
+    assert cred.calls == [("retire", "app")]
     assert journal.read(ctx.settings, "db-password", "app") is None
 
 
