@@ -38,7 +38,10 @@ def _plan_text(data: dict[str, Any]) -> str:
         lines.append(f"  {stack}: {', '.join(names) if names else 'no consumer services'}")
     pending = data.get("unfinished")
     if pending:
-        lines.append(f"  an interrupted rotation is journalled; --apply {pending['next_run']} it")
+        if pending.get("damaged"):
+            lines.append(f"  {pending['damaged']}")
+        does = "rolls it back" if pending["next_run"] == "rolls back" else "completes it"
+        lines.append(f"  an interrupted rotation is journalled; --apply {does}")
     return "\n".join(lines)
 
 

@@ -221,3 +221,18 @@ def test_the_dry_run_says_which_stacks_are_not_deployed(
     text = _plan_text(data)
     assert "local-layer_2: no consumer services" in text
     assert "local-platform: not deployed here" in text and CANARY not in str(data)
+
+
+def test_the_dry_run_text_names_a_damaged_journal(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401 - the commands package is imported through the CLI
+    from automation.commands.rotate import _plan_text
+
+    ctx = _ctx(tmp_path)
+    path = journal.path(ctx.settings, "db-password", "app")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    entry = journal.read(ctx.settings, "db-password", "app")
+    assert entry is not None
+    data = {"rotation": "db-password", "target": "app", "consumers": {}}
+    text = _plan_text({**data, "unfinished": run._describe(entry)})
+    assert str(path) in text and "--apply rolls it back" in text
