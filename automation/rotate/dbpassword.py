@@ -9,6 +9,7 @@ from it. See automation/rotate/postgres.py for why two logins.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from sprocket_common.stack_info import Layer
 # The platform catalog's mount of the app password (catalog.UPSTREAM_SECRETS). The local
 # server's own `pg-app-password` is not a consumer: it only seeds the role at init.
 APP_PASSWORD_MOUNTS = ("db-password",)
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 @dataclass
@@ -32,6 +34,14 @@ class DbPassword:
     store_layer: Layer = Layer.LAYER_2
     roll_layers: tuple[Layer, ...] = (Layer.LAYER_2, Layer.PLATFORM)
     mounts: tuple[str, ...] = field(default_factory=lambda: mounts_of_app_password())
+
+    def __post_init__(self) -> None:
+        # It names the journal file and the config key: a plain role name, as layer_2's users.
+        if not _ROLE_NAME.fullmatch(self.target):
+            raise BadInput(
+                f"--user {self.target!r} is not a database role name",
+                "lower-case letters, digits and _, at most 63, e.g. --user app",
+            )
 
     def current(self, ctx: Context) -> Current:
         from automation.rotate import stacks

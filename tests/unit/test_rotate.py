@@ -236,3 +236,12 @@ def test_the_dry_run_text_names_a_damaged_journal(tmp_path: Path) -> None:
     data = {"rotation": "db-password", "target": "app", "consumers": {}}
     text = _plan_text({**data, "unfinished": run._describe(entry)})
     assert str(path) in text and "--apply rolls it back" in text
+
+
+@pytest.mark.parametrize("user", ["", "../../tmp/x", 'a"; DROP ROLE app;--', "App", "x" * 64])
+def test_a_user_that_is_no_role_name_is_refused(user: str) -> None:
+    """The user names the journal file and the stack config key: only a plain role name."""
+    from automation.rotate.dbpassword import DbPassword
+
+    with pytest.raises(BadInput, match="--user"):
+        DbPassword(user)
