@@ -68,15 +68,16 @@ def rotate() -> None:
 
 
 @rotate.command("db-password")
-@click.option("--user", default="app", show_default=True, help="The database user.")
+@click.option("--user", help="The database user [default: layer_2's app user].")
 @_apply
 @_stdin
-def db_password(user: str, apply: bool, from_stdin: bool) -> ExitCode:
+def db_password(user: str | None, apply: bool, from_stdin: bool) -> ExitCode:
     """A database user's password: second login, consumers rolled, old login retired."""
-    from automation.rotate.dbpassword import DbPassword
+    from automation.rotate.dbpassword import DbPassword, app_user
 
     return run_verb(
-        "rotate db-password", lambda ctx: _run(ctx, DbPassword(user), apply, from_stdin)
+        "rotate db-password",
+        lambda ctx: _run(ctx, DbPassword(user or app_user(ctx)), apply, from_stdin),
     )
 
 

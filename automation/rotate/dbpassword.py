@@ -110,6 +110,21 @@ class DbPassword:
         postgres.retire_password(ref)
 
 
+def app_user(ctx: Context) -> str:
+    """layer_2's app user: its `app_db_user` output once deployed, else the layer's default."""
+    from automation.rotate import stacks
+    from sprocket_common.stack_info import layer_package
+
+    stack = stacks.existing(ctx, ctx.stack(Layer.LAYER_2))
+    output = stack.outputs().get("app_db_user") if stack is not None else None
+    if output is not None:
+        return str(output.value)
+    layer_package(Layer.LAYER_2)
+    from layer_2.settings import Layer2Settings
+
+    return str(Layer2Settings.model_fields["app_db_user"].default)
+
+
 def mounts_of_app_password() -> tuple[str, ...]:
     """The app password's mounts, plus the catalog's template secrets built from it."""
     from sprocket_common.stack_info import layer_package

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +181,13 @@ class _Output:
 class _DeployedLayer2:
     """A deployed layer_2 stack as the dry run reads it: config, outputs, state (no consumer)."""
 
+    user = "app"
+
     def get_all_config(self) -> dict[str, Any]:
         return {}
 
     def outputs(self) -> dict[str, _Output]:
-        return {"app_db_user": _Output("app"), "app_db_password": _Output(CANARY)}
+        return {"app_db_user": _Output(self.user), "app_db_password": _Output(CANARY)}
 
     def export_stack(self) -> Any:
         return type("Deployment", (), {"deployment": {"resources": []}})()
@@ -245,3 +248,18 @@ def test_a_user_that_is_no_role_name_is_refused(user: str) -> None:
 
     with pytest.raises(BadInput, match="--user"):
         DbPassword(user)
+
+
+def test_without_user_the_dry_run_rotates_layer_2s_app_user(
+    tmp_path: Path,
+    only_layer_2_deployed: None,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """layer_2's app user is `sprocket_app` unless configured: `rotate db-password` with no
+    --user must rotate it, not refuse the real stack for a hard-wired `app`."""
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(_DeployedLayer2, "user", "sprocket_app")
+    dry = run_cli("--json", "rotate", "db-password")
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert json.loads(dry.stdout)["data"]["target"] == "sprocket_app"
