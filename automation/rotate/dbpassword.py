@@ -49,19 +49,17 @@ class DbPassword:
         stack = stacks.existing(ctx, ctx.stack(self.store_layer))
         if stack is None:
             raise BadInput(f"no {self.store_layer.value} stack here", "deploy it first")
-        config = stack.get_all_config()
+        config, outputs = stack.get_all_config(), stack.outputs()
+        wired = wired_user(config, outputs)
+        if wired != self.target:
+            raise BadInput(
+                f"--user {self.target}: layer_2 wires only the app user's consumers for rotation",
+                f"use --user {wired}" if wired else "deploy layer_2 first",
+            )
         key = f"{rotation.NAMESPACE}:{rotation.db_password_key(self.target)}"
         if key in config:
             login = config.get(f"{rotation.NAMESPACE}:{rotation.db_login_key(self.target)}")
             return Current(login.value if login else self.target, config[key].value, True)
-        outputs = stack.outputs()
-        if outputs.get("app_db_user") is None or outputs["app_db_user"].value != self.target:
-            raise BadInput(
-                f"--user {self.target}: layer_2 wires only the app user's consumers for rotation",
-                f"use --user {outputs['app_db_user'].value}"
-                if "app_db_user" in outputs
-                else "deploy layer_2 first",
-            )
         return Current(self.target, str(outputs["app_db_password"].value), False)
 
     def check(self, ctx: Context) -> None:
@@ -110,15 +108,26 @@ class DbPassword:
         postgres.retire_password(ref)
 
 
+def wired_user(config: dict[str, Any], outputs: dict[str, Any]) -> str | None:
+    """The user layer_2 wires for rotation: the one whose rotated password its config holds
+    (from then on its `app_db_user` output is the current login, maybe `<user>_b`), else that
+    output; None before layer_2 is deployed."""
+    users = rotation.rotated_users(config)
+    if users:
+        return users[0]
+    output = outputs.get("app_db_user")
+    return str(output.value) if output is not None else None
+
+
 def app_user(ctx: Context) -> str:
-    """layer_2's app user: its `app_db_user` output once deployed, else the layer's default."""
+    """layer_2's app user (wired_user) once deployed, else the layer's default."""
     from automation.rotate import stacks
     from sprocket_common.stack_info import layer_package
 
     stack = stacks.existing(ctx, ctx.stack(Layer.LAYER_2))
-    output = stack.outputs().get("app_db_user") if stack is not None else None
-    if output is not None:
-        return str(output.value)
+    wired = wired_user(stack.get_all_config(), stack.outputs()) if stack is not None else None
+    if wired:
+        return wired
     layer_package(Layer.LAYER_2)
     from layer_2.settings import Layer2Settings
 

@@ -263,3 +263,27 @@ def test_without_user_the_dry_run_rotates_layer_2s_app_user(
     dry = run_cli("--json", "rotate", "db-password")
     assert dry.exit_code == 0, dry.stdout + dry.stderr
     assert json.loads(dry.stdout)["data"]["target"] == "sprocket_app"
+
+
+def test_after_a_rotation_the_user_is_still_the_user_not_its_second_login(
+    tmp_path: Path,
+    only_layer_2_deployed: None,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once rotated, layer_2's `app_db_user` output is the current login (`app_b`): neither the
+    default nor `--user app_b` may take that for the user (it made a role `app_b_b`)."""
+    from pulumi.automation import ConfigValue
+
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(_DeployedLayer2, "user", "app_b")
+    rotated = {
+        "rotation:db_app_login": ConfigValue("app_b"),
+        "rotation:db_app_password": ConfigValue(CANARY, secret=True),
+    }
+    monkeypatch.setattr(_DeployedLayer2, "get_all_config", lambda self: rotated)
+    dry = run_cli("--json", "rotate", "db-password")
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert json.loads(dry.stdout)["data"]["target"] == "app"
+    second = run_cli("rotate", "db-password", "--user", "app_b")
+    assert second.exit_code == 64 and "--user app" in second.stderr, second.stderr
