@@ -266,7 +266,9 @@ def _resume(ctx: Context, cred: Credential, entry: Entry) -> dict[str, Any]:
         if entry.new_ref:
             cred.retire(entry.new_ref)  # never in the config: no consumer uses it
         journal.clear(ctx.settings, entry)
-        return _done(cred, "rolled back an interrupted rotation", entry, {}, entry.damaged)
+        data = _done(cred, "rolled back an interrupted rotation", entry, {}, entry.damaged)
+        data["next"] = "nothing was rotated: run the same command again to rotate"
+        return data
     current = cred.current(ctx)
     if current.ref != entry.new_ref or not cred.works(current.ref, current.value):
         raise DriverError(

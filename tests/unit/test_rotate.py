@@ -86,6 +86,7 @@ def test_a_run_killed_before_the_value_was_stored_is_rolled_back(tmp_path: Path)
     journal.write(ctx.settings, entry)
     data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
     assert data["outcome"] == "rolled back an interrupted rotation"
+    assert "run the same command again" in data["next"]  # exit 0 alone hides: nothing rotated
     assert cred.calls == [("retire", "app_b")]  # the new login, never the one in use
     assert journal.read(ctx.settings, "db-password", "app") is None
 
