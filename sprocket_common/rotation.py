@@ -8,6 +8,7 @@ or managed password and the user's own role.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,6 +24,16 @@ def db_login_key(user: str) -> str:
 
 def db_password_key(user: str) -> str:
     return f"db_{user}_password"
+
+
+def rotated_users(config_keys: Iterable[str]) -> list[str]:
+    """The users whose rotated password a stack's config (`namespace:key` names) holds."""
+    prefix, suffix = f"{NAMESPACE}:db_", "_password"  # db_password_key's shape
+    return sorted(
+        key[len(prefix) : -len(suffix)]
+        for key in config_keys
+        if key.startswith(prefix) and key.endswith(suffix) and len(key) > len(prefix + suffix)
+    )
 
 
 def other_login(user: str, current: str) -> str:

@@ -32,10 +32,16 @@ def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:
 def _plan_text(data: dict[str, Any]) -> str:
     lines = [f"rotate {data['rotation']} {data['target']} (dry run; --apply to rotate):"]
     for stack, names in data["consumers"].items():
+        if stack in data.get("not_deployed", []):
+            lines.append(f"  {stack}: not deployed here (nothing to roll)")
+            continue
         lines.append(f"  {stack}: {', '.join(names) if names else 'no consumer services'}")
     pending = data.get("unfinished")
     if pending:
-        lines.append(f"  an interrupted rotation is journalled; --apply {pending['next_run']} it")
+        if pending.get("damaged"):
+            lines.append(f"  {pending['damaged']}")
+        does = "rolls it back" if pending["next_run"] == "rolls back" else "completes it"
+        lines.append(f"  an interrupted rotation is journalled; --apply {does}")
     return "\n".join(lines)
 
 
@@ -62,15 +68,16 @@ def rotate() -> None:
 
 
 @rotate.command("db-password")
-@click.option("--user", default="app", show_default=True, help="The database user.")
+@click.option("--user", help="The database user [default: layer_2's app user].")
 @_apply
 @_stdin
-def db_password(user: str, apply: bool, from_stdin: bool) -> ExitCode:
+def db_password(user: str | None, apply: bool, from_stdin: bool) -> ExitCode:
     """A database user's password: second login, consumers rolled, old login retired."""
-    from automation.rotate.dbpassword import DbPassword
+    from automation.rotate.dbpassword import DbPassword, app_user
 
     return run_verb(
-        "rotate db-password", lambda ctx: _run(ctx, DbPassword(user), apply, from_stdin)
+        "rotate db-password",
+        lambda ctx: _run(ctx, DbPassword(user or app_user(ctx)), apply, from_stdin),
     )
 
 

@@ -76,6 +76,9 @@ class OAuthSecret:
         )
         return str(data["data"]["data"].get(self.secret) or "")
 
+    def check(self, ctx: Context) -> None:
+        """Nothing to check before current(): the target is fixed or checked when built."""
+
     def works(self, ref: str, value: str) -> bool:
         return bool(value)  # only the provider can tell; it is checked by the consumers' health
 

@@ -52,7 +52,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def can_log_in(login: str, password: str, dbname: str | None = None) -> bool:
-    """True if `login` authenticates with `password` where the admin connection points."""
+    """True if `login` authenticates with `password` where the admin connection points.
+    DatabaseError if the server cannot be reached at all (that is no verdict on the password)."""
     import psycopg
 
     extra: dict[str, Any] = {"dbname": dbname} if dbname else {}
@@ -62,6 +63,9 @@ def can_log_in(login: str, password: str, dbname: str | None = None) -> bool:
         ) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError:
+        # libpq gives no SQLSTATE for a failed connection: the admin login tells a refused
+        # password (it connects) from a server that is down or elsewhere (DatabaseError).
+        _connect().close()
         return False
     return True
 

@@ -51,6 +51,11 @@ class Credential(Protocol):
     mounts: tuple[str, ...]  # secret mount names that carry the value
 
     def current(self, ctx: Context) -> Current: ...
+    def check(self, ctx: Context) -> None:
+        """BadInput for a target the deployed stacks cannot rotate; the dry run calls it too,
+        so it refuses what --apply would refuse."""
+        ...
+
     def works(self, ref: str, value: str) -> bool: ...
     def next_ref(self, current: Current) -> str:
         """The new value's ref if known before prepare (else ""), so a kill inside prepare
@@ -76,18 +81,26 @@ class RotationRolledBack(DriverError):
 
 
 def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
-    """The dry run: the consumers each stack would roll, and any unfinished rotation."""
+    """The dry run: the consumers each stack would roll, the stacks not deployed here (nothing
+    to roll there), and any unfinished rotation. BadInput for a target --apply would refuse."""
+    cred.check(ctx)
     consumers: dict[str, list[str]] = {}
+    not_deployed: list[str] = []
     for layer in cred.roll_layers:
         info = ctx.stack(layer)
         stack = stacks.existing(ctx, info)
         consumers[info.name] = stacks.consumers(stack, cred.mounts) if stack else []
+        if stack is None:
+            not_deployed.append(info.name)
     pending = journal.read(ctx.settings, cred.kind, cred.target)
+    if pending is not None:
+        pending = _as_found(ctx, cred, pending)
     return {
         "rotation": cred.kind,
         "target": cred.target,
         "applied": False,
         "consumers": consumers,
+        "not_deployed": not_deployed,
         "unfinished": _describe(pending) if pending else None,
     }
 
@@ -248,11 +261,14 @@ def _reason(exc: BaseException) -> str:
 
 def _resume(ctx: Context, cred: Credential, entry: Entry) -> dict[str, Any]:
     """A killed run's journal: complete it once the value is stored, else withdraw it."""
+    entry = _as_found(ctx, cred, entry)
     if entry.damaged or not entry.value_stored:
         if entry.new_ref:
             cred.retire(entry.new_ref)  # never in the config: no consumer uses it
         journal.clear(ctx.settings, entry)
-        return _done(cred, "rolled back an interrupted rotation", entry, {}, entry.damaged)
+        data = _done(cred, "rolled back an interrupted rotation", entry, {}, entry.damaged)
+        data["next"] = "nothing was rotated: run the same command again to rotate"
+        return data
     current = cred.current(ctx)
     if current.ref != entry.new_ref or not cred.works(current.ref, current.value):
         raise DriverError(
@@ -264,6 +280,14 @@ def _resume(ctx: Context, cred: Credential, entry: Entry) -> dict[str, Any]:
     cred.retire(entry.old_ref)
     journal.clear(ctx.settings, entry)
     return _done(cred, "completed an interrupted rotation", entry, consumers)
+
+
+def _as_found(ctx: Context, cred: Credential, entry: Entry) -> Entry:
+    """The journal's step, corrected when the run was killed after the config took the new
+    value but before the journal said so: the config decides, since the next deploy uses it."""
+    if entry.damaged or entry.value_stored or entry.new_ref in ("", entry.old_ref):
+        return entry
+    return entry.at(STORED) if cred.current(ctx).ref == entry.new_ref else entry
 
 
 def _done(

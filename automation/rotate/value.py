@@ -15,14 +15,17 @@ MIN_LENGTH = 16
 
 
 def new_value(from_stdin: bool) -> str:
-    """A generated value (64 letters and digits), or the first line of stdin."""
+    """A generated value (64 letters and digits), or the one line given on stdin (BadInput if
+    it is short, holds spaces or quotes, or more lines follow: never cut to its first line)."""
     if not from_stdin:
         return "".join(secrets.choice(_ALPHABET) for _ in range(GENERATED_LENGTH))
     value = sys.stdin.readline().strip()
-    if len(value) < MIN_LENGTH or any(ch.isspace() or ch in "'\"\\" for ch in value):
+    # A terminal ends the value at Enter; a pipe must hold nothing after that line.
+    more = "" if sys.stdin.isatty() else sys.stdin.read().strip()
+    if more or len(value) < MIN_LENGTH or any(ch.isspace() or ch in "'\"\\" for ch in value):
         raise BadInput(
-            f"--value-stdin: the value read is not usable (at least {MIN_LENGTH} characters, "
-            "no spaces or quotes)",
+            f"--value-stdin: the value read is not usable (one line, at least {MIN_LENGTH} "
+            "characters, no spaces or quotes)",
             "pipe one line, e.g. from your password manager",
         )
     return value

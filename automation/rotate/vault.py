@@ -44,6 +44,9 @@ class VaultToken:
         token = config[CONFIG_KEY].value
         return Current(_accessor(_client(token)), token, True)
 
+    def check(self, ctx: Context) -> None:
+        """Nothing to check before current(): the target is fixed or checked when built."""
+
     def works(self, ref: str, value: str) -> bool:
         import hvac
 

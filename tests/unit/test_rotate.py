@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,12 @@ def _ctx(tmp_path: Path) -> Context:
 
 
 def test_a_run_killed_before_the_value_was_stored_is_rolled_back(tmp_path: Path) -> None:
-    ctx, cred = _ctx(tmp_path), Recording()
+    ctx, cred = _ctx(tmp_path), Recording(stored_ref="app")  # the config: still the old login
     entry = Entry("db-password", "app", "app", "app_b", PREPARED)
     journal.write(ctx.settings, entry)
     data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
     assert data["outcome"] == "rolled back an interrupted rotation"
+    assert "run the same command again" in data["next"]  # exit 0 alone hides: nothing rotated
     assert cred.calls == [("retire", "app_b")]  # the new login, never the one in use
     assert journal.read(ctx.settings, "db-password", "app") is None
 
@@ -96,6 +98,21 @@ def test_a_run_killed_after_the_value_was_stored_is_completed(tmp_path: Path) ->
     data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
     assert data["outcome"] == "completed an interrupted rotation"
     assert cred.calls == [("retire", "app")]  # the old login, last
+    assert journal.read(ctx.settings, "db-password", "app") is None
+
+
+def test_a_run_killed_between_the_config_write_and_the_journal_is_completed(
+    tmp_path: Path,
+) -> None:
+    """The journal still says `prepared` but the config already holds the new login: rolling
+    back would retire the login the config holds, and the next deploy would roll every
+    consumer onto a login with no password."""
+    ctx, cred = _ctx(tmp_path), Recording(stored_ref="app_b")
+    entry = Entry("db-password", "app", "app", "app_b", PREPARED)
+    journal.write(ctx.settings, entry)
+    data = run._resume(ctx, cred, entry)  # type: ignore[arg-type]
+    assert data["outcome"] == "completed an interrupted rotation"
+    assert cred.calls == [("retire", "app")]
     assert journal.read(ctx.settings, "db-password", "app") is None
 
 
@@ -118,7 +135,15 @@ def test_a_journal_never_holds_a_value(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("given", ["short", "has a space in it ok", "quote'd-value-long-enough"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "short",
+        "has a space in it ok",
+        "quote'd-value-long-enough",
+        "first-line-long-enough\nsecond-line-of-the-value",  # never cut silently to line one
+    ],
+)
 def test_an_unusable_value_on_stdin_is_refused(given: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from automation.rotate.value import new_value
 
@@ -133,3 +158,133 @@ def test_a_generated_value_is_64_letters_and_digits() -> None:
 
     value = new_value(from_stdin=False)
     assert len(value) == 64 and value.isalnum() and value != new_value(from_stdin=False)
+
+
+def test_an_unreachable_database_is_not_reported_as_a_refused_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing listens on port 1: the check must say it cannot connect, not that the stack's
+    password is refused (which sends the operator to fix a password that is fine)."""
+    from automation.rotate import postgres
+
+    for key, value in {"PGHOST": "127.0.0.1", "PGPORT": "1", "PGUSER": "postgres"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(postgres.DatabaseError, match="cannot connect to Postgres") as raised:
+        postgres.can_log_in("app", CANARY)
+    assert "PGHOST" in raised.value.one_line() and CANARY not in raised.value.one_line()
+
+
+class _Output:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+class _DeployedLayer2:
+    """A deployed layer_2 stack as the dry run reads it: config, outputs, state (no consumer)."""
+
+    user = "app"
+
+    def get_all_config(self) -> dict[str, Any]:
+        return {}
+
+    def outputs(self) -> dict[str, _Output]:
+        return {"app_db_user": _Output(self.user), "app_db_password": _Output(CANARY)}
+
+    def export_stack(self) -> Any:
+        return type("Deployment", (), {"deployment": {"resources": []}})()
+
+
+@pytest.fixture
+def only_layer_2_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automation.rotate import stacks
+
+    def existing(ctx: Context, info: Any) -> Any:
+        return _DeployedLayer2() if info.layer == Layer.LAYER_2 else None
+
+    monkeypatch.setattr(stacks, "existing", existing)
+
+
+def test_the_dry_run_refuses_a_user_the_apply_would_refuse(
+    tmp_path: Path, only_layer_2_deployed: None
+) -> None:
+    from automation.rotate.dbpassword import DbPassword
+
+    with pytest.raises(BadInput, match="--user nobody"):
+        run.plan(_ctx(tmp_path), DbPassword("nobody"))
+
+
+def test_the_dry_run_says_which_stacks_are_not_deployed(
+    tmp_path: Path, only_layer_2_deployed: None
+) -> None:
+    import automation.cli  # noqa: F401 - the commands package is imported through the CLI
+    from automation.commands.rotate import _plan_text
+    from automation.rotate.dbpassword import DbPassword
+
+    data = run.plan(_ctx(tmp_path), DbPassword("app"))
+    assert data["not_deployed"] == ["local-platform"]
+    text = _plan_text(data)
+    assert "local-layer_2: no consumer services" in text
+    assert "local-platform: not deployed here" in text and CANARY not in str(data)
+
+
+def test_the_dry_run_text_names_a_damaged_journal(tmp_path: Path) -> None:
+    import automation.cli  # noqa: F401 - the commands package is imported through the CLI
+    from automation.commands.rotate import _plan_text
+
+    ctx = _ctx(tmp_path)
+    path = journal.path(ctx.settings, "db-password", "app")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    entry = journal.read(ctx.settings, "db-password", "app")
+    assert entry is not None
+    data = {"rotation": "db-password", "target": "app", "consumers": {}}
+    text = _plan_text({**data, "unfinished": run._describe(entry)})
+    assert str(path) in text and "--apply rolls it back" in text
+
+
+@pytest.mark.parametrize("user", ["", "../../tmp/x", 'a"; DROP ROLE app;--', "App", "x" * 64])
+def test_a_user_that_is_no_role_name_is_refused(user: str) -> None:
+    """The user names the journal file and the stack config key: only a plain role name."""
+    from automation.rotate.dbpassword import DbPassword
+
+    with pytest.raises(BadInput, match="--user"):
+        DbPassword(user)
+
+
+def test_without_user_the_dry_run_rotates_layer_2s_app_user(
+    tmp_path: Path,
+    only_layer_2_deployed: None,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """layer_2's app user is `sprocket_app` unless configured: `rotate db-password` with no
+    --user must rotate it, not refuse the real stack for a hard-wired `app`."""
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(_DeployedLayer2, "user", "sprocket_app")
+    dry = run_cli("--json", "rotate", "db-password")
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert json.loads(dry.stdout)["data"]["target"] == "sprocket_app"
+
+
+def test_after_a_rotation_the_user_is_still_the_user_not_its_second_login(
+    tmp_path: Path,
+    only_layer_2_deployed: None,
+    run_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once rotated, layer_2's `app_db_user` output is the current login (`app_b`): neither the
+    default nor `--user app_b` may take that for the user (it made a role `app_b_b`)."""
+    from pulumi.automation import ConfigValue
+
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(_DeployedLayer2, "user", "app_b")
+    rotated = {
+        "rotation:db_app_login": ConfigValue("app_b"),
+        "rotation:db_app_password": ConfigValue(CANARY, secret=True),
+    }
+    monkeypatch.setattr(_DeployedLayer2, "get_all_config", lambda self: rotated)
+    dry = run_cli("--json", "rotate", "db-password")
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert json.loads(dry.stdout)["data"]["target"] == "app"
+    second = run_cli("rotate", "db-password", "--user", "app_b")
+    assert second.exit_code == 64 and "--user app" in second.stderr, second.stderr
