@@ -169,9 +169,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 def _usage_error(exc: click.UsageError, *, json_output: bool) -> None:
     """A usage error is one line on stderr, and with --json also the one JSON document a script
     parses (click raises it before any verb runs, so run_verb never sees it)."""
-    command = exc.ctx.command.name if exc.ctx is not None and exc.ctx.command.name else "cli"
-    if command == "cli" and exc.ctx is not None and exc.ctx.invoked_subcommand:
-        command = exc.ctx.invoked_subcommand
+    names, ctx = [], exc.ctx
+    while ctx is not None and ctx.parent is not None:  # `rotate oauth`, not `oauth`
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(reversed(names)) or (
+        exc.ctx.invoked_subcommand if exc.ctx is not None and exc.ctx.invoked_subcommand else "cli"
+    )
     message, hint = exc.format_message(), "see --help for the command's arguments and options"
     if json_output:
         emit(Result(command, ExitCode.BAD_INPUT, errors=[{"message": message, "hint": hint}]),

@@ -147,3 +147,9 @@ def test_a_wrong_local_passphrase_says_the_environment_overrides_the_local_file(
     assert local.code == prod.code == ExitCode.CREDENTIALS
     assert "local-passphrase" in local.hint and "overrides" in local.hint
     assert "local-passphrase" not in prod.hint
+
+
+def test_a_usage_error_of_a_subcommand_names_the_whole_command_in_json(run_cli: Any) -> None:
+    result = run_cli("rotate", "oauth", "--json")  # --provider is required
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert result.json()["command"] == "rotate oauth"
