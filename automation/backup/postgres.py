@@ -293,7 +293,9 @@ def restore(
     store: BackupStore | None = None,
 ) -> dict[str, Any]:
     """Restore a dump into `into`, then compare row counts with the dump's. Returns a report:
-    {backup_id, into, live, tables: {t: {expected, restored}}, mismatched: [t], seconds: {...}}.
+    {backup_id, into, live, tables: {t: {expected, restored}}, mismatched: [t],
+    safety_backup_id, seconds: {...}}. Over the live database, a `backup db` of it is taken
+    first (after the chosen dump passed its checks): a restore never loses today's data.
     """
     _check_db_name(into)
     store = store or BackupStore.from_settings(settings.backup)
@@ -317,6 +319,10 @@ def restore(
             )
         _readable(settings, dump, record.backup_id)
         seconds["download"] = round(time.monotonic() - started, 2)
+        safety = None
+        if live:  # what the live database holds now, kept first: the restore replaces it
+            safety = take(settings, env, f"before restoring {record.backup_id}", store=store)
+            seconds["safety_backup"] = round(time.monotonic() - started - seconds["download"], 2)
         with pg_env(settings, target) as env_vars:
             if not live:
                 _create_scratch(target, into)
@@ -326,7 +332,9 @@ def restore(
                 if not live:
                     drop_database(target, into)
                 raise
-    seconds["restore"] = round(time.monotonic() - started - seconds["download"], 2)
+    seconds["restore"] = round(
+        time.monotonic() - started - seconds["download"] - seconds.get("safety_backup", 0), 2
+    )
     with connect(target, into) as conn:
         restored = table_counts(conn)
     expected: dict[str, int] = record.facts.get("tables") or {}
@@ -348,6 +356,8 @@ def restore(
         "tables": tables,
         "total_rows": sum(restored.values()),
         "mismatched": mismatched,
+        # The live data from before the restore, as a verified backup (None for a scratch one).
+        "safety_backup_id": safety.backup_id if safety is not None else None,
         "seconds": seconds,
     }
 

@@ -192,6 +192,11 @@ def _restore_db_text(data: dict[str, Any]) -> str:
         f"{data['seconds']['total']:.1f} s: {same} of {len(data['tables'])} tables have the "
         f"dump's row counts ({data['total_rows']} rows)"
     ]
+    if data.get("safety_backup_id"):
+        lines.append(
+            f"  the live data from before it is backup {data['safety_backup_id']} "
+            f"(`restore db --from {data['safety_backup_id']} --into NAME` gets it back)"
+        )
     if data["dropped"]:
         lines.append(f"  scratch database {data['into']} dropped after the check")
     return "\n".join(lines)

@@ -136,6 +136,12 @@ def test_db_backup_restores_into_scratch_with_the_same_rows(
     assert confirmed.exit_code == ExitCode.OK, confirmed.stdout + confirmed.stderr
     assert "the LIVE database sprocket_app" in confirmed.stdout
     assert app_db.value("SELECT count(*) FROM billing.invoices", db=APP_DB) == "1000"
+    # What the live database held before (no invoices) was backed up first, and restores.
+    listed = run_cli("--json", "backup", "list", "db").json()["data"]["backups"]
+    [safety] = [b for b in listed if b["backup_id"] != record["backup_id"]]
+    assert f"backup {safety['backup_id']}" in confirmed.stdout
+    before = run_cli("--json", "restore", "db", "--from", safety["backup_id"], "--into", "before")
+    assert before.json()["data"]["tables"]["billing.invoices"]["restored"] == 0, before.stdout
 
 
 def test_db_corrupted_dump_is_refused_and_nothing_is_restored(
