@@ -216,7 +216,7 @@ def test_a_malformed_mapping_names_the_field(tmp_path: Path) -> None:
         "layer_2: {original: {project: layer_2, stack: layer_2},"
         " rules: [{kind: disk, stems: [x], target: y}]}"
     )
-    with pytest.raises(BadInput, match=r"^mapping for layer_2: rules\.0\.kind"):
+    with pytest.raises(BadInput, match=rf"^mapping for layer_2 in {override}: rules\.0\.kind"):
         plan.load_mapping("layer_2", override)
 
 
@@ -255,3 +255,22 @@ def test_downtime_counts_from_an_old_service_stop_to_the_end_of_the_deploy(tmp_p
         "stop:grafana-old": {"at": 140.0},
     }
     assert downtime(planned, journal) == {"redis-old": 30.2, "grafana-old": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("layer_2:\n  original: {project: layer_2\n  rules: [\n", r"is not YAML \(line 3"),
+        ("layer2:\n  rules: []\n", r"names unknown layer layer2"),
+        ("- layer_2\n", r"is not a mapping of layers"),
+        ("", r"is not a mapping of layers"),
+    ],
+)
+def test_a_mapping_file_that_cannot_be_used_is_one_line_naming_it(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    override = tmp_path / "m.yaml"
+    override.write_text(text)
+    with pytest.raises(BadInput, match=rf"^mapping {override} {expected}") as caught:
+        plan.load_mapping("layer_2", override)
+    assert "\n" not in caught.value.message
