@@ -94,6 +94,8 @@ def _read_override(path: Path) -> dict[str, Any]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise BadInput(f"mapping {path} is not YAML{where}: {problem}", hint) from None
+    except UnicodeDecodeError:
+        raise BadInput(f"mapping {path} is not YAML: not UTF-8 text", hint) from None
     if not isinstance(data, dict) or not data:
         raise BadInput(f"mapping {path} is not a mapping of layers ({', '.join(LAYERS)})", hint)
     unknown = sorted(str(k) for k in data if k not in LAYERS)

@@ -274,3 +274,12 @@ def test_a_mapping_file_that_cannot_be_used_is_one_line_naming_it(
     with pytest.raises(BadInput, match=rf"^mapping {override} {expected}") as caught:
         plan.load_mapping("layer_2", override)
     assert "\n" not in caught.value.message
+
+
+def test_a_binary_export_or_mapping_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    binary = tmp_path / "image.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    with pytest.raises(BadInput, match=rf"^export {binary} is not JSON"):
+        inventory.from_export(binary, "layer_2", "layer_2")
+    with pytest.raises(BadInput, match=rf"^mapping {binary} is not YAML"):
+        plan.load_mapping("layer_2", binary)
