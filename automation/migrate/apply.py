@@ -230,12 +230,22 @@ def rollback(
     """Undo completed steps newest first: old services started or recreated, the program's
     services removed from the layer (its volumes and their copies stay), imports released."""
     run = Run(notes=list(journal.damaged))
-    todo = journal.in_reverse()
+    # A step an apply began and was killed in (no `done` line) may have acted: the newest.
+    begun: list[tuple[str, dict[str, Any]]] = [
+        (s, {}) for s in sorted(journal.started) if s not in journal.completed
+    ]
+    todo = [*begun, *journal.in_reverse()]
     if not todo:
         return run
     confirm([step for step, _ in todo])
     for step, record in todo:
-        _undo(ctx, info, step, record)
+        if step.startswith("adopt:") and "urn" not in record:
+            run.notes.append(
+                f"{step} was cut off: if `pulumi stack --show-urns` of {info.name} lists it, "
+                "`pulumi state delete` it (the volume stays)"
+            )
+        else:
+            _undo(ctx, info, step, record)
         journal.undone(step)
         run.done.append(step)
     return run

@@ -283,3 +283,25 @@ def test_a_binary_export_or_mapping_file_is_one_line_naming_it(tmp_path: Path) -
         inventory.from_export(binary, "layer_2", "layer_2")
     with pytest.raises(BadInput, match=rf"^mapping {binary} is not YAML"):
         plan.load_mapping("layer_2", binary)
+
+
+def test_rollback_also_undoes_a_step_an_apply_began_and_was_killed_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply SIGKILLed mid-stop leaves the old service scaled to 0 with no `done` line: rollback
+    must start it again too (it left `loki` at 0/0 and said it was done)."""
+    from automation.migrate import apply as runner
+
+    path = tmp_path / "j.jsonl"
+    journal = Journal.read(path)
+    journal.start([{"kind": "stop", "subject": "redis"}, {"kind": "stop", "subject": "loki"}])
+    journal.begin("stop:redis")
+    journal.done("stop:redis", mode="replicated:1")
+    journal.begin("stop:loki")  # killed here
+    undone: list[str] = []
+    monkeypatch.setattr(runner, "_undo", lambda ctx, info, step, record: undone.append(step))
+    run = runner.rollback(None, None, Journal.read(path), lambda steps: None)  # type: ignore[arg-type]
+    assert undone == ["stop:loki", "stop:redis"]
+    assert run.done == ["stop:loki", "stop:redis"]
+    after = Journal.read(path)
+    assert after.completed == {}  # `started` kept: a copy begun is redone into an emptied volume
