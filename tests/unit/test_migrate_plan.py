@@ -305,3 +305,42 @@ def test_rollback_also_undoes_a_step_an_apply_began_and_was_killed_in(
     assert run.done == ["stop:loki", "stop:redis"]
     after = Journal.read(path)
     assert after.completed == {}  # `started` kept: a copy begun is redone into an emptied volume
+
+
+class _FinishApi:
+    """A stand-in Docker API (recorded calls): an old volume a running `squatter` mounts."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def containers(self, all: bool = False, filters: Any = None) -> list[dict[str, Any]]:
+        return [{"Id": "c1", "Names": ["/squatter"], "State": "running", "Labels": {}}]
+
+    def inspect_service(self, name: str) -> dict[str, Any]:
+        return {"Spec": {"Labels": {"sprocket.migrate.mode": "replicated:1"}}}
+
+    def remove_service(self, name: str) -> None:
+        self.calls.append(f"remove service {name}")
+
+    def remove_volume(self, name: str) -> None:
+        self.calls.append(f"remove volume {name}")
+
+    def remove_container(self, name: str) -> None:
+        self.calls.append(f"remove container {name}")
+
+
+def test_finish_naming_a_volume_in_use_is_refused_before_anything_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It removed the old services, waited 60 s, then failed with exit 1 (found by hand)."""
+    from automation.migrate import apply as runner
+
+    journal = Journal.read(tmp_path / "j.jsonl")
+    journal.start([{"kind": "stop", "subject": "influx-old"}, {"kind": "copy", "subject": "v"}])
+    journal.done("stop:influx-old", mode="replicated:1")
+    journal.done("copy:v", files=1, sha256="x", copied=True)
+    api = _FinishApi()
+    monkeypatch.setattr(runner, "_api", lambda ctx: api)
+    with pytest.raises(BadInput, match=r"^volume v is in use by squatter"):
+        runner.finish(None, journal, ["v"], lambda steps: None)  # type: ignore[arg-type]
+    assert api.calls == []
