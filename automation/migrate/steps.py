@@ -175,10 +175,13 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
 
 # --- volumes --------------------------------------------------------------------------------
 
-# Count and one SHA-256 over every file's path and content hash, in path order.
+# Count and one SHA-256 over every file's content hash and path, lines sorted. sha256sum gets
+# the names from find itself: a `while read` loop split a name holding a newline, and that
+# file's content was then in neither side's digest. (The count is of lines: such a name
+# counts twice, on both sides alike.)
 DIGEST_SCRIPT = (
     "cd {dir} && n=$(find . -type f | wc -l) && "
-    'd=$(find . -type f | sort | while IFS= read -r f; do sha256sum "$f"; done | sha256sum) && '
+    "d=$(find . -type f -exec sha256sum {{}} + | sort | sha256sum) && "
     'echo "$n ${{d%% *}}" && ls -A | wc -l'
 )
 
