@@ -152,9 +152,13 @@ def remove_service(api: Any, name: str, spec_file: Path) -> None:
 
 
 def recreate_service(api: Any, name: str, spec_file: Path) -> None:
-    """Create the old service again from the spec remove_service saved (stopped, as it was)."""
-    if _inspect(api, name) is not None:
-        return
+    """Create the old service again from the spec remove_service saved (stopped, as it was).
+
+    A service of that name that is not the saved one (another image or volumes: the program's,
+    left on the Swarm by an interrupted deploy) is a DriverError: never taken for the old one."""
+    current = _inspect(api, name)
+    if current is not None and not spec_file.exists():
+        return  # never removed
     try:
         spec = json.loads(spec_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -162,6 +166,16 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
             f"cannot recreate {name}: its saved spec {spec_file} is unreadable ({exc})",
             "recreate it by hand from the original stack",
         ) from None
+    if current is not None:
+        if _identity(current["Spec"]) == _identity(spec):
+            return  # recreated by an earlier rollback
+        image, volumes = _identity(current["Spec"])
+        raise DriverError(
+            f"cannot recreate the old service {name}: a service of that name runs {image} on "
+            f"{', '.join(volumes) or 'no volume'}, not the old one (the program's, left by an "
+            "interrupted deploy?)",
+            f"check it, remove it (`docker service rm {name}`), then run `migrate rollback` again",
+        )
     api.create_service(
         spec["TaskTemplate"],
         name=spec["Name"],
@@ -171,6 +185,13 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
         rollback_config=spec.get("RollbackConfig"),
         endpoint_spec=spec.get("EndpointSpec"),
     )
+
+
+def _identity(spec: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """A service's image (without the digest Swarm adds) and volume sources."""
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    sources = tuple(sorted(str(m.get("Source")) for m in container.get("Mounts") or []))
+    return str(container.get("Image", "")).split("@")[0], sources
 
 
 # --- volumes --------------------------------------------------------------------------------

@@ -344,3 +344,36 @@ def test_finish_naming_a_volume_in_use_is_refused_before_anything_is_removed(
     with pytest.raises(BadInput, match=r"^volume v is in use by squatter"):
         runner.finish(None, journal, ["v"], lambda steps: None)  # type: ignore[arg-type]
     assert api.calls == []
+
+
+class _RecreateApi:
+    """A stand-in Docker API: `loki` is the program's (an interrupted deploy's, outside the
+    state), not the old one whose spec was saved."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def inspect_service(self, name: str) -> dict[str, Any]:
+        mounts = [{"Type": "volume", "Source": "layer2-loki-data", "Target": "/loki"}]
+        container = {"Image": "grafana/loki:2.9.8@sha256:abc", "Mounts": mounts}
+        return {"ID": "p1", "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": container}}}
+
+    def create_service(self, *args: Any, **kwargs: Any) -> None:
+        self.created.append(kwargs["name"])
+
+
+def test_rollback_does_not_take_the_program_s_service_for_the_old_one(tmp_path: Path) -> None:
+    """Killed mid-deploy, cleared with `refresh --clear-pending-creates`, the program's `loki`
+    stayed on the Swarm; rollback saw a `loki` and reported the old one recreated (found by
+    hand: `loki` ran grafana/loki on layer2-loki-data, the old one was gone)."""
+    from automation.errors import DriverError
+    from automation.migrate import steps
+
+    saved = tmp_path / "loki.spec.json"
+    mounts = [{"Type": "volume", "Source": "loki-volume-e4a5166", "Target": "/loki"}]
+    container = {"Image": "old/loki:1", "Mounts": mounts}
+    saved.write_text(json.dumps({"Name": "loki", "TaskTemplate": {"ContainerSpec": container}}))
+    api = _RecreateApi()
+    with pytest.raises(DriverError, match=r"^cannot recreate the old service loki: a service"):
+        steps.recreate_service(api, "loki", saved)
+    assert api.created == []
