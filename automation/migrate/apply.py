@@ -232,7 +232,7 @@ def rollback(
     run = Run(notes=list(journal.damaged))
     # A step an apply began and was killed in (no `done` line) may have acted: the newest.
     begun: list[tuple[str, dict[str, Any]]] = [
-        (s, {}) for s in sorted(journal.started) if s not in journal.completed
+        (s, {}) for s in sorted(journal.started - journal.rolled_back) if s not in journal.completed
     ]
     todo = [*begun, *journal.in_reverse()]
     if not todo:

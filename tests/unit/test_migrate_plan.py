@@ -305,6 +305,9 @@ def test_rollback_also_undoes_a_step_an_apply_began_and_was_killed_in(
     assert run.done == ["stop:loki", "stop:redis"]
     after = Journal.read(path)
     assert after.completed == {}  # `started` kept: a copy begun is redone into an emptied volume
+    undone.clear()
+    again = runner.rollback(None, None, after, lambda steps: None)  # type: ignore[arg-type]
+    assert (undone, again.done) == ([], [])  # a second rollback has nothing left to undo
 
 
 class _FinishApi:
