@@ -230,12 +230,22 @@ def rollback(
     """Undo completed steps newest first: old services started or recreated, the program's
     services removed from the layer (its volumes and their copies stay), imports released."""
     run = Run(notes=list(journal.damaged))
-    todo = journal.in_reverse()
+    # A step an apply began and was killed in (no `done` line) may have acted: the newest.
+    begun: list[tuple[str, dict[str, Any]]] = [
+        (s, {}) for s in sorted(journal.started - journal.rolled_back) if s not in journal.completed
+    ]
+    todo = [*begun, *journal.in_reverse()]
     if not todo:
         return run
     confirm([step for step, _ in todo])
     for step, record in todo:
-        _undo(ctx, info, step, record)
+        if step.startswith("adopt:") and "urn" not in record:
+            run.notes.append(
+                f"{step} was cut off: if `pulumi stack --show-urns` of {info.name} lists it, "
+                "`pulumi state delete` it (the volume stays)"
+            )
+        else:
+            _undo(ctx, info, step, record)
         journal.undone(step)
         run.done.append(step)
     return run
@@ -309,6 +319,7 @@ def finish(
         for s in journal.completed
         if s.startswith("stop:") and s.split(":", 1)[1] not in removed
     ]
+    _refuse_volumes_in_use(api, volumes, set(stopped))
     confirm([*(f"service {s}" for s in stopped), *(f"volume {v}" for v in volumes)])
     run = Run()
     for name in stopped:
@@ -327,6 +338,25 @@ def finish(
         _remove_volume_when_free(api, volume)
         run.done.append(f"removed volume {volume}")
     return run
+
+
+def _refuse_volumes_in_use(api: Any, volumes: list[str], removing: set[str]) -> None:
+    """BadInput, before any change, for a named volume a container (running or not) uses that
+    is neither a task of an old service this finish removes nor a migration helper: finish
+    would otherwise remove the services, wait, fail, or delete someone's stopped container."""
+    for volume in volumes:
+        users = [
+            str(c["Names"][0]).lstrip("/")
+            for c in api.containers(all=True, filters={"volume": volume})
+            if (c.get("Labels") or {}).get("com.docker.swarm.service.name") not in removing
+            and (c.get("Labels") or {}).get("sprocket.migrate") != "helper"
+        ]
+        if users:
+            raise BadInput(
+                f"volume {volume} is in use by {', '.join(users)}, which finish does not remove; "
+                "nothing was changed",
+                "stop and remove that container, or leave the volume out of --remove-volume",
+            )
 
 
 def _remove_volume_when_free(api: Any, volume: str, timeout_s: float = 60) -> None:

@@ -70,6 +70,10 @@ def _read_json(path: Path, what: str) -> Any:
         raise BadInput(
             f"{what} {path} is not JSON (line {exc.lineno}): {exc.msg}", "pass the file unchanged"
         ) from None
+    except UnicodeDecodeError:
+        raise BadInput(
+            f"{what} {path} is not JSON: not UTF-8 text", "pass the file unchanged"
+        ) from None
 
 
 # --- inventory file -------------------------------------------------------------------------

@@ -33,6 +33,9 @@ class Journal:
     damaged: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)  # the steps of the latest apply
     started: set[str] = field(default_factory=set)  # steps begun and not completed
+    # steps begun, not completed, and undone by a rollback since (`started` keeps them: a copy
+    # begun is redone into an emptied volume)
+    rolled_back: set[str] = field(default_factory=set)
 
     @classmethod
     def read(cls, path: Path) -> Journal:
@@ -56,6 +59,7 @@ class Journal:
             self.plan = list(record.get("steps") or [])
         elif event == "started":
             self.started.add(step)
+            self.rolled_back.discard(step)
         elif event == "done":
             self.started.discard(step)
             self.completed[step] = record
@@ -63,6 +67,7 @@ class Journal:
                 self.order.remove(step)
             self.order.append(step)
         elif event == "undone":
+            self.rolled_back.add(step)
             self.completed.pop(step, None)
             if step in self.order:
                 self.order.remove(step)

@@ -62,21 +62,49 @@ def load_mapping(layer: str, override: Path | None = None) -> LayerMapping:
     Raises BadInput naming the file for a malformed mapping."""
     text = resources.files("automation.migrate").joinpath("mapping.yaml").read_text()
     entry = _layer_entry(yaml.safe_load(text), layer, "mapping.yaml")
+    source = "mapping.yaml"
     if override is not None:
-        try:
-            data = yaml.safe_load(override.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise BadInput(f"cannot read mapping {override}: {exc}", "pass a YAML file") from None
-        if isinstance(data, dict) and layer in data:
-            entry = _layer_entry(data, layer, str(override))
+        data = _read_override(override)
+        if layer in data:
+            entry, source = _layer_entry(data, layer, str(override)), str(override)
     try:
         return LayerMapping.model_validate(entry)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise BadInput(
-            f"mapping for {layer}: {where}: {first['msg']}", "see automation/migrate/mapping.yaml"
+            f"mapping for {layer} in {source}: {where}: {first['msg']}",
+            "see automation/migrate/mapping.yaml",
         ) from None
+
+
+LAYERS = ("layer_1", "layer_2", "platform")
+
+
+def _read_override(path: Path) -> dict[str, Any]:
+    """The layers of a --mapping file. One line for a file that is not YAML, not a mapping of
+    layers, or names a layer that does not exist (a typo would silently use the default)."""
+    hint = "pass a YAML file shaped like automation/migrate/mapping.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"cannot read mapping {path}: {exc.strerror}", hint) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise BadInput(f"mapping {path} is not YAML{where}: {problem}", hint) from None
+    except UnicodeDecodeError:
+        raise BadInput(f"mapping {path} is not YAML: not UTF-8 text", hint) from None
+    if not isinstance(data, dict) or not data:
+        raise BadInput(f"mapping {path} is not a mapping of layers ({', '.join(LAYERS)})", hint)
+    unknown = sorted(str(k) for k in data if k not in LAYERS)
+    if unknown:
+        raise BadInput(
+            f"mapping {path} names unknown layer {', '.join(unknown)}",
+            f"use {', '.join(LAYERS)}",
+        )
+    return data
 
 
 def _layer_entry(data: Any, layer: str, source: str) -> Any:

@@ -152,9 +152,13 @@ def remove_service(api: Any, name: str, spec_file: Path) -> None:
 
 
 def recreate_service(api: Any, name: str, spec_file: Path) -> None:
-    """Create the old service again from the spec remove_service saved (stopped, as it was)."""
-    if _inspect(api, name) is not None:
-        return
+    """Create the old service again from the spec remove_service saved (stopped, as it was).
+
+    A service of that name that is not the saved one (another image or volumes: the program's,
+    left on the Swarm by an interrupted deploy) is a DriverError: never taken for the old one."""
+    current = _inspect(api, name)
+    if current is not None and not spec_file.exists():
+        return  # never removed
     try:
         spec = json.loads(spec_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -162,6 +166,16 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
             f"cannot recreate {name}: its saved spec {spec_file} is unreadable ({exc})",
             "recreate it by hand from the original stack",
         ) from None
+    if current is not None:
+        if _identity(current["Spec"]) == _identity(spec):
+            return  # recreated by an earlier rollback
+        image, volumes = _identity(current["Spec"])
+        raise DriverError(
+            f"cannot recreate the old service {name}: a service of that name runs {image} on "
+            f"{', '.join(volumes) or 'no volume'}, not the old one (the program's, left by an "
+            "interrupted deploy?)",
+            f"check it, remove it (`docker service rm {name}`), then run `migrate rollback` again",
+        )
     api.create_service(
         spec["TaskTemplate"],
         name=spec["Name"],
@@ -173,12 +187,22 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
     )
 
 
+def _identity(spec: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """A service's image (without the digest Swarm adds) and volume sources."""
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    sources = tuple(sorted(str(m.get("Source")) for m in container.get("Mounts") or []))
+    return str(container.get("Image", "")).split("@")[0], sources
+
+
 # --- volumes --------------------------------------------------------------------------------
 
-# Count and one SHA-256 over every file's path and content hash, in path order.
+# Count and one SHA-256 over every file's content hash and path, lines sorted. sha256sum gets
+# the names from find itself: a `while read` loop split a name holding a newline, and that
+# file's content was then in neither side's digest. (The count is of lines: such a name
+# counts twice, on both sides alike.)
 DIGEST_SCRIPT = (
     "cd {dir} && n=$(find . -type f | wc -l) && "
-    'd=$(find . -type f | sort | while IFS= read -r f; do sha256sum "$f"; done | sha256sum) && '
+    "d=$(find . -type f -exec sha256sum {{}} + | sort | sha256sum) && "
     'echo "$n ${{d%% *}}" && ls -A | wc -l'
 )
 

@@ -89,3 +89,17 @@ def test_a_missing_helper_image_is_named(swarm: Any, volumes: tuple[str, str]) -
     source, target = volumes
     with pytest.raises(DriverError, match=r"^the helper image sprockettest-nothing:0 is not on"):
         steps.copy_volume(swarm, "sprockettest-nothing:0", source, target)
+
+
+def test_the_digest_covers_a_file_whose_name_holds_a_newline(
+    swarm: Any, helper: str, volumes: tuple[str, str]
+) -> None:
+    """`find | while read` split such a name: its content was in neither side's digest, so a
+    copy differing only there verified (found by hand with a file named "nl<newline>name")."""
+    source, target = volumes
+    _sh(
+        swarm, helper, "mkdir -p /v/d && echo a > /v/a && echo b > /v/d/b && echo c > /v/.c", target
+    )
+    for volume, content in ((source, "one"), (target, "two")):
+        _sh(swarm, helper, f'printf {content} > "/v/$(printf "nl\\nname")"', volume)
+    assert steps.tree(swarm, helper, source).sha256 != steps.tree(swarm, helper, target).sha256

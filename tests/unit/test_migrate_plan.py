@@ -216,7 +216,7 @@ def test_a_malformed_mapping_names_the_field(tmp_path: Path) -> None:
         "layer_2: {original: {project: layer_2, stack: layer_2},"
         " rules: [{kind: disk, stems: [x], target: y}]}"
     )
-    with pytest.raises(BadInput, match=r"^mapping for layer_2: rules\.0\.kind"):
+    with pytest.raises(BadInput, match=rf"^mapping for layer_2 in {override}: rules\.0\.kind"):
         plan.load_mapping("layer_2", override)
 
 
@@ -255,3 +255,128 @@ def test_downtime_counts_from_an_old_service_stop_to_the_end_of_the_deploy(tmp_p
         "stop:grafana-old": {"at": 140.0},
     }
     assert downtime(planned, journal) == {"redis-old": 30.2, "grafana-old": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("layer_2:\n  original: {project: layer_2\n  rules: [\n", r"is not YAML \(line 3"),
+        ("layer2:\n  rules: []\n", r"names unknown layer layer2"),
+        ("- layer_2\n", r"is not a mapping of layers"),
+        ("", r"is not a mapping of layers"),
+    ],
+)
+def test_a_mapping_file_that_cannot_be_used_is_one_line_naming_it(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    override = tmp_path / "m.yaml"
+    override.write_text(text)
+    with pytest.raises(BadInput, match=rf"^mapping {override} {expected}") as caught:
+        plan.load_mapping("layer_2", override)
+    assert "\n" not in caught.value.message
+
+
+def test_a_binary_export_or_mapping_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    binary = tmp_path / "image.bin"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\xff\xfe")
+    with pytest.raises(BadInput, match=rf"^export {binary} is not JSON"):
+        inventory.from_export(binary, "layer_2", "layer_2")
+    with pytest.raises(BadInput, match=rf"^mapping {binary} is not YAML"):
+        plan.load_mapping("layer_2", binary)
+
+
+def test_rollback_also_undoes_a_step_an_apply_began_and_was_killed_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apply SIGKILLed mid-stop leaves the old service scaled to 0 with no `done` line: rollback
+    must start it again too (it left `loki` at 0/0 and said it was done)."""
+    from automation.migrate import apply as runner
+
+    path = tmp_path / "j.jsonl"
+    journal = Journal.read(path)
+    journal.start([{"kind": "stop", "subject": "redis"}, {"kind": "stop", "subject": "loki"}])
+    journal.begin("stop:redis")
+    journal.done("stop:redis", mode="replicated:1")
+    journal.begin("stop:loki")  # killed here
+    undone: list[str] = []
+    monkeypatch.setattr(runner, "_undo", lambda ctx, info, step, record: undone.append(step))
+    run = runner.rollback(None, None, Journal.read(path), lambda steps: None)  # type: ignore[arg-type]
+    assert undone == ["stop:loki", "stop:redis"]
+    assert run.done == ["stop:loki", "stop:redis"]
+    after = Journal.read(path)
+    assert after.completed == {}  # `started` kept: a copy begun is redone into an emptied volume
+    undone.clear()
+    again = runner.rollback(None, None, after, lambda steps: None)  # type: ignore[arg-type]
+    assert (undone, again.done) == ([], [])  # a second rollback has nothing left to undo
+
+
+class _FinishApi:
+    """A stand-in Docker API (recorded calls): an old volume a running `squatter` mounts."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def containers(self, all: bool = False, filters: Any = None) -> list[dict[str, Any]]:
+        return [{"Id": "c1", "Names": ["/squatter"], "State": "running", "Labels": {}}]
+
+    def inspect_service(self, name: str) -> dict[str, Any]:
+        return {"Spec": {"Labels": {"sprocket.migrate.mode": "replicated:1"}}}
+
+    def remove_service(self, name: str) -> None:
+        self.calls.append(f"remove service {name}")
+
+    def remove_volume(self, name: str) -> None:
+        self.calls.append(f"remove volume {name}")
+
+    def remove_container(self, name: str) -> None:
+        self.calls.append(f"remove container {name}")
+
+
+def test_finish_naming_a_volume_in_use_is_refused_before_anything_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It removed the old services, waited 60 s, then failed with exit 1 (found by hand)."""
+    from automation.migrate import apply as runner
+
+    journal = Journal.read(tmp_path / "j.jsonl")
+    journal.start([{"kind": "stop", "subject": "influx-old"}, {"kind": "copy", "subject": "v"}])
+    journal.done("stop:influx-old", mode="replicated:1")
+    journal.done("copy:v", files=1, sha256="x", copied=True)
+    api = _FinishApi()
+    monkeypatch.setattr(runner, "_api", lambda ctx: api)
+    with pytest.raises(BadInput, match=r"^volume v is in use by squatter"):
+        runner.finish(None, journal, ["v"], lambda steps: None)  # type: ignore[arg-type]
+    assert api.calls == []
+
+
+class _RecreateApi:
+    """A stand-in Docker API: `loki` is the program's (an interrupted deploy's, outside the
+    state), not the old one whose spec was saved."""
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    def inspect_service(self, name: str) -> dict[str, Any]:
+        mounts = [{"Type": "volume", "Source": "layer2-loki-data", "Target": "/loki"}]
+        container = {"Image": "grafana/loki:2.9.8@sha256:abc", "Mounts": mounts}
+        return {"ID": "p1", "Spec": {"Name": name, "TaskTemplate": {"ContainerSpec": container}}}
+
+    def create_service(self, *args: Any, **kwargs: Any) -> None:
+        self.created.append(kwargs["name"])
+
+
+def test_rollback_does_not_take_the_program_s_service_for_the_old_one(tmp_path: Path) -> None:
+    """Killed mid-deploy, cleared with `refresh --clear-pending-creates`, the program's `loki`
+    stayed on the Swarm; rollback saw a `loki` and reported the old one recreated (found by
+    hand: `loki` ran grafana/loki on layer2-loki-data, the old one was gone)."""
+    from automation.errors import DriverError
+    from automation.migrate import steps
+
+    saved = tmp_path / "loki.spec.json"
+    mounts = [{"Type": "volume", "Source": "loki-volume-e4a5166", "Target": "/loki"}]
+    container = {"Image": "old/loki:1", "Mounts": mounts}
+    saved.write_text(json.dumps({"Name": "loki", "TaskTemplate": {"ContainerSpec": container}}))
+    api = _RecreateApi()
+    with pytest.raises(DriverError, match=r"^cannot recreate the old service loki: a service"):
+        steps.recreate_service(api, "loki", saved)
+    assert api.created == []
