@@ -125,7 +125,7 @@ def apply(
             [{"kind": s.kind, "subject": s.subject, "args": dict(s.args)} for s in planned]
         )
     for step in todo:
-        redo = step.id in journal.started  # an earlier run began it and was cut off
+        redo = journal.ours(step.id)  # cut off earlier, or rolled back since
         journal.begin(step.id)
         data = _do(ctx, info, step, sources, redo=redo)
         journal.done(step.id, **data)

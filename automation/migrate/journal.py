@@ -106,5 +106,11 @@ class Journal:
         self._append(record)
         self._apply("undone", step, record)
 
+    def ours(self, step: str) -> bool:
+        """Whether what `step` wrote (a copy's target volume) is this migration's own: begun by
+        a run that was cut off, or done and then rolled back (the old service got its data
+        back, so the program's volume holds a stale copy of it, to be emptied and redone)."""
+        return step in self.started or step in self.rolled_back
+
     def in_reverse(self) -> list[tuple[str, dict[str, Any]]]:
         return [(s, self.completed[s]) for s in reversed(self.order)]

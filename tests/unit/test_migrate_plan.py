@@ -237,6 +237,22 @@ def test_journal_skips_a_damaged_line_and_keeps_the_rest(tmp_path: Path) -> None
     assert Journal.read(path).completed == {}
 
 
+def test_a_copy_rolled_back_is_the_migrations_own_to_redo(tmp_path: Path) -> None:
+    """After a rollback the old service runs (and writes) on its own volume again; the program's
+    volume holds this migration's stale copy. A later apply must empty and redo it, not refuse
+    it as "other data" after it already stopped the old services (found on a real re-apply)."""
+    path = tmp_path / "j.jsonl"
+    journal = Journal.read(path)
+    journal.start([{"kind": "copy", "subject": "redis-data-1", "args": {"target": "t"}}])
+    journal.begin("copy:redis-data-1")
+    assert Journal.read(path).ours("copy:redis-data-1")  # cut off: redo
+    journal.done("copy:redis-data-1", files=3)
+    assert not Journal.read(path).ours("copy:redis-data-1")  # done: nothing to redo
+    journal.undone("copy:redis-data-1")
+    assert Journal.read(path).ours("copy:redis-data-1")  # rolled back: redo
+    assert not Journal.read(path).ours("copy:other-volume")
+
+
 def test_live_names_lose_their_random_suffix_only() -> None:
     assert inventory.stem("influx-volume-5275127") == "influx-volume"
     assert inventory.stem("influx") == "influx"
