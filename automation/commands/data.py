@@ -8,7 +8,6 @@ is one audit record. Domain code: automation/backup/postgres.py and vault_storag
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import click
 
 from automation.cli import run_verb
 from automation.context import Context
-from automation.errors import BadInput, DriverError
+from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
 
@@ -26,23 +25,10 @@ def audited(ctx: Context, command: str, stack: str, work: Callable[[], dict[str,
     """Run `work`, record the outcome in the audit log (ids, counts, times; never a secret)."""
     from automation.guard import audit
 
-    started = time.monotonic()
-    try:
+    with audit.audited(ctx.settings, command, stack) as run:
         report = work()
-    except DriverError as exc:
-        audit.record_operation(
-            ctx.settings, command, stack, int(exc.code), started=started, error=exc.message
-        )
-        raise
-    except KeyboardInterrupt:  # Ctrl-C mid-upload or mid-restore: still one record
-        audit.record_operation(
-            ctx.settings, command, stack, int(ExitCode.INTERRUPTED), started=started,
-            error="interrupted",
-        )  # fmt: skip
-        raise
-    summary = {k: v for k, v in report.items() if k in _AUDITED}
-    audit.record_operation(ctx.settings, command, stack, 0, started=started, **summary)
-    return report
+        run.details = {k: v for k, v in report.items() if k in _AUDITED}
+        return report
 
 
 _AUDITED = ("backup_id", "sha256", "size", "into", "mismatched", "sealed", "seconds", "facts")

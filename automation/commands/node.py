@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
+from automation.guard.audit import AuditedRun, audited
 from automation.render import Result
 from sprocket_common.stack_info import Layer
 
@@ -38,7 +38,7 @@ def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) ->
     with _audited(ctx, "node drain", data) as record:
         if blocked:
             data["refused"] = [d.service for d in blocked]
-            record["exit_code"] = ExitCode.GATE_BLOCKED
+            record.exit_code = ExitCode.GATE_BLOCKED
             return Result("node drain", ExitCode.GATE_BLOCKED, data, human=_drain_text)
         moves: list[dict[str, Any]] = []
         drain = Drain(api, node.id, displaced, timeout_s, lambda m: moves.append(m.as_dict()))
@@ -46,7 +46,7 @@ def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) ->
             drain.run()
         except WaitTimeout as exc:
             data.update(moves=moves, error=str(exc))
-            record["exit_code"] = ExitCode.NOT_CONVERGED
+            record.exit_code = ExitCode.NOT_CONVERGED
             return Result("node drain", ExitCode.NOT_CONVERGED, data, human=_drain_text)
         data["moves"] = moves
         return Result("node drain", ExitCode.OK, data, human=_drain_text)
@@ -68,30 +68,18 @@ def _activate(ctx: Context, name: str) -> Result:
 
 
 @contextlib.contextmanager
-def _audited(ctx: Context, command: str, data: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _audited(ctx: Context, command: str, data: dict[str, Any]) -> Iterator[AuditedRun]:
     """The layer_1 stack's lock (the layer that declares the nodes) around the change, and one
     audit record after it whatever happened (a held lock included): the node, the plan, the
-    moves, the exit code the block put in the yielded dict."""
-    from automation.errors import DriverError
-    from automation.guard.audit import record_operation
+    moves, and the exit code the block sets on the yielded run."""
     from automation.guard.lock import stack_lock
 
-    stack, started = ctx.stack(Layer.LAYER_1).name, time.monotonic()
-    outcome: dict[str, Any] = {"exit_code": ExitCode.OK}
-    code, error = ExitCode.ERROR, ""
-    try:
-        with stack_lock(ctx.settings, stack, command):
-            yield outcome
-        code = outcome["exit_code"]
-    except DriverError as exc:
-        code, error = exc.code, exc.message
-        raise
-    except BaseException as exc:
-        error = type(exc).__name__
-        raise
-    finally:
-        record_operation(ctx.settings, command, stack, code, started=started, error=error,
-                         node=data)  # fmt: skip
+    stack = ctx.stack(Layer.LAYER_1).name
+    with (
+        audited(ctx.settings, command, stack, node=data) as run,
+        stack_lock(ctx.settings, stack, command),
+    ):
+        yield run
 
 
 def _drain_text(data: dict[str, Any]) -> str:

@@ -7,9 +7,12 @@ not interleave. Records never hold secret values: callers pass counts, URNs and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,45 @@ def record_operation(
     if error:
         entry["error"] = error
     return record(settings, {**entry, **details})
+
+
+@dataclass
+class AuditedRun:
+    """What a block under ``audited`` reports for its record; ``exit_code`` is its result when
+    it ends without an exception (0 unless the block says otherwise)."""
+
+    exit_code: int = 0
+    changes: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def audited(settings: Settings, command: str, stack: str, **details: Any) -> Iterator[AuditedRun]:
+    """One record for the block, whatever happens in it: the block's ``exit_code`` when it
+    ends; a DriverError's code and message; 130 on Ctrl-C; 1 and the exception's type for
+    anything else. The exception itself goes on."""
+    from automation.errors import DriverError
+    from automation.exit_codes import ExitCode
+
+    run, started = AuditedRun(details=dict(details)), time.monotonic()
+    code, error = int(ExitCode.ERROR), ""
+    try:
+        yield run
+        code = run.exit_code
+    except DriverError as exc:
+        code, error = int(exc.code), exc.message
+        raise
+    except KeyboardInterrupt:
+        code, error = int(ExitCode.INTERRUPTED), "interrupted"
+        raise
+    except BaseException as exc:
+        error = type(exc).__name__
+        raise
+    finally:
+        record_operation(
+            settings, command, stack, code, changes=run.changes, started=started, error=error,
+            **run.details,
+        )  # fmt: skip
 
 
 def record(settings: Settings, entry: dict[str, Any]) -> dict[str, Any]:

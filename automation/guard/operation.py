@@ -68,42 +68,28 @@ def guarded(
 ) -> Iterator[Operation]:
     """Lock, preflight, trap signals and audit one mutating command on one stack."""
     op = Operation(command=command, stack=info.name)
-    started, started_at = time.monotonic(), time.time()
-    code = ExitCode.ERROR
-    error = ""
-    try:
-        with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
-            if not allow_pending:
-                refuse_pending_operations(ctx, info)
-            try:
-                # Verified backups before and after (issue 7) when a backup bucket is configured.
-                with snapshots(ctx, info, command, op), _trap_interrupts(op):
-                    yield op
-            except DriverError as exc:
-                if op.interrupted and not isinstance(exc, Interrupted):
-                    raise _interrupted(info) from exc  # the engine's cancel is not a failure
-                raise
-            if op.interrupted:
-                raise _interrupted(info)
-        code = op.exit_code
-    except EngineFailedSilently as exc:
-        exc.message += "; " + settle_silent_failure(ctx.settings, info, op, since=started_at)
-        code, error = exc.code, exc.message
-        raise
-    except DriverError as exc:
-        code, error = exc.code, exc.message
-        raise
-    except KeyboardInterrupt:
-        code, error = ExitCode.INTERRUPTED, "interrupted (second Ctrl-C)"
-        raise
-    except BaseException as exc:
-        error = type(exc).__name__
-        raise
-    finally:
-        audit.record_operation(
-            ctx.settings, command, info.name, code, changes=op.changes, started=started,
-            error=error, **op.details,
-        )  # fmt: skip
+    started_at = time.time()
+    with audit.audited(ctx.settings, command, info.name) as run:
+        try:
+            with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
+                if not allow_pending:
+                    refuse_pending_operations(ctx, info)
+                try:
+                    # Verified backups before and after, when a backup bucket is configured.
+                    with snapshots(ctx, info, command, op), _trap_interrupts(op):
+                        yield op
+                except DriverError as exc:
+                    if op.interrupted and not isinstance(exc, Interrupted):
+                        raise _interrupted(info) from exc  # the engine's cancel is no failure
+                    raise
+                if op.interrupted:
+                    raise _interrupted(info)
+            run.exit_code = op.exit_code
+        except EngineFailedSilently as exc:
+            exc.message += "; " + settle_silent_failure(ctx.settings, info, op, since=started_at)
+            raise
+        finally:  # what the command put on `op`, read as it ends
+            run.changes, run.details = op.changes, op.details
 
 
 def _interrupted(info: StackInfo) -> Interrupted:

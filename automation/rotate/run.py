@@ -19,7 +19,6 @@ bucket is configured), one audit record. Values never reach a log, the output or
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -107,31 +106,17 @@ def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
 
 def rotate(ctx: Context, cred: Credential, new_value: str) -> dict[str, Any]:
     """Finish an unfinished rotation of this kind and target if there is one, else rotate."""
-    started = time.monotonic()
     command = f"rotate {cred.kind}"
     names = [ctx.stack(layer).name for layer in _layers(cred)]
-    code, error = ExitCode.ERROR, ""
-    details: dict[str, Any] = {"target": cred.target}
-    try:
-        with _locked_and_backed_up(ctx, cred, command, details):
+    with audit.audited(ctx.settings, command, ",".join(names), target=cred.target) as run:
+        with _locked_and_backed_up(ctx, cred, command, run.details):
             pending = journal.read(ctx.settings, cred.kind, cred.target)
             if pending is not None:
                 data = _resume(ctx, cred, pending)
             else:
                 data = _rotate(ctx, cred, new_value)
-        details.update(outcome=data["outcome"], consumers=data["consumers"])
-        code = ExitCode.OK
+        run.details.update(outcome=data["outcome"], consumers=data["consumers"])
         return data
-    except DriverError as exc:
-        code, error = exc.code, exc.message
-        raise
-    except BaseException as exc:
-        error = type(exc).__name__
-        raise
-    finally:
-        audit.record_operation(
-            ctx.settings, command, ",".join(names), code, started=started, error=error, **details
-        )
 
 
 def _layers(cred: Credential) -> list[Layer]:
