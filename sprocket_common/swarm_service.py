@@ -109,7 +109,11 @@ class SwarmService(pulumi.ComponentResource):
                 f"{name}-{file.name}",
                 name=config_object_name(config.name, file),
                 data=_b64(file.content),
-                opts=pulumi.ResourceOptions(parent=self),
+                # Create the new config, move the service onto it, then delete the old one. The
+                # bridge asks for delete-before-replace because `name` is given (a content hash,
+                # so it changes too), and Swarm refuses to delete a config a service uses: a
+                # changed file failed every deploy of a running stack. Defined False overrides it.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
             )
             ids[file.name] = obj.id
         return ids
