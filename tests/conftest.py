@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from busybox_rootfs import BUSYBOX, add_busybox
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUSYBOX = Path("/bin/busybox")
 TEST_IMAGE_REPO = "sprocket-test/app"
 TEST_PREFIX = "sprockettest"  # every Swarm object a test makes carries it, so teardown can sweep
 SESSION_PREFIX = f"{TEST_PREFIX}-{uuid.uuid4().hex[:6]}"  # this pytest session's objects
@@ -148,11 +148,7 @@ def _busybox_rootfs_tar(dest: Path) -> Path:
         )
     tar_path = dest / "rootfs.tar"
     with tarfile.open(tar_path, "w") as tar:
-        tar.add(BUSYBOX, arcname="bin/busybox")
-        for applet in ("sh", "httpd", "wget", "echo", "sleep", "cat", "mkdir"):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
+        add_busybox(tar, ("sh", "httpd", "wget", "echo", "sleep", "cat", "mkdir"))
     return tar_path
 
 

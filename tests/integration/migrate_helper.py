@@ -7,7 +7,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-BUSYBOX = Path("/bin/busybox")
+from busybox_rootfs import add_busybox
+
 APPLETS = ("sh", "find", "sort", "sha256sum", "wc", "ls", "cp", "rm", "sleep", "cat", "mkdir")
 APPLETS += ("echo", "mv", "true")
 
@@ -16,11 +17,7 @@ def make_helper_image(docker_host: str, ref: str, workdir: Path) -> str:
     """Import the helper rootfs as `ref` on the engine at `docker_host`; returns `ref`."""
     tar_path = workdir / "helper.tar"
     with tarfile.open(tar_path, "w") as tar:
-        tar.add(BUSYBOX, arcname="bin/busybox")
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
+        add_busybox(tar, APPLETS)
     with tar_path.open("rb") as data:
         subprocess.run(
             ["docker", "-H", docker_host, "import", "-", ref],

@@ -28,7 +28,6 @@ from typing import Any
 import pulumi
 
 PSQL = Path("/usr/lib/postgresql/15/bin/psql")
-BUSYBOX = Path("/bin/busybox")
 STANDIN_IMAGE = "sprocket-test/psql-standin:1"
 SECRET_FILE = "/run/secrets/db_password"
 APPLETS = ("sh", "cat", "sleep", "true")
@@ -54,6 +53,9 @@ class ConsumerConfig:
 
 def build_standin_image(work: Path) -> str:
     """psql and the libraries `ldd` names, plus busybox for the shell, as an imported image."""
+    # Here, not at the top: `python -m rotate_consumer` runs from tests/integration alone.
+    from busybox_rootfs import add_busybox
+
     libs = [
         part
         for line in subprocess.run(
@@ -64,11 +66,7 @@ def build_standin_image(work: Path) -> str:
     ]
     tar_path = work / "psql-rootfs.tar"
     with tarfile.open(tar_path, "w") as tar:
-        tar.add(BUSYBOX, arcname="bin/busybox")
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
+        add_busybox(tar, APPLETS)
         tar.add(PSQL, arcname="bin/psql")
         for lib in libs:  # the real file under the name the loader asks for
             tar.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
