@@ -10,6 +10,7 @@ completed by the next run.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -51,8 +52,20 @@ def standin_image(swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
 def _gateway(swarm: Any) -> tuple[str, str]:
     """Where a Swarm task on no overlay network reaches the host: the default bridge's gateway
     (docker_gwbridge's is only for tasks on an overlay), and its subnet."""
-    config = swarm.networks.get("bridge").attrs["IPAM"]["Config"][0]
-    return config["Gateway"], config["Subnet"]
+    attrs = swarm.networks.get("bridge").attrs
+    config = attrs["IPAM"]["Config"][0]
+    if "Gateway" in config:  # an engine that has run before may have recorded it
+        return config["Gateway"], config["Subnet"]
+    # A freshly installed engine records only the subnet: the gateway is the bridge's own address.
+    name = (attrs.get("Options") or {}).get("com.docker.network.bridge.name", "docker0")
+    shown = subprocess.run(
+        ["ip", "-j", "-4", "addr", "show", "dev", name], capture_output=True, text=True, check=True
+    )
+    for link in json.loads(shown.stdout):
+        for address in link.get("addr_info", []):
+            if ipaddress.ip_address(address["local"]) in ipaddress.ip_network(config["Subnet"]):
+                return address["local"], config["Subnet"]
+    raise AssertionError(f"the default bridge {name} has no address in {config['Subnet']}")
 
 
 def _listen_for_swarm(server: PgServer, gateway: str, subnet: str) -> None:
