@@ -2,6 +2,8 @@
 .PHONY: setup setup-dev deploy test tools lint typecheck unit integration bench clean
 
 PY := .venv/bin/python
+# Each step records its time when SPROCKET_STEP_TIMES names a file (.ci/run's summary).
+STEP := scripts/step.sh
 
 setup:
 	@scripts/setup.sh
@@ -16,13 +18,13 @@ deploy: setup
 	$(PY) -m automation deploy all --env local --yes
 
 lint: setup-dev
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check automation sprocket_common tests
-	.venv/bin/zizmor --offline --no-progress .github/workflows
+	@$(STEP) lint $(PY) -m ruff check .
+	@$(STEP) lint $(PY) -m ruff format --check automation sprocket_common tests
+	@$(STEP) lint .venv/bin/zizmor --offline --no-progress .github/workflows
 
 typecheck: setup-dev
-	$(PY) -m mypy automation sprocket_common
-	$(PY) -m mypy layer_1 layer_2
+	@$(STEP) types $(PY) -m mypy automation sprocket_common
+	@$(STEP) types $(PY) -m mypy layer_1 layer_2
 
 unit: setup-dev
 	$(PY) -m pytest tests/unit -q
@@ -32,16 +34,18 @@ integration: setup-dev
 	@$(MAKE) --no-print-directory tools
 	$(PY) -m pytest tests/integration -q
 
+# The unit layer first (seconds to minutes, no outside tool), then the integration layer.
 test: lint typecheck
-	@scripts/ensure-docker.sh --test-deps
+	@$(STEP) docker scripts/ensure-docker.sh --test-deps
 	@$(MAKE) --no-print-directory tools
-	$(PY) -m pytest -q
+	@$(STEP) unit $(PY) -m pytest -q tests/unit
+	@$(STEP) integration $(PY) -m pytest -q tests/integration
 
 # The Vault server and the provider plugins the tests use: cached after the first build (about
 # 20 and 17 min cold on 2 cores); built side by side, since Go's link steps leave a core idle.
 tools: setup-dev
-	@scripts/install-vault-dev.sh >/dev/null & vault=$$!; \
-	  scripts/install-plugins.sh; plugins=$$?; wait $$vault && exit $$plugins
+	@$(STEP) vault scripts/install-vault-dev.sh >/dev/null & vault=$$!; \
+	  $(STEP) plugins scripts/install-plugins.sh; plugins=$$?; wait $$vault && exit $$plugins
 
 bench: setup-dev
 	@scripts/ensure-docker.sh --test-deps

@@ -19,14 +19,14 @@ python_bin="${PYTHON:-python3}"
 # Reinstall only when pyproject.toml (or the extras asked for) changed since the last install.
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
 if [[ ! -f "$stamp" ]]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras}"
+  scripts/step.sh venv .venv/bin/python -m pip install --quiet --upgrade pip
+  scripts/step.sh venv .venv/bin/python -m pip install --quiet -e ".${extras}"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
 
 sdk_version="$(.venv/bin/python -c 'from importlib.metadata import version; print(version("pulumi"))')"
-cli_dir="$(PYTHON=.venv/bin/python scripts/install-pulumi-cli.sh "$sdk_version" | tail -n 1)"
+cli_dir="$(PYTHON=.venv/bin/python scripts/step.sh cli scripts/install-pulumi-cli.sh "$sdk_version" | tail -n 1)"
 ln -sf "$cli_dir/pulumi" .venv/bin/pulumi
 ln -sf "$cli_dir/pulumi-resource-pulumi-python" .venv/bin/pulumi-resource-pulumi-python
 echo "setup: ready: $(.venv/bin/pulumi version) (SDK $sdk_version) in .venv" >&2
