@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pulumi
     import pulumi_docker as docker
 
+    from sprocket_common.env_defaults import HealthTimings
     from sprocket_common.swarm_service import SwarmService as SwarmService
 
 # The docker_gwbridge gateway, where FluentD's host-mode port listens (spec §1.5); configurable
@@ -368,6 +369,20 @@ def house_monitor_s(hc: Healthcheck | None) -> int:
         else (fields[f].default for f in ("start_period_s", "interval_s", "retries"))
     )
     return int(start + interval * retries + 10)
+
+
+def with_health_timings(config: ServiceConfig, timings: HealthTimings) -> ServiceConfig:
+    """`config` with its healthcheck's interval and start period capped by `timings` (the
+    environment's, sprocket_common.env_defaults); the monitor window follows. Unchanged when
+    nothing is capped, so prod's specs are what the services declare."""
+    hc = config.healthcheck
+    if hc is None:
+        return config
+    interval_s, start_period_s = timings.capped(hc.interval_s, hc.start_period_s)
+    if (interval_s, start_period_s) == (hc.interval_s, hc.start_period_s):
+        return config
+    capped = hc.model_copy(update={"interval_s": interval_s, "start_period_s": start_period_s})
+    return config.model_copy(update={"healthcheck": capped})
 
 
 def house_update_config(hc: Healthcheck | None, order: str) -> dict[str, Any]:

@@ -13,13 +13,26 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
+from sprocket_common.env_defaults import env_defaults
 from sprocket_common.service import (
     DEFAULT_FLUENTD_ADDRESS,
     RegistryAuth,
     ServiceConfig,
     config_object_name,
     service_args,
+    with_health_timings,
 )
+from sprocket_common.stack_info import StackInfo, UnknownNameError
+
+
+def _env_health_timings(config: ServiceConfig) -> ServiceConfig:
+    """The stack's environment caps the healthcheck timings (env_defaults: local short, prod as
+    declared); a stack outside the `<env>-<layer>` naming keeps what the service declares."""
+    try:
+        env = StackInfo.parse(pulumi.get_stack()).env
+    except UnknownNameError:
+        return config
+    return with_health_timings(config, env_defaults(env).health)
 
 
 def overlay_network(resource_name: str, name: str, **kwargs: Any) -> docker.Network:
@@ -72,6 +85,7 @@ class SwarmService(pulumi.ComponentResource):
     ) -> None:
         _check_secret_values(config, secrets or {})
         super().__init__("sprocket:swarm:Service", name, None, opts)
+        config = _env_health_timings(config)
         config_ids = self._configs(name, config)
         swarm_secrets = self._secrets(name, config, secrets or {})
         fluentd_address = (

@@ -454,9 +454,13 @@ def test_output_contract(local: Any, prod: Any) -> None:
 
 
 def normalised(spec: dict[str, Any]) -> dict[str, Any]:
-    """A service spec without what legitimately differs per env (hostnames, DB TLS)."""
-    spec = {k: v for k, v in spec.items() if k != "labels"}
+    """A service spec without what legitimately differs per env (hostnames, DB TLS, and the
+    healthcheck timings env_defaults.health caps for local work)."""
+    spec = {k: v for k, v in spec.items() if k not in ("labels", "updateConfig", "rollbackConfig")}
     c = dict(container(spec))
+    if c.get("healthcheck"):
+        drop = ("interval", "startPeriod")
+        c["healthcheck"] = {k: v for k, v in c["healthcheck"].items() if k not in drop}
     c["env"] = {
         k: v
         for k, v in (c.get("env") or {}).items()
@@ -473,6 +477,16 @@ def test_local_and_prod_differ_only_where_stated(local: Any, prod: Any) -> None:
     assert set(prod_specs) - set(local_specs) == {"postgres-grants"}
     for name in COMMON_SERVICES:
         assert normalised(local_specs[name]) == normalised(prod_specs[name]), name
+        local_health = container(local_specs[name]).get("healthcheck")
+        if local_health:  # local's timings: prod's, capped (sprocket_common.env_defaults)
+            prod_health = container(prod_specs[name])["healthcheck"]
+            for key, cap in (("interval", 2), ("startPeriod", 30)):
+                assert seconds(local_health[key]) == min(seconds(prod_health[key]), cap), name
+        for config in ("updateConfig", "rollbackConfig"):
+            local_update = dict(local_specs[name][config])
+            prod_update = dict(prod_specs[name][config])
+            assert seconds(local_update.pop("monitor")) <= seconds(prod_update.pop("monitor"))
+            assert local_update == prod_update, name
     local_labels = labels(local_specs["grafana"])
     prod_labels = labels(prod_specs["grafana"])
     assert set(prod_labels) - set(local_labels) == {

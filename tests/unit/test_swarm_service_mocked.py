@@ -52,7 +52,9 @@ def test_swarm_service_spec_mocked(run_program: Any) -> None:
     assert spec["name"] == "web"
     assert spec["mode"]["replicated"]["replicas"] == 2
     assert spec["updateConfig"]["failureAction"] == "rollback"
-    assert spec["updateConfig"]["monitor"] == "1m"  # 20 + 10 * 3 + 10 s, as Swarm reads back
+    # 20 + 2 * 3 + 10 s, as Swarm reads back: local caps the default 10 s interval at 2 s
+    assert spec["updateConfig"]["monitor"] == "36s"
+    assert task["containerSpec"]["healthcheck"]["interval"] == "2s"
     assert spec["rollbackConfig"]["failureAction"] == "pause"
     assert task["restartPolicy"]["maxAttempts"] == 5
     assert task["logDriver"] == {
@@ -98,3 +100,12 @@ def test_missing_secret_value_is_named_mocked(run_program: Any) -> None:
 
     with pytest.raises(ValueError, match="db-password"):
         run_program(program, "local-layer_1")
+
+
+def test_prod_keeps_the_declared_healthcheck_timings_mocked(run_program: Any) -> None:
+    """The environment's caps (env_defaults.health) leave prod as the service declares it."""
+    [service] = run_program(_program, "prod-layer_1").by_type(SERVICE)
+    spec = service.inputs
+    assert spec["updateConfig"]["monitor"] == "1m"  # 20 + 10 * 3 + 10 s, as Swarm reads back
+    health = spec["taskSpec"]["containerSpec"]["healthcheck"]
+    assert (health["interval"], health["startPeriod"]) == ("10s", "20s")
