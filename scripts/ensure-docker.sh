@@ -19,8 +19,11 @@ if (( ${#packages[@]} )); then
     log "missing ${packages[*]}: install them (Debian: sudo apt-get install ${packages[*]})"; exit 1
   fi
   log "installing Debian's ${packages[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  # shellcheck source=scripts/build-log.sh
+  source "${BASH_SOURCE[0]%/*}/build-log.sh"
+  { to_log apt apt-get update -qq \
+      && to_log apt env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"; } \
+    || { log "installing ${packages[*]} failed"; log_tail apt; exit 1; }
 fi
 
 if ! docker_cli info >/dev/null 2>&1; then

@@ -35,6 +35,8 @@ undownloadable_requires=(
 )
 
 log() { echo "install-plugins: $*" >&2; }
+# shellcheck source=scripts/build-log.sh
+source "$repo/scripts/build-log.sh"
 # Unfinished builds never outlive the script, whatever way it ends.
 trap 'rm -rf "$plugin_cache"/build-*."$$"' EXIT
 die() { log "$*"; exit 1; }
@@ -104,15 +106,16 @@ build_provider() {  # $1 name, $2 version, $3 output binary
   module="$(sed -n 's/^module //p' "$provider_dir/go.mod")"
   local r
   for r in "${undownloadable_requires[@]}"; do
-    (cd "$provider_dir" && go mod edit -droprequire "$r")
+    (cd "$provider_dir" && to_log "plugin-$1" go mod edit -droprequire "$r") \
+      || { log "$1: go mod edit failed"; log_tail "plugin-$1"; exit 1; }
   done
   log "building pulumi-resource-$1 v$2 from $(basename "$tarball") (minutes on a cold Go module cache)"
-  (cd "$provider_dir/cmd/pulumi-resource-$1" && go_env VERSION="$2" go run ./generate.go) >&2 \
-    || die "$1: generating the embedded schema failed (see above)"
-  (cd "$provider_dir" && go_env go build -trimpath \
+  (cd "$provider_dir/cmd/pulumi-resource-$1" && to_log "plugin-$1" go_env VERSION="$2" go run ./generate.go) \
+    || { log "$1: generating the embedded schema failed"; log_tail "plugin-$1"; exit 1; }
+  (cd "$provider_dir" && to_log "plugin-$1" go_env go build -trimpath \
       -ldflags "-s -w -X $module/pkg/version.Version=$2" \
-      -o "$work/pulumi-resource-$1" "./cmd/pulumi-resource-$1") >&2 \
-    || die "$1: go build failed (see above)"
+      -o "$work/pulumi-resource-$1" "./cmd/pulumi-resource-$1") \
+    || { log "$1: go build failed"; log_tail "plugin-$1"; exit 1; }
   mkdir -p "$(dirname "$3")"
   mv -f "$work/pulumi-resource-$1" "$3"
 }
@@ -152,14 +155,18 @@ install_language_host() {
   tar -xzf "$tarball" -C "$work" || die "cannot unpack $tarball"
   local src="$work/pulumi-language-python"
   # Its go.mod points pkg/ and sdk/ into the pulumi repository; use the CLI's published modules.
-  (cd "$src" && go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
-      -require "github.com/pulumi/pulumi/pkg/v3@$cli_version" -require "github.com/pulumi/pulumi/sdk/v3@$cli_version")
+  mkdir -p "$build_log_dir"
+  (cd "$src" && to_log language-python go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+      -require "github.com/pulumi/pulumi/pkg/v3@$cli_version" -require "github.com/pulumi/pulumi/sdk/v3@$cli_version") \
+    || { log "pulumi-language-python: go mod edit failed"; log_tail language-python; exit 1; }
   log "building pulumi-language-python $cli_version"
-  (cd "$src" && go_env go build -trimpath \
+  (cd "$src" && to_log language-python go_env go build -trimpath \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$cli_version" \
-      -o "$work/bin/pulumi-language-python" .) >&2 || die "pulumi-language-python: go build failed (see above)"
+      -o "$work/bin/pulumi-language-python" .) \
+    || { log "pulumi-language-python: go build failed"; log_tail language-python; exit 1; }
   local sdk_dir
-  sdk_dir="$(cd "$src" && go_env go list -m -f '{{.Dir}}' "github.com/pulumi/pulumi/sdk/v3")"
+  sdk_dir="$(cd "$src" && go_env go list -m -f '{{.Dir}}' "github.com/pulumi/pulumi/sdk/v3" \
+    2>>"$build_log_dir/language-python.log")"
   [[ -f "$sdk_dir/python/cmd/pulumi-language-python-exec" ]] \
     || die "pulumi-language-python-exec not found in the sdk/v3 module ($sdk_dir)"
   install -m 0755 "$sdk_dir/python/cmd/pulumi-language-python-exec" "$cli_dir/pulumi-language-python-exec"

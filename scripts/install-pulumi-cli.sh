@@ -11,6 +11,8 @@ cache_root="${SPROCKET_CACHE:-$HOME/.cache/sprocket-infra}"
 python_bin="${PYTHON:-python3}"
 
 log() { echo "install-pulumi-cli: $*" >&2; }
+# shellcheck source=scripts/build-log.sh
+source "${BASH_SOURCE[0]%/*}/build-log.sh"
 
 cached_ok() {  # $1 = bin dir, $2 = version
   [[ -x "$1/pulumi" ]] && [[ "$("$1/pulumi" version 2>/dev/null)" == "v$2" ]] \
@@ -27,7 +29,8 @@ SHIM
 
 try_official_installer() {  # $1 = install root, $2 = version
   command -v "$python_bin" >/dev/null || return 1
-  timeout 120 "$python_bin" - "$1" "$2" >&2 <<'PY' || return 1
+  # Offline it fails with the installer's tracebacks: expected, so they stay in the log.
+  to_log pulumi-cli timeout 120 "$python_bin" - "$1" "$2" <<'PY' || return 1
 import sys
 from pulumi.automation import PulumiCommand
 from semver import VersionInfo
@@ -50,10 +53,11 @@ require (
 )
 MOD
   # No `go mod tidy`: nothing imports the wrapper, tidy would drop the requires.
-  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@$tag" >&2) || return 1
-  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
+  (cd "$work" && to_log pulumi-cli env GOFLAGS=-mod=mod CGO_ENABLED=0 \
+      go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@$tag") || return 1
+  (cd "$work" && to_log pulumi-cli env GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$tag" \
-      -o "$1/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >&2) || return 1
+      -o "$1/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) || return 1
 }
 
 for candidate in "$version" "$fallback_version"; do
@@ -70,13 +74,14 @@ for candidate in "$version" "$fallback_version"; do
     log "installed pulumi v$candidate with the official installer"
   else
     log "official installer unavailable; building pulumi v$candidate from the Go module proxy (10-15 min cold)"
-    build_from_go_proxy "$root" "$candidate" || { log "build of v$candidate failed"; continue; }
+    build_from_go_proxy "$root" "$candidate" || { log "build of v$candidate failed (details: $build_log_dir/pulumi-cli.log)"; continue; }
   fi
   install_dynamic_provider_shim "$root/bin"
   if cached_ok "$root/bin" "$candidate"; then echo "$root/bin"; exit 0; fi
 done
 
 log "could not install the pulumi CLI v$version (nor v$fallback_version)."
+[[ -f "$build_log_dir/pulumi-cli.log" ]] && log_tail pulumi-cli
 log "Fix: give this machine either network access to get.pulumi.com, or a Go toolchain with the Go module proxy,"
 log "or put a pulumi binary that prints 'v$version' at $cache_root/pulumi-v$version/bin/pulumi."
 exit 1

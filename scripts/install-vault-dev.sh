@@ -25,6 +25,8 @@ root="$cache_root/vault-v$version"
 binary="$root/bin/vault"
 
 log() { echo "install-vault-dev: $*" >&2; }
+# shellcheck source=scripts/build-log.sh
+source "$here/build-log.sh"
 
 cached_ok() { [[ -x "$binary" ]] && "$binary" version 2>/dev/null | grep -q "^Vault v$version\b"; }
 
@@ -52,16 +54,17 @@ MOD
 build() {
   command -v go >/dev/null || { log "no 'go' toolchain on PATH: install Go 1.25+ (it builds Vault from the Go module proxy)"; return 1; }
   local work="$root/build"
-  rm -rf "$work" && mkdir -p "$work" "$root/bin"
+  rm -rf "$work" && mkdir -p "$work" "$root/bin" "$build_log_dir"
   export GOFLAGS=-mod=mod CGO_ENABLED=0
   local src
-  src="$(go mod download -json "github.com/hashicorp/vault@v$version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
+  src="$(go mod download -json "github.com/hashicorp/vault@v$version" 2>>"$build_log_dir/vault.log" \
+    | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
   [[ -d "$src" ]] || { log "the Go module proxy did not serve github.com/hashicorp/vault@v$version"; return 1; }
   cp -r "$src" "$work/vault-src" && chmod -R u+w "$work/vault-src"
   patch -d "$work/vault-src" -p1 --quiet <"$patch_file"
   write_wrapper_module "$work"
-  (cd "$work" && nice -n "${SPROCKET_BUILD_NICE:-10}" go build -trimpath -ldflags "-s -w" \
-    -o "$binary" github.com/hashicorp/vault >&2)
+  (cd "$work" && to_log vault nice -n "${SPROCKET_BUILD_NICE:-10}" go build -trimpath \
+    -ldflags "-s -w" -o "$binary" github.com/hashicorp/vault) || { log_tail vault; return 1; }
   rm -rf "$work"  # 60 MB of source; the binary is all the tests need
 }
 

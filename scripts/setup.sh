@@ -19,8 +19,12 @@ python_bin="${PYTHON:-python3}"
 # Reinstall only when pyproject.toml (or the extras asked for) changed since the last install.
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)${extras:+-dev}"
 if [[ ! -f "$stamp" ]]; then
-  scripts/step.sh venv .venv/bin/python -m pip install --quiet --upgrade pip
-  scripts/step.sh venv .venv/bin/python -m pip install --quiet -e ".${extras}"
+  echo "setup: installing the Python dependencies into .venv (a minute or two the first time)" >&2
+  # shellcheck source=scripts/build-log.sh
+  source scripts/build-log.sh
+  { to_log setup scripts/step.sh venv .venv/bin/python -m pip install --quiet --upgrade pip \
+      && to_log setup scripts/step.sh venv .venv/bin/python -m pip install --quiet -e ".${extras}"; } \
+    || { echo "setup: pip install failed" >&2; log_tail setup; exit 1; }
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -11,6 +11,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "install-pulumi-cli.s
 
 def _run(cache: Path, *, path: str, version: str = "3.272.0") -> subprocess.CompletedProcess[str]:
     env = {"PATH": path, "HOME": str(cache), "SPROCKET_CACHE": str(cache), "PYTHON": "false"}
+    env["SPROCKET_LOG_DIR"] = str(cache / "logs")
     return subprocess.run(
         ["bash", str(SCRIPT), version],
         env=env,
