@@ -8,7 +8,8 @@
 # network (a user's laptop) -> done; else build it from the vendored source tarball
 # ($SPROCKET_PROVIDER_SOURCES, default ../shared/vendor/pulumi-providers), verified against its
 # SHA256SUMS, patched, version-stamped, cached in ~/.cache/sprocket-infra/plugins and registered
-# offline with `pulumi plugin install ... --file`. Build facts: the tarballs' README and
+# offline with `pulumi plugin install ... --file`; the builds run side by side (SPROCKET_BUILD_JOBS,
+# default the cores). Build facts: the tarballs' README and
 # docs/provider-plugins.md. Cold build of the four: about 17 min on 2 cores; warm: seconds.
 #
 # Nothing half-installed stays: builds land in a temp dir and move into the cache only when they
@@ -86,8 +87,12 @@ verified_tarball() {  # $1 tarball file name
 
 go_env() { env GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local "$@"; }
 
-build_provider() {  # $1 name, $2 version, $3 output binary
+can_build() {  # $1 name, $2 version: Go and a verified tarball are here (else one line, exit)
   command -v go >/dev/null || die "$1 v$2: no 'go' toolchain on PATH to build it from source: install Go 1.25+ (the version the providers' go.mod files ask for), or give this machine access to get.pulumi.com"
+  verified_tarball "pulumi-$1-v$2.tar.gz" >/dev/null || exit 1
+}
+
+build_provider() {  # $1 name, $2 version, $3 output binary
   local tarball work top provider_dir module
   tarball="$(verified_tarball "pulumi-$1-v$2.tar.gz")" || exit 1
   work="$plugin_cache/build-$1.$$"
@@ -120,7 +125,10 @@ build_provider() {  # $1 name, $2 version, $3 output binary
   mv -f "$work/pulumi-resource-$1" "$3"
 }
 
-install_provider() {  # $1 name
+# Installs $1 if it needs no build (registered, cached or downloaded); else checks a build can
+# start (Go, the verified tarball) and adds it to `to_build`.
+to_build=()
+prepare_provider() {  # $1 name
   local version binary
   version="$(sdk_version "pulumi-$1")" || die "pulumi-$1 is not installed in .venv: run 'make setup'"
   registered "$1" "$version" && return 0
@@ -129,6 +137,14 @@ install_provider() {  # $1 name
     register "$1" "$version" "$binary"; return 0
   fi
   try_download "$1" "$version" && { log "downloaded $1 v$version"; return 0; }
+  can_build "$1" "$version"
+  to_build+=("$1")
+}
+
+build_and_register() {  # $1 name
+  local version binary
+  version="$(sdk_version "pulumi-$1")"
+  binary="$plugin_cache/pulumi-resource-$1-v$version/pulumi-resource-$1"
   build_provider "$1" "$version" "$binary"
   [[ "$(reported_version "$binary")" == "$version" ]] || die "$1: the built binary does not report v$version"
   register "$1" "$version" "$binary"
@@ -174,11 +190,32 @@ install_language_host() {
   log "built pulumi-language-python $cli_version into $cli_dir"
 }
 
+# The builds run side by side, up to $SPROCKET_BUILD_JOBS at once (default: the cores): a Go
+# build leaves cores idle while it downloads modules, generates a schema or links. Each prints
+# its own start and end line; a failure names the step and its log, and the others finish.
+# What cannot start (no Go, a missing or tampered tarball) stops everything first, in one line.
 for provider in docker random digitalocean vault; do
-  install_provider "$provider"
+  prepare_provider "$provider"
 done
+max_jobs="${SPROCKET_BUILD_JOBS:-$(nproc)}"
+declare -A pids=()
+steps=("${to_build[@]}")
+[[ "${1:-}" != "--no-language-host" ]] && steps+=(language-host)
+for step in "${steps[@]}"; do
+  while (( $(jobs -rp | wc -l) >= max_jobs )); do wait -n || true; done
+  if [[ "$step" == language-host ]]; then
+    install_language_host &
+  else
+    build_and_register "$step" &
+  fi
+  pids[$step]=$!
+done
+failed=()
+for step in "${steps[@]}"; do
+  wait "${pids[$step]}" || failed+=("$step")
+done
+(( ${#failed[@]} == 0 )) || die "failed: ${failed[*]} (each said why above; details in $build_log_dir)"
 if [[ "${1:-}" != "--no-language-host" ]]; then
-  install_language_host
   cli_dir="$(dirname "$(readlink -f "$pulumi_bin")")"
   ln -sf "$cli_dir/pulumi-language-python" "$repo/.venv/bin/pulumi-language-python"
   ln -sf "$cli_dir/pulumi-language-python-exec" "$repo/.venv/bin/pulumi-language-python-exec"
