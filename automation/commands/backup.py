@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import StackInfo
 
 SUBCOMMANDS = ("list", "verify", "prune", "take")

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, ConfigMissing, DriverError, Interrupted
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer, StackInfo
 
 # Which code wins when layers end differently: any failure, then a block, then changes.

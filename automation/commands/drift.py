@@ -12,12 +12,12 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.exit_codes import ExitCode
 from automation.pulumi.errors import engine_error
 from automation.render import Result
 from automation.stack.drift import DriftCollector, drift_text
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer
 
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 if TYPE_CHECKING:
     from automation.health.model import Finding, Thresholds
