@@ -185,23 +185,23 @@ def _adopt(ctx: Context, info: StackInfo, step: plans.Step) -> dict[str, Any]:
     The import names the provider version the program uses (pulumi-docker's): a plain import
     registers an unversioned default provider, and the program's deploy (whose first step is
     a targeted one) then fails on "a change of providers mixed with --target"."""
-    import json
-    import tempfile
     from importlib.metadata import version
 
-    from automation.pulumi.cli import run_pulumi
-    from automation.pulumi.workspace import select_stack
+    from automation.exit_codes import ExitCode
+    from automation.stack.run import RunOptions, import_resources
 
     kind_type = {kind: type_ for type_, kind in KINDS_BY_TYPE.items()}[step.args["kind"]]
     name = step.args.get("role") or step.subject
     resource = {"type": kind_type, "name": name, "id": step.args["id"]}
     resource["version"] = version(f"pulumi-{kind_type.split(':', 1)[0]}")
-    select_stack(ctx.settings, info)  # a first migration: the stack does not exist yet
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
-        json.dump({"resources": [resource]}, spec)
-        spec.flush()
-        args = ["import", "--file", spec.name, "--yes", "--generate-code=false"]
-        run_pulumi(ctx.settings, info, [*args, "--protect=false"])
+    urn = f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"
+    outcome = import_resources(ctx, info, {urn: resource}, RunOptions())
+    if outcome.exit_code != ExitCode.OK:
+        raise DriverError(
+            f"import into {info.name} during the migration: {outcome.status}: {outcome.message}",
+            "fix it, then run `migrate apply` again: it resumes here",
+            code=outcome.exit_code,
+        )
     return {"urn": f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"}
 
 
@@ -269,8 +269,11 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
 
 
 def _remove_program_services(ctx: Context, info: StackInfo) -> None:
-    """`pulumi destroy` of the layer's Swarm services only (and what depends on them)."""
-    from automation.pulumi.cli import run_pulumi, run_pulumi_json
+    """The layer's Swarm services (and what depends on them) destroyed through the gated
+    destroy: previewed, judged and confirmed like `destroy LAYER`, never `--skip-preview`."""
+    from automation.exit_codes import ExitCode
+    from automation.pulumi.cli import run_pulumi_json
+    from automation.stack.run import RunOptions, destroy_stack
 
     exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
     urns = [
@@ -280,12 +283,15 @@ def _remove_program_services(ctx: Context, info: StackInfo) -> None:
     ]
     if not urns:
         return
-    targets = [arg for urn in urns for arg in ("--target", urn)]
-    run_pulumi(
-        ctx.settings,
-        info,
-        ["destroy", "--yes", "--skip-preview", "--target-dependents", *targets],
-    )
+    options = RunOptions(targets=tuple(urns), target_dependents=True)
+    outcome = destroy_stack(ctx, info, options)
+    if outcome.exit_code != ExitCode.OK:
+        raise DriverError(
+            f"removing the program's services from {info.name}: {outcome.status}: "
+            f"{outcome.message}",
+            "fix it, then run `migrate rollback` again: it resumes here",
+            code=outcome.exit_code,
+        )
 
 
 # --- finish ---------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ def _services_dict(results: list[ServiceResult]) -> dict[str, Any]:
 class RunOptions:
     policy: GatePolicy = field(default_factory=GatePolicy)
     targets: tuple[str, ...] = ()
+    target_dependents: bool = False  # destroy: also what depends on the targets
     lock_wait_s: float = 0
     refresh: bool = True  # preview and deploy against the live resources
     wait: bool = True  # after an apply, wait for the Swarm services to converge
@@ -542,7 +543,11 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
         outcome = StackOutcome(info.name)
         try:
             with op.engine_call():
-                stack.preview_destroy(**_engine_output(), on_event=_fan_out(collector, diagnostics))
+                stack.preview_destroy(
+                    **_engine_output(),
+                    on_event=_fan_out(collector, diagnostics),
+                    **_destroy_targets(options),
+                )
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
                 raise engine_error(exc, info, stack) from exc
@@ -561,11 +566,58 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 total = len(outcome.changes)
                 with Progress(info.name, "destroy", total=total) as progress, op.engine_call():
                     stack.destroy(
-                        **_engine_output(), on_event=progress, message=_update_message("destroy")
+                        **_engine_output(),
+                        on_event=progress,
+                        message=_update_message("destroy"),
+                        **_destroy_targets(options),
                     )
             except auto_errors.CommandError as exc:
                 raise engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
         outcome.message = retained_text(outcome.changes)
+        return outcome
+
+
+def _destroy_targets(options: RunOptions) -> dict[str, Any]:
+    """The preview and the destroy name the same targets, so the destroy is the judged plan."""
+    if not options.targets:
+        return {}
+    return {"target": list(options.targets), "target_dependents": options.target_dependents or None}
+
+
+def import_resources(
+    ctx: Context, info: StackInfo, resources: dict[str, dict[str, Any]], options: RunOptions
+) -> StackOutcome:
+    """`pulumi import` through the gate, as every other state change: a preview-only import
+    first (the engine reads the live objects; a wrong id fails here, before anything changes),
+    its steps judged and confirmed like any plan, then the import (which changes no live object).
+
+    `resources` maps each URN the import creates to its `pulumi import --file` entry.
+    """
+    import json
+
+    from automation.pulumi.cli import run_pulumi
+
+    with guarded(ctx, info, "import", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
+        _select(ctx, info)  # a first migration: the stack does not exist yet
+        spec = tmp / "import.json"
+        spec.write_text(json.dumps({"resources": list(resources.values())}))
+        args = ["import", "--file", str(spec), "--yes", "--generate-code=false", "--protect=false"]
+        with op.engine_call():
+            run_pulumi(ctx.settings, info, [*args, "--preview-only"])
+        outcome = StackOutcome(info.name)
+        changes = [
+            PlannedChange(urn=urn, type=str(r["type"]), op="import", name=str(r.get("name", "")))
+            for urn, r in resources.items()
+        ]
+        blocked = _judge(outcome, changes, options, info)
+        _record(op, outcome)
+        if blocked:
+            op.exit_code = outcome.exit_code
+            return outcome
+        _confirm(ctx, outcome, "import")
+        with op.engine_call():
+            run_pulumi(ctx.settings, info, [*args, "--message", _update_message("import")])
+        outcome.applied, outcome.status = True, "imported"
         return outcome
