@@ -88,7 +88,7 @@ def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
     for layer in cred.roll_layers:
         info = ctx.stack(layer)
         stack = stacks.existing(ctx, info)
-        consumers[info.name] = stacks.consumers(stack, cred.mounts) if stack else []
+        consumers[info.name] = stacks.consumers(ctx, info, cred.mounts) if stack else []
         if stack is None:
             not_deployed.append(info.name)
     pending = journal.read(ctx.settings, cred.kind, cred.target)
@@ -205,7 +205,7 @@ def _roll_all(ctx: Context, cred: Credential) -> dict[str, list[str]]:
         code = stacks.roll(ctx, info, cred.mounts)
         if code != ExitCode.OK:
             raise DriverError(f"{info.name}: the consumers did not roll ({code.name})", code=code)
-        rolled[info.name] = stacks.consumers(stack, cred.mounts)
+        rolled[info.name] = stacks.consumers(ctx, info, cred.mounts)
     return rolled
 
 
