@@ -2,7 +2,8 @@
 
 Registered as subcommands of the `backup` group (automation/commands/backup.py) and the
 `restore` group (restore.py); `backup list|verify|prune db|vault` use the same catalog. Each run
-is one audit record. Domain code: automation/backup/postgres.py and vault_storage.py.
+holds its data's locks and is one audit record (guard/operation.py data_guarded). Domain code:
+automation/backup/postgres.py and vault_storage.py.
 """
 
 from __future__ import annotations
@@ -21,23 +22,18 @@ from automation.render import Result
 from automation.verb import run_verb
 
 
-def audited(ctx: Context, command: str, stack: str, work: Callable[[], dict[str, Any]]) -> Any:
-    """Run `work`, record the outcome in the audit log (ids, counts, times; never a secret)."""
-    from automation.guard import audit
+def data_verb(ctx: Context, command: str, kind: str, work: Callable[[], dict[str, Any]]) -> Any:
+    """Run `work` under the guard's data mode (the data's locks), and record the outcome in the
+    audit log whatever happens (ids, counts, times; never a secret)."""
+    from automation.guard.operation import data_guarded
 
-    with audit.audited(ctx.settings, command, stack) as run:
+    with data_guarded(ctx, kind, command) as run:
         report = work()
         run.details = {k: v for k, v in report.items() if k in _AUDITED}
         return report
 
 
 _AUDITED = ("backup_id", "sha256", "size", "into", "mismatched", "sealed", "seconds", "facts")
-
-
-def _stack(ctx: Context, kind: str) -> str:
-    from automation.backup.data import data_stack
-
-    return data_stack(ctx.env, kind)
 
 
 # --- backup db / backup vault ---------------------------------------------------------------
@@ -47,10 +43,10 @@ def _take(ctx: Context, kind: str, reason: str) -> Result:
     from automation.backup import postgres, vault_storage
 
     module = postgres if kind == "db" else vault_storage
-    record = audited(
+    record = data_verb(
         ctx,
         f"backup {kind}",
-        _stack(ctx, kind),
+        kind,
         lambda: module.take(ctx.settings, ctx.env, reason).to_dict(),
     )
     return Result(f"backup {kind}", ExitCode.OK, record, human=_taken_text)
@@ -145,10 +141,10 @@ def confirm_live(ctx: Context) -> Callable[[str], None]:
 def _restore_db(ctx: Context, backup_id: str | None, into: str, drop_after: bool) -> Result:
     from automation.backup import postgres
 
-    report = audited(
+    report = data_verb(
         ctx,
         "restore db",
-        _stack(ctx, "db"),
+        "db",
         lambda: postgres.restore(
             ctx.settings, ctx.env, backup_id, into, confirm_live=confirm_live(ctx),
             drop_after=drop_after,
@@ -233,10 +229,10 @@ def _restore_vault(ctx: Context, backup_id: str | None, keys_file: Path | None) 
     from automation.backup import vault_storage
 
     shares = read_shares(keys_file)
-    report = audited(
+    report = data_verb(
         ctx,
         "restore vault",
-        _stack(ctx, "vault"),
+        "vault",
         lambda: vault_storage.restore(ctx.settings, ctx.env, backup_id, shares),
     )
     errors = []

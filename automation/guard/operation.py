@@ -27,7 +27,7 @@ from automation.guard import audit
 from automation.guard.lock import stack_lock
 from automation.guard.snapshots import snapshots
 from automation.settings import Settings
-from sprocket_common.stack_info import StackInfo
+from sprocket_common.stack_info import Layer, StackInfo
 
 
 @dataclass
@@ -90,6 +90,28 @@ def guarded(
             raise
         finally:  # what the command put on `op`, read as it ends
             run.changes, run.details = op.changes, op.details
+
+
+# The layer whose live data a data verb reads or replaces: a rotation of that data's login, a
+# deploy or a restore holds the same lock, so none of them runs under a backup.
+DATA_LAYERS = {"db": Layer.LAYER_2, "vault": Layer.LAYER_1}
+
+
+@contextlib.contextmanager
+def data_guarded(ctx: Context, kind: str, command: str) -> Iterator[audit.AuditedRun]:
+    """The guard's data mode (backup|restore db|vault): the lock of the layer holding the data,
+    then the data's own catalog lock (`local-db`), and one audit record whatever happens.
+
+    No pending-operation refusal and no state snapshots: the data verbs change no stack."""
+    from automation.backup.data import data_stack
+
+    data_name = data_stack(ctx.env, kind)
+    with (
+        audit.audited(ctx.settings, command, data_name) as run,
+        stack_lock(ctx.settings, ctx.stack(DATA_LAYERS[kind]).name, command),
+        stack_lock(ctx.settings, data_name, command),
+    ):
+        yield run
 
 
 def _interrupted(info: StackInfo) -> Interrupted:
