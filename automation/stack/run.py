@@ -619,5 +619,5 @@ def import_resources(
         _confirm(ctx, outcome, "import")
         with op.engine_call():
             run_pulumi(ctx.settings, info, [*args, "--message", _update_message("import")])
-        outcome.applied, outcome.status = True, "imported"
+        outcome.applied, outcome.status = True, "applied"
         return outcome
