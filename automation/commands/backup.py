@@ -68,7 +68,6 @@ def backup() -> None:
 
 def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     import secrets
-    import time
 
     from automation.backup.service import take
     from automation.guard import audit
@@ -81,27 +80,23 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     errors: list[dict[str, str]] = []
     code = ExitCode.OK
     for info in _stacks(ctx, layer_name):
-        started = time.monotonic()
-        entry: dict[str, Any] = {}  # what the audit record says besides the usual fields
-        try:
-            with stack_lock(ctx.settings, info.name, "backup"):
-                record = take(ctx.settings, info, reason, run_id=run_id)
-            taken.append(record.to_dict())
-            entry.update(exit_code=0, backup_id=record.backup_id, sha256=record.sha256)
-        except NoSuchStack as exc:
-            if layer_name != "all":
-                errors.append({"message": exc.message, "hint": exc.hint})
-                code = code or exc.code
-            skipped.append(info.name)
-            entry.update(exit_code=0, skipped="not deployed")
+        try:  # one audit record per stack, whatever happens (Ctrl-C included)
+            with audit.audited(ctx.settings, "backup", info.name) as run:
+                try:
+                    with stack_lock(ctx.settings, info.name, "backup"):
+                        record = take(ctx.settings, info, reason, run_id=run_id)
+                except NoSuchStack as exc:
+                    if layer_name != "all":
+                        errors.append({"message": exc.message, "hint": exc.hint})
+                        code = code or exc.code
+                    skipped.append(info.name)
+                    run.details["skipped"] = "not deployed"
+                    continue
+                taken.append(record.to_dict())
+                run.details.update(backup_id=record.backup_id, sha256=record.sha256)
         except DriverError as exc:
             errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
             code = code or exc.code
-            entry.update(exit_code=int(exc.code), error=exc.message)
-        audit.record_operation(
-            ctx.settings, "backup", info.name, entry.pop("exit_code"), started=started,
-            error=entry.pop("error", ""), **entry,
-        )  # fmt: skip
     data = {"run_id": run_id, "backups": taken, "skipped": skipped}
     return Result("backup", code, data, errors=errors, human=_taken_text)
 

@@ -7,7 +7,6 @@ only, never values). Meant for cron (scripts/cron/) as well as for people.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
@@ -53,14 +52,11 @@ def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
     require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []
     for layer in resolve_layers(layer_name):
-        started = time.monotonic()
-        report = _stack_drift(ctx, layer, lock_wait_s)
-        stacks.append(report)
-        code = ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK
-        changes = {"drifted": len(report["drifted"])}
-        audit.record_operation(
-            ctx.settings, "drift", report["stack"], code, changes=changes, started=started
-        )
+        with audit.audited(ctx.settings, "drift", ctx.stack(layer).name) as run:
+            report = _stack_drift(ctx, layer, lock_wait_s)
+            stacks.append(report)
+            run.exit_code = ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK
+            run.changes = {"drifted": len(report["drifted"])}
     drifted = any(s["drifted"] for s in stacks)
     code = ExitCode.DRIFT_DETECTED if drifted else ExitCode.OK
     return Result("drift", code, {"stacks": stacks}, human=drift_text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
@@ -19,38 +18,34 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     from pulumi.automation import ConfigValue
 
     from automation.cluster import scale
-    from automation.guard.audit import record_operation
-    from automation.guard.lock import stack_lock
+    from automation.guard.operation import guarded
     from automation.stack.gate import GatePolicy
-    from automation.stack.run import RunOptions, StackOutcome, deploy_stack
+    from automation.stack.run import RunOptions, StackOutcome, deploy_guarded
 
     requests = scale.parse_requests(args)
     defaults = scale.check_scalable(requests, ctx.env.value)
     info = ctx.stack(Layer.PLATFORM)
-    started = time.monotonic()
-    # The lock is re-entrant in this process: deploy_stack's guard takes it again inside.
-    with stack_lock(ctx.settings, info.name, "scale"):
+    # One guard, one audit record for the config edit and its deploy, whatever happens.
+    with guarded(ctx, info, "scale") as op:
         stack = _existing_stack(ctx, info)
         raw = stack.get_all_config().get(scale.REPLICAS_KEY)
         current = scale.replicas_config(raw.value if raw else None)
         target = scale.target_config(current, defaults, requests)
         changes = scale.moves(current, defaults, requests)
+        op.details["scale"] = changes
         _write(stack, target, ConfigValue)
         outcome: StackOutcome | None = None
         try:
             # One service update per named service at most: anything else in the plan (drift,
             # an unrelated edit) blocks it whole, and the count goes back.
             policy = GatePolicy(max_changes=len(requests))
-            outcome = deploy_stack(ctx, info, RunOptions(policy=policy))
+            outcome = deploy_guarded(ctx, info, RunOptions(policy=policy), op)
         finally:
             if outcome is None or (outcome.exit_code != ExitCode.OK and not outcome.applied):
                 _write(stack, current, ConfigValue)
     data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
     if outcome.exit_code == ExitCode.GATE_BLOCKED:
         data["hint"] = BLOCKED_HINT  # the gate's own reason names deploy's --max-changes
-    record_operation(
-        ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
-    )
     return Result("scale", outcome.exit_code, data, human=_text)
 
 

@@ -184,16 +184,14 @@ def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
             "running: " + "; ".join(lock.describe() for lock in elsewhere),
             "if you know that process is gone (its host crashed), add --force",
         )
-    if held:
-        _confirm_unlock(ctx, info, held, elsewhere)
-    for lock in held:
-        lock.path.unlink(missing_ok=True)
-    removed = [lock.describe() for lock in held]
-    if held:
-        audit.record_operation(
-            ctx.settings, "unlock", info.name, ExitCode.OK, removed=removed,
-            forced=bool(elsewhere),
-        )  # fmt: skip
+    removed: list[str] = []
+    if held:  # one audit record, whatever happens from here (a declined prompt included)
+        with audit.audited(ctx.settings, "unlock", info.name, forced=bool(elsewhere)) as run:
+            run.details["removed"] = removed
+            _confirm_unlock(ctx, info, held, elsewhere)
+            for lock in held:
+                lock.path.unlink(missing_ok=True)
+                removed.append(lock.describe())
     return Result(
         "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
     )

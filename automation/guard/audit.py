@@ -65,6 +65,7 @@ class AuditedRun:
     exit_code: int = 0
     changes: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # what failed, for a block that ends with a failing exit_code of its own
 
 
 @contextlib.contextmanager
@@ -91,8 +92,8 @@ def audited(settings: Settings, command: str, stack: str, **details: Any) -> Ite
         raise
     finally:
         record_operation(
-            settings, command, stack, code, changes=run.changes, started=started, error=error,
-            **run.details,
+            settings, command, stack, code, changes=run.changes, started=started,
+            error=error or run.error, **run.details,
         )  # fmt: skip
 
 

@@ -256,7 +256,16 @@ def _live(ctx: Context) -> bool:
 def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
     """Gated preview, confirmation, then `up` bound to the previewed plan, then (unless
     options.wait is off) the wait for every Swarm service to converge; all under guarded()."""
-    with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
+    with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op:
+        return deploy_guarded(ctx, info, options, op)
+
+
+def deploy_guarded(
+    ctx: Context, info: StackInfo, options: RunOptions, op: Operation
+) -> StackOutcome:
+    """deploy_stack's steps inside a guard the caller holds: a verb whose own change and the
+    deploy are one operation (scale: its config edit, then the deploy) writes one record."""
+    with plan_dir() as tmp:
         preflight(ctx, info.layer)
         stack = _select(ctx, info)
         plan_file = tmp / "plan.json"
