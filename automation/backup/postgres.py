@@ -30,6 +30,7 @@ from automation.backup import data
 from automation.backup.archive import BackupCorrupt
 from automation.backup.store import DUMP_SUFFIX, BackupStore
 from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo
 
@@ -269,7 +270,7 @@ def _stream(command: list[str], env: dict[str, str], name: str) -> Iterator[byte
             raise BackupFailed(
                 f"{name} failed (exit {proc.returncode}): {_last_line(errors.read())}; "
                 "nothing was stored",
-                "fix the cause named, then run `backup db` again",
+                "fix the cause named, then take the backup again",
             )
 
 
@@ -315,9 +316,10 @@ def restore(
             raise BackupCorrupt(
                 f"db backup {record.backup_id} fails its SHA-256 check (expected "
                 f"{record.sha256[:16]}..., got {digest[:16]}...): nothing was restored",
-                "it was altered or damaged in storage: restore another one (`backup list db`)",
+                "it was altered or damaged in storage: restore another one "
+                f"({driver_command(env, 'backup', 'list', 'db')})",
             )
-        _readable(settings, dump, record.backup_id)
+        _readable(settings, env, dump, record.backup_id)
         seconds["download"] = round(time.monotonic() - started, 2)
         safety = None
         if live:  # what the live database holds now, kept first: the restore replaces it
@@ -374,7 +376,7 @@ def _check_db_name(name: str) -> None:
         )
 
 
-def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
+def _readable(settings: Settings, env: Env, dump: Path, backup_id: str) -> None:
     done = subprocess.run(
         [tool(settings, "pg_restore"), "--list", str(dump)], capture_output=True, check=False
     )
@@ -382,7 +384,7 @@ def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
         raise BackupCorrupt(
             f"db backup {backup_id} is not a dump pg_restore can read "
             f"({_last_line(done.stderr)}): nothing was restored",
-            "restore another backup (`backup list db`)",
+            f"restore another backup ({driver_command(env, 'backup', 'list', 'db')})",
         )
 
 

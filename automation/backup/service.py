@@ -23,6 +23,7 @@ from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
 from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
 from automation.errors import BadInput, SecretsIncomplete, unreadable
+from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
 
@@ -298,11 +299,11 @@ def choose(
             if backup_id in (damaged.backup_id, damaged.archive_key):
                 raise BackupCorrupt(
                     f"backup {backup_id}: {damaged.describe()}",
-                    "restore from another backup (`backup list`)",
+                    f"restore from another backup ({_list_command(info)})",
                 )
         raise BadInput(
             f"no backup with id {backup_id!r}",
-            f"list them with `python -m automation backup list {info.layer.value}`",
+            f"list them with {_list_command(info)}",
         )
     usable = [r for r in records if r.stack == info.name and not r.unfinished]
     if before is not None:
@@ -317,9 +318,13 @@ def choose(
     if not usable:
         raise BadInput(
             f"no backup of {info.name} {what}",
-            f"list them with `python -m automation backup list {info.layer.value}`",
+            f"list them with {_list_command(info)}",
         )
     return usable[0]  # records are newest first
+
+
+def _list_command(info: StackInfo) -> str:
+    return driver_command(info.env, "backup", "list", info.layer.value)
 
 
 def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
@@ -331,14 +336,14 @@ def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
     if kind in KINDS:
         backup_id = record.backup_id
         restore = (  # written out per kind, so the hint-command test parses each one
-            f"`python -m automation restore vault --from {backup_id} --into scratch`"
+            driver_command(info.env, "restore", "vault", "--from", backup_id, "--into", "scratch")
             if kind == "vault"
-            else f"`python -m automation restore db --from {backup_id} --into NAME`"
+            else driver_command(info.env, "restore", "db", "--from", backup_id, "--into", "NAME")
         )
         raise BadInput(
             f"backup {backup_id} is a {kind} backup ({record.stack}), not a state backup "
             f"of {info.name}",
-            f"restore it with {restore}, or pick a state backup (`backup list {info.layer.value}`)",
+            f"restore it with {restore}, or pick a state backup ({_list_command(info)})",
         )
 
 

@@ -40,6 +40,7 @@ from automation.backup import data
 from automation.backup.archive import BackupCorrupt
 from automation.backup.store import BackupStore
 from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
@@ -330,7 +331,7 @@ def restore(
     if hashlib.sha256(archive).hexdigest() != record.sha256:
         raise BackupCorrupt(
             f"Vault backup {record.backup_id} fails its SHA-256 check: nothing was restored",
-            "restore another one (`backup list vault`)",
+            f"restore another one ({driver_command(env, 'backup', 'list', 'vault')})",
         )
     folder = Path(tempfile.mkdtemp(prefix="sprocket-vault-scratch-"))
     try:

@@ -18,8 +18,10 @@ import click
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
 from automation.verb import run_verb
+from sprocket_common.stack_info import Env
 
 
 def data_verb(ctx: Context, command: str, kind: str, work: Callable[[], dict[str, Any]]) -> Any:
@@ -163,10 +165,15 @@ def _restore_db(ctx: Context, backup_id: str | None, into: str, drop_after: bool
             }
         )
     code = ExitCode.BACKUP_FAILED if errors else ExitCode.OK
-    return Result("restore db", code, report, errors=errors, human=_restore_db_text)
+    human = lambda data: _restore_db_text(data, ctx.env)  # noqa: E731
+    return Result("restore db", code, report, errors=errors, human=human)
 
 
-def _restore_db_text(data: dict[str, Any]) -> str:
+def _restore_db_command(env: Env, backup_id: str) -> str:
+    return driver_command(env, "restore", "db", "--from", backup_id, "--into", "NAME")
+
+
+def _restore_db_text(data: dict[str, Any], env: Env) -> str:
     same = len(data["tables"]) - len(data["mismatched"])
     where = "the LIVE database" if data["live"] else "scratch database"
     lines = [
@@ -177,7 +184,7 @@ def _restore_db_text(data: dict[str, Any]) -> str:
     if data.get("safety_backup_id"):
         lines.append(
             f"  the live data from before it is backup {data['safety_backup_id']} "
-            f"(`restore db --from {data['safety_backup_id']} --into NAME` gets it back)"
+            f"({_restore_db_command(env, data['safety_backup_id'])} gets it back)"
         )
     if data["dropped"]:
         lines.append(f"  scratch database {data['into']} dropped after the check")

@@ -12,6 +12,7 @@ import click
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
 from automation.verb import run_verb
 from sprocket_common.stack_info import StackInfo, UnknownNameError, parse_layer
@@ -46,13 +47,16 @@ def _info(ctx: Context, layer: str) -> StackInfo:
 def _confirm(ctx: Context, verb: str, stack: str) -> Callable[[list[Any]], None]:
     """The gate of a migration verb: it stops, removes or deletes, so it asks (or needs --yes)."""
 
+    info = StackInfo.parse(stack)
+
     def ask(steps: list[Any]) -> None:
         if ctx.assume_yes:
             return
         if not ctx.interactive:
             raise BadInput(
                 f"refusing to {verb} {stack} without confirmation: not on a terminal",
-                "run `migrate plan` to review, then pass --yes",
+                f"run {driver_command(ctx.env, 'migrate', 'plan', info.layer.value)} to review, "
+                "then pass --yes",
             )
         listed = "\n".join(f"  {getattr(s, 'id', s)}" for s in steps)
         click.echo(f"{verb} {stack}:\n{listed}", err=True)
@@ -89,7 +93,8 @@ def plan_command(layer: str, export: Path | None, mapping: Path | None) -> ExitC
             done = sum(1 for s in running if s.id in journal.completed)
             data["notes"].append(
                 f"an apply is in progress ({done} of {len(running)} steps done): "
-                "`migrate apply` resumes it with its recorded steps, not this plan's"
+                f"{driver_command(ctx.env, 'migrate', 'apply', layer)} resumes it with its "
+                "recorded steps, not this plan's"
             )
         data["notes"] += journal.damaged
         return Result("migrate plan", ExitCode.OK, data, human=plan_text)

@@ -25,7 +25,10 @@ def _selector(**chosen: Any) -> Any:
     given = [name for name, value in chosen.items() if value not in (None, False)]
     if len(given) != 1:
         options = ", ".join(flags.get(name, f"--{name}") for name in chosen)
-        raise BadInput(f"name exactly one backup to use: one of {options}", "see `backup list`")
+        raise BadInput(
+            f"name exactly one backup to use: one of {options}",
+            "the backup list of the layer names them",
+        )
     before = chosen.get("before")
     when = None
     if before is not None:

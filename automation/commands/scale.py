@@ -9,9 +9,10 @@ import click
 
 from automation.context import Context
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
 from automation.verb import run_verb
-from sprocket_common.stack_info import Layer, StackInfo
+from sprocket_common.stack_info import Env, Layer, StackInfo
 
 
 def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
@@ -45,7 +46,7 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
                 _write(stack, current, ConfigValue)
     data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
     if outcome.exit_code == ExitCode.GATE_BLOCKED:
-        data["hint"] = BLOCKED_HINT  # the gate's own reason names deploy's --max-changes
+        data["hint"] = blocked_hint(ctx.env)  # the gate's own reason names --max-changes
     return Result("scale", outcome.exit_code, data, human=_text)
 
 
@@ -61,7 +62,7 @@ def _existing_stack(ctx: Context, info: StackInfo) -> Any:
     except auto_errors.StackNotFoundError:
         raise DriverError(
             f"the {info.name} stack does not exist yet",
-            "deploy it first: python -m automation deploy all",
+            f"deploy it first: {driver_command(info.env, 'deploy', 'all')}",
         ) from None
 
 
@@ -74,17 +75,19 @@ def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
         stack.remove_config(REPLICAS_KEY)
 
 
-BLOCKED_HINT = (
-    "the plan holds more than the named services' updates: deploy or undo the other change "
-    "first (`python -m automation preview platform` shows it), then scale again"
-)
+def blocked_hint(env: Env) -> str:
+    return (
+        "the plan holds more than the named services' updates: deploy or undo the other change "
+        f"first ({driver_command(env, 'preview', 'platform')} shows it), then scale again"
+    )
 
 
 def _text(data: dict[str, Any]) -> str:
     deploy = data["deploy"]
     lines = [f"{c['service']}: {c['from']} -> {c['to']} replicas" for c in data["scale"]]
     if deploy["exit_code"] == ExitCode.GATE_BLOCKED:
-        lines.append(f"blocked, config put back: {deploy['message'] or BLOCKED_HINT}")
+        reason = deploy["message"] or blocked_hint(StackInfo.parse(data["stack"]).env)
+        lines.append(f"blocked, config put back: {reason}")
         steps = (deploy.get("gate") or {}).get("blocked") or deploy.get("steps") or []
         lines += [f"  {s['op']} {s['urn'].rsplit('::', 1)[-1]}" for s in steps]
     else:

@@ -53,7 +53,8 @@ class Operation:
         if self.interrupted:  # the engine stopped cleanly: go no further (no prompt, no apply)
             raise Interrupted(
                 f"interrupted: the engine finished or cancelled its step on {self.stack} cleanly",
-                "run `python -m automation preview LAYER` to see where the stack stands",
+                f"run {_preview_command(StackInfo.parse(self.stack))} to see where the stack "
+                "stands",
             )
 
 
@@ -114,10 +115,16 @@ def data_guarded(ctx: Context, kind: str, command: str) -> Iterator[audit.Audite
         yield run
 
 
+def _preview_command(info: StackInfo) -> str:
+    from automation.hints import driver_command
+
+    return driver_command(info.env, "preview", info.layer.value)
+
+
 def _interrupted(info: StackInfo) -> Interrupted:
     return Interrupted(
         "interrupted: the engine finished or cancelled its current step cleanly",
-        f"run `python -m automation preview {info.layer.value}` to see where the stack stands",
+        f"run {_preview_command(info)} to see where the stack stands",
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from automation.context import Context
 from automation.errors import BadInput, DriverError
+from automation.hints import driver_command
 from automation.migrate import plan as plans
 from automation.migrate import steps as ops
 from automation.migrate.inventory import KINDS_BY_TYPE, from_export, from_swarm, with_export_names
@@ -34,6 +35,13 @@ class Sources:
 
 
 # --- planning -------------------------------------------------------------------------------
+
+
+def _again(info: StackInfo, verb: str) -> str:
+    """The migration verb to run again, for this stack's env and layer."""
+    if verb == "rollback":  # each written out, so the hint-command test parses it
+        return driver_command(info.env, "migrate", "rollback", info.layer.value)
+    return driver_command(info.env, "migrate", "apply", info.layer.value)
 
 
 def _api(ctx: Context) -> Any:
@@ -172,7 +180,7 @@ def _deploy(
     if outcome.exit_code != ExitCode.OK:
         raise DriverError(
             f"deploy of {info.name} during the migration: {outcome.status}: {outcome.message}",
-            "fix it, then run `migrate apply` again: it resumes here",
+            f"fix it, then run {_again(info, 'apply')} again: it resumes here",
             code=outcome.exit_code,
         )
     return {"status": outcome.status}
@@ -199,7 +207,7 @@ def _adopt(ctx: Context, info: StackInfo, step: plans.Step) -> dict[str, Any]:
     if outcome.exit_code != ExitCode.OK:
         raise DriverError(
             f"import into {info.name} during the migration: {outcome.status}: {outcome.message}",
-            "fix it, then run `migrate apply` again: it resumes here",
+            f"fix it, then run {_again(info, 'apply')} again: it resumes here",
             code=outcome.exit_code,
         )
     return {"urn": f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"}
@@ -289,7 +297,7 @@ def _remove_program_services(ctx: Context, info: StackInfo) -> None:
         raise DriverError(
             f"removing the program's services from {info.name}: {outcome.status}: "
             f"{outcome.message}",
-            "fix it, then run `migrate rollback` again: it resumes here",
+            f"fix it, then run {_again(info, 'rollback')} again: it resumes here",
             code=outcome.exit_code,
         )
 
@@ -317,7 +325,10 @@ def finish(
             f"name one of: {', '.join(sorted(copied)) or '(none: apply first)'}",
         )
     if journal.plan and stored_steps(journal) is not None:
-        raise BadInput("the migration is not complete", "run `migrate apply` to the end first")
+        info = StackInfo.parse(journal.path.stem)
+        raise BadInput(
+            "the migration is not complete", f"run {_again(info, 'apply')} to the end first"
+        )
     api = _api(ctx)
     removed = {s.split(":", 1)[1] for s in journal.completed if s.startswith("remove:")}
     stopped = [

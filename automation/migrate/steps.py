@@ -174,7 +174,7 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
             f"cannot recreate the old service {name}: a service of that name runs {image} on "
             f"{', '.join(volumes) or 'no volume'}, not the old one (the program's, left by an "
             "interrupted deploy?)",
-            f"check it, remove it (`docker service rm {name}`), then run `migrate rollback` again",
+            f"check it, remove it (`docker service rm {name}`), then run the rollback again",
         )
     api.create_service(
         spec["TaskTemplate"],
@@ -309,5 +309,5 @@ def refuse_volumes_in_use(api: Any, volumes: Mapping[str, set[str]]) -> None:
             raise BadInput(
                 f"volume {volume} is in use by {', '.join(others)}, which the migration cannot "
                 "stop (not an old service of the plan); nothing was changed",
-                "stop that container, then run `migrate apply` again",
+                "stop that container, then run the apply again",
             )

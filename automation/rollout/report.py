@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
 from automation.rollout.lint import Violation
 from automation.rollout.manifest import Release
@@ -128,8 +129,7 @@ _ERRORS = {
     ),
     ExitCode.ROLLBACK_FAILED: (
         "rollout failed and the rollback failed: a person is needed now",
-        "check `docker service ps` for each service; `python -m automation releases` has the "
-        "rollback point",
+        "check `docker service ps` for each service; {releases} has the rollback point",
     ),
     ExitCode.INTERRUPTED: ("interrupted", "the Swarm update continues in the background"),
 }
@@ -137,6 +137,8 @@ _ERRORS = {
 
 def _error(code: ExitCode, release: Release) -> dict[str, str]:
     message, hint = _ERRORS.get(code, ("rollout failed", ""))
+    env = StackInfo.parse(release.stack).env
+    hint = hint.format(releases=driver_command(env, "releases"))
     details = "; ".join(release.messages)
     return {"message": f"{message}: {details}" if details else message, "hint": hint}
 

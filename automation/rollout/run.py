@@ -22,6 +22,7 @@ from automation.docker_client import docker_api
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.guard.driver_state import current_host, current_user, driver_dir
+from automation.hints import driver_command
 from automation.render import Result
 from automation.rollout.display import RolloutDisplay
 from automation.rollout.lint import Violation, lint_service
@@ -74,7 +75,7 @@ class RolloutRequest:
 
 
 def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
-    return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name)
+    return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name, env=info.env)
 
 
 class Rollout:
@@ -271,7 +272,7 @@ class Rollout:
         except auto_errors.StackNotFoundError:
             raise DriverError(
                 f"the {self.info.name} stack does not exist yet",
-                "deploy it first: python -m automation deploy platform",
+                f"deploy it first: {driver_command(self.info.env, 'deploy', 'platform')}",
             ) from None
 
     def _service_names(self) -> dict[str, str]:

@@ -28,6 +28,7 @@ from automation.errors import DriverError
 from automation.exit_codes import ExitCode
 from automation.guard import audit
 from automation.guard.lock import stack_lock
+from automation.hints import driver_command
 from automation.rotate import journal, stacks
 from automation.rotate.journal import PREPARED, ROLLED, STORED, Entry
 from sprocket_common.stack_info import Layer
@@ -148,7 +149,7 @@ def _store_stack(ctx: Context, cred: Credential) -> Any:
     if stack is None:
         raise RotationRefused(
             f"{info.name} was never deployed here: there is no stack secret to rotate",
-            f"deploy it first: `python -m automation deploy {info.layer.value}`",
+            f"deploy it first: {driver_command(info.env, 'deploy', info.layer.value)}",
         )
     return stack
 

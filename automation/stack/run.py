@@ -26,6 +26,7 @@ from automation.errors import (
 )
 from automation.exit_codes import ExitCode
 from automation.guard.operation import Operation, guarded
+from automation.hints import driver_command
 from automation.pulumi.errors import PlanChanged, engine_error
 from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
@@ -351,7 +352,7 @@ def _wait_for_services(
         interrupted = Interrupted(
             f"interrupted while waiting for {info.name}'s services"
             + (": the apply itself finished" if outcome.applied else ""),
-            "Swarm goes on by itself: `python -m automation health` shows where it stands",
+            f"Swarm goes on by itself: {driver_command(info.env, 'health')} shows where it stands",
         )
         # The result still reports the apply and the services' states seen before Ctrl-C.
         outcome.services = getattr(exc, "partial", None)
@@ -362,7 +363,7 @@ def _wait_for_services(
     except docker.errors.DockerException as exc:
         raise DriverError(
             f"lost track of {info.name}'s services on the Docker engine: {exc}",
-            "check the Swarm (`docker service ls`), then `python -m automation health`",
+            f"check the Swarm (`docker service ls`), then {driver_command(info.env, 'health')}",
         ) from exc
     outcome.services = results
     summary = _services_dict(results)  # the audit log keeps the counts and the failures
@@ -370,7 +371,7 @@ def _wait_for_services(
     op.details["services"] = summary
     if any(not r.converged for r in results):
         outcome.status, outcome.exit_code = "not converged", ExitCode.NOT_CONVERGED
-        outcome.message = failure_text(results, info.layer.value)
+        outcome.message = failure_text(results, info.layer.value, env=info.env)
         op.exit_code = ExitCode.NOT_CONVERGED
 
 
@@ -470,7 +471,7 @@ def refresh_stack(
         if stack is None:
             raise BadInput(
                 f"stack {info.name} was never deployed on this backend: nothing to refresh",
-                "check --env and the backend (`python -m automation stacks`)",
+                f"check --env and the backend ({driver_command(info.env, 'stacks')})",
             )
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
@@ -584,7 +585,7 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 raise engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
-        outcome.message = retained_text(outcome.changes)
+        outcome.message = retained_text(outcome.changes, info)
         return outcome
 
 

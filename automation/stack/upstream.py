@@ -9,6 +9,7 @@ import os
 from automation.context import Context
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from sprocket_common.stack_info import Layer, layer_package
 
 
@@ -95,5 +96,5 @@ def require_upstream_outputs(ctx: Context, layer: Layer) -> None:
         first = next(iter(missing)).split("-", 1)[1]
         raise UpstreamOutputsMissing(
             f"{layer.value} needs upstream outputs that are missing ({detail})",
-            f"deploy {first} first: `python -m automation deploy {first}`",
+            f"deploy {first} first: {driver_command(ctx.env, 'deploy', first)}",
         )
