@@ -18,16 +18,14 @@ from typing import Any
 from automation.cluster.nodes import NodeView
 from automation.rollout.watcher import (
     TERMINAL_DESIRED,
-    Clock,
     Phase,
-    WaitTimeout,
     active_nodes,
     assess,
     daemon_now,
     eligible_nodes,
     parse_docker_time,
-    wait_until,
 )
+from automation.waiting import Clock, WaitTimeout, wait_until
 
 
 class Risk(StrEnum):

@@ -243,7 +243,8 @@ def stack_lock(
 
 
 def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:
-    deadline = time.monotonic() + wait_s
+    from automation.waiting import WaitTimeout, wait_until
+
     now = time.time()
     mine = LockHolder(
         stack=stack,
@@ -256,20 +257,25 @@ def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:
         lease_s=LEASE_S,
         token=uuid.uuid4().hex,
     )
-    while True:
-        if _try_create(path, mine):
-            return mine
-        other = _read(path)
-        if other is None or other.is_stale():
-            _take_over(path, other)
-            continue
-        if time.monotonic() >= deadline:
-            raise StackLocked(
-                f"stack {stack} is locked by {other.describe()}",
-                "wait for it (--lock-wait SECONDS), or if that process is gone: "
-                + _unlock_command(stack),
-            )
-        time.sleep(POLL_S)
+
+    def probe() -> tuple[LockHolder | None, LockHolder | None]:
+        while not _try_create(path, mine):
+            other = _read(path)
+            if other is not None and not other.is_stale():
+                return None, other
+            _take_over(path, other)  # stale or half-written: take it over, try again at once
+        return mine, None
+
+    try:
+        return wait_until(probe, what=f"the lock on {stack}", timeout_s=wait_s, interval_s=POLL_S)
+    except WaitTimeout as exc:
+        other = exc.last
+        assert isinstance(other, LockHolder)
+        raise StackLocked(
+            f"stack {stack} is locked by {other.describe()}",
+            "wait for it (--lock-wait SECONDS), or if that process is gone: "
+            + _unlock_command(stack),
+        ) from None
 
 
 def _unlock_command(stack: str) -> str:

@@ -7,7 +7,6 @@ plan), skipping the completed ones. Rollback undoes completed steps newest first
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,18 +379,21 @@ def _remove_volume_when_free(api: Any, volume: str, timeout_s: float = 60) -> No
     """Swarm removes a removed service's task containers shortly after; then the volume."""
     import docker.errors
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        leftovers = api.containers(all=True, filters={"volume": volume})
-        for container in leftovers:
+    from automation.waiting import WaitTimeout, wait_until
+
+    def removed() -> tuple[bool | None, object]:
+        for container in api.containers(all=True, filters={"volume": volume}):
             if container.get("State") != "running":
                 api.remove_container(container["Id"])
         try:
             api.remove_volume(volume)
-            return
         except docker.errors.NotFound:
-            return
+            return True, "gone"
         except docker.errors.APIError as exc:
-            if time.monotonic() > deadline:
-                raise DriverError(f"cannot remove volume {volume}: {exc.explanation}") from None
-            time.sleep(1)
+            return None, exc.explanation
+        return True, "removed"
+
+    try:
+        wait_until(removed, what=f"volume {volume} to be free", timeout_s=timeout_s, interval_s=1)
+    except WaitTimeout as exc:
+        raise DriverError(f"cannot remove volume {volume}: {exc.last}") from None

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from automation.errors import BadInput, DriverError
-from automation.rollout.watcher import WaitTimeout, active_nodes, eligible_nodes, wait_until
+from automation.rollout.watcher import active_nodes, eligible_nodes
+from automation.waiting import WaitTimeout, wait_until
 
 MODE_LABEL = "sprocket.migrate.mode"
 STOPPED_CONSTRAINT = "node.labels.sprocket-migrate==stopped"

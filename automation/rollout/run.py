@@ -47,15 +47,14 @@ from automation.rollout.watcher import (
     Phase,
     ServiceWatch,
     Timing,
-    WaitTimeout,
     WatchStopped,
     WatchTarget,
     daemon_now,
     first_failure_time,
     spec_image,
     strip_digest,
-    wait_until,
 )
+from automation.waiting import WaitTimeout, wait_until
 from sprocket_common.stack_info import StackInfo
 
 if TYPE_CHECKING:

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
+
+from automation.waiting import Clock, WaitTimeout, wait_until
 
 NANO = 1_000_000_000
 
@@ -409,51 +410,12 @@ class Timing:
 
 # --- the bounded wait ---------------------------------------------------------------------------
 
-T = TypeVar("T")
-
 
 class WatchStopped(Exception):
     """The watch was asked to stop (Ctrl-C); the update goes on in Swarm. ``partial``: what the
     caller had seen by then (convergence.watch puts its per-service results there)."""
 
     partial: Any = None
-
-
-class WaitTimeout(Exception):
-    def __init__(self, what: str, timeout_s: float, last: object) -> None:
-        super().__init__(f"gave up after {timeout_s:.0f}s waiting for {what}; last seen: {last}")
-        self.what, self.timeout_s, self.last = what, timeout_s, last
-
-
-@dataclass
-class Clock:
-    """Time for the loops, replaceable in tests."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-def wait_until(
-    probe: Callable[[], tuple[T | None, object]],
-    *,
-    what: str,
-    timeout_s: float,
-    interval_s: float = 0.5,
-    clock: Clock | None = None,
-) -> T:
-    """Call ``probe`` until it returns a value; it returns (value or None, what it saw).
-
-    Raises WaitTimeout naming what it waited for and the last thing it saw.
-    """
-    clock = clock or Clock()
-    deadline = clock.now() + timeout_s
-    while True:
-        value, seen = probe()
-        if value is not None:
-            return value
-        if clock.now() >= deadline:
-            raise WaitTimeout(what, timeout_s, seen)
-        clock.sleep(interval_s)
 
 
 # --- the loop over several services -------------------------------------------------------------

@@ -131,7 +131,7 @@ def running_images(swarm: Any, prefix: str) -> dict[str, set[str]]:
 
 
 def wait_running(swarm: Any, prefix: str, want: dict[str, str], timeout_s: float = 90) -> None:
-    from automation.rollout.watcher import wait_until
+    from automation.waiting import wait_until
 
     def probe() -> tuple[bool | None, object]:
         seen = running_images(swarm, prefix)
@@ -281,7 +281,7 @@ def test_a_rollback_point_that_fails_too_exits_8_for_a_person(
     that fails goes back to that recorded config, which cannot converge either."""
     from pulumi.automation import ConfigValue
 
-    from automation.rollout.watcher import wait_until
+    from automation.waiting import wait_until
 
     stack = platform()
     stack.set_config("sprocket:image_tags", ConfigValue('{"core": "bad"}'))

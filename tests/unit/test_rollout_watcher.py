@@ -15,13 +15,12 @@ from automation.rollout.watcher import (
     NANO,
     Phase,
     Timing,
-    WaitTimeout,
     assess,
     first_failure_time,
     parse_docker_time,
     task_errors,
-    wait_until,
 )
+from automation.waiting import WaitTimeout, wait_until
 
 NODES = {"node-a", "node-b"}
 
