@@ -88,19 +88,17 @@ def target_from_outputs(outputs: dict[str, Any]) -> DbTarget:
 
 
 def _layer2_outputs(settings: Settings, env: Env) -> dict[str, Any]:
-    from pulumi.automation import errors as auto_errors
-
-    from automation.pulumi.workspace import select_stack
+    from automation.pulumi.workspace import existing_stack
 
     info = StackInfo(env, Layer.LAYER_2)
-    try:
-        stack = select_stack(settings, info, create=False)
-        return {key: out.value for key, out in stack.outputs().items()}
-    except auto_errors.StackNotFoundError:
+    stack = existing_stack(settings, info)
+    if stack is None:
         raise BadInput(
             f"{info.name} is not deployed here: no database connection in its outputs",
-            "deploy layer_2, or set SPROCKET_DB_HOST/_NAME/_USER/_PASSWORD",
-        ) from None
+            f"deploy layer_2 ({driver_command(env, 'deploy', 'layer_2')}), or set "
+            "SPROCKET_DB_HOST/_NAME/_USER/_PASSWORD",
+        )
+    return {key: out.value for key, out in stack.outputs().items()}
 
 
 # --- tools and connections ------------------------------------------------------------------

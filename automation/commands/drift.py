@@ -24,12 +24,11 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
     from pulumi.automation import errors as auto_errors
 
     from automation.guard.lock import stack_lock
-    from automation.pulumi.workspace import select_stack
+    from automation.pulumi.workspace import existing_stack
 
     info = ctx.stack(layer)
-    try:
-        stack = select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
+    stack = existing_stack(ctx.settings, info)
+    if stack is None:
         return {"stack": info.name, "deployed": False, "drifted": []}
     collector = DriftCollector()
     # Under the stack's lock: mid-deploy, live and recorded state differ without any drift.

@@ -52,18 +52,16 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
 
 def _existing_stack(ctx: Context, info: StackInfo) -> Any:
     """The platform stack; a refused scale must not create an empty one (nor its config file)."""
-    from pulumi.automation import errors as auto_errors
+    from automation.pulumi.errors import NoSuchStack
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.errors import DriverError
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
-        raise DriverError(
+    stack = existing_stack(ctx.settings, info)
+    if stack is None:
+        raise NoSuchStack(
             f"the {info.name} stack does not exist yet",
             f"deploy it first: {driver_command(info.env, 'deploy', 'all')}",
-        ) from None
+        )
+    return stack
 
 
 def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:

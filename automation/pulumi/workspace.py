@@ -136,6 +136,22 @@ def select_stack(
     return auto.Stack.select(info.name, workspace)
 
 
+def existing_stack(
+    settings: Settings, info: StackInfo, *, program: Callable[[], None] | None = None
+) -> Stack | None:
+    """The stack if it exists on this backend, else None; never creates one.
+
+    The one answer to "does this stack exist?": the only place the Automation API's
+    StackNotFoundError is caught (a caller that needs the stack raises its own NoSuchStack or
+    BadInput with the hint that fits)."""
+    from pulumi.automation import errors as auto_errors
+
+    try:
+        return select_stack(settings, info, program=program, create=False)
+    except auto_errors.StackNotFoundError:
+        return None
+
+
 def _checkpoint_exists(settings: Settings, info: StackInfo) -> bool:
     """The stack's checkpoint on a file backend (Pulumi's project-scoped layout)."""
     url = settings.resolved_backend_url

@@ -262,17 +262,16 @@ class Rollout:
     # --- steps -----------------------------------------------------------------------------------
 
     def _select_stack(self) -> Stack:
-        from pulumi.automation import errors as auto_errors
+        from automation.pulumi.errors import NoSuchStack
+        from automation.pulumi.workspace import existing_stack
 
-        from automation.pulumi.workspace import select_stack
-
-        try:
-            return select_stack(self.ctx.settings, self.info, create=False)
-        except auto_errors.StackNotFoundError:
-            raise DriverError(
+        stack = existing_stack(self.ctx.settings, self.info)
+        if stack is None:
+            raise NoSuchStack(
                 f"the {self.info.name} stack does not exist yet",
                 f"deploy it first: {driver_command(self.info.env, 'deploy', 'platform')}",
-            ) from None
+            )
+        return stack
 
     def _service_names(self) -> dict[str, str]:
         outputs = self.stack.outputs()

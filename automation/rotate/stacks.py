@@ -26,14 +26,9 @@ def existing(ctx: Context, info: StackInfo) -> Any | None:
 
     For config, outputs and state only: the layer's program is not loaded (the roll's deploy
     selects the stack again with it)."""
-    from pulumi.automation import errors as auto_errors
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, program=_no_program, create=False)
-    except auto_errors.StackNotFoundError:
-        return None
+    return existing_stack(ctx.settings, info, program=_no_program)
 
 
 def consumers(ctx: Context, info: StackInfo, mounts: tuple[str, ...]) -> list[str]:

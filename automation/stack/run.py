@@ -165,14 +165,9 @@ def _select(ctx: Context, info: StackInfo) -> Any:
 
 def _existing(ctx: Context, info: StackInfo) -> Any | None:
     """The stack if it was ever deployed here; refresh and destroy never create one."""
-    from pulumi.automation import errors as auto_errors
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
-        return None
+    return existing_stack(ctx.settings, info)
 
 
 def gated_preview(

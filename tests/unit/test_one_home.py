@@ -1,0 +1,70 @@
+"""Each piece of plumbing has one home, and nothing outside it re-builds it (REVIEW.md §2, §4).
+
+Read from the source (AST, not text): a second home would re-grow the defects the copies had.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from automation.settings import Settings
+from sprocket_common.stack_info import Env, Layer, StackInfo
+
+AUTOMATION = Path(__file__).resolve().parents[2] / "automation"
+
+
+def _modules() -> list[tuple[str, ast.AST]]:
+    return [
+        (str(path.relative_to(AUTOMATION)), ast.parse(path.read_text()))
+        for path in sorted(AUTOMATION.rglob("*.py"))
+    ]
+
+
+def _names(tree: ast.AST) -> set[str]:
+    return {n.attr if isinstance(n, ast.Attribute) else n.id
+            for n in ast.walk(tree) if isinstance(n, ast.Attribute | ast.Name)}  # fmt: skip
+
+
+def test_only_the_workspace_asks_whether_a_stack_exists() -> None:
+    """pulumi/workspace.existing_stack is the one place StackNotFoundError is caught."""
+    users = [where for where, tree in _modules() if "StackNotFoundError" in _names(tree)]
+    assert users == ["pulumi/workspace.py"]
+
+
+def test_nothing_reads_the_plaintext_state() -> None:
+    """export_stack() is `stack export --show-secrets`; state is read as ciphertext."""
+    users = [where for where, tree in _modules() if "export_stack" in _names(tree)]
+    assert users == []
+
+
+def test_only_the_bounded_wait_computes_a_deadline_from_the_clock() -> None:
+    """`deadline = time.monotonic() + ...` loops are automation/waiting.wait_until's job."""
+    loops = []
+    for where, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+                call = node.left
+                if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "monotonic":
+                    loops.append(f"{where}:{node.lineno}")
+    assert loops == []
+
+
+def test_existing_stack_is_none_for_a_stack_never_deployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from automation.pulumi import workspace
+
+    def missing(*_args: object, **_kwargs: object) -> object:
+        raise auto_errors.StackNotFoundError(
+            CommandResult("", "no stack named 'local-layer_1' found", 255)
+        )
+
+    monkeypatch.setattr(workspace, "select_stack", missing)
+    settings = Settings(project_dir=tmp_path, state_dir=tmp_path)
+    assert workspace.existing_stack(settings, StackInfo(Env.LOCAL, Layer.LAYER_1)) is None
