@@ -294,15 +294,12 @@ def _prune(ctx: Context, layer_name: str, policy: Any, dry_run: bool, now: datet
 
 
 def _confirm_prune(ctx: Context, count: int) -> None:
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(
-            f"refusing to delete {count} backup(s) without confirmation: not on a terminal",
-            "see what would go with --dry-run, then pass --yes",
-        )
-    if not click.confirm(f"delete {count} backup(s)?", default=False, err=True):
-        raise BadInput("prune declined at the prompt", "nothing was deleted")
+    ctx.confirm(
+        f"delete {count} backup(s)?",
+        action=f"delete {count} backup(s)",
+        hint="see what would go with --dry-run, then pass --yes",
+        unchanged="nothing was deleted",
+    )
 
 
 def _prune_text(data: dict[str, Any]) -> str:

@@ -127,15 +127,7 @@ def _escrow(ctx: Context) -> Result:
 
 def confirm_live(ctx: Context) -> Callable[[str], None]:
     def confirm(what: str) -> None:
-        if ctx.assume_yes:
-            return
-        if not ctx.interactive:
-            raise BadInput(
-                f"refusing to {what} without confirmation: not on a terminal",
-                "pass --yes to replace the live database",
-            )
-        if not click.confirm(f"{what}?", default=False, err=True):
-            raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
+        ctx.confirm(f"{what}?", action=what, hint="pass --yes to replace the live database")
 
     return confirm
 

@@ -50,18 +50,14 @@ def _confirm(ctx: Context, verb: str, stack: str) -> Callable[[list[Any]], None]
     info = StackInfo.parse(stack)
 
     def ask(steps: list[Any]) -> None:
-        if ctx.assume_yes:
-            return
-        if not ctx.interactive:
-            raise BadInput(
-                f"refusing to {verb} {stack} without confirmation: not on a terminal",
-                f"run {driver_command(ctx.env, 'migrate', 'plan', info.layer.value)} to review, "
-                "then pass --yes",
-            )
         listed = "\n".join(f"  {getattr(s, 'id', s)}" for s in steps)
-        click.echo(f"{verb} {stack}:\n{listed}", err=True)
-        if not click.confirm(f"{verb} these {len(steps)} step(s)?", default=False, err=True):
-            raise BadInput(f"{verb} of {stack} declined at the prompt", "nothing was changed")
+        ctx.confirm(
+            f"{verb} these {len(steps)} step(s)?",
+            action=f"{verb} {stack}",
+            hint=f"run {driver_command(ctx.env, 'migrate', 'plan', info.layer.value)} to review, "
+            "then pass --yes",
+            show=f"{verb} {stack}:\n{listed}",
+        )
 
     return ask
 

@@ -51,12 +51,7 @@ def _selector(**chosen: Any) -> Any:
 
 
 def _confirm(ctx: Context, what: str) -> None:
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(f"refusing to {what} without confirmation: not on a terminal", "pass --yes")
-    if not click.confirm(f"{what}?", default=False, err=True):
-        raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
+    ctx.confirm(f"{what}?", action=what)
 
 
 def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:

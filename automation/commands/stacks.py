@@ -207,10 +207,6 @@ def _held_locks(ctx: Context, info: StackInfo) -> list[Any]:
 
 def _confirm_unlock(ctx: Context, info: StackInfo, held: list[Any], elsewhere: list[Any]) -> None:
     """Ask; a holder on another host gets its own question, naming the risk."""
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(f"refusing to unlock {info.name} without confirmation", "pass --yes")
     question = f"remove the lock(s) on {info.name}: {'; '.join(h.describe() for h in held)}?"
     if elsewhere:
         question = (
@@ -218,8 +214,7 @@ def _confirm_unlock(ctx: Context, info: StackInfo, held: list[Any], elsewhere: l
             "If it is still running, removing its lock lets two updates write the state at "
             f"once. Remove the lock(s) on {info.name} anyway?"
         )
-    if not click.confirm(question, default=False, err=True):
-        raise BadInput(f"unlock of {info.name} declined at the prompt", "nothing was changed")
+    ctx.confirm(question, action=f"unlock {info.name}")
 
 
 def _unlock_text(data: dict[str, Any]) -> str:

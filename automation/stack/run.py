@@ -433,18 +433,12 @@ def _unprotected_for_replace(
 
 def _confirm(ctx: Context, outcome: StackOutcome, verb: str) -> None:
     """Show the gated plan and ask; --yes never asks; without a terminal, --yes is required."""
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(
-            f"refusing to {verb} {outcome.stack} without confirmation: not on a terminal",
-            "pass --yes to approve the previewed plan non-interactively",
-        )
-    import click
-
-    click.echo(stack_text(outcome.as_dict()), err=True)
-    if not click.confirm(f"{verb} these changes to {outcome.stack}?", default=False, err=True):
-        raise BadInput(f"{verb} of {outcome.stack} declined at the prompt", "nothing was changed")
+    ctx.confirm(
+        f"{verb} these changes to {outcome.stack}?",
+        action=f"{verb} {outcome.stack}",
+        hint="pass --yes to approve the previewed plan non-interactively",
+        show="" if ctx.assume_yes else stack_text(outcome.as_dict()),
+    )
 
 
 def refresh_stack(

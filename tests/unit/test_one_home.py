@@ -68,3 +68,38 @@ def test_existing_stack_is_none_for_a_stack_never_deployed(
     monkeypatch.setattr(workspace, "select_stack", missing)
     settings = Settings(project_dir=tmp_path, state_dir=tmp_path)
     assert workspace.existing_stack(settings, StackInfo(Env.LOCAL, Layer.LAYER_1)) is None
+
+
+def test_only_the_context_asks_for_confirmation() -> None:
+    """Context.confirm is the one prompt (six verbs had their own copy)."""
+    askers = []
+    for where, tree in _modules():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "confirm"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "click"
+            ):
+                askers.append(where)
+    assert askers == ["context.py"]
+
+
+def test_the_confirmation_never_asks_with_yes_refuses_off_a_terminal_and_names_a_no(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import click
+
+    from automation.context import Context
+    from automation.errors import BadInput
+
+    asked: list[str] = []
+    monkeypatch.setattr(click, "confirm", lambda q, **_k: asked.append(q) or False)
+    Context(Settings(), Env.PROD, assume_yes=True).confirm("go?", action="destroy x")
+    with pytest.raises(BadInput) as refused:
+        Context(Settings(), Env.PROD).confirm("go?", action="destroy x", hint="pass --yes")
+    assert refused.value.message == "refusing to destroy x without confirmation: not on a terminal"
+    assert refused.value.hint == "pass --yes" and asked == []
+    with pytest.raises(BadInput) as declined:
+        Context(Settings(), Env.PROD, interactive=True).confirm("go?", action="destroy x")
+    assert asked == ["go?"] and declined.value.message == "destroy x: declined at the prompt"
