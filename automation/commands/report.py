@@ -16,8 +16,9 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
 
     import requests
 
+    from automation import gatus
     from automation.health.collect import redact_url
-    from automation.sla import gatus, period, report
+    from automation.sla import period, report
 
     if bool(month) == bool(week):
         raise BadInput("pass exactly one of --month YYYY-MM and --week YYYY-Www", "")

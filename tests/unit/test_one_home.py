@@ -103,3 +103,20 @@ def test_the_confirmation_never_asks_with_yes_refuses_off_a_terminal_and_names_a
     with pytest.raises(BadInput) as declined:
         Context(Settings(), Env.PROD, interactive=True).confirm("go?", action="destroy x")
     assert asked == ["go?"] and declined.value.message == "destroy x: declined at the prompt"
+
+
+def test_one_gatus_client() -> None:
+    """health and report sla read Gatus through automation/gatus.py (each had its own)."""
+    readers = []
+    for where, tree in _modules():
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        readers += [
+            where
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and id(node) not in docstrings
+            and isinstance(node.value, str)
+            and "/api/v1/endpoints" in node.value
+            and where != "gatus.py"
+        ]
+    assert readers == []
