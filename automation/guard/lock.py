@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from automation.errors import StackLocked, unreadable
 from automation.guard.driver_state import current_host, current_user, driver_dir
+from automation.guard.records import write_atomic
 from automation.settings import Settings
 
 LEASE_S = 120.0  # a holder that stops renewing for this long is gone (crashed on another host)
@@ -333,9 +334,7 @@ def _heartbeat(path: Path, holder: LockHolder, stop: threading.Event) -> None:
         if current is None or current.token != holder.token:
             return  # taken over (forced unlock): nothing of ours to renew
         renewed = {**asdict(holder), "heartbeat": time.time()}
-        tmp = path.with_name(f"{path.name}.{holder.token}.tmp")
-        tmp.write_text(json.dumps(renewed))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(renewed), mode=0o644)
 
 
 def _release(path: Path, holder: LockHolder) -> None:

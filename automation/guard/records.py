@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,12 @@ def append_record(path: Path, record: dict[str, Any], *, mode: int = 0o644) -> N
         os.close(fd)
 
 
-def read_records(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+def read_records(
+    path: Path, *, check: Callable[[dict[str, Any]], object] | None = None
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     """The JSON-object lines of `path` (oldest first) and `(line number, reason)` for each other
-    non-empty line. A missing file has neither."""
+    non-empty line. `check` (a schema) may refuse a record by raising KeyError, TypeError or
+    ValueError: it is then damaged too. A missing file has neither."""
     if not path.exists():
         return [], []
     records: list[dict[str, Any]] = []
@@ -81,7 +85,9 @@ def read_records(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]
             entry = json.loads(line)
             if not isinstance(entry, dict):
                 raise ValueError(f"a JSON {type(entry).__name__}, not a record")
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+            if check is not None:
+                check(entry)
+        except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
             damaged.append((number, str(exc)))
             continue
         records.append(entry)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -97,11 +96,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    from automation.guard.records import write_atomic
+
     with contextlib.suppress(OSError):  # only a cache: a read-only state dir costs speed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{os.getpid()}")
-        scratch.write_text(json.dumps(data))
-        scratch.replace(path)
+        write_atomic(path, json.dumps(data))
 
 
 def select_stack(

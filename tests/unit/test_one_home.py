@@ -120,3 +120,14 @@ def test_one_gatus_client() -> None:
             and where != "gatus.py"
         ]
     assert readers == []
+
+
+def test_durable_writes_have_one_home() -> None:
+    """guard/records.py is the one module that syncs a record to disk or renames a scratch file
+    over one (five atomic writes and two appenders had their own rules)."""
+    writers = [
+        where
+        for where, tree in _modules()
+        if {"fsync", "mkstemp"} & _names(tree) and where != "guard/records.py"
+    ]
+    assert writers == []
