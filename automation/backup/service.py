@@ -253,6 +253,17 @@ def catalog(store: BackupStore, stack: str | None = None) -> Catalog:
     return Catalog(records, damaged)
 
 
+def verify_backup(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
+    """`backup verify` of any catalog record, by its kind: a state archive is re-downloaded and
+    every hash checked (verify, below); a database or Vault copy's SHA-256 is streamed
+    (backup/data.py verify). (record, problem)."""
+    from automation.backup import data
+
+    if record.stack.rpartition("-")[2] in data.KINDS:
+        return data.verify(store, record)
+    return verify(store, record)
+
+
 def verify(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
     """Re-download and check every hash; the record is updated on success. (record, problem)."""
     try:

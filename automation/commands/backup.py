@@ -216,18 +216,15 @@ def list_cmd(layer: str) -> ExitCode:
 def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
     from datetime import timedelta
 
-    from automation.backup import data as data_kinds
-    from automation.backup.service import verify as verify_state
+    from automation.backup.service import verify_backup
 
-    data_stacks = {data_kinds.data_stack(ctx.env, kind) for kind in data_kinds.KINDS}
     store, records, damaged = _catalog(ctx, layer_name)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     checked, errors = [], _damaged_errors(damaged)
     for record in records:
         if cutoff and record.created_at < cutoff:
             continue
-        verify = data_kinds.verify if record.stack in data_stacks else verify_state
-        _updated, problem = verify(store, record)
+        _updated, problem = verify_backup(store, record)
         checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
         if problem:
             errors.append({"message": problem, "hint": "restore from another backup"})

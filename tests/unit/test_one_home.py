@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,19 @@ def test_durable_writes_have_one_home() -> None:
         if {"fsync", "mkstemp"} & _names(tree) and where != "guard/records.py"
     ]
     assert writers == []
+
+
+@pytest.mark.parametrize(("stack", "kind"), [("prod-db", "data"), ("prod-vault", "data"),
+                                             ("prod-layer_2", "state")])  # fmt: skip
+def test_backup_verify_picks_the_check_by_the_records_kind(
+    stack: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """backup/service.verify_backup is where `backup verify` decides (the command did)."""
+    from types import SimpleNamespace
+
+    from automation.backup import data, service
+
+    monkeypatch.setattr(data, "verify", lambda _s, r: (r, "data"))
+    monkeypatch.setattr(service, "verify", lambda _s, r: (r, "state"))
+    record: Any = SimpleNamespace(stack=stack)
+    assert service.verify_backup(None, record) == (record, kind)  # type: ignore[arg-type]
