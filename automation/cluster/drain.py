@@ -16,11 +16,10 @@ from enum import StrEnum
 from typing import Any
 
 from automation.cluster.nodes import NodeView
-from automation.rollout.watcher import (
+from automation.rollout.watcher import Phase, assess
+from automation.swarm import (
     TERMINAL_DESIRED,
-    Phase,
     active_nodes,
-    assess,
     daemon_now,
     eligible_nodes,
     parse_docker_time,

@@ -22,7 +22,7 @@ def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) ->
     from automation.cluster.drain import Drain, Risk, blocking, plan
     from automation.cluster.nodes import NodeView, find_node, swarm_nodes
     from automation.docker_client import docker_api
-    from automation.rollout.watcher import active_nodes
+    from automation.swarm import active_nodes
     from automation.waiting import WaitTimeout
 
     api = docker_api(ctx.settings.docker_host)

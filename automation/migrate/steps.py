@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from automation.errors import BadInput, DriverError
-from automation.rollout.watcher import active_nodes, eligible_nodes
+from automation.swarm import active_nodes, eligible_nodes
 from automation.waiting import WaitTimeout, wait_until
 
 MODE_LABEL = "sprocket.migrate.mode"

@@ -49,11 +49,8 @@ from automation.rollout.watcher import (
     Timing,
     WatchStopped,
     WatchTarget,
-    daemon_now,
-    first_failure_time,
-    spec_image,
-    strip_digest,
 )
+from automation.swarm import daemon_now, first_failure_time, spec_image, strip_digest
 from automation.waiting import WaitTimeout, wait_until
 from sprocket_common.stack_info import StackInfo
 

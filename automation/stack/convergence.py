@@ -24,15 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from automation.hints import driver_command
-from automation.rollout.watcher import (
-    Convergence,
-    Phase,
-    ServiceWatch,
-    WatchStopped,
-    WatchTarget,
-    daemon_now,
-)
+from automation.rollout.watcher import Convergence, Phase, ServiceWatch, WatchStopped, WatchTarget
 from automation.stack.progress import ConvergenceProgress
+from automation.swarm import daemon_now
 from sprocket_common.stack_info import Env
 
 SERVICE_TYPE = "docker:index/service:Service"

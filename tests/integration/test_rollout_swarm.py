@@ -24,7 +24,7 @@ import pytest
 
 from automation.exit_codes import ExitCode
 from automation.pulumi import workspace
-from automation.rollout.watcher import parse_docker_time
+from automation.swarm import parse_docker_time
 from sprocket_common.stack_info import Env, Layer, StackInfo
 from sprocket_common.testing.dynamic_service import SwarmServiceResource
 

@@ -148,3 +148,22 @@ def test_backup_verify_picks_the_check_by_the_records_kind(
     monkeypatch.setattr(service, "verify", lambda _s, r: (r, "state"))
     record: Any = SimpleNamespace(stack=stack)
     assert service.verify_backup(None, record) == (record, kind)  # type: ignore[arg-type]
+
+
+def test_health_counts_replicas_by_the_rule_deploy_waits_for() -> None:
+    """A task still `running` on a node that is Down is not coming back: deploy's watcher does
+    not count it, and health (which counted every task desired running) now agrees."""
+    from automation.health.checks import Level, check_replicas
+    from automation.health.collect import service_snapshot
+
+    attrs = {"Spec": {"Name": "prod-web", "Mode": {"Replicated": {"Replicas": 2}}}}
+    status = {"State": "running", "Timestamp": "2026-12-07T08:00:00Z"}
+    tasks = [
+        {"Slot": 1, "NodeID": "up", "DesiredState": "running", "Status": status},
+        {"Slot": 2, "NodeID": "gone", "DesiredState": "running", "Status": status},
+    ]
+    nodes = {"up": {"ID": "up", "Status": {"State": "ready"}}}  # active_nodes() omits Down ones
+    snapshot = service_snapshot(attrs, tasks, nodes)
+    assert snapshot.counts == (1, 2)
+    finding = check_replicas(snapshot)
+    assert (finding.observed, finding.level) == ("1/2", Level.WARNING)
