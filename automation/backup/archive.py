@@ -13,14 +13,9 @@ import tarfile
 from dataclasses import replace
 
 from automation.backup.manifest import MANIFEST_NAME, Manifest
-from automation.errors import DriverError
-from automation.exit_codes import ExitCode
+from automation.errors import BackupCorrupt
 
 COMPRESS_LEVEL = 6  # gzip's default; level 9 costs ~3x the time for ~2% on JSON state
-
-
-class BackupCorrupt(DriverError):
-    code = ExitCode.BACKUP_FAILED
 
 
 def sha256(data: bytes) -> str:

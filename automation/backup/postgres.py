@@ -27,9 +27,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from automation.backup import data
-from automation.backup.archive import BackupCorrupt
 from automation.backup.store import DUMP_SUFFIX, BackupStore
-from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
 from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo

@@ -45,18 +45,10 @@ from automation.backup.service import (
 )
 from automation.backup.store import BackupStore
 from automation.context import Context
-from automation.errors import BadInput, DriverError
+from automation.errors import BadInput, DriverError, RestoreRefused, RollbackFailed
 from automation.exit_codes import ExitCode
 from automation.hints import driver_command
 from sprocket_common.stack_info import PROJECT_NAME, StackInfo
-
-
-class RestoreRefused(DriverError):
-    code = ExitCode.BAD_INPUT
-
-
-class RollbackFailed(DriverError):
-    code = ExitCode.ROLLBACK_FAILED
 
 
 @dataclass(frozen=True)
@@ -165,7 +157,7 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     newest verified backup of an earlier update is used.
     """
     from automation.backup.pulumi_state import snapshot_version
-    from automation.pulumi.errors import NoSuchStack
+    from automation.errors import NoSuchStack
 
     try:
         current: int | None = snapshot_version(ctx.settings, info)

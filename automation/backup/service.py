@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from automation.backup.archive import BackupCorrupt, pack, unpack
+from automation.backup.archive import pack, unpack
 from automation.backup.manifest import (
     MANIFEST_NAME,
     STATE_NAME,
@@ -22,7 +22,7 @@ from automation.backup.manifest import (
 from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
 from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
-from automation.errors import BadInput, SecretsIncomplete, unreadable
+from automation.errors import BackupCorrupt, BadInput, SecretsIncomplete, unreadable
 from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo

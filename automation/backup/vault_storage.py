@@ -37,9 +37,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from automation.backup import data
-from automation.backup.archive import BackupCorrupt
 from automation.backup.store import BackupStore
-from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
 from automation.hints import driver_command
 from automation.settings import Settings
 from automation.waiting import WaitTimeout, wait_until

@@ -70,9 +70,9 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     import secrets
 
     from automation.backup.service import take
+    from automation.errors import NoSuchStack
     from automation.guard import audit
     from automation.guard.lock import stack_lock
-    from automation.pulumi.errors import NoSuchStack
 
     run_id = secrets.token_hex(4)
     taken: list[dict[str, Any]] = []

@@ -52,7 +52,7 @@ def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
 
 def _existing_stack(ctx: Context, info: StackInfo) -> Any:
     """The platform stack; a refused scale must not create an empty one (nor its config file)."""
-    from automation.pulumi.errors import NoSuchStack
+    from automation.errors import NoSuchStack
     from automation.pulumi.workspace import existing_stack
 
     stack = existing_stack(ctx.settings, info)

@@ -117,9 +117,9 @@ def _by_whom(message: str) -> str | None:
 
 
 def _history(ctx: Context, layer_name: str) -> Result:
+    from automation.errors import NoSuchStack
     from automation.guard import audit
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)

@@ -177,8 +177,8 @@ def _epoch(text: Any) -> float:
 
 def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
     """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
+    from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     try:
         exported = run_pulumi_json(settings, info, ["stack", "export"])

@@ -52,8 +52,8 @@ def _api(ctx: Context) -> Any:
 def owned_names(ctx: Context) -> frozenset[str]:
     """Live names of the Docker objects this program's stacks of the env already manage (none
     before their first deploy), read from ciphertext exports: never planned, in any layer."""
+    from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     names = set()
     for layer in LAYER_ORDER:

@@ -19,9 +19,10 @@ from automation.errors import (
     CredentialsError,
     DriverError,
     EngineFailedSilently,
-    GateBlocked,
     MissingPlugin,
+    NoSuchStack,
     PendingOperations,
+    PlanChanged,
     StackLocked,
 )
 from automation.hints import driver_command
@@ -35,14 +36,6 @@ _LOCAL_SECRETS_ADVICE = (
     "it: unset them, or set them to this stack's passphrase"
 )
 FULL_OUTPUT_HINT = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
-
-
-class NoSuchStack(DriverError):
-    """The stack has never been deployed on this backend (it has no checkpoint)."""
-
-
-class PlanChanged(GateBlocked):
-    """The program now plans steps the approved preview did not show."""
 
 
 _MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'")

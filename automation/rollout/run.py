@@ -259,7 +259,7 @@ class Rollout:
     # --- steps -----------------------------------------------------------------------------------
 
     def _select_stack(self) -> Stack:
-        from automation.pulumi.errors import NoSuchStack
+        from automation.errors import NoSuchStack
         from automation.pulumi.workspace import existing_stack
 
         stack = existing_stack(self.ctx.settings, self.info)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automation.context import Context
-from automation.errors import DriverError
+from automation.errors import DriverError, RotationRefused, RotationRolledBack
 from automation.exit_codes import ExitCode
 from automation.guard import audit
 from automation.guard.lock import stack_lock
@@ -70,14 +70,6 @@ class Credential(Protocol):
     def store(self, stack: Any, ref: str, value: str) -> None: ...
     def restore(self, stack: Any, current: Current) -> None: ...
     def retire(self, ref: str) -> None: ...
-
-
-class RotationRefused(DriverError):
-    code = ExitCode.CREDENTIALS
-
-
-class RotationRolledBack(DriverError):
-    code = ExitCode.ROLLED_BACK
 
 
 def plan(ctx: Context, cred: Credential) -> dict[str, Any]:

@@ -23,11 +23,12 @@ from automation.errors import (
     BadInput,
     DriverError,
     Interrupted,
+    PlanChanged,
 )
 from automation.exit_codes import ExitCode
 from automation.guard.operation import Operation, guarded
 from automation.hints import driver_command
-from automation.pulumi.errors import PlanChanged, engine_error
+from automation.pulumi.errors import engine_error
 from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
 from automation.stack.gate import (

@@ -167,3 +167,24 @@ def test_health_counts_replicas_by_the_rule_deploy_waits_for() -> None:
     assert snapshot.counts == (1, 2)
     finding = check_replicas(snapshot)
     assert (finding.observed, finding.level) == ("1/2", Level.WARNING)
+
+
+def test_every_driver_error_is_declared_in_the_errors_module() -> None:
+    """One exception tree (automation/errors.py): a class declares its exit code there, and a
+    room raising it imports it (ten lived in eight modules)."""
+    import automation.errors
+
+    tree_names = {
+        name
+        for name, value in vars(automation.errors).items()
+        if isinstance(value, type) and issubclass(value, automation.errors.DriverError)
+    }
+    strays = [
+        f"{where}: {node.name}"
+        for where, tree in _modules()
+        if where != "errors.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and {getattr(b, "id", "") for b in node.bases} & tree_names
+    ]
+    assert strays == []
