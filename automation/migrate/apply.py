@@ -104,11 +104,11 @@ def _saved_spec(ctx: Context, info: StackInfo, service: str) -> Path:
     return journal_path(ctx.settings, info.name).with_suffix(f".{service}.spec.json")
 
 
-def check_before_apply(ctx: Context, todo: list[plans.Step]) -> None:
+def check_before_apply(ctx: Context, info: StackInfo, todo: list[plans.Step]) -> None:
     """Refuse, before any change, a volume to move that something the plan cannot stop uses."""
     stopping = {s.subject for s in todo if s.kind == "stop"}
     volumes = {s.subject: stopping for s in todo if s.kind == "copy"}
-    ops.refuse_volumes_in_use(_api(ctx), volumes)
+    ops.refuse_volumes_in_use(_api(ctx), volumes, again=_again(info, "apply"))
 
 
 def apply(
@@ -125,7 +125,7 @@ def apply(
     run.skipped = [s.id for s in planned if s.id in journal.completed]
     if not todo:
         return run
-    check_before_apply(ctx, todo)
+    check_before_apply(ctx, info, todo)
     confirm(todo)
     if not journal.plan or stored_steps(journal) is None:
         journal.start(
@@ -263,7 +263,8 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
     if kind == "stop":
         ops.start_service(_api(ctx), subject)
     elif kind == "remove":
-        ops.recreate_service(_api(ctx), subject, _saved_spec(ctx, info, subject))
+        saved = _saved_spec(ctx, info, subject)
+        ops.recreate_service(_api(ctx), subject, saved, again=_again(info, "rollback"))
     elif kind == "deploy":
         _remove_program_services(ctx, info)
     elif kind == "adopt":

@@ -380,7 +380,7 @@ def test_rolling_out_before_the_platform_is_deployed_says_so(pulumi_env: Any, ru
     assert result.exit_code == 1
     assert result.stderr == (
         "error: the local-platform stack does not exist yet "
-        "(deploy it first: python -m automation deploy platform)\n"
+        "(deploy it first: `python -m automation --env local deploy platform`)\n"
     )
 
 
