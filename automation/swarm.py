@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from automation.times import parse_time
+
 # docker/cli's numberedStates: the order a task moves through.
 TASK_STATE_ORDER = {
     state: rank
@@ -202,17 +204,9 @@ def first_failure_time(
 
 
 def parse_docker_time(text: str) -> datetime:
-    """Docker's RFC 3339 times carry nanoseconds, which datetime cannot: keep microseconds, and
-    the offset (``Z`` for task times; ``docker info``'s SystemTime is in the daemon's zone)."""
-    match = _DOCKER_TIME.match(text.strip())
-    if not match:
-        raise ValueError(f"not an RFC 3339 time from Docker: {text!r}")
-    head, frac, zone = match.groups()
-    micro = (frac or "").ljust(6, "0")[:6]
-    return datetime.fromisoformat(f"{head}.{micro}{'+00:00' if zone in ('Z', 'z') else zone}")
-
-
-_DOCKER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$")
+    """Docker's RFC 3339 times (nanoseconds; ``Z`` for task times, the daemon's zone for
+    ``docker info``'s SystemTime), by the driver's one parser (automation/times.py)."""
+    return parse_time(text)
 
 
 def spec_image(spec: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
 from automation.errors import BackupCorrupt, BadInput, SecretsIncomplete, unreadable
 from automation.hints import driver_command
 from automation.settings import Settings
+from automation.times import parse_time
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
 
 
@@ -66,12 +67,6 @@ class BackupRecord:
     def from_dict(cls, raw: dict[str, Any]) -> BackupRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without a zone is UTC."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def new_backup_id(now: datetime) -> str:

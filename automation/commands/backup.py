@@ -377,7 +377,7 @@ def prune_cmd(
 
 
 def _parse_now(text: str | None) -> datetime:
-    from automation.backup.service import parse_time
+    from automation.times import parse_time
 
     if text is None:
         return datetime.now(UTC)

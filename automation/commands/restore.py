@@ -18,7 +18,7 @@ from sprocket_common.stack_info import StackInfo, UnknownNameError, parse_layer
 def _selector(**chosen: Any) -> Any:
     """Exactly one way of naming the backup; keyword names are the options' (`from_id`: --from)."""
     from automation.backup.restoring import Selector
-    from automation.backup.service import parse_time
+    from automation.times import parse_time
 
     member = chosen.pop("member", None)
     flags = {"from_id": "--from", "last_good": "--last-good"}

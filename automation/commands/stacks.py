@@ -67,10 +67,9 @@ def stacks() -> ExitCode:
 
 
 def _parse_time(text: str | None) -> datetime:
-    if not text:
-        return datetime.min.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from automation.times import parse_time
+
+    return parse_time(text) if text else datetime.min.replace(tzinfo=UTC)
 
 
 def merged_history(

@@ -164,10 +164,10 @@ def settle_silent_failure(settings: Settings, info: StackInfo, op: Operation, si
 
 
 def _epoch(text: Any) -> float:
-    from datetime import datetime
+    from automation.times import parse_time
 
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+        return parse_time(str(text)).timestamp()
     except ValueError:
         return 0.0
 

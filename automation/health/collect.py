@@ -44,14 +44,13 @@ def redact_url(url: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """Docker's RFC 3339 timestamps carry nanoseconds; datetime takes microseconds."""
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
+    """A task's Status.Timestamp (automation/times.py); the epoch when Docker gave none."""
+    from automation.times import parse_time as parse
+
+    try:
+        return parse(text).astimezone(UTC)
+    except ValueError:
         return datetime.fromtimestamp(0, UTC)
-    base, fraction, zone = match.groups()
-    fraction = (fraction or ".0")[:7]
-    zone = "+00:00" if zone in (None, "Z") else zone
-    return datetime.fromisoformat(f"{base}{fraction}{zone}").astimezone(UTC)
 
 
 def service_snapshot(

@@ -18,6 +18,7 @@ from automation.rollout.lint import Violation
 from automation.rollout.manifest import Release
 from automation.rollout.policy import RolloutGate
 from automation.rollout.watcher import Convergence, Phase
+from automation.times import parse_time
 from sprocket_common.stack_info import StackInfo
 
 
@@ -87,7 +88,7 @@ def recovery_timings(first_failure: datetime | None, detected: str, back: str) -
     timings: dict[str, Any] = {"failure_detected": detected, "rolled_back": back}
     if first_failure is not None:
         timings["first_task_failure"] = first_failure.isoformat(timespec="milliseconds")
-        back_at = datetime.fromisoformat(back)
+        back_at = parse_time(back)
         timings["recovery_s"] = round((back_at - first_failure).total_seconds(), 1)
     return timings
 

@@ -188,3 +188,28 @@ def test_every_driver_error_is_declared_in_the_errors_module() -> None:
         and {getattr(b, "id", "") for b in node.bases} & tree_names
     ]
     assert strays == []
+
+
+def test_one_time_parser() -> None:
+    """automation/times.py parses every timestamp the driver reads (six parsers before)."""
+    from datetime import UTC, datetime
+
+    from automation.times import parse_time
+
+    callers = [
+        where
+        for where, tree in _modules()
+        if "fromisoformat" in _names(tree) and where != "times.py"
+    ]
+    assert callers == []
+    want = datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC)
+    for text in (
+        "2026-11-28T10:00:00.123456789Z",  # Docker, Gatus: nanoseconds
+        "2026-11-28T11:00:00.123456+01:00",  # docker info's SystemTime: the daemon's zone
+        "2026-11-28 10:00:00.123456",  # a backup record, no zone: UTC
+    ):
+        assert parse_time(text) == want
+    assert parse_time("2026-11-28") == datetime(2026, 11, 28, tzinfo=UTC)
+    assert parse_time("2026-11-28T11:00:00+01:00").isoformat() == "2026-11-28T11:00:00+01:00"
+    with pytest.raises(ValueError, match="not an RFC 3339 time: 'yesterday'"):
+        parse_time("yesterday")
