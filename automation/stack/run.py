@@ -603,8 +603,8 @@ def import_resources(
         _select(ctx, info)  # a first migration: the stack does not exist yet
         spec = tmp / "import.json"
         spec.write_text(json.dumps({"resources": list(resources.values())}))
-        args = ["import", "--file", str(spec), "--yes", "--generate-code=false", "--protect=false"]
-        with op.engine_call():
+        args = ["import", "--file", str(spec), "--generate-code=false", "--protect=false"]
+        with op.engine_call():  # the CLI refuses --yes with --preview-only
             run_pulumi(ctx.settings, info, [*args, "--preview-only"])
         outcome = StackOutcome(info.name)
         changes = [
@@ -618,6 +618,6 @@ def import_resources(
             return outcome
         _confirm(ctx, outcome, "import")
         with op.engine_call():
-            run_pulumi(ctx.settings, info, [*args, "--message", _update_message("import")])
+            run_pulumi(ctx.settings, info, [*args, "--yes", "--message", _update_message("import")])
         outcome.applied, outcome.status = True, "applied"
         return outcome

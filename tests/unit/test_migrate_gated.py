@@ -103,6 +103,7 @@ def test_adopt_previews_and_gates_the_import_before_importing(
     record = apply._adopt(ctx, ctx.stack(Layer.LAYER_2), step)
     imports = [c for c in cli_calls if c and c[0] == "import"]
     assert [("--preview-only" in c) for c in imports] == [True, False], cli_calls
+    assert [("--yes" in c) for c in imports] == [False, True]  # the CLI refuses both at once
     assert record["urn"].endswith("::docker:index/volume:Volume::sprocket_redis")
 
 
