@@ -93,11 +93,17 @@ def test_the_destroy_preview_and_the_destroy_name_the_same_targets(
     assert seen["preview"]["target_dependents"] is True
 
 
-def test_adopt_previews_and_gates_the_import_before_importing(
-    tmp_path: Path, cli_calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def unguarded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stack.run's engine-side helpers without the lock, audit and engine."""
     monkeypatch.setattr(stack_run, "guarded", _no_guard)
     monkeypatch.setattr(stack_run, "_select", lambda *_a: object())
+
+
+@pytest.mark.usefixtures("unguarded")
+def test_adopt_previews_and_gates_the_import_before_importing(
+    tmp_path: Path, cli_calls: list[list[str]]
+) -> None:
     ctx = _ctx(tmp_path)
     step = Step("adopt", "sprocket_redis", {"kind": "volume", "id": "sprocket_redis"})
     record = apply._adopt(ctx, ctx.stack(Layer.LAYER_2), step)
@@ -107,11 +113,10 @@ def test_adopt_previews_and_gates_the_import_before_importing(
     assert record["urn"].endswith("::docker:index/volume:Volume::sprocket_redis")
 
 
+@pytest.mark.usefixtures("unguarded")
 def test_a_gate_that_blocks_the_import_leaves_the_state_alone(
-    tmp_path: Path, cli_calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli_calls: list[list[str]]
 ) -> None:
-    monkeypatch.setattr(stack_run, "guarded", _no_guard)
-    monkeypatch.setattr(stack_run, "_select", lambda *_a: object())
     ctx = _ctx(tmp_path)
     urn = "urn:pulumi:local-layer_2::sprocket-infra::docker:index/volume:Volume::a"
     resources = {urn: {"type": "docker:index/volume:Volume", "name": "a", "id": "a"}}
