@@ -22,6 +22,7 @@ from automation.migrate.journal import Journal, journal_path
 from sprocket_common.stack_info import LAYER_ORDER, StackInfo
 
 SERVICE_TYPE = "docker:index/service:Service"
+VOLUME = "docker:index/volume:Volume"
 
 
 @dataclass(frozen=True)
@@ -281,17 +282,21 @@ def _remove_program_services(ctx: Context, info: StackInfo) -> None:
     destroy: previewed, judged and confirmed like `destroy LAYER`, never `--skip-preview`."""
     from automation.exit_codes import ExitCode
     from automation.pulumi.cli import run_pulumi_json
+    from automation.stack.gate import GatePolicy
     from automation.stack.run import RunOptions, destroy_stack
 
     exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
-    urns = [
-        r["urn"]
-        for r in (exported.get("deployment") or {}).get("resources") or []
-        if r.get("type") == SERVICE_TYPE
-    ]
+    resources = (exported.get("deployment") or {}).get("resources") or []
+    urns = [r["urn"] for r in resources if r.get("type") == SERVICE_TYPE]
     if not urns:
         return
-    options = RunOptions(targets=tuple(urns), target_dependents=True)
+    # The rollback's own standing allowance: the services and what depends on them (Postgres
+    # roles on the server, the house service's secrets...), as the apply created them; never a
+    # volume, whose delete still needs the operator's --allow-delete through the gate.
+    deps = _dependents(resources, set(urns))
+    allowed = [r["urn"] for r in resources if r.get("urn") in deps and r.get("type") != VOLUME]
+    policy = GatePolicy(allow_delete=frozenset(allowed), unmatched_ok=True)
+    options = RunOptions(policy=policy, targets=tuple(urns), target_dependents=True)
     outcome = destroy_stack(ctx, info, options)
     if outcome.exit_code != ExitCode.OK:
         raise DriverError(
@@ -300,6 +305,27 @@ def _remove_program_services(ctx: Context, info: StackInfo) -> None:
             f"fix it, then run {_again(info, 'rollback')} again: it resumes here",
             code=outcome.exit_code,
         )
+
+
+def _dependents(resources: list[dict[str, Any]], urns: set[str]) -> set[str]:
+    """`urns` and every resource of the export that depends on one, transitively (as
+    `--target-dependents` finds them: dependencies, property dependencies, parent)."""
+    found = set(urns)
+    while True:
+        more = {
+            str(r["urn"])
+            for r in resources
+            if r.get("urn") not in found
+            and found
+            & {
+                *(r.get("dependencies") or []),
+                *(u for deps in (r.get("propertyDependencies") or {}).values() for u in deps),
+                *([r["parent"]] if r.get("parent") else []),
+            }
+        }
+        if not more:
+            return found
+        found |= more
 
 
 # --- finish ---------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from automation.stack import run as stack_run
 from sprocket_common.stack_info import Env, Layer
 
 SERVICE_URN = "urn:pulumi:local-layer_2::sprocket-infra::docker:index/service:Service::redis"
+ROLE_URN = "urn:pulumi:local-layer_2::sprocket-infra::postgresql:index/role:Role::app"
+VOLUME_URN = "urn:pulumi:local-layer_2::sprocket-infra::sprocket:x$docker:index/volume:Volume::d"
 
 
 def _ctx(tmp_path: Path) -> Context:
@@ -33,7 +35,12 @@ def cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     from automation.pulumi import cli, workspace
 
     calls: list[list[str]] = []
-    exported = {"deployment": {"resources": [{"urn": SERVICE_URN, "type": apply.SERVICE_TYPE}]}}
+    exported = {"deployment": {"resources": [
+        {"urn": SERVICE_URN, "type": apply.SERVICE_TYPE},
+        {"urn": ROLE_URN, "type": "postgresql:index/role:Role", "dependencies": [SERVICE_URN]},
+        {"urn": VOLUME_URN, "type": apply.VOLUME, "dependencies": [SERVICE_URN]},
+        {"urn": "urn:other", "type": "random:index/randomPassword:RandomPassword"},
+    ]}}  # fmt: skip
     monkeypatch.setattr(cli, "run_pulumi", lambda _s, _i, args, **_k: calls.append(list(args)))
     monkeypatch.setattr(cli, "run_pulumi_json", lambda *_a, **_k: exported)
     monkeypatch.setattr(workspace, "select_stack", lambda *_a, **_k: object())
@@ -59,6 +66,8 @@ def test_rollback_destroys_the_program_services_through_the_gated_destroy(
     apply._remove_program_services(ctx, ctx.stack(Layer.LAYER_2))
     assert not [c for c in cli_calls if "destroy" in c or "--skip-preview" in c], cli_calls
     assert [(o.targets, o.target_dependents) for o in destroyed] == [((SERVICE_URN,), True)]
+    # the rollback's standing allowance: the services and their dependents, never a volume
+    assert set(destroyed[0].policy.allow_delete) == {SERVICE_URN, ROLE_URN}
 
 
 def test_a_blocked_rollback_destroy_stops_the_rollback(
