@@ -27,6 +27,29 @@ class Context:
     def stack(self, layer: Layer) -> StackInfo:
         return StackInfo(self.env, layer)
 
+    def confirm(
+        self,
+        question: str,
+        *,
+        action: str,
+        hint: str = "pass --yes",
+        show: str = "",
+        unchanged: str = "nothing was changed",
+    ) -> None:
+        """The one confirmation before a change: --yes never asks; off a terminal (or with
+        --json) it refuses, BadInput naming `action` and `hint` (how to approve); on a terminal
+        it prints `show` (the plan) and asks `question`, and a no is BadInput `unchanged`."""
+        if self.assume_yes:
+            return
+        if not self.interactive:
+            raise BadInput(f"refusing to {action} without confirmation: not on a terminal", hint)
+        import click
+
+        if show:
+            click.echo(show, err=True)
+        if not click.confirm(question, default=False, err=True):
+            raise BadInput(f"{action}: declined at the prompt", unchanged)
+
 
 def resolve_layers(name: str, *, reverse: bool = False) -> list[Layer]:
     """`all` means every layer in dependency order (reversed for destroy)."""

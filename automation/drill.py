@@ -26,6 +26,7 @@ from typing import Any
 
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, DriverError
+from automation.hints import driver_command
 from automation.settings import BackupSettings
 
 TARGETS_S = {"state": 30 * 60, "db": 2 * 3600, "vault": 30 * 60}
@@ -128,7 +129,10 @@ def _state(ctx: Context, scratch_ctx: Context, layer: Any) -> str:
     store = BackupStore.from_settings(ctx.settings.backup)
     verified = [r for r in catalog(store, info.name).records if r.verified and not r.unfinished]
     if not verified:
-        raise BadInput(f"no verified state backup of {info.name}", "run `backup all` first")
+        raise BadInput(
+            f"no verified state backup of {info.name}",
+            f"run {driver_command(ctx.env, 'backup', 'all')} first",
+        )
     record = verified[0]
     fetched, _ = fetch_checked(ctx, info, Selector(backup_id=record.backup_id), force=False)
     imported = import_fetched(scratch_ctx, info, fetched)

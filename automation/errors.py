@@ -80,3 +80,63 @@ def unreadable(exc: Exception) -> str:
         where = ".".join(str(part) for part in first["loc"])
         return f"{where}: {first['msg']}" if where else str(first["msg"])
     return str(exc) or type(exc).__name__
+
+
+# Raised by one room each, kept here so every exception declares its code in one tree.
+
+
+class NoSuchStack(DriverError):
+    """The stack has never been deployed on this backend (it has no checkpoint)."""
+
+
+class PlanChanged(GateBlocked):
+    """The program now plans steps the approved preview did not show."""
+
+
+class RotationRefused(DriverError):
+    """A rotation refused before any change (the stored value no longer works, no stack)."""
+
+    code = ExitCode.CREDENTIALS
+
+
+class RotationRolledBack(DriverError):
+    """A rotation failed and was rolled back: the old value works everywhere again."""
+
+    code = ExitCode.ROLLED_BACK
+
+
+class DatabaseError(DriverError):
+    """The admin connection failed or refused a statement (the message never holds a value)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint, code=ExitCode.ERROR)
+
+
+class UpstreamOutputsMissing(DriverError):
+    """A layer's upstream stack lacks outputs its program reads (deploy that first)."""
+
+    code = ExitCode.ERROR
+
+
+class ImportRefused(DriverError):
+    """The engine refused a `stack import` (its whole reason is in the message)."""
+
+    code = ExitCode.BAD_INPUT
+
+
+class RestoreRefused(DriverError):
+    """A checkpoint failed a check before `stack import`; nothing was imported."""
+
+    code = ExitCode.BAD_INPUT
+
+
+class RollbackFailed(DriverError):
+    """A rollback could not complete: a person is needed."""
+
+    code = ExitCode.ROLLBACK_FAILED
+
+
+class BackupCorrupt(DriverError):
+    """A backup fails its hash or cannot be read: restore another one."""
+
+    code = ExitCode.BACKUP_FAILED

@@ -13,14 +13,9 @@ import tarfile
 from dataclasses import replace
 
 from automation.backup.manifest import MANIFEST_NAME, Manifest
-from automation.errors import DriverError
-from automation.exit_codes import ExitCode
+from automation.errors import BackupCorrupt
 
 COMPRESS_LEVEL = 6  # gzip's default; level 9 costs ~3x the time for ~2% on JSON state
-
-
-class BackupCorrupt(DriverError):
-    code = ExitCode.BACKUP_FAILED
 
 
 def sha256(data: bytes) -> str:
@@ -53,7 +48,7 @@ def unpack(
         raise BackupCorrupt(
             f"backup archive {source} fails its SHA-256 check "
             f"(expected {expected_sha256[:16]}..., got {actual[:16]}...)",
-            "it was altered or damaged in storage: restore from another backup (`backup list`)",
+            "it was altered or damaged in storage: restore from another backup of this stack",
         )
     try:
         members = _read_members(archive)
@@ -61,7 +56,7 @@ def unpack(
     except (tarfile.TarError, OSError, EOFError, KeyError, ValueError, TypeError) as exc:
         raise BackupCorrupt(
             f"backup archive {source} cannot be read: {exc}",
-            "restore from another backup (`backup list`)",
+            "restore from another backup of this stack",
         ) from None
     for name, expected in manifest.files.items():
         if name not in members:
@@ -69,7 +64,7 @@ def unpack(
         if sha256(members[name]) != expected:
             raise BackupCorrupt(
                 f"file {name} in backup archive {source} fails its SHA-256 check",
-                "the archive was altered: restore from another backup (`backup list`)",
+                "the archive was altered: restore from another backup of this stack",
             )
     extra = sorted(set(members) - set(manifest.files))
     if extra:

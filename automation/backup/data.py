@@ -21,6 +21,7 @@ from typing import Any
 from automation.backup.service import BackupRecord, catalog, new_backup_id
 from automation.backup.store import BackupStore, StoredObject
 from automation.errors import BadInput
+from automation.hints import driver_command
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
 KINDS = ("db", "vault")
@@ -114,11 +115,11 @@ def choose(store: BackupStore, env: Env, kind: str, backup_id: str | None) -> Da
     if backup_id is not None:
         chosen = [r for r in found if backup_id in (r.backup_id, r.key)]
         what = f"no {kind} backup with id {backup_id!r}"
-        hint = f"list them with `python -m automation backup list {kind}`"
+        hint = f"list them with {driver_command(env, 'backup', 'list', kind)}"
     else:
         chosen = [r for r in found if r.verified and not r.unfinished]
         what = f"no verified {kind} backup of {env.value}"
-        hint = f"take one with `python -m automation backup {kind}`"
+        hint = f"take one with {driver_command(env, 'backup', kind)}"
     if not chosen:
         raise BadInput(what, hint)
     if chosen[0].unfinished:

@@ -27,9 +27,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from automation.backup import data
-from automation.backup.archive import BackupCorrupt
 from automation.backup.store import DUMP_SUFFIX, BackupStore
-from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
+from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo
 
@@ -87,19 +87,17 @@ def target_from_outputs(outputs: dict[str, Any]) -> DbTarget:
 
 
 def _layer2_outputs(settings: Settings, env: Env) -> dict[str, Any]:
-    from pulumi.automation import errors as auto_errors
-
-    from automation.pulumi.workspace import select_stack
+    from automation.pulumi.workspace import existing_stack
 
     info = StackInfo(env, Layer.LAYER_2)
-    try:
-        stack = select_stack(settings, info, create=False)
-        return {key: out.value for key, out in stack.outputs().items()}
-    except auto_errors.StackNotFoundError:
+    stack = existing_stack(settings, info)
+    if stack is None:
         raise BadInput(
             f"{info.name} is not deployed here: no database connection in its outputs",
-            "deploy layer_2, or set SPROCKET_DB_HOST/_NAME/_USER/_PASSWORD",
-        ) from None
+            f"deploy layer_2 ({driver_command(env, 'deploy', 'layer_2')}), or set "
+            "SPROCKET_DB_HOST/_NAME/_USER/_PASSWORD",
+        )
+    return {key: out.value for key, out in stack.outputs().items()}
 
 
 # --- tools and connections ------------------------------------------------------------------
@@ -269,7 +267,7 @@ def _stream(command: list[str], env: dict[str, str], name: str) -> Iterator[byte
             raise BackupFailed(
                 f"{name} failed (exit {proc.returncode}): {_last_line(errors.read())}; "
                 "nothing was stored",
-                "fix the cause named, then run `backup db` again",
+                "fix the cause named, then take the backup again",
             )
 
 
@@ -315,9 +313,10 @@ def restore(
             raise BackupCorrupt(
                 f"db backup {record.backup_id} fails its SHA-256 check (expected "
                 f"{record.sha256[:16]}..., got {digest[:16]}...): nothing was restored",
-                "it was altered or damaged in storage: restore another one (`backup list db`)",
+                "it was altered or damaged in storage: restore another one "
+                f"({driver_command(env, 'backup', 'list', 'db')})",
             )
-        _readable(settings, dump, record.backup_id)
+        _readable(settings, env, dump, record.backup_id)
         seconds["download"] = round(time.monotonic() - started, 2)
         safety = None
         if live:  # what the live database holds now, kept first: the restore replaces it
@@ -374,7 +373,7 @@ def _check_db_name(name: str) -> None:
         )
 
 
-def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
+def _readable(settings: Settings, env: Env, dump: Path, backup_id: str) -> None:
     done = subprocess.run(
         [tool(settings, "pg_restore"), "--list", str(dump)], capture_output=True, check=False
     )
@@ -382,7 +381,7 @@ def _readable(settings: Settings, dump: Path, backup_id: str) -> None:
         raise BackupCorrupt(
             f"db backup {backup_id} is not a dump pg_restore can read "
             f"({_last_line(done.stderr)}): nothing was restored",
-            "restore another backup (`backup list db`)",
+            f"restore another backup ({driver_command(env, 'backup', 'list', 'db')})",
         )
 
 

@@ -36,8 +36,7 @@ from automation.backup.secrets_check import (
     count_decrypted_secrets,
     count_secure_config_keys,
 )
-from automation.errors import CredentialsError, DriverError, SecretsIncomplete
-from automation.exit_codes import ExitCode
+from automation.errors import CredentialsError, ImportRefused, SecretsIncomplete
 from automation.pulumi.errors import (
     FORCE_ADVICE,
     cli_error,
@@ -86,10 +85,6 @@ def _finish(proc: subprocess.Popen[bytes], what: str, info: StackInfo) -> bytes:
     if proc.returncode != 0:
         raise cli_error(err.decode(errors="replace"), what, info)
     return out
-
-
-class ImportRefused(DriverError):
-    code = ExitCode.BAD_INPUT
 
 
 @cache

@@ -45,17 +45,10 @@ from automation.backup.service import (
 )
 from automation.backup.store import BackupStore
 from automation.context import Context
-from automation.errors import BadInput, DriverError
+from automation.errors import BadInput, DriverError, RestoreRefused, RollbackFailed
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from sprocket_common.stack_info import PROJECT_NAME, StackInfo
-
-
-class RestoreRefused(DriverError):
-    code = ExitCode.BAD_INPUT
-
-
-class RollbackFailed(DriverError):
-    code = ExitCode.ROLLBACK_FAILED
 
 
 @dataclass(frozen=True)
@@ -115,8 +108,7 @@ def check_checkpoint(
     if problems and not force:
         raise RestoreRefused(
             f"refusing to restore {fetched.label} into {info.name}: " + "; ".join(problems),
-            "pick a backup of this stack (`python -m automation backup list "
-            f"{info.layer.value}`); --force imports it anyway",
+            f"pick a backup of this stack ({_list_command(info)}); --force imports it anyway",
         )
     unsound = integrity_defects(export)
     if not (export.get("deployment") or {}).get("resources"):
@@ -129,10 +121,14 @@ def check_checkpoint(
             + summarise([*([provider] if provider else []), *unsound]),
             "nothing was imported, and --force does not import it (the engine would refuse it, "
             "or every later preview would fail): pick another backup "
-            f"(`python -m automation backup list {info.layer.value}`)",
+            f"({_list_command(info)})",
         )
     check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
     return problems
+
+
+def _list_command(info: StackInfo) -> str:
+    return driver_command(info.env, "backup", "list", info.layer.value)
 
 
 def parse_export(state: bytes, label: str) -> dict[str, Any]:
@@ -161,7 +157,7 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     newest verified backup of an earlier update is used.
     """
     from automation.backup.pulumi_state import snapshot_version
-    from automation.pulumi.errors import NoSuchStack
+    from automation.errors import NoSuchStack
 
     try:
         current: int | None = snapshot_version(ctx.settings, info)
@@ -179,7 +175,7 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     if not (post_op or earlier):
         raise BadInput(
             f"no verified backup of {info.name} from before its current update (version {current})",
-            f"pick one by id: `python -m automation backup list {info.layer.value}`",
+            f"pick one by id: {_list_command(info)}",
         )
     return (post_op or earlier)[0]
 
@@ -231,7 +227,7 @@ def safety_text(safety: dict[str, Any] | None, info: StackInfo) -> str:
     if "file" in safety:
         return (
             f"in {safety['file']} (no backup bucket is configured; restore it with "
-            f"`python -m automation restore {info.layer.value} --file {safety['file']}`)"
+            f"{driver_command(info.env, 'restore', info.layer.value, '--file', safety['file'])})"
         )
     return f"backup {safety.get('id')}"
 
@@ -245,7 +241,7 @@ def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, li
                 "message": f"state restored, but {data['difference']}",
                 "hint": "the backup was taken during an interrupted update: check whether those "
                 "resources exist (a `creating` one may); import one that does (`pulumi import`) "
-                f"or remove it by hand, then `python -m automation refresh {layer}`",
+                f"or remove it by hand, then {driver_command(info.env, 'refresh', layer)}",
             }
         ]
     if data["difference"]:
@@ -253,7 +249,7 @@ def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, li
             {
                 "message": f"state restored, but {data['difference']}",
                 "hint": "the safety backup holds the state from before the restore: "
-                f"`python -m automation restore {layer} --from ID`",
+                f"{driver_command(info.env, 'restore', layer, '--from', 'ID')}",
             }
         ]
     if not data["refresh"]["ok"]:
@@ -261,7 +257,7 @@ def restore_outcome(data: dict[str, Any], info: StackInfo) -> tuple[ExitCode, li
             {
                 "message": "state restored, but the refresh preview failed: "
                 f"{data['refresh']['error']}",
-                "hint": f"run `python -m automation refresh {layer}` to compare",
+                "hint": f"run {driver_command(info.env, 'refresh', layer)} to compare",
             }
         ]
     if data["refresh"]["differences"]:
@@ -386,5 +382,5 @@ def _require_ok(outcome: Any, what: str, info: StackInfo, details: dict[str, Any
         raise DriverError(
             f"the {what} of {info.name} ended {outcome.status}"
             + (f" ({detail})" if detail else ""),
-            f"run `python -m automation preview {info.layer.value}` to see the plan",
+            f"run {driver_command(info.env, 'preview', info.layer.value)} to see the plan",
         )

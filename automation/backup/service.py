@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from automation.backup.archive import BackupCorrupt, pack, unpack
+from automation.backup.archive import pack, unpack
 from automation.backup.manifest import (
     MANIFEST_NAME,
     STATE_NAME,
@@ -22,8 +22,10 @@ from automation.backup.manifest import (
 from automation.backup.pulumi_state import StackSnapshot, pending_snapshot
 from automation.backup.retention import Candidate, Decision, RetentionPolicy, plan_retention
 from automation.backup.store import RECORD_SUFFIX, BackupStore, bare_entry
-from automation.errors import BadInput, SecretsIncomplete, unreadable
+from automation.errors import BackupCorrupt, BadInput, SecretsIncomplete, unreadable
+from automation.hints import driver_command
 from automation.settings import Settings
+from automation.times import parse_time
 from sprocket_common.stack_info import PROJECT_NAME, PROJECT_ROOT, StackInfo
 
 
@@ -65,12 +67,6 @@ class BackupRecord:
     def from_dict(cls, raw: dict[str, Any]) -> BackupRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without a zone is UTC."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def new_backup_id(now: datetime) -> str:
@@ -252,6 +248,17 @@ def catalog(store: BackupStore, stack: str | None = None) -> Catalog:
     return Catalog(records, damaged)
 
 
+def verify_backup(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
+    """`backup verify` of any catalog record, by its kind: a state archive is re-downloaded and
+    every hash checked (verify, below); a database or Vault copy's SHA-256 is streamed
+    (backup/data.py verify). (record, problem)."""
+    from automation.backup import data
+
+    if record.stack.rpartition("-")[2] in data.KINDS:
+        return data.verify(store, record)
+    return verify(store, record)
+
+
 def verify(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
     """Re-download and check every hash; the record is updated on success. (record, problem)."""
     try:
@@ -298,11 +305,11 @@ def choose(
             if backup_id in (damaged.backup_id, damaged.archive_key):
                 raise BackupCorrupt(
                     f"backup {backup_id}: {damaged.describe()}",
-                    "restore from another backup (`backup list`)",
+                    f"restore from another backup ({_list_command(info)})",
                 )
         raise BadInput(
             f"no backup with id {backup_id!r}",
-            f"list them with `python -m automation backup list {info.layer.value}`",
+            f"list them with {_list_command(info)}",
         )
     usable = [r for r in records if r.stack == info.name and not r.unfinished]
     if before is not None:
@@ -317,9 +324,13 @@ def choose(
     if not usable:
         raise BadInput(
             f"no backup of {info.name} {what}",
-            f"list them with `python -m automation backup list {info.layer.value}`",
+            f"list them with {_list_command(info)}",
         )
     return usable[0]  # records are newest first
+
+
+def _list_command(info: StackInfo) -> str:
+    return driver_command(info.env, "backup", "list", info.layer.value)
 
 
 def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
@@ -331,14 +342,14 @@ def _refuse_data_kind(record: BackupRecord, info: StackInfo) -> None:
     if kind in KINDS:
         backup_id = record.backup_id
         restore = (  # written out per kind, so the hint-command test parses each one
-            f"`python -m automation restore vault --from {backup_id} --into scratch`"
+            driver_command(info.env, "restore", "vault", "--from", backup_id, "--into", "scratch")
             if kind == "vault"
-            else f"`python -m automation restore db --from {backup_id} --into NAME`"
+            else driver_command(info.env, "restore", "db", "--from", backup_id, "--into", "NAME")
         )
         raise BadInput(
             f"backup {backup_id} is a {kind} backup ({record.stack}), not a state backup "
             f"of {info.name}",
-            f"restore it with {restore}, or pick a state backup (`backup list {info.layer.value}`)",
+            f"restore it with {restore}, or pick a state backup ({_list_command(info)})",
         )
 
 

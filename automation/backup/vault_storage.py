@@ -37,10 +37,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from automation.backup import data
-from automation.backup.archive import BackupCorrupt
 from automation.backup.store import BackupStore
-from automation.errors import BackupFailed, BadInput, CredentialsError, DriverError
+from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
+from automation.hints import driver_command
 from automation.settings import Settings
+from automation.waiting import WaitTimeout, wait_until
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
 KIND = "vault"
@@ -330,7 +331,7 @@ def restore(
     if hashlib.sha256(archive).hexdigest() != record.sha256:
         raise BackupCorrupt(
             f"Vault backup {record.backup_id} fails its SHA-256 check: nothing was restored",
-            "restore another one (`backup list vault`)",
+            f"restore another one ({driver_command(env, 'backup', 'list', 'vault')})",
         )
     folder = Path(tempfile.mkdtemp(prefix="sprocket-vault-scratch-"))
     try:
@@ -392,20 +393,25 @@ def _scratch_server(settings: Settings, folder: Path) -> Iterator[ScratchVault]:
             "install Vault or set SPROCKET_VAULT_BIN",
         ) from None
     vault = ScratchVault(f"http://{addr}", folder, process)
+
+    def answers() -> tuple[bool | None, str]:
+        if process.poll() is not None:
+            raise DriverError(
+                f"the scratch Vault exited {process.returncode} at start: "
+                f"{(folder / 'server.log').read_text(errors='replace').strip()[-300:]}"
+            )
+        with contextlib.suppress(requests.ConnectionError):
+            status = vault.request("GET", "sys/seal-status").status_code
+            return (True if status == 200 else None), f"HTTP {status}"
+        return None, "no connection"
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise DriverError(
-                    f"the scratch Vault exited {process.returncode} at start: "
-                    f"{(folder / 'server.log').read_text(errors='replace').strip()[-300:]}"
-                )
-            with contextlib.suppress(requests.ConnectionError):
-                if vault.request("GET", "sys/seal-status").status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise DriverError(f"the scratch Vault did not answer within {START_TIMEOUT_S}s")
-            time.sleep(0.2)
+        try:
+            wait_until(answers, what="the scratch Vault", timeout_s=START_TIMEOUT_S, interval_s=0.2)
+        except WaitTimeout as exc:
+            raise DriverError(
+                f"the scratch Vault did not answer within {START_TIMEOUT_S}s ({exc.last})"
+            ) from None
         yield vault
     finally:
         process.terminate()

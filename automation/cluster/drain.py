@@ -16,18 +16,15 @@ from enum import StrEnum
 from typing import Any
 
 from automation.cluster.nodes import NodeView
-from automation.rollout.watcher import (
+from automation.rollout.watcher import Phase, assess
+from automation.swarm import (
     TERMINAL_DESIRED,
-    Clock,
-    Phase,
-    WaitTimeout,
     active_nodes,
-    assess,
     daemon_now,
     eligible_nodes,
     parse_docker_time,
-    wait_until,
 )
+from automation.waiting import Clock, WaitTimeout, wait_until
 
 
 class Risk(StrEnum):

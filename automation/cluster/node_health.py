@@ -14,7 +14,7 @@ from typing import Any
 
 from automation.cluster.nodes import NodeView
 from automation.health.model import Finding, Level
-from automation.rollout.watcher import TERMINAL_DESIRED
+from automation.swarm import TERMINAL_DESIRED
 
 NANO = 1_000_000_000
 UNSAMPLED = (

@@ -31,7 +31,7 @@ class ScaleRequest:
 def parse_requests(args: Sequence[str]) -> list[ScaleRequest]:
     """`SERVICE=N` arguments; BadInput naming the first malformed or repeated one."""
     if not args:
-        raise BadInput("scale needs at least one SERVICE=N", "e.g. `scale web=3 core=2`")
+        raise BadInput("scale needs at least one SERVICE=N", "e.g. web=3 core=2 (one per service)")
     requests: dict[str, ScaleRequest] = {}
     for arg in args:
         match = _REQUEST.match(arg)

@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import StackInfo
 
 SUBCOMMANDS = ("list", "verify", "prune", "take")
@@ -68,12 +68,11 @@ def backup() -> None:
 
 def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     import secrets
-    import time
 
     from automation.backup.service import take
+    from automation.errors import NoSuchStack
     from automation.guard import audit
     from automation.guard.lock import stack_lock
-    from automation.pulumi.errors import NoSuchStack
 
     run_id = secrets.token_hex(4)
     taken: list[dict[str, Any]] = []
@@ -81,27 +80,23 @@ def _take_all(ctx: Context, layer_name: str, reason: str) -> Result:
     errors: list[dict[str, str]] = []
     code = ExitCode.OK
     for info in _stacks(ctx, layer_name):
-        started = time.monotonic()
-        entry: dict[str, Any] = {}  # what the audit record says besides the usual fields
-        try:
-            with stack_lock(ctx.settings, info.name, "backup"):
-                record = take(ctx.settings, info, reason, run_id=run_id)
-            taken.append(record.to_dict())
-            entry.update(exit_code=0, backup_id=record.backup_id, sha256=record.sha256)
-        except NoSuchStack as exc:
-            if layer_name != "all":
-                errors.append({"message": exc.message, "hint": exc.hint})
-                code = code or exc.code
-            skipped.append(info.name)
-            entry.update(exit_code=0, skipped="not deployed")
+        try:  # one audit record per stack, whatever happens (Ctrl-C included)
+            with audit.audited(ctx.settings, "backup", info.name) as run:
+                try:
+                    with stack_lock(ctx.settings, info.name, "backup"):
+                        record = take(ctx.settings, info, reason, run_id=run_id)
+                except NoSuchStack as exc:
+                    if layer_name != "all":
+                        errors.append({"message": exc.message, "hint": exc.hint})
+                        code = code or exc.code
+                    skipped.append(info.name)
+                    run.details["skipped"] = "not deployed"
+                    continue
+                taken.append(record.to_dict())
+                run.details.update(backup_id=record.backup_id, sha256=record.sha256)
         except DriverError as exc:
             errors.append({"message": f"{info.name}: {exc.message}", "hint": exc.hint})
             code = code or exc.code
-            entry.update(exit_code=int(exc.code), error=exc.message)
-        audit.record_operation(
-            ctx.settings, "backup", info.name, entry.pop("exit_code"), started=started,
-            error=entry.pop("error", ""), **entry,
-        )  # fmt: skip
     data = {"run_id": run_id, "backups": taken, "skipped": skipped}
     return Result("backup", code, data, errors=errors, human=_taken_text)
 
@@ -221,18 +216,15 @@ def list_cmd(layer: str) -> ExitCode:
 def _verify(ctx: Context, layer_name: str, since_hours: float | None) -> Result:
     from datetime import timedelta
 
-    from automation.backup import data as data_kinds
-    from automation.backup.service import verify as verify_state
+    from automation.backup.service import verify_backup
 
-    data_stacks = {data_kinds.data_stack(ctx.env, kind) for kind in data_kinds.KINDS}
     store, records, damaged = _catalog(ctx, layer_name)
     cutoff = datetime.now(UTC) - timedelta(hours=since_hours) if since_hours else None
     checked, errors = [], _damaged_errors(damaged)
     for record in records:
         if cutoff and record.created_at < cutoff:
             continue
-        verify = data_kinds.verify if record.stack in data_stacks else verify_state
-        _updated, problem = verify(store, record)
+        _updated, problem = verify_backup(store, record)
         checked.append({"backup_id": record.backup_id, "stack": record.stack, "ok": not problem})
         if problem:
             errors.append({"message": problem, "hint": "restore from another backup"})
@@ -299,15 +291,12 @@ def _prune(ctx: Context, layer_name: str, policy: Any, dry_run: bool, now: datet
 
 
 def _confirm_prune(ctx: Context, count: int) -> None:
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(
-            f"refusing to delete {count} backup(s) without confirmation: not on a terminal",
-            "see what would go with --dry-run, then pass --yes",
-        )
-    if not click.confirm(f"delete {count} backup(s)?", default=False, err=True):
-        raise BadInput("prune declined at the prompt", "nothing was deleted")
+    ctx.confirm(
+        f"delete {count} backup(s)?",
+        action=f"delete {count} backup(s)",
+        hint="see what would go with --dry-run, then pass --yes",
+        unchanged="nothing was deleted",
+    )
 
 
 def _prune_text(data: dict[str, Any]) -> str:
@@ -388,7 +377,7 @@ def prune_cmd(
 
 
 def _parse_now(text: str | None) -> datetime:
-    from automation.backup.service import parse_time
+    from automation.times import parse_time
 
     if text is None:
         return datetime.now(UTC)

@@ -2,7 +2,8 @@
 
 Registered as subcommands of the `backup` group (automation/commands/backup.py) and the
 `restore` group (restore.py); `backup list|verify|prune db|vault` use the same catalog. Each run
-is one audit record. Domain code: automation/backup/postgres.py and vault_storage.py.
+holds its data's locks and is one audit record (guard/operation.py data_guarded). Domain code:
+automation/backup/postgres.py and vault_storage.py.
 """
 
 from __future__ import annotations
@@ -14,30 +15,27 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
+from automation.verb import run_verb
+from sprocket_common.stack_info import Env
 
 
-def audited(ctx: Context, command: str, stack: str, work: Callable[[], dict[str, Any]]) -> Any:
-    """Run `work`, record the outcome in the audit log (ids, counts, times; never a secret)."""
-    from automation.guard import audit
+def data_verb(ctx: Context, command: str, kind: str, work: Callable[[], dict[str, Any]]) -> Any:
+    """Run `work` under the guard's data mode (the data's locks), and record the outcome in the
+    audit log whatever happens (ids, counts, times; never a secret)."""
+    from automation.guard.operation import data_guarded
 
-    with audit.audited(ctx.settings, command, stack) as run:
+    with data_guarded(ctx, kind, command) as run:
         report = work()
         run.details = {k: v for k, v in report.items() if k in _AUDITED}
         return report
 
 
 _AUDITED = ("backup_id", "sha256", "size", "into", "mismatched", "sealed", "seconds", "facts")
-
-
-def _stack(ctx: Context, kind: str) -> str:
-    from automation.backup.data import data_stack
-
-    return data_stack(ctx.env, kind)
 
 
 # --- backup db / backup vault ---------------------------------------------------------------
@@ -47,10 +45,10 @@ def _take(ctx: Context, kind: str, reason: str) -> Result:
     from automation.backup import postgres, vault_storage
 
     module = postgres if kind == "db" else vault_storage
-    record = audited(
+    record = data_verb(
         ctx,
         f"backup {kind}",
-        _stack(ctx, kind),
+        kind,
         lambda: module.take(ctx.settings, ctx.env, reason).to_dict(),
     )
     return Result(f"backup {kind}", ExitCode.OK, record, human=_taken_text)
@@ -129,15 +127,7 @@ def _escrow(ctx: Context) -> Result:
 
 def confirm_live(ctx: Context) -> Callable[[str], None]:
     def confirm(what: str) -> None:
-        if ctx.assume_yes:
-            return
-        if not ctx.interactive:
-            raise BadInput(
-                f"refusing to {what} without confirmation: not on a terminal",
-                "pass --yes to replace the live database",
-            )
-        if not click.confirm(f"{what}?", default=False, err=True):
-            raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
+        ctx.confirm(f"{what}?", action=what, hint="pass --yes to replace the live database")
 
     return confirm
 
@@ -145,10 +135,10 @@ def confirm_live(ctx: Context) -> Callable[[str], None]:
 def _restore_db(ctx: Context, backup_id: str | None, into: str, drop_after: bool) -> Result:
     from automation.backup import postgres
 
-    report = audited(
+    report = data_verb(
         ctx,
         "restore db",
-        _stack(ctx, "db"),
+        "db",
         lambda: postgres.restore(
             ctx.settings, ctx.env, backup_id, into, confirm_live=confirm_live(ctx),
             drop_after=drop_after,
@@ -167,10 +157,15 @@ def _restore_db(ctx: Context, backup_id: str | None, into: str, drop_after: bool
             }
         )
     code = ExitCode.BACKUP_FAILED if errors else ExitCode.OK
-    return Result("restore db", code, report, errors=errors, human=_restore_db_text)
+    human = lambda data: _restore_db_text(data, ctx.env)  # noqa: E731
+    return Result("restore db", code, report, errors=errors, human=human)
 
 
-def _restore_db_text(data: dict[str, Any]) -> str:
+def _restore_db_command(env: Env, backup_id: str) -> str:
+    return driver_command(env, "restore", "db", "--from", backup_id, "--into", "NAME")
+
+
+def _restore_db_text(data: dict[str, Any], env: Env) -> str:
     same = len(data["tables"]) - len(data["mismatched"])
     where = "the LIVE database" if data["live"] else "scratch database"
     lines = [
@@ -181,7 +176,7 @@ def _restore_db_text(data: dict[str, Any]) -> str:
     if data.get("safety_backup_id"):
         lines.append(
             f"  the live data from before it is backup {data['safety_backup_id']} "
-            f"(`restore db --from {data['safety_backup_id']} --into NAME` gets it back)"
+            f"({_restore_db_command(env, data['safety_backup_id'])} gets it back)"
         )
     if data["dropped"]:
         lines.append(f"  scratch database {data['into']} dropped after the check")
@@ -233,10 +228,10 @@ def _restore_vault(ctx: Context, backup_id: str | None, keys_file: Path | None) 
     from automation.backup import vault_storage
 
     shares = read_shares(keys_file)
-    report = audited(
+    report = data_verb(
         ctx,
         "restore vault",
-        _stack(ctx, "vault"),
+        "vault",
         lambda: vault_storage.restore(ctx.settings, ctx.env, backup_id, shares),
     )
     errors = []

@@ -12,11 +12,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, ConfigMissing, DriverError, Interrupted
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer, StackInfo
 
 # Which code wins when layers end differently: any failure, then a block, then changes.
@@ -159,12 +159,10 @@ def _preview_stack(ctx: Context, info: StackInfo, options: Any) -> Any:
     from automation.stack.run import gated_preview
     from automation.stack.upstream import preflight
 
-    preflight(ctx, info.layer)
-    outcome = gated_preview(ctx, info, options)
-    audit.record_operation(
-        ctx.settings, "preview", info.name, outcome.exit_code,
-        changes=change_counts(outcome.changes),
-    )  # fmt: skip
+    with audit.audited(ctx.settings, "preview", info.name) as run:  # recorded whatever happens
+        preflight(ctx, info.layer)
+        outcome = gated_preview(ctx, info, options)
+        run.exit_code, run.changes = outcome.exit_code, change_counts(outcome.changes)
     return outcome
 
 

@@ -7,17 +7,16 @@ only, never values). Meant for cron (scripts/cron/) as well as for people.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.exit_codes import ExitCode
 from automation.pulumi.errors import engine_error
 from automation.render import Result
 from automation.stack.drift import DriftCollector, drift_text
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer
 
 
@@ -25,12 +24,11 @@ def _stack_drift(ctx: Context, layer: Layer, lock_wait_s: float) -> dict[str, An
     from pulumi.automation import errors as auto_errors
 
     from automation.guard.lock import stack_lock
-    from automation.pulumi.workspace import select_stack
+    from automation.pulumi.workspace import existing_stack
 
     info = ctx.stack(layer)
-    try:
-        stack = select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
+    stack = existing_stack(ctx.settings, info)
+    if stack is None:
         return {"stack": info.name, "deployed": False, "drifted": []}
     collector = DriftCollector()
     # Under the stack's lock: mid-deploy, live and recorded state differ without any drift.
@@ -53,14 +51,11 @@ def run_drift(ctx: Context, layer_name: str, lock_wait_s: float = 0) -> Result:
     require_docker_engine(ctx)  # one line naming the engine, not the provider's trace
     stacks = []
     for layer in resolve_layers(layer_name):
-        started = time.monotonic()
-        report = _stack_drift(ctx, layer, lock_wait_s)
-        stacks.append(report)
-        code = ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK
-        changes = {"drifted": len(report["drifted"])}
-        audit.record_operation(
-            ctx.settings, "drift", report["stack"], code, changes=changes, started=started
-        )
+        with audit.audited(ctx.settings, "drift", ctx.stack(layer).name) as run:
+            report = _stack_drift(ctx, layer, lock_wait_s)
+            stacks.append(report)
+            run.exit_code = ExitCode.DRIFT_DETECTED if report["drifted"] else ExitCode.OK
+            run.changes = {"drifted": len(report["drifted"])}
     drifted = any(s["drifted"] for s in stacks)
     code = ExitCode.DRIFT_DETECTED if drifted else ExitCode.OK
     return Result("drift", code, {"stacks": stacks}, human=drift_text)

@@ -11,17 +11,16 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 
 def _drill(
     ctx: Context, steps: str, layers: str, keys_file: Path | None, report_file: Path | None
 ) -> Result:
-    import time
 
     from automation.drill import markdown, run_drill
     from automation.guard import audit
@@ -36,17 +35,15 @@ def _drill(
         from automation.commands.data import read_shares
 
         shares = read_shares(keys_file)
-    started = time.monotonic()
     chosen = tuple(s.strip() for s in steps.split(",") if s.strip())
-    report = run_drill(ctx, steps=chosen, layers=layers, shares=shares)
-    text = markdown(report)
-    unwritten = _write_report(report_file, text)
-    code = ExitCode.OK if report["ok"] and not unwritten else ExitCode.ERROR
-    failed = [s for s in report["steps"] if not s["ok"] or not s["within_target"]]
-    audit.record_operation(
-        ctx.settings, "drill", "all", int(code), started=started, steps=report["steps"],
-        error="; ".join(f"{s['step']}: {s['error'] or 'over target'}" for s in failed),
-    )  # fmt: skip
+    with audit.audited(ctx.settings, "drill", "all") as run:  # recorded whatever happens
+        report = run_drill(ctx, steps=chosen, layers=layers, shares=shares)
+        text = markdown(report)
+        unwritten = _write_report(report_file, text)
+        code = ExitCode.OK if report["ok"] and not unwritten else ExitCode.ERROR
+        failed = [s for s in report["steps"] if not s["ok"] or not s["within_target"]]
+        run.exit_code, run.details["steps"] = int(code), report["steps"]
+        run.error = "; ".join(f"{s['step']}: {s['error'] or 'over target'}" for s in failed)
     errors = [
         {"message": f"drill step {s['step']}: {s['error'] or 'over its target'}", "hint": ""}
         for s in failed

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 if TYPE_CHECKING:
     from automation.health.model import Finding, Thresholds
@@ -87,7 +87,9 @@ def _swarm_findings(
 
     services = collect.list_services(client, options.services_prefix)
     findings: list[Finding] = []
-    for snapshot in collect.snapshots(services):
+    from automation.swarm import active_nodes
+
+    for snapshot in collect.snapshots(services, active_nodes(client.api)):
         findings += [checks.check_replicas(snapshot), checks.check_restarts(snapshot, now, limits)]
     findings += swarm_node_findings(client.api)  # a row per node on a multi-node Swarm
     if options.check_stats:

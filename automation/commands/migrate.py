@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import StackInfo, UnknownNameError, parse_layer
 
 _LAYER = click.argument("layer")
@@ -46,18 +47,17 @@ def _info(ctx: Context, layer: str) -> StackInfo:
 def _confirm(ctx: Context, verb: str, stack: str) -> Callable[[list[Any]], None]:
     """The gate of a migration verb: it stops, removes or deletes, so it asks (or needs --yes)."""
 
+    info = StackInfo.parse(stack)
+
     def ask(steps: list[Any]) -> None:
-        if ctx.assume_yes:
-            return
-        if not ctx.interactive:
-            raise BadInput(
-                f"refusing to {verb} {stack} without confirmation: not on a terminal",
-                "run `migrate plan` to review, then pass --yes",
-            )
         listed = "\n".join(f"  {getattr(s, 'id', s)}" for s in steps)
-        click.echo(f"{verb} {stack}:\n{listed}", err=True)
-        if not click.confirm(f"{verb} these {len(steps)} step(s)?", default=False, err=True):
-            raise BadInput(f"{verb} of {stack} declined at the prompt", "nothing was changed")
+        ctx.confirm(
+            f"{verb} these {len(steps)} step(s)?",
+            action=f"{verb} {stack}",
+            hint=f"run {driver_command(ctx.env, 'migrate', 'plan', info.layer.value)} to review, "
+            "then pass --yes",
+            show=f"{verb} {stack}:\n{listed}",
+        )
 
     return ask
 
@@ -89,7 +89,8 @@ def plan_command(layer: str, export: Path | None, mapping: Path | None) -> ExitC
             done = sum(1 for s in running if s.id in journal.completed)
             data["notes"].append(
                 f"an apply is in progress ({done} of {len(running)} steps done): "
-                "`migrate apply` resumes it with its recorded steps, not this plan's"
+                f"{driver_command(ctx.env, 'migrate', 'apply', layer)} resumes it with its "
+                "recorded steps, not this plan's"
             )
         data["notes"] += journal.damaged
         return Result("migrate plan", ExitCode.OK, data, human=plan_text)

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.guard.audit import AuditedRun, audited
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer
 
 RISKS = ("last-task", "placement", "volume", "global")
@@ -22,7 +22,8 @@ def _drain(ctx: Context, name: str, allow: tuple[str, ...], timeout_s: float) ->
     from automation.cluster.drain import Drain, Risk, blocking, plan
     from automation.cluster.nodes import NodeView, find_node, swarm_nodes
     from automation.docker_client import docker_api
-    from automation.rollout.watcher import WaitTimeout, active_nodes
+    from automation.swarm import active_nodes
+    from automation.waiting import WaitTimeout
 
     api = docker_api(ctx.settings.docker_host)
     node = NodeView.of(find_node(swarm_nodes(api, ctx.settings.docker_host), name))

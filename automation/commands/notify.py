@@ -1,6 +1,6 @@
 """notify: send a scheduled job's failure to the ops webhook (scripts/cron/run-job calls it).
 
-The driver's own verbs notify by themselves (cli.run_verb); this covers what they cannot: a
+The driver's own verbs notify by themselves (verb.run_verb); this covers what they cannot: a
 job that is not the driver (docker-cleanup), or a driver that died before it could. Both use
 the job's operation id (SPROCKET_OPERATION_ID, set by run-job), so a job that already sent
 its message is not sent twice.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 
 def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 
 def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | None) -> Result:
@@ -16,8 +16,9 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
 
     import requests
 
+    from automation import gatus
     from automation.health.collect import redact_url
-    from automation.sla import gatus, period, report
+    from automation.sla import period, report
 
     if bool(month) == bool(week):
         raise BadInput("pass exactly one of --month YYYY-MM and --week YYYY-Www", "")

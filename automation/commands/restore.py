@@ -7,25 +7,28 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import StackInfo, UnknownNameError, parse_layer
 
 
 def _selector(**chosen: Any) -> Any:
     """Exactly one way of naming the backup; keyword names are the options' (`from_id`: --from)."""
     from automation.backup.restoring import Selector
-    from automation.backup.service import parse_time
+    from automation.times import parse_time
 
     member = chosen.pop("member", None)
     flags = {"from_id": "--from", "last_good": "--last-good"}
     given = [name for name, value in chosen.items() if value not in (None, False)]
     if len(given) != 1:
         options = ", ".join(flags.get(name, f"--{name}") for name in chosen)
-        raise BadInput(f"name exactly one backup to use: one of {options}", "see `backup list`")
+        raise BadInput(
+            f"name exactly one backup to use: one of {options}",
+            "the backup list of the layer names them",
+        )
     before = chosen.get("before")
     when = None
     if before is not None:
@@ -48,12 +51,7 @@ def _selector(**chosen: Any) -> Any:
 
 
 def _confirm(ctx: Context, what: str) -> None:
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(f"refusing to {what} without confirmation: not on a terminal", "pass --yes")
-    if not click.confirm(f"{what}?", default=False, err=True):
-        raise BadInput(f"{what}: declined at the prompt", "nothing was changed")
+    ctx.confirm(f"{what}?", action=what)
 
 
 def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:

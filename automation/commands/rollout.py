@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.errors import BadInput
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import Layer
 
 

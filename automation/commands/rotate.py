@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 
 
 def _run(ctx: Context, cred: Any, apply: bool, from_stdin: bool) -> Result:

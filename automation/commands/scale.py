@@ -3,71 +3,65 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
-from sprocket_common.stack_info import Layer, StackInfo
+from automation.verb import run_verb
+from sprocket_common.stack_info import Env, Layer, StackInfo
 
 
 def _scale(ctx: Context, args: tuple[str, ...]) -> Result:
     from pulumi.automation import ConfigValue
 
     from automation.cluster import scale
-    from automation.guard.audit import record_operation
-    from automation.guard.lock import stack_lock
+    from automation.guard.operation import guarded
     from automation.stack.gate import GatePolicy
-    from automation.stack.run import RunOptions, StackOutcome, deploy_stack
+    from automation.stack.run import RunOptions, StackOutcome, deploy_guarded
 
     requests = scale.parse_requests(args)
     defaults = scale.check_scalable(requests, ctx.env.value)
     info = ctx.stack(Layer.PLATFORM)
-    started = time.monotonic()
-    # The lock is re-entrant in this process: deploy_stack's guard takes it again inside.
-    with stack_lock(ctx.settings, info.name, "scale"):
+    # One guard, one audit record for the config edit and its deploy, whatever happens.
+    with guarded(ctx, info, "scale") as op:
         stack = _existing_stack(ctx, info)
         raw = stack.get_all_config().get(scale.REPLICAS_KEY)
         current = scale.replicas_config(raw.value if raw else None)
         target = scale.target_config(current, defaults, requests)
         changes = scale.moves(current, defaults, requests)
+        op.details["scale"] = changes
         _write(stack, target, ConfigValue)
         outcome: StackOutcome | None = None
         try:
             # One service update per named service at most: anything else in the plan (drift,
             # an unrelated edit) blocks it whole, and the count goes back.
             policy = GatePolicy(max_changes=len(requests))
-            outcome = deploy_stack(ctx, info, RunOptions(policy=policy))
+            outcome = deploy_guarded(ctx, info, RunOptions(policy=policy), op)
         finally:
             if outcome is None or (outcome.exit_code != ExitCode.OK and not outcome.applied):
                 _write(stack, current, ConfigValue)
     data: dict[str, Any] = {"stack": info.name, "scale": changes, "deploy": outcome.as_dict()}
     if outcome.exit_code == ExitCode.GATE_BLOCKED:
-        data["hint"] = BLOCKED_HINT  # the gate's own reason names deploy's --max-changes
-    record_operation(
-        ctx.settings, "scale", info.name, outcome.exit_code, started=started, scale=changes
-    )
+        data["hint"] = blocked_hint(ctx.env)  # the gate's own reason names --max-changes
     return Result("scale", outcome.exit_code, data, human=_text)
 
 
 def _existing_stack(ctx: Context, info: StackInfo) -> Any:
     """The platform stack; a refused scale must not create an empty one (nor its config file)."""
-    from pulumi.automation import errors as auto_errors
+    from automation.errors import NoSuchStack
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.errors import DriverError
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
-        raise DriverError(
+    stack = existing_stack(ctx.settings, info)
+    if stack is None:
+        raise NoSuchStack(
             f"the {info.name} stack does not exist yet",
-            "deploy it first: python -m automation deploy all",
-        ) from None
+            f"deploy it first: {driver_command(info.env, 'deploy', 'all')}",
+        )
+    return stack
 
 
 def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
@@ -79,17 +73,19 @@ def _write(stack: Any, replicas: dict[str, int], config_value: Any) -> None:
         stack.remove_config(REPLICAS_KEY)
 
 
-BLOCKED_HINT = (
-    "the plan holds more than the named services' updates: deploy or undo the other change "
-    "first (`python -m automation preview platform` shows it), then scale again"
-)
+def blocked_hint(env: Env) -> str:
+    return (
+        "the plan holds more than the named services' updates: deploy or undo the other change "
+        f"first ({driver_command(env, 'preview', 'platform')} shows it), then scale again"
+    )
 
 
 def _text(data: dict[str, Any]) -> str:
     deploy = data["deploy"]
     lines = [f"{c['service']}: {c['from']} -> {c['to']} replicas" for c in data["scale"]]
     if deploy["exit_code"] == ExitCode.GATE_BLOCKED:
-        lines.append(f"blocked, config put back: {deploy['message'] or BLOCKED_HINT}")
+        reason = deploy["message"] or blocked_hint(StackInfo.parse(data["stack"]).env)
+        lines.append(f"blocked, config put back: {reason}")
         steps = (deploy.get("gate") or {}).get("blocked") or deploy.get("steps") or []
         lines += [f"  {s['op']} {s['urn'].rsplit('::', 1)[-1]}" for s in steps]
     else:

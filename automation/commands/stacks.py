@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from automation.cli import run_verb
 from automation.context import Context, resolve_layers
 from automation.errors import BadInput, StackLocked
 from automation.exit_codes import ExitCode
 from automation.render import Result
+from automation.verb import run_verb
 from sprocket_common.stack_info import LAYER_ORDER, StackInfo, UnknownNameError
 
 # --- stacks -------------------------------------------------------------------------------
@@ -67,10 +67,9 @@ def stacks() -> ExitCode:
 
 
 def _parse_time(text: str | None) -> datetime:
-    if not text:
-        return datetime.min.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from automation.times import parse_time
+
+    return parse_time(text) if text else datetime.min.replace(tzinfo=UTC)
 
 
 def merged_history(
@@ -117,9 +116,9 @@ def _by_whom(message: str) -> str | None:
 
 
 def _history(ctx: Context, layer_name: str) -> Result:
+    from automation.errors import NoSuchStack
     from automation.guard import audit
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     [layer] = _one_layer(layer_name)
     info = ctx.stack(layer)
@@ -184,16 +183,14 @@ def _unlock(ctx: Context, layer_name: str, force: bool) -> Result:
             "running: " + "; ".join(lock.describe() for lock in elsewhere),
             "if you know that process is gone (its host crashed), add --force",
         )
-    if held:
-        _confirm_unlock(ctx, info, held, elsewhere)
-    for lock in held:
-        lock.path.unlink(missing_ok=True)
-    removed = [lock.describe() for lock in held]
-    if held:
-        audit.record_operation(
-            ctx.settings, "unlock", info.name, ExitCode.OK, removed=removed,
-            forced=bool(elsewhere),
-        )  # fmt: skip
+    removed: list[str] = []
+    if held:  # one audit record, whatever happens from here (a declined prompt included)
+        with audit.audited(ctx.settings, "unlock", info.name, forced=bool(elsewhere)) as run:
+            run.details["removed"] = removed
+            _confirm_unlock(ctx, info, held, elsewhere)
+            for lock in held:
+                lock.path.unlink(missing_ok=True)
+                removed.append(lock.describe())
     return Result(
         "unlock", ExitCode.OK, {"stack": info.name, "removed": removed}, human=_unlock_text
     )
@@ -209,10 +206,6 @@ def _held_locks(ctx: Context, info: StackInfo) -> list[Any]:
 
 def _confirm_unlock(ctx: Context, info: StackInfo, held: list[Any], elsewhere: list[Any]) -> None:
     """Ask; a holder on another host gets its own question, naming the risk."""
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(f"refusing to unlock {info.name} without confirmation", "pass --yes")
     question = f"remove the lock(s) on {info.name}: {'; '.join(h.describe() for h in held)}?"
     if elsewhere:
         question = (
@@ -220,8 +213,7 @@ def _confirm_unlock(ctx: Context, info: StackInfo, held: list[Any], elsewhere: l
             "If it is still running, removing its lock lets two updates write the state at "
             f"once. Remove the lock(s) on {info.name} anyway?"
         )
-    if not click.confirm(question, default=False, err=True):
-        raise BadInput(f"unlock of {info.name} declined at the prompt", "nothing was changed")
+    ctx.confirm(question, action=f"unlock {info.name}")
 
 
 def _unlock_text(data: dict[str, Any]) -> str:

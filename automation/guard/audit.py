@@ -8,7 +8,6 @@ not interleave. Records never hold secret values: callers pass counts, URNs and 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from automation.guard.driver_state import current_host, current_user, driver_dir
+from automation.guard.records import append_record, read_records
 from automation.settings import Settings
 
 AUDIT_FILE = "audit.jsonl"
@@ -65,6 +65,7 @@ class AuditedRun:
     exit_code: int = 0
     changes: dict[str, int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # what failed, for a block that ends with a failing exit_code of its own
 
 
 @contextlib.contextmanager
@@ -91,8 +92,8 @@ def audited(settings: Settings, command: str, stack: str, **details: Any) -> Ite
         raise
     finally:
         record_operation(
-            settings, command, stack, code, changes=run.changes, started=started, error=error,
-            **run.details,
+            settings, command, stack, code, changes=run.changes, started=started,
+            error=error or run.error, **run.details,
         )  # fmt: skip
 
 
@@ -106,12 +107,7 @@ def record(settings: Settings, entry: dict[str, Any]) -> dict[str, Any]:
         **_ci_fields(),
         **entry,
     }
-    line = (json.dumps(full, sort_keys=True, default=str) + "\n").encode()
-    fd = os.open(audit_path(settings), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
+    append_record(audit_path(settings), full)  # fsync'd; a cut-off last line is ended first
     return full
 
 
@@ -126,20 +122,14 @@ def read_log(
     """(records, damaged): the readable records, oldest first, and one line per line of the
     log that is not a record (a torn write, a hand edit), named by number and skipped."""
     path = audit_path(settings)
-    if not path.exists():
-        return [], []
-    records, damaged = [], []
-    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError(f"a JSON {type(entry).__name__}, not a record")
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
-            damaged.append(f"audit log {path} line {number} cannot be read ({exc}); skipped")
-            continue
-        if stack is None or entry.get("stack") == stack:
-            records.append(entry)
-    return records, damaged
+    records, damaged = read_records(path)
+    return (
+        [entry for entry in records if stack is None or entry.get("stack") == stack],
+        [
+            f"audit log {path} line {number} cannot be read ({why}); skipped"
+            for number, why in damaged
+        ],
+    )
 
 
 def _ci_fields() -> dict[str, str]:

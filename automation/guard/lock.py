@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from automation.errors import StackLocked, unreadable
 from automation.guard.driver_state import current_host, current_user, driver_dir
+from automation.guard.records import write_atomic
 from automation.settings import Settings
 
 LEASE_S = 120.0  # a holder that stops renewing for this long is gone (crashed on another host)
@@ -243,7 +244,8 @@ def stack_lock(
 
 
 def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:
-    deadline = time.monotonic() + wait_s
+    from automation.waiting import WaitTimeout, wait_until
+
     now = time.time()
     mine = LockHolder(
         stack=stack,
@@ -256,20 +258,25 @@ def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:
         lease_s=LEASE_S,
         token=uuid.uuid4().hex,
     )
-    while True:
-        if _try_create(path, mine):
-            return mine
-        other = _read(path)
-        if other is None or other.is_stale():
-            _take_over(path, other)
-            continue
-        if time.monotonic() >= deadline:
-            raise StackLocked(
-                f"stack {stack} is locked by {other.describe()}",
-                "wait for it (--lock-wait SECONDS), or if that process is gone: "
-                + _unlock_command(stack),
-            )
-        time.sleep(POLL_S)
+
+    def probe() -> tuple[LockHolder | None, LockHolder | None]:
+        while not _try_create(path, mine):
+            other = _read(path)
+            if other is not None and not other.is_stale():
+                return None, other
+            _take_over(path, other)  # stale or half-written: take it over, try again at once
+        return mine, None
+
+    try:
+        return wait_until(probe, what=f"the lock on {stack}", timeout_s=wait_s, interval_s=POLL_S)
+    except WaitTimeout as exc:
+        other = exc.last
+        assert isinstance(other, LockHolder)
+        raise StackLocked(
+            f"stack {stack} is locked by {other.describe()}",
+            "wait for it (--lock-wait SECONDS), or if that process is gone: "
+            + _unlock_command(stack),
+        ) from None
 
 
 def _unlock_command(stack: str) -> str:
@@ -327,9 +334,7 @@ def _heartbeat(path: Path, holder: LockHolder, stop: threading.Event) -> None:
         if current is None or current.token != holder.token:
             return  # taken over (forced unlock): nothing of ours to renew
         renewed = {**asdict(holder), "heartbeat": time.time()}
-        tmp = path.with_name(f"{path.name}.{holder.token}.tmp")
-        tmp.write_text(json.dumps(renewed))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(renewed), mode=0o644)
 
 
 def _release(path: Path, holder: LockHolder) -> None:

@@ -27,7 +27,7 @@ from automation.guard import audit
 from automation.guard.lock import stack_lock
 from automation.guard.snapshots import snapshots
 from automation.settings import Settings
-from sprocket_common.stack_info import StackInfo
+from sprocket_common.stack_info import Layer, StackInfo
 
 
 @dataclass
@@ -53,7 +53,8 @@ class Operation:
         if self.interrupted:  # the engine stopped cleanly: go no further (no prompt, no apply)
             raise Interrupted(
                 f"interrupted: the engine finished or cancelled its step on {self.stack} cleanly",
-                "run `python -m automation preview LAYER` to see where the stack stands",
+                f"run {_preview_command(StackInfo.parse(self.stack))} to see where the stack "
+                "stands",
             )
 
 
@@ -92,10 +93,38 @@ def guarded(
             run.changes, run.details = op.changes, op.details
 
 
+# The layer whose live data a data verb reads or replaces: a rotation of that data's login, a
+# deploy or a restore holds the same lock, so none of them runs under a backup.
+DATA_LAYERS = {"db": Layer.LAYER_2, "vault": Layer.LAYER_1}
+
+
+@contextlib.contextmanager
+def data_guarded(ctx: Context, kind: str, command: str) -> Iterator[audit.AuditedRun]:
+    """The guard's data mode (backup|restore db|vault): the lock of the layer holding the data,
+    then the data's own catalog lock (`local-db`), and one audit record whatever happens.
+
+    No pending-operation refusal and no state snapshots: the data verbs change no stack."""
+    from automation.backup.data import data_stack
+
+    data_name = data_stack(ctx.env, kind)
+    with (
+        audit.audited(ctx.settings, command, data_name) as run,
+        stack_lock(ctx.settings, ctx.stack(DATA_LAYERS[kind]).name, command),
+        stack_lock(ctx.settings, data_name, command),
+    ):
+        yield run
+
+
+def _preview_command(info: StackInfo) -> str:
+    from automation.hints import driver_command
+
+    return driver_command(info.env, "preview", info.layer.value)
+
+
 def _interrupted(info: StackInfo) -> Interrupted:
     return Interrupted(
         "interrupted: the engine finished or cancelled its current step cleanly",
-        f"run `python -m automation preview {info.layer.value}` to see where the stack stands",
+        f"run {_preview_command(info)} to see where the stack stands",
     )
 
 
@@ -135,10 +164,10 @@ def settle_silent_failure(settings: Settings, info: StackInfo, op: Operation, si
 
 
 def _epoch(text: Any) -> float:
-    from datetime import datetime
+    from automation.times import parse_time
 
     try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+        return parse_time(str(text)).timestamp()
     except ValueError:
         return 0.0
 
@@ -148,8 +177,8 @@ def _epoch(text: Any) -> float:
 
 def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
     """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
+    from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     try:
         exported = run_pulumi_json(settings, info, ["stack", "export"])

@@ -64,7 +64,7 @@ def _snapshot(
     ctx: Context, info: StackInfo, reason: str, details: dict[str, Any], key: str
 ) -> None:
     from automation.backup.service import take
-    from automation.pulumi.errors import NoSuchStack
+    from automation.errors import NoSuchStack
 
     try:
         record = take(ctx.settings, info, reason)

@@ -39,6 +39,9 @@ class ServiceSnapshot:
     replicas: int | None  # desired replicas (replicated mode only)
     tasks: tuple[TaskSnapshot, ...]
     job: bool = False  # labelled sprocket.job=true: a one-shot task whose exit is its success
+    # (running, desired) by the Swarm model's N/N rule (automation/swarm.py replica_counts), the
+    # one `deploy` waits for; collect.service_snapshot fills it from the live Swarm.
+    counts: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class GatusEndpoint:
 
 
 def desired_tasks(service: ServiceSnapshot) -> int:
+    if service.counts is not None:
+        return service.counts[1]
+    # Without the Swarm's own data (a snapshot made by hand): the tasks desired running.
     if service.mode == "replicated":
         return service.replicas or 0
     # global: one task per eligible node; the orchestrator marks exactly those desired running
@@ -87,6 +93,8 @@ def desired_tasks(service: ServiceSnapshot) -> int:
 
 
 def running_tasks(service: ServiceSnapshot) -> int:
+    if service.counts is not None:
+        return service.counts[0]
     return sum(1 for t in service.tasks if t.state == "running" and t.desired_state == "running")
 
 

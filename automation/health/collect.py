@@ -44,17 +44,22 @@ def redact_url(url: str) -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """Docker's RFC 3339 timestamps carry nanoseconds; datetime takes microseconds."""
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
+    """A task's Status.Timestamp (automation/times.py); the epoch when Docker gave none."""
+    from automation.times import parse_time as parse
+
+    try:
+        return parse(text).astimezone(UTC)
+    except ValueError:
         return datetime.fromtimestamp(0, UTC)
-    base, fraction, zone = match.groups()
-    fraction = (fraction or ".0")[:7]
-    zone = "+00:00" if zone in (None, "Z") else zone
-    return datetime.fromisoformat(f"{base}{fraction}{zone}").astimezone(UTC)
 
 
-def service_snapshot(attrs: dict[str, Any], tasks: Sequence[dict[str, Any]]) -> ServiceSnapshot:
+def service_snapshot(
+    attrs: dict[str, Any], tasks: Sequence[dict[str, Any]], nodes: Any = None
+) -> ServiceSnapshot:
+    """`nodes` (automation/swarm.py active_nodes): with them, N/N is counted by the same rule
+    deploy waits for (eligible nodes only, none on a Down node, one task per slot)."""
+    from automation.swarm import replica_counts
+
     spec = attrs["Spec"]
     mode = spec.get("Mode", {})
     replicated = mode.get("Replicated")
@@ -64,6 +69,7 @@ def service_snapshot(attrs: dict[str, Any], tasks: Sequence[dict[str, Any]]) -> 
         replicas=int(replicated.get("Replicas", 0)) if replicated is not None else None,
         tasks=tuple(_task_snapshot(task) for task in tasks),
         job=spec.get("Labels", {}).get(JOB_LABEL) == "true",
+        counts=None if nodes is None else replica_counts(spec, tasks, nodes),
     )
 
 
@@ -84,8 +90,8 @@ def list_services(client: Any, name_prefix: str | None = None) -> list[Any]:
     return [s for s in services if not name_prefix or s.name.startswith(name_prefix)]
 
 
-def snapshots(services: Iterable[Any]) -> list[ServiceSnapshot]:
-    return [service_snapshot(s.attrs, s.tasks()) for s in services]
+def snapshots(services: Iterable[Any], nodes: Any = None) -> list[ServiceSnapshot]:
+    return [service_snapshot(s.attrs, s.tasks(), nodes) for s in services]
 
 
 # --- container stats -----------------------------------------------------------------------

@@ -84,12 +84,12 @@ def _verify(hostname: str, port: int, timeout: float, cafile: str | None) -> tup
 
 
 def gatus_endpoints(base_url: str, *, timeout: float = 5.0) -> list[GatusEndpoint]:
-    """Gatus's `/api/v1/endpoints/statuses`: each endpoint's newest result."""
-    import requests
+    """Each endpoint's newest result, read with the Gatus client (automation/gatus.py)."""
+    from automation.gatus import endpoint_list
 
-    response = requests.get(f"{base_url.rstrip('/')}/api/v1/endpoints/statuses", timeout=timeout)
-    response.raise_for_status()
-    return [_gatus_endpoint(item) for item in response.json()]
+    return [
+        _gatus_endpoint(item) for item in endpoint_list(base_url, all_results=True, timeout=timeout)
+    ]
 
 
 def _gatus_endpoint(item: dict[str, Any]) -> GatusEndpoint:

@@ -7,7 +7,6 @@ plan), skipping the completed ones. Rollback undoes completed steps newest first
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from automation.context import Context
 from automation.errors import BadInput, DriverError
+from automation.hints import driver_command
 from automation.migrate import plan as plans
 from automation.migrate import steps as ops
 from automation.migrate.inventory import KINDS_BY_TYPE, from_export, from_swarm, with_export_names
@@ -22,6 +22,7 @@ from automation.migrate.journal import Journal, journal_path
 from sprocket_common.stack_info import LAYER_ORDER, StackInfo
 
 SERVICE_TYPE = "docker:index/service:Service"
+VOLUME = "docker:index/volume:Volume"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ class Sources:
 # --- planning -------------------------------------------------------------------------------
 
 
+def _again(info: StackInfo, verb: str) -> str:
+    """The migration verb to run again, for this stack's env and layer."""
+    if verb == "rollback":  # each written out, so the hint-command test parses it
+        return driver_command(info.env, "migrate", "rollback", info.layer.value)
+    return driver_command(info.env, "migrate", "apply", info.layer.value)
+
+
 def _api(ctx: Context) -> Any:
     from automation.docker_client import docker_api
 
@@ -45,8 +53,8 @@ def _api(ctx: Context) -> Any:
 def owned_names(ctx: Context) -> frozenset[str]:
     """Live names of the Docker objects this program's stacks of the env already manage (none
     before their first deploy), read from ciphertext exports: never planned, in any layer."""
+    from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     names = set()
     for layer in LAYER_ORDER:
@@ -97,11 +105,11 @@ def _saved_spec(ctx: Context, info: StackInfo, service: str) -> Path:
     return journal_path(ctx.settings, info.name).with_suffix(f".{service}.spec.json")
 
 
-def check_before_apply(ctx: Context, todo: list[plans.Step]) -> None:
+def check_before_apply(ctx: Context, info: StackInfo, todo: list[plans.Step]) -> None:
     """Refuse, before any change, a volume to move that something the plan cannot stop uses."""
     stopping = {s.subject for s in todo if s.kind == "stop"}
     volumes = {s.subject: stopping for s in todo if s.kind == "copy"}
-    ops.refuse_volumes_in_use(_api(ctx), volumes)
+    ops.refuse_volumes_in_use(_api(ctx), volumes, again=_again(info, "apply"))
 
 
 def apply(
@@ -118,7 +126,7 @@ def apply(
     run.skipped = [s.id for s in planned if s.id in journal.completed]
     if not todo:
         return run
-    check_before_apply(ctx, todo)
+    check_before_apply(ctx, info, todo)
     confirm(todo)
     if not journal.plan or stored_steps(journal) is None:
         journal.start(
@@ -172,7 +180,7 @@ def _deploy(
     if outcome.exit_code != ExitCode.OK:
         raise DriverError(
             f"deploy of {info.name} during the migration: {outcome.status}: {outcome.message}",
-            "fix it, then run `migrate apply` again: it resumes here",
+            f"fix it, then run {_again(info, 'apply')} again: it resumes here",
             code=outcome.exit_code,
         )
     return {"status": outcome.status}
@@ -185,23 +193,23 @@ def _adopt(ctx: Context, info: StackInfo, step: plans.Step) -> dict[str, Any]:
     The import names the provider version the program uses (pulumi-docker's): a plain import
     registers an unversioned default provider, and the program's deploy (whose first step is
     a targeted one) then fails on "a change of providers mixed with --target"."""
-    import json
-    import tempfile
     from importlib.metadata import version
 
-    from automation.pulumi.cli import run_pulumi
-    from automation.pulumi.workspace import select_stack
+    from automation.exit_codes import ExitCode
+    from automation.stack.run import RunOptions, import_resources
 
     kind_type = {kind: type_ for type_, kind in KINDS_BY_TYPE.items()}[step.args["kind"]]
     name = step.args.get("role") or step.subject
     resource = {"type": kind_type, "name": name, "id": step.args["id"]}
     resource["version"] = version(f"pulumi-{kind_type.split(':', 1)[0]}")
-    select_stack(ctx.settings, info)  # a first migration: the stack does not exist yet
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as spec:
-        json.dump({"resources": [resource]}, spec)
-        spec.flush()
-        args = ["import", "--file", spec.name, "--yes", "--generate-code=false"]
-        run_pulumi(ctx.settings, info, [*args, "--protect=false"])
+    urn = f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"
+    outcome = import_resources(ctx, info, {urn: resource}, RunOptions())
+    if outcome.exit_code != ExitCode.OK:
+        raise DriverError(
+            f"import into {info.name} during the migration: {outcome.status}: {outcome.message}",
+            f"fix it, then run {_again(info, 'apply')} again: it resumes here",
+            code=outcome.exit_code,
+        )
     return {"urn": f"urn:pulumi:{info.name}::{plans.PROJECT}::{kind_type}::{name}"}
 
 
@@ -256,7 +264,8 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
     if kind == "stop":
         ops.start_service(_api(ctx), subject)
     elif kind == "remove":
-        ops.recreate_service(_api(ctx), subject, _saved_spec(ctx, info, subject))
+        saved = _saved_spec(ctx, info, subject)
+        ops.recreate_service(_api(ctx), subject, saved, again=_again(info, "rollback"))
     elif kind == "deploy":
         _remove_program_services(ctx, info)
     elif kind == "adopt":
@@ -269,23 +278,54 @@ def _undo(ctx: Context, info: StackInfo, step: str, record: dict[str, Any]) -> N
 
 
 def _remove_program_services(ctx: Context, info: StackInfo) -> None:
-    """`pulumi destroy` of the layer's Swarm services only (and what depends on them)."""
-    from automation.pulumi.cli import run_pulumi, run_pulumi_json
+    """The layer's Swarm services (and what depends on them) destroyed through the gated
+    destroy: previewed, judged and confirmed like `destroy LAYER`, never `--skip-preview`."""
+    from automation.exit_codes import ExitCode
+    from automation.pulumi.cli import run_pulumi_json
+    from automation.stack.gate import GatePolicy
+    from automation.stack.run import RunOptions, destroy_stack
 
     exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
-    urns = [
-        r["urn"]
-        for r in (exported.get("deployment") or {}).get("resources") or []
-        if r.get("type") == SERVICE_TYPE
-    ]
+    resources = (exported.get("deployment") or {}).get("resources") or []
+    urns = [r["urn"] for r in resources if r.get("type") == SERVICE_TYPE]
     if not urns:
         return
-    targets = [arg for urn in urns for arg in ("--target", urn)]
-    run_pulumi(
-        ctx.settings,
-        info,
-        ["destroy", "--yes", "--skip-preview", "--target-dependents", *targets],
-    )
+    # The rollback's own standing allowance: the services and what depends on them (Postgres
+    # roles on the server, the house service's secrets...), as the apply created them; never a
+    # volume, whose delete still needs the operator's --allow-delete through the gate.
+    deps = _dependents(resources, set(urns))
+    allowed = [r["urn"] for r in resources if r.get("urn") in deps and r.get("type") != VOLUME]
+    policy = GatePolicy(allow_delete=frozenset(allowed), unmatched_ok=True)
+    options = RunOptions(policy=policy, targets=tuple(urns), target_dependents=True)
+    outcome = destroy_stack(ctx, info, options)
+    if outcome.exit_code != ExitCode.OK:
+        raise DriverError(
+            f"removing the program's services from {info.name}: {outcome.status}: "
+            f"{outcome.message}",
+            f"fix it, then run {_again(info, 'rollback')} again: it resumes here",
+            code=outcome.exit_code,
+        )
+
+
+def _dependents(resources: list[dict[str, Any]], urns: set[str]) -> set[str]:
+    """`urns` and every resource of the export that depends on one, transitively (as
+    `--target-dependents` finds them: dependencies, property dependencies, parent)."""
+    found = set(urns)
+    while True:
+        more = {
+            str(r["urn"])
+            for r in resources
+            if r.get("urn") not in found
+            and found
+            & {
+                *(r.get("dependencies") or []),
+                *(u for deps in (r.get("propertyDependencies") or {}).values() for u in deps),
+                *([r["parent"]] if r.get("parent") else []),
+            }
+        }
+        if not more:
+            return found
+        found |= more
 
 
 # --- finish ---------------------------------------------------------------------------------
@@ -311,7 +351,10 @@ def finish(
             f"name one of: {', '.join(sorted(copied)) or '(none: apply first)'}",
         )
     if journal.plan and stored_steps(journal) is not None:
-        raise BadInput("the migration is not complete", "run `migrate apply` to the end first")
+        info = StackInfo.parse(journal.path.stem)
+        raise BadInput(
+            "the migration is not complete", f"run {_again(info, 'apply')} to the end first"
+        )
     api = _api(ctx)
     removed = {s.split(":", 1)[1] for s in journal.completed if s.startswith("remove:")}
     stopped = [
@@ -363,18 +406,21 @@ def _remove_volume_when_free(api: Any, volume: str, timeout_s: float = 60) -> No
     """Swarm removes a removed service's task containers shortly after; then the volume."""
     import docker.errors
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        leftovers = api.containers(all=True, filters={"volume": volume})
-        for container in leftovers:
+    from automation.waiting import WaitTimeout, wait_until
+
+    def removed() -> tuple[bool | None, object]:
+        for container in api.containers(all=True, filters={"volume": volume}):
             if container.get("State") != "running":
                 api.remove_container(container["Id"])
         try:
             api.remove_volume(volume)
-            return
         except docker.errors.NotFound:
-            return
+            return True, "gone"
         except docker.errors.APIError as exc:
-            if time.monotonic() > deadline:
-                raise DriverError(f"cannot remove volume {volume}: {exc.explanation}") from None
-            time.sleep(1)
+            return None, exc.explanation
+        return True, "removed"
+
+    try:
+        wait_until(removed, what=f"volume {volume} to be free", timeout_s=timeout_s, interval_s=1)
+    except WaitTimeout as exc:
+        raise DriverError(f"cannot remove volume {volume}: {exc.last}") from None

@@ -8,21 +8,18 @@ whose line was lost is safe.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automation.guard.driver_state import driver_dir
+from automation.guard.records import append_record, read_records, records_dir
 from automation.settings import Settings
 
 
 def journal_path(settings: Settings, stack: str) -> Path:
-    folder = driver_dir(settings) / "migrate"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{stack}.jsonl"
+    """Beside the backend with the stack locks (guard/records.py); created by the first record."""
+    return records_dir(settings, "migrate") / f"{stack}.jsonl"
 
 
 @dataclass
@@ -40,18 +37,10 @@ class Journal:
     @classmethod
     def read(cls, path: Path) -> Journal:
         journal = cls(path)
-        if not path.exists():
-            return journal
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                event, step = record["event"], record["step"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                journal.damaged.append(f"{path} line {number} is damaged: skipped")
-                continue
-            journal._apply(event, step, record)
+        records, damaged = read_records(path, check=lambda r: (str(r["event"]), str(r["step"])))
+        journal.damaged = [f"{path} line {number} is damaged: skipped" for number, _ in damaged]
+        for record in records:
+            journal._apply(record["event"], record["step"], record)
         return journal
 
     def _apply(self, event: str, step: str, record: dict[str, Any]) -> None:
@@ -73,16 +62,7 @@ class Journal:
                 self.order.remove(step)
 
     def _append(self, record: dict[str, Any]) -> None:
-        # After a line cut off mid-write, start a new one (else this record joins the damage).
-        cut_off = self.path.exists() and not self.path.read_bytes().endswith(b"\n")
-        with self.path.open("a") as out:
-            out.write(
-                ("\n" if cut_off and self.path.stat().st_size else "")
-                + json.dumps(record, sort_keys=True)
-                + "\n"
-            )
-            out.flush()
-            os.fsync(out.fileno())
+        append_record(self.path, record)  # fsync'd; after a cut-off line, on a line of its own
 
     def start(self, steps: list[dict[str, Any]]) -> None:
         """Record the steps an apply is about to run (a resumed apply runs these)."""

@@ -286,7 +286,7 @@ def plan_text(data: Mapping[str, Any]) -> str:
             f"  ({item['reason']})"
         )
     counts = ", ".join(f"{n} {a}" for a, n in data["counts"].items())
-    lines.append(f"{counts}; {len(data['steps'])} step(s) for `migrate apply`:")
+    lines.append(f"{counts}; {len(data['steps'])} step(s) for the apply:")
     lines += [f"  {n}. {s['id']}" for n, s in enumerate(data["steps"], 1)]
     lines += [f"note: {n}" for n in data.get("notes", [])]
     return "\n".join(lines)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from automation.errors import BadInput, DriverError
-from automation.rollout.watcher import WaitTimeout, active_nodes, eligible_nodes, wait_until
+from automation.swarm import active_nodes, eligible_nodes
+from automation.waiting import WaitTimeout, wait_until
 
 MODE_LABEL = "sprocket.migrate.mode"
 STOPPED_CONSTRAINT = "node.labels.sprocket-migrate==stopped"
@@ -151,7 +152,7 @@ def remove_service(api: Any, name: str, spec_file: Path) -> None:
     api.remove_service(service["ID"])
 
 
-def recreate_service(api: Any, name: str, spec_file: Path) -> None:
+def recreate_service(api: Any, name: str, spec_file: Path, *, again: str = "the rollback") -> None:
     """Create the old service again from the spec remove_service saved (stopped, as it was).
 
     A service of that name that is not the saved one (another image or volumes: the program's,
@@ -174,7 +175,7 @@ def recreate_service(api: Any, name: str, spec_file: Path) -> None:
             f"cannot recreate the old service {name}: a service of that name runs {image} on "
             f"{', '.join(volumes) or 'no volume'}, not the old one (the program's, left by an "
             "interrupted deploy?)",
-            f"check it, remove it (`docker service rm {name}`), then run `migrate rollback` again",
+            f"check it, remove it (`docker service rm {name}`), then run {again} again",
         )
     api.create_service(
         spec["TaskTemplate"],
@@ -301,7 +302,9 @@ def users_outside(api: Any, volume: str, stopping: set[str]) -> list[str]:
     ]
 
 
-def refuse_volumes_in_use(api: Any, volumes: Mapping[str, set[str]]) -> None:
+def refuse_volumes_in_use(
+    api: Any, volumes: Mapping[str, set[str]], *, again: str = "the apply"
+) -> None:
     """BadInput for the first volume (to be moved) in use by something apply cannot stop."""
     for volume, stopping in volumes.items():
         others = users_outside(api, volume, stopping)
@@ -309,5 +312,5 @@ def refuse_volumes_in_use(api: Any, volumes: Mapping[str, set[str]]) -> None:
             raise BadInput(
                 f"volume {volume} is in use by {', '.join(others)}, which the migration cannot "
                 "stop (not an old service of the plan); nothing was changed",
-                "stop that container, then run `migrate apply` again",
+                f"stop that container, then run {again} again",
             )

@@ -1,6 +1,6 @@
 """The driver's own failures, sent to the ops channels: one signed webhook per operation.
 
-`notify_result` is called once per verb by `cli.run_verb`; `policy.should_notify` says which
+`notify_result` is called once per verb by `verb.run_verb`; `policy.should_notify` says which
 results are worth a message; `sender.deliver` signs, deduplicates and retries.
 """
 

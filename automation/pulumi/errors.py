@@ -19,11 +19,13 @@ from automation.errors import (
     CredentialsError,
     DriverError,
     EngineFailedSilently,
-    GateBlocked,
     MissingPlugin,
+    NoSuchStack,
     PendingOperations,
+    PlanChanged,
     StackLocked,
 )
+from automation.hints import driver_command
 from sprocket_common.stack_info import Env, StackInfo
 
 # Local stacks take the driver's own passphrase file unless the environment names one: say so,
@@ -34,14 +36,6 @@ _LOCAL_SECRETS_ADVICE = (
     "it: unset them, or set them to this stack's passphrase"
 )
 FULL_OUTPUT_HINT = "set SPROCKET_ENGINE_OUTPUT=1 and run it again for the engine's full output"
-
-
-class NoSuchStack(DriverError):
-    """The stack has never been deployed on this backend (it has no checkpoint)."""
-
-
-class PlanChanged(GateBlocked):
-    """The program now plans steps the approved preview did not show."""
 
 
 _MISSING_CONFIG = re.compile(r"Missing required configuration variable '([^']+)'")
@@ -64,14 +58,13 @@ def classify(
     if locked or _LOCKED.search(text):
         return StackLocked(
             f"stack {info.name} is locked by another update",
-            f"wait for it, or `python -m automation unlock {layer} --env {info.env.value}` "
-            "if it is stale",
+            f"wait for it, or {driver_command(info.env, 'unlock', layer)} if it is stale",
         )
     if "no stack named" in lowered:
         return NoSuchStack(
             f"stack {info.name} does not exist on this backend",
-            f"deploy it first (`python -m automation deploy {layer}`), or restore it from a "
-            f"backup (`python -m automation restore {layer} --from ID`)",
+            f"deploy it first ({driver_command(info.env, 'deploy', layer)}), or restore it from "
+            f"a backup ({driver_command(info.env, 'restore', layer, '--from', 'ID')})",
         )
     if "passphrase" in lowered and ("incorrect" in lowered or "decrypt" in lowered):
         return CredentialsError(
@@ -90,7 +83,8 @@ def classify(
     if match := _MISSING_TARGET.search(text):
         return BadInput(
             f"--target {match.group(1)} is not a resource of {info.name}",
-            "valid targets are the URNs `python -m automation preview LAYER --json` lists",
+            "valid targets are the URNs "
+            f"{driver_command(info.env, 'preview', layer, '--json')} lists",
         )
     if match := _MISSING_CONFIG.search(text):  # what automation/stack/config_check.py cannot know
         secret = "--secret " if "--secret" in text else ""
@@ -118,8 +112,8 @@ def classify(
         return PendingOperations(
             f"stack {info.name} has pending operations from an interrupted update",
             "run the driver command again: it lists them and names the repair "
-            f"(`python -m automation unlock {layer}`, then "
-            f"`python -m automation refresh {layer} --clear-pending-creates`)",
+            f"({driver_command(info.env, 'unlock', layer)}, then "
+            f"{driver_command(info.env, 'refresh', layer, '--clear-pending-creates')})",
         )
     return DriverError(engine_reason(text) if reason is None else reason, FULL_OUTPUT_HINT)
 

@@ -16,7 +16,6 @@ as Pulumi does; it writes its own salt there (the README says so).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -156,6 +155,7 @@ def _take_tracked_salt(
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}")
-    scratch.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
-    scratch.replace(path)
+    from automation.guard.records import write_atomic
+
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    write_atomic(path, text, mode=0o644)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -97,11 +96,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    from automation.guard.records import write_atomic
+
     with contextlib.suppress(OSError):  # only a cache: a read-only state dir costs speed
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{os.getpid()}")
-        scratch.write_text(json.dumps(data))
-        scratch.replace(path)
+        write_atomic(path, json.dumps(data))
 
 
 def select_stack(
@@ -134,6 +132,22 @@ def select_stack(
     if create:
         return auto.Stack.create_or_select(info.name, workspace)
     return auto.Stack.select(info.name, workspace)
+
+
+def existing_stack(
+    settings: Settings, info: StackInfo, *, program: Callable[[], None] | None = None
+) -> Stack | None:
+    """The stack if it exists on this backend, else None; never creates one.
+
+    The one answer to "does this stack exist?": the only place the Automation API's
+    StackNotFoundError is caught (a caller that needs the stack raises its own NoSuchStack or
+    BadInput with the hint that fits)."""
+    from pulumi.automation import errors as auto_errors
+
+    try:
+        return select_stack(settings, info, program=program, create=False)
+    except auto_errors.StackNotFoundError:
+        return None
 
 
 def _checkpoint_exists(settings: Settings, info: StackInfo) -> bool:

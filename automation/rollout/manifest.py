@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -23,7 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from automation.errors import BadInput, unreadable
+from automation.hints import driver_command
 from sprocket_common.docker_tag import TAG_PATTERN
+from sprocket_common.stack_info import Env
 
 IMAGE_TAG = "sprocket:image_tag"  # the default tag of every app
 IMAGE_TAGS = "sprocket:image_tags"  # object: catalog name -> tag, overriding the default
@@ -171,15 +172,15 @@ def _describe_tags(config: Mapping[str, str | None]) -> str:
 class ReleaseStore:
     """One JSON file per release of one stack."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, *, env: Env) -> None:
+        self.root, self.env = root, env  # env: for the commands its hints name
 
     def save(self, release: Release) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
+        from automation.guard.records import write_atomic
+
         path = self.root / f"{release.id}.json"
-        temp = path.with_suffix(f".tmp-{os.getpid()}")
-        temp.write_text(release.model_dump_json(indent=2) + "\n")
-        temp.replace(path)  # atomic: a reader sees the old record or the new, never half
+        # atomic: a reader sees the old record or the new, never half
+        write_atomic(path, release.model_dump_json(indent=2) + "\n", mode=0o644)
         return path
 
     def all(self) -> list[Release]:
@@ -210,5 +211,5 @@ class ReleaseStore:
         problem = "matches several releases" if matches else "is not a release of this stack"
         raise BadInput(
             f"release {release_id!r} {problem}",
-            f"`python -m automation releases` lists them (latest: {known})",
+            f"{driver_command(self.env, 'releases')} lists them (latest: {known})",
         )

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from automation.rollout.watcher import Clock, WaitTimeout, wait_until
+from automation.waiting import Clock, WaitTimeout, wait_until
 
 # 401 and 403: the route reached an app that wants a login, which is an answer.
 ANSWERED = frozenset({401, 403})

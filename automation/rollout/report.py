@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from automation.exit_codes import ExitCode
+from automation.hints import driver_command
 from automation.render import Result
 from automation.rollout.lint import Violation
 from automation.rollout.manifest import Release
 from automation.rollout.policy import RolloutGate
 from automation.rollout.watcher import Convergence, Phase
+from automation.times import parse_time
 from sprocket_common.stack_info import StackInfo
 
 
@@ -86,7 +88,7 @@ def recovery_timings(first_failure: datetime | None, detected: str, back: str) -
     timings: dict[str, Any] = {"failure_detected": detected, "rolled_back": back}
     if first_failure is not None:
         timings["first_task_failure"] = first_failure.isoformat(timespec="milliseconds")
-        back_at = datetime.fromisoformat(back)
+        back_at = parse_time(back)
         timings["recovery_s"] = round((back_at - first_failure).total_seconds(), 1)
     return timings
 
@@ -128,8 +130,7 @@ _ERRORS = {
     ),
     ExitCode.ROLLBACK_FAILED: (
         "rollout failed and the rollback failed: a person is needed now",
-        "check `docker service ps` for each service; `python -m automation releases` has the "
-        "rollback point",
+        "check `docker service ps` for each service; {releases} has the rollback point",
     ),
     ExitCode.INTERRUPTED: ("interrupted", "the Swarm update continues in the background"),
 }
@@ -137,6 +138,8 @@ _ERRORS = {
 
 def _error(code: ExitCode, release: Release) -> dict[str, str]:
     message, hint = _ERRORS.get(code, ("rollout failed", ""))
+    env = StackInfo.parse(release.stack).env
+    hint = hint.format(releases=driver_command(env, "releases"))
     details = "; ".join(release.messages)
     return {"message": f"{message}: {details}" if details else message, "hint": hint}
 

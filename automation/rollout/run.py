@@ -22,6 +22,7 @@ from automation.docker_client import docker_api
 from automation.errors import BadInput, DriverError
 from automation.exit_codes import ExitCode
 from automation.guard.driver_state import current_host, current_user, driver_dir
+from automation.hints import driver_command
 from automation.render import Result
 from automation.rollout.display import RolloutDisplay
 from automation.rollout.lint import Violation, lint_service
@@ -46,15 +47,11 @@ from automation.rollout.watcher import (
     Phase,
     ServiceWatch,
     Timing,
-    WaitTimeout,
     WatchStopped,
     WatchTarget,
-    daemon_now,
-    first_failure_time,
-    spec_image,
-    strip_digest,
-    wait_until,
 )
+from automation.swarm import daemon_now, first_failure_time, spec_image, strip_digest
+from automation.waiting import WaitTimeout, wait_until
 from sprocket_common.stack_info import StackInfo
 
 if TYPE_CHECKING:
@@ -74,7 +71,7 @@ class RolloutRequest:
 
 
 def release_store(ctx: Context, info: StackInfo) -> ReleaseStore:
-    return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name)
+    return ReleaseStore(driver_dir(ctx.settings) / "releases" / info.name, env=info.env)
 
 
 class Rollout:
@@ -262,17 +259,16 @@ class Rollout:
     # --- steps -----------------------------------------------------------------------------------
 
     def _select_stack(self) -> Stack:
-        from pulumi.automation import errors as auto_errors
+        from automation.errors import NoSuchStack
+        from automation.pulumi.workspace import existing_stack
 
-        from automation.pulumi.workspace import select_stack
-
-        try:
-            return select_stack(self.ctx.settings, self.info, create=False)
-        except auto_errors.StackNotFoundError:
-            raise DriverError(
+        stack = existing_stack(self.ctx.settings, self.info)
+        if stack is None:
+            raise NoSuchStack(
                 f"the {self.info.name} stack does not exist yet",
-                "deploy it first: python -m automation deploy platform",
-            ) from None
+                f"deploy it first: {driver_command(self.info.env, 'deploy', 'platform')}",
+            )
+        return stack
 
     def _service_names(self) -> dict[str, str]:
         outputs = self.stack.outputs()

@@ -21,13 +21,25 @@ healthy".
 from __future__ import annotations
 
 import math
-import re
-import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
+
+from automation.swarm import (
+    TERMINAL_DESIRED,
+    Nodes,
+    active_nodes,
+    created_since,
+    desired_tasks,
+    is_service,
+    running_tasks,
+    spec_image,
+    strip_digest,
+    task_errors,
+)
+from automation.waiting import Clock, WaitTimeout, wait_until
 
 NANO = 1_000_000_000
 
@@ -39,31 +51,6 @@ DEFAULT_MONITOR_S = 5.0
 # Scheduling, image pulls and the engine's own latency, on top of the computed worst case.
 GRACE_S = 30.0
 
-# docker/cli's numberedStates: the order a task moves through.
-TASK_STATE_ORDER = {
-    state: rank
-    for rank, state in enumerate(
-        (
-            "new",
-            "allocated",
-            "pending",
-            "assigned",
-            "accepted",
-            "preparing",
-            "ready",
-            "starting",
-            "running",
-            "complete",
-            "shutdown",
-            "failed",
-            "rejected",
-            "remove",
-            "orphaned",
-        ),
-        start=1,
-    )
-}
-TERMINAL_DESIRED = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
 FAILED_UPDATE_STATES = {
     "paused": "the update paused",
     "rollback_started": "Swarm started rolling the service back",
@@ -114,9 +101,6 @@ class Convergence:
         return f"{text} ({self.message})" if self.message else text
 
 
-Nodes = Collection[str] | Mapping[str, Mapping[str, Any]]  # IDs, or ID -> `docker node inspect`
-
-
 def assess(
     service: Mapping[str, Any],
     tasks: Sequence[Mapping[str, Any]],
@@ -136,8 +120,8 @@ def assess(
     update_state = status.get("State") or None
     recent = created_since(tasks, since)
     errors = task_errors(recent)
-    desired = _desired_tasks(spec, active_nodes)
-    running = _running(tasks, active_nodes, spec)
+    desired = desired_tasks(spec, active_nodes)
+    running = running_tasks(tasks, active_nodes, spec)
     if update_state in FAILED_UPDATE_STATES:
         swarm_says = status.get("Message", "")
         message = FAILED_UPDATE_STATES[update_state] + (f": {swarm_says}" if swarm_says else "")
@@ -169,7 +153,7 @@ def _stall(
         return "unschedulable", f"the scheduler cannot place a task: {unplaced[0]}{where}"
     # A service's task that completes (exit 0) is as dead as a failed one: under the house
     # `on-failure` policy Swarm does not restart it (a job's completion is its success).
-    ended = {"failed", "rejected"} | ({"complete"} if _is_service(spec) else set())
+    ended = {"failed", "rejected"} | ({"complete"} if is_service(spec) else set())
     failed = [t for t in recent if t.get("Status", {}).get("State") in ended]
     if failed and not live:
         policy = spec.get("TaskTemplate", {}).get("RestartPolicy") or {}
@@ -180,183 +164,6 @@ def _stall(
             f"(restart policy: {policy.get('Condition', 'any')}{attempts})"
         )
     return "", ""
-
-
-def _is_service(spec: Mapping[str, Any]) -> bool:
-    """A long-running service (replicated or global), not a job that is meant to complete."""
-    mode = spec.get("Mode", {})
-    return "Replicated" in mode or "Global" in mode or not mode
-
-
-def created_since(
-    tasks: Sequence[Mapping[str, Any]], since: datetime | None
-) -> list[Mapping[str, Any]]:
-    """The tasks Swarm created at or after ``since`` (all of them without it)."""
-    if since is None:
-        return list(tasks)
-    return [t for t in tasks if t.get("CreatedAt") and parse_docker_time(t["CreatedAt"]) >= since]
-
-
-def _desired_tasks(spec: Mapping[str, Any], active_nodes: Nodes) -> int:
-    mode = spec.get("Mode", {})
-    if "Global" in mode:
-        return len(eligible_nodes(spec, active_nodes))
-    return int(mode.get("Replicated", {}).get("Replicas", 1))
-
-
-def eligible_nodes(spec: Mapping[str, Any], nodes: Nodes) -> list[str]:
-    """The nodes a global service runs a task on: available (not drained or paused) and meeting
-    its placement constraints. Nodes given as bare IDs all count."""
-    if not isinstance(nodes, Mapping):
-        return list(nodes)
-    constraints = spec.get("TaskTemplate", {}).get("Placement", {}).get("Constraints") or []
-    return [
-        node_id
-        for node_id, node in nodes.items()
-        if node.get("Spec", {}).get("Availability", "active") == "active"
-        and all(constraint_holds(c, node) for c in constraints)
-    ]
-
-
-_CONSTRAINT = re.compile(r"^\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*$")
-
-
-def constraint_holds(constraint: str, node: Mapping[str, Any]) -> bool:
-    """Whether ``node`` (``docker node inspect``) meets one placement constraint, for the
-    attributes docker's documentation lists (docs.docker.com, `docker service create
-    --constraint`); an attribute it does not know counts as met, so a count is never too low."""
-    match = _CONSTRAINT.match(constraint)
-    if not match:
-        return True
-    key, operator, wanted = match.groups()
-    actual = _node_attribute(key, node)
-    if actual is None and not key.startswith(("node.labels.", "engine.labels.")):
-        return True
-    equal = actual is not None and actual.lower() == wanted.lower()
-    return equal if operator == "==" else not equal
-
-
-def _node_attribute(key: str, node: Mapping[str, Any]) -> str | None:
-    description, spec = node.get("Description", {}), node.get("Spec", {})
-    fixed: dict[str, str | None] = {
-        "node.id": node.get("ID"),
-        "node.hostname": description.get("Hostname"),
-        "node.role": spec.get("Role"),
-        "node.platform.os": description.get("Platform", {}).get("OS"),
-        "node.platform.arch": description.get("Platform", {}).get("Architecture"),
-    }
-    if key in fixed:
-        return fixed[key]
-    for prefix, labels in (
-        ("node.labels.", spec.get("Labels") or {}),
-        ("engine.labels.", description.get("Engine", {}).get("Labels") or {}),
-    ):
-        if key.startswith(prefix):
-            value = labels.get(key.removeprefix(prefix))
-            return None if value is None else str(value)
-    return None
-
-
-def _running(
-    tasks: Sequence[Mapping[str, Any]], active_nodes: Nodes, spec: Mapping[str, Any]
-) -> int:
-    if "Global" in spec.get("Mode", {}):
-        chosen = _pick_per_key(tasks, active_nodes, key=lambda task: task.get("NodeID", ""))
-    else:
-        replicas = _desired_tasks(spec, active_nodes)
-        chosen = {
-            slot: task
-            for slot, task in _pick_per_key(
-                tasks, active_nodes, key=lambda task: int(task.get("Slot", 0))
-            ).items()
-            if int(slot) <= replicas  # a scale-down leaves higher slots behind
-        }
-    return sum(
-        1
-        for task in chosen.values()
-        if task.get("DesiredState") not in TERMINAL_DESIRED
-        and task.get("Status", {}).get("State") == "running"
-    )
-
-
-def _pick_per_key(
-    tasks: Sequence[Mapping[str, Any]],
-    active_nodes: Nodes,
-    key: Callable[[Mapping[str, Any]], Any],
-) -> dict[Any, Mapping[str, Any]]:
-    """One task per slot (or node): the lowest desired state, then the lowest observed state."""
-    chosen: dict[Any, Mapping[str, Any]] = {}
-    for task in tasks:
-        desired = TASK_STATE_ORDER.get(task.get("DesiredState", ""), 0)
-        observed = TASK_STATE_ORDER.get(task.get("Status", {}).get("State", ""), 0)
-        if not desired or not observed:
-            continue
-        node = task.get("NodeID", "")
-        if node and node not in active_nodes:
-            continue  # a Down node's tasks are not coming back
-        existing = chosen.get(key(task))
-        if existing is not None:
-            old_desired = TASK_STATE_ORDER.get(existing.get("DesiredState", ""), 0)
-            old_observed = TASK_STATE_ORDER.get(existing.get("Status", {}).get("State", ""), 0)
-            if (old_desired, old_observed) <= (desired, observed):
-                continue
-        chosen[key(task)] = task
-    return chosen
-
-
-def task_errors(tasks: Sequence[Mapping[str, Any]], limit: int = 5) -> tuple[str, ...]:
-    """Distinct task error messages, newest first, e.g. "task: non-zero exit (1)"."""
-    failed = [
-        task
-        for task in tasks
-        if task.get("Status", {}).get("Err") or task.get("Status", {}).get("State") == "failed"
-    ]
-    failed.sort(key=lambda task: task.get("Status", {}).get("Timestamp", ""), reverse=True)
-    messages: list[str] = []
-    for task in failed:
-        status = task.get("Status", {})
-        text = status.get("Err") or status.get("Message") or status.get("State", "")
-        if text and text not in messages:
-            messages.append(text)
-    return tuple(messages[:limit])
-
-
-def first_failure_time(
-    tasks: Sequence[Mapping[str, Any]], since: datetime | None = None
-) -> datetime | None:
-    """When the earliest task of these created at or after ``since`` failed (its status
-    timestamp), if any did; a failure of an earlier change with the same image does not count."""
-    times = [
-        parse_docker_time(task["Status"]["Timestamp"])
-        for task in created_since(tasks, since)
-        if task.get("Status", {}).get("State") in ("failed", "rejected")
-        and task.get("Status", {}).get("Timestamp")
-    ]
-    return min(times) if times else None
-
-
-def parse_docker_time(text: str) -> datetime:
-    """Docker's RFC 3339 times carry nanoseconds, which datetime cannot: keep microseconds, and
-    the offset (``Z`` for task times; ``docker info``'s SystemTime is in the daemon's zone)."""
-    match = _DOCKER_TIME.match(text.strip())
-    if not match:
-        raise ValueError(f"not an RFC 3339 time from Docker: {text!r}")
-    head, frac, zone = match.groups()
-    micro = (frac or "").ljust(6, "0")[:6]
-    return datetime.fromisoformat(f"{head}.{micro}{'+00:00' if zone in ('Z', 'z') else zone}")
-
-
-_DOCKER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|z|[+-]\d\d:\d\d)$")
-
-
-def spec_image(spec: Mapping[str, Any]) -> str:
-    image: str = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Image", "")
-    return image
-
-
-def strip_digest(image: str) -> str:
-    """Swarm appends @sha256:... when it can resolve a digest; compare without it."""
-    return image.split("@sha256:")[0]
 
 
 # --- how long to wait ---------------------------------------------------------------------------
@@ -409,51 +216,12 @@ class Timing:
 
 # --- the bounded wait ---------------------------------------------------------------------------
 
-T = TypeVar("T")
-
 
 class WatchStopped(Exception):
     """The watch was asked to stop (Ctrl-C); the update goes on in Swarm. ``partial``: what the
     caller had seen by then (convergence.watch puts its per-service results there)."""
 
     partial: Any = None
-
-
-class WaitTimeout(Exception):
-    def __init__(self, what: str, timeout_s: float, last: object) -> None:
-        super().__init__(f"gave up after {timeout_s:.0f}s waiting for {what}; last seen: {last}")
-        self.what, self.timeout_s, self.last = what, timeout_s, last
-
-
-@dataclass
-class Clock:
-    """Time for the loops, replaceable in tests."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-def wait_until(
-    probe: Callable[[], tuple[T | None, object]],
-    *,
-    what: str,
-    timeout_s: float,
-    interval_s: float = 0.5,
-    clock: Clock | None = None,
-) -> T:
-    """Call ``probe`` until it returns a value; it returns (value or None, what it saw).
-
-    Raises WaitTimeout naming what it waited for and the last thing it saw.
-    """
-    clock = clock or Clock()
-    deadline = clock.now() + timeout_s
-    while True:
-        value, seen = probe()
-        if value is not None:
-            return value
-        if clock.now() >= deadline:
-            raise WaitTimeout(what, timeout_s, seen)
-        clock.sleep(interval_s)
 
 
 # --- the loop over several services -------------------------------------------------------------
@@ -617,16 +385,3 @@ class ServiceWatch:
 def _timed_out(last: Convergence, timeout_s: float) -> Convergence:
     why = f"no convergence within {timeout_s:.0f}s" + (f" ({last.message})" if last.message else "")
     return replace(last, phase=Phase.FAILED, message=why)
-
-
-def daemon_now(api: Any) -> datetime:
-    """The Docker daemon's current time (``docker info``'s SystemTime): tasks' CreatedAt are on
-    its clock, which may differ from this machine's when the manager is remote."""
-    return parse_docker_time(str(api.info()["SystemTime"]))
-
-
-def active_nodes(api: Any) -> dict[str, Mapping[str, Any]]:
-    """The nodes that are not Down (their tasks can still run), by ID, with their inspect data."""
-    return {
-        node["ID"]: node for node in api.nodes() if node.get("Status", {}).get("State") != "down"
-    }

@@ -1,6 +1,8 @@
 """The rotation journal: where a rotation stands, so a killed one is finished by the next run.
 
-One JSON file per rotation kind and target under `<state_dir>/rotation/`. It holds names and
+One JSON file per rotation kind and target under the driver's `rotation/` records folder, beside
+the backend and the stack locks (guard/records.py): a rotation killed on one ops host is found
+and finished from another that shares the backend. It holds names and
 steps only, never a value: until the new value is in the stack's config (`stored`) it exists
 nowhere else, so an interrupted rotation before that step is rolled back; from `stored` on the
 stack holds it, and the next run completes the rotation from there. A damaged file is named
@@ -15,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from automation.guard.records import records_dir, write_atomic
 from automation.settings import Settings
 
 # In order. A journal at PREPARED is rolled back; at STORED or later it is completed.
@@ -42,12 +45,19 @@ class Entry:
 
 
 def path(settings: Settings, kind: str, target: str) -> Path:
+    return records_dir(settings, "rotation") / f"{kind}-{target}.json"
+
+
+def _per_machine_path(settings: Settings, kind: str, target: str) -> Path:
+    """Where a driver before the shared records folder kept the journal (still read)."""
     return settings.state_dir / "rotation" / f"{kind}-{target}.json"
 
 
 def read(settings: Settings, kind: str, target: str) -> Entry | None:
     """The unfinished rotation of this kind and target, if any."""
     file = path(settings, kind, target)
+    if not file.exists():
+        file = _per_machine_path(settings, kind, target)
     if not file.exists():
         return None
     try:
@@ -62,13 +72,10 @@ def read(settings: Settings, kind: str, target: str) -> Entry | None:
 
 def write(settings: Settings, entry: Entry) -> None:
     """Atomically: a kill mid-write leaves the previous step, never half a file."""
-    file = path(settings, entry.kind, entry.target)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    scratch = file.with_name(f".{file.name}.{os.getpid()}")
-    scratch.write_text(json.dumps(asdict(entry), indent=2))
-    scratch.chmod(0o600)
-    scratch.replace(file)
+    write_atomic(path(settings, entry.kind, entry.target), json.dumps(asdict(entry), indent=2))
+    _per_machine_path(settings, entry.kind, entry.target).unlink(missing_ok=True)
 
 
 def clear(settings: Settings, entry: Entry) -> None:
     path(settings, entry.kind, entry.target).unlink(missing_ok=True)
+    _per_machine_path(settings, entry.kind, entry.target).unlink(missing_ok=True)

@@ -21,16 +21,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from automation.errors import DriverError
-from automation.exit_codes import ExitCode
+from automation.errors import DatabaseError
 from sprocket_common.rotation import SECOND_LOGIN_SUFFIX
-
-
-class DatabaseError(DriverError):
-    """The admin connection failed or refused a statement (the message never holds a value)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message, hint, code=ExitCode.ERROR)
 
 
 def _connect(**overrides: Any) -> Any:

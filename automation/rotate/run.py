@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automation.context import Context
-from automation.errors import DriverError
+from automation.errors import DriverError, RotationRefused, RotationRolledBack
 from automation.exit_codes import ExitCode
 from automation.guard import audit
 from automation.guard.lock import stack_lock
+from automation.hints import driver_command
 from automation.rotate import journal, stacks
 from automation.rotate.journal import PREPARED, ROLLED, STORED, Entry
 from sprocket_common.stack_info import Layer
@@ -71,14 +72,6 @@ class Credential(Protocol):
     def retire(self, ref: str) -> None: ...
 
 
-class RotationRefused(DriverError):
-    code = ExitCode.CREDENTIALS
-
-
-class RotationRolledBack(DriverError):
-    code = ExitCode.ROLLED_BACK
-
-
 def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
     """The dry run: the consumers each stack would roll, the stacks not deployed here (nothing
     to roll there), and any unfinished rotation. BadInput for a target --apply would refuse."""
@@ -88,7 +81,7 @@ def plan(ctx: Context, cred: Credential) -> dict[str, Any]:
     for layer in cred.roll_layers:
         info = ctx.stack(layer)
         stack = stacks.existing(ctx, info)
-        consumers[info.name] = stacks.consumers(stack, cred.mounts) if stack else []
+        consumers[info.name] = stacks.consumers(ctx, info, cred.mounts) if stack else []
         if stack is None:
             not_deployed.append(info.name)
     pending = journal.read(ctx.settings, cred.kind, cred.target)
@@ -148,7 +141,7 @@ def _store_stack(ctx: Context, cred: Credential) -> Any:
     if stack is None:
         raise RotationRefused(
             f"{info.name} was never deployed here: there is no stack secret to rotate",
-            f"deploy it first: `python -m automation deploy {info.layer.value}`",
+            f"deploy it first: {driver_command(info.env, 'deploy', info.layer.value)}",
         )
     return stack
 
@@ -205,7 +198,7 @@ def _roll_all(ctx: Context, cred: Credential) -> dict[str, list[str]]:
         code = stacks.roll(ctx, info, cred.mounts)
         if code != ExitCode.OK:
             raise DriverError(f"{info.name}: the consumers did not roll ({code.name})", code=code)
-        rolled[info.name] = stacks.consumers(stack, cred.mounts)
+        rolled[info.name] = stacks.consumers(ctx, info, cred.mounts)
     return rolled
 
 

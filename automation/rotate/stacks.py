@@ -26,34 +26,48 @@ def existing(ctx: Context, info: StackInfo) -> Any | None:
 
     For config, outputs and state only: the layer's program is not loaded (the roll's deploy
     selects the stack again with it)."""
-    from pulumi.automation import errors as auto_errors
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, program=_no_program, create=False)
-    except auto_errors.StackNotFoundError:
-        return None
+    return existing_stack(ctx.settings, info, program=_no_program)
 
 
-def consumers(stack: Any, mounts: tuple[str, ...]) -> list[str]:
-    """Swarm service names in the stack's state that mount one of `mounts`' secrets."""
-    resources = stack.export_stack().deployment.get("resources") or []
-    secret_ids = {
-        str(res.get("id"))
+def consumers(ctx: Context, info: StackInfo, mounts: tuple[str, ...]) -> list[str]:
+    """Swarm service names in the stack's state that mount one of `mounts`' secrets.
+
+    Read from the ciphertext `stack export` (as every other state reader): a rotation needs
+    only types, URNs, ids and dependencies, never the plaintext state with the secret it
+    rotates. A service mounts a secret when its state depends on the secret's URN (the house
+    SwarmService passes the secret's id into the task spec) or names its id in the spec."""
+    from automation.pulumi.cli import run_pulumi_json
+
+    exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
+    resources = (exported.get("deployment") or {}).get("resources") or []
+    secrets = [
+        res
         for res in resources
         if res.get("type") == SECRET_TYPE
         and any(str(res.get("urn", "")).endswith(f"-{mount}") for mount in mounts)
-    }
+    ]
+    secret_ids = {str(res.get("id")) for res in secrets}
+    secret_urns = {str(res.get("urn")) for res in secrets}
     found = []
     for res in resources:
         if res.get("type") != SERVICE_TYPE:
             continue
         outputs = res.get("outputs") or {}
-        spec = (outputs.get("taskSpec") or {}).get("containerSpec") or {}
-        if any(str(s.get("secretId")) in secret_ids for s in spec.get("secrets") or []):
-            found.append(str(outputs.get("name") or res.get("urn", "").rsplit("::", 1)[-1]))
+        spec = _plain(_plain(outputs.get("taskSpec")).get("containerSpec"))
+        mounted = {str(s.get("secretId")) for s in spec.get("secrets") or [] if isinstance(s, dict)}
+        if secret_urns & set(res.get("dependencies") or []) or secret_ids & mounted:
+            name = outputs.get("name")
+            found.append(
+                name if isinstance(name, str) else str(res.get("urn", "")).rsplit("::", 1)[-1]
+            )
     return sorted(found)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A mapping from the export, or {} for what it holds encrypted (a secret-wrapped value)."""
+    return value if isinstance(value, dict) and "ciphertext" not in value else {}
 
 
 def roll(ctx: Context, info: StackInfo, mounts: tuple[str, ...]) -> ExitCode:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from automation.sla.period import Period
+from automation.times import parse_time
 
 HEALTHY, UNHEALTHY, START = "HEALTHY", "UNHEALTHY", "START"
 
@@ -93,26 +94,15 @@ class ServiceSla:
         }
 
 
-def parse_time(text: str) -> datetime:
-    """Gatus's RFC 3339 timestamps (nanoseconds and offsets included) as aware UTC."""
-    text = text.strip().replace("Z", "+00:00")
-    main, _, rest = text.partition(".")
-    if rest:  # keep at most microseconds: fromisoformat refuses nanoseconds
-        digits = "".join(c for c in rest if c.isdigit())
-        offset = rest[len(digits) :]
-        text = f"{main}.{digits[:6]}{offset}"
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def endpoint_sla(
     status: dict[str, Any], period: Period, target_pct: float, now: datetime
 ) -> ServiceSla:
     """The SLA figures of one endpoint from its statuses answer (name, group, key, events)."""
     events = sorted(
-        ((parse_time(e["timestamp"]), str(e["type"]).upper()) for e in status.get("events") or []),
+        (
+            (parse_time(e["timestamp"]).astimezone(UTC), str(e["type"]).upper())
+            for e in status.get("events") or []
+        ),
         key=lambda item: item[0],
     )
     horizon = min(period.end, now)

@@ -23,15 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from automation.rollout.watcher import (
-    Convergence,
-    Phase,
-    ServiceWatch,
-    WatchStopped,
-    WatchTarget,
-    daemon_now,
-)
+from automation.hints import driver_command
+from automation.rollout.watcher import Convergence, Phase, ServiceWatch, WatchStopped, WatchTarget
 from automation.stack.progress import ConvergenceProgress
+from automation.swarm import daemon_now
+from sprocket_common.stack_info import Env
 
 SERVICE_TYPE = "docker:index/service:Service"
 # Engine step ops that give a service a new spec (a replace shows as several steps).
@@ -199,7 +195,7 @@ def _results(
     ]
 
 
-def failure_text(results: list[ServiceResult], layer: str) -> str:
+def failure_text(results: list[ServiceResult], layer: str, *, env: Env) -> str:
     """Per service that did not converge: desired vs running, Swarm's words, and what to do."""
     failed = [r for r in results if not r.converged]
     lines = [f"{len(failed)} of {len(results)} services did not converge:"]
@@ -219,13 +215,13 @@ def failure_text(results: list[ServiceResult], layer: str) -> str:
             lines.append(
                 "      no node can take its task (placement constraints, node labels or "
                 "resources): check `docker node ls` and the constraints `docker service inspect "
-                f"{result.service}` shows, fix them, then `python -m automation deploy {layer}`"
+                f"{result.service}` shows, fix them, then {driver_command(env, 'deploy', layer)}"
             )
         if conv.rolled_back_by_swarm:
             lines.append(
                 "      rolled back by Swarm: the service runs its previous spec, not the one in"
-                f" the state (`python -m automation drift {layer}` shows it); fix the cause,"
-                f" then `python -m automation deploy {layer}`, or return to the last good"
-                f" release: `python -m automation rollback {layer} --last-good`"
+                f" the state ({driver_command(env, 'drift', layer)} shows it); fix the cause,"
+                f" then {driver_command(env, 'deploy', layer)}, or return to the last good"
+                f" release: {driver_command(env, 'rollback', layer, '--last-good')}"
             )
     return "\n".join(lines)

@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from automation.hints import driver_command
+from sprocket_common.stack_info import StackInfo
+
 # Engine step ops that mean the live resource is not what the state says.
 DRIFT_OPS = frozenset({"update", "delete"})
 # Bookkeeping outputs the engine or providers rewrite on every read; not drift.
@@ -80,9 +83,11 @@ def drift_text(data: dict[str, Any]) -> str:
         for item in stack["drifted"]:
             what = "deleted" if item["op"] == "delete" else "changed: " + ", ".join(item["changed"])
             lines.append(f"  {item['urn']}\n    {what}")
-    if any(s["drifted"] for s in data["stacks"]):
+    for stack in (s for s in data["stacks"] if s["drifted"]):
+        info = StackInfo.parse(stack["stack"])
+        env, layer = info.env, info.layer.value
         lines.append(
-            "To accept the live state: `python -m automation refresh LAYER`; "
-            "to restore the declared one: `python -m automation deploy LAYER`."
+            f"{stack['stack']}: to accept the live state: {driver_command(env, 'refresh', layer)}; "
+            f"to restore the declared one: {driver_command(env, 'deploy', layer)}."
         )
     return "\n".join(lines)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from automation.hints import driver_command
 from automation.stack.gate import RETAIN_OP, PlannedChange
 from automation.stack.progress import short_name
+from sprocket_common.stack_info import StackInfo
 
 # How to remove an object the engine retained on purpose, by resource type.
 _REMOVE_COMMANDS = {
@@ -14,7 +16,7 @@ _REMOVE_COMMANDS = {
 }
 
 
-def retained_text(changes: list[PlannedChange]) -> str:
+def retained_text(changes: list[PlannedChange], info: StackInfo) -> str:
     """What a destroy kept on purpose (`retain_on_delete`), by name, with the command to remove
     each; empty when it kept nothing."""
     kept = [c for c in changes if c.op == RETAIN_OP]
@@ -29,7 +31,8 @@ def retained_text(changes: list[PlannedChange]) -> str:
         "  a new deploy makes new credentials (the random passwords lived in this state); data"
         " initialised with the old ones (Postgres roles, RabbitMQ users, the InfluxDB token)"
         " will refuse them: to keep the data, restore the stack's state from a backup"
-        " (`python -m automation restore LAYER --from ID`) before deploying, or remove the volumes"
+        f" ({driver_command(info.env, 'restore', info.layer.value, '--from', 'ID')}) before"
+        " deploying, or remove the volumes"
     )
     return "\n".join(lines)
 

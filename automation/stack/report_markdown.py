@@ -313,19 +313,17 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
     A stack that cannot be read (not created yet, no passphrase) adds nothing: the comment is
     then protected by the preview data holding no values, and by the environment scrub.
     """
-    from pulumi.automation.errors import StackNotFoundError
-
-    from automation.pulumi.workspace import select_stack
+    from automation.pulumi.workspace import existing_stack
     from sprocket_common.stack_info import StackInfo, UnknownNameError
 
     values: list[str] = []
     for name in stack_names:
         try:
             info = StackInfo.parse(name)
-            stack = select_stack(ctx.settings, info, program=_no_program, create=False)
+            stack = existing_stack(ctx.settings, info, program=_no_program)
+            if stack is None:
+                continue  # no stack, no config: nothing of its own to redact
             values.extend(secret_values_from_config(stack.get_all_config()))
-        except StackNotFoundError:
-            continue  # no stack, no config: nothing of its own to redact
         except (UnknownNameError, Exception) as exc:  # best effort: the comment still renders
             print(
                 f"note: {name}: secret config not read for redaction ({type(exc).__name__})",

@@ -23,10 +23,12 @@ from automation.errors import (
     BadInput,
     DriverError,
     Interrupted,
+    PlanChanged,
 )
 from automation.exit_codes import ExitCode
 from automation.guard.operation import Operation, guarded
-from automation.pulumi.errors import PlanChanged, engine_error
+from automation.hints import driver_command
+from automation.pulumi.errors import engine_error
 from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
 from automation.stack.gate import (
@@ -101,6 +103,7 @@ def _services_dict(results: list[ServiceResult]) -> dict[str, Any]:
 class RunOptions:
     policy: GatePolicy = field(default_factory=GatePolicy)
     targets: tuple[str, ...] = ()
+    target_dependents: bool = False  # destroy: also what depends on the targets
     lock_wait_s: float = 0
     refresh: bool = True  # preview and deploy against the live resources
     wait: bool = True  # after an apply, wait for the Swarm services to converge
@@ -163,14 +166,9 @@ def _select(ctx: Context, info: StackInfo) -> Any:
 
 def _existing(ctx: Context, info: StackInfo) -> Any | None:
     """The stack if it was ever deployed here; refresh and destroy never create one."""
-    from pulumi.automation import errors as auto_errors
+    from automation.pulumi.workspace import existing_stack
 
-    from automation.pulumi.workspace import select_stack
-
-    try:
-        return select_stack(ctx.settings, info, create=False)
-    except auto_errors.StackNotFoundError:
-        return None
+    return existing_stack(ctx.settings, info)
 
 
 def gated_preview(
@@ -255,7 +253,16 @@ def _live(ctx: Context) -> bool:
 def deploy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOutcome:
     """Gated preview, confirmation, then `up` bound to the previewed plan, then (unless
     options.wait is off) the wait for every Swarm service to converge; all under guarded()."""
-    with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
+    with guarded(ctx, info, "deploy", wait_s=options.lock_wait_s) as op:
+        return deploy_guarded(ctx, info, options, op)
+
+
+def deploy_guarded(
+    ctx: Context, info: StackInfo, options: RunOptions, op: Operation
+) -> StackOutcome:
+    """deploy_stack's steps inside a guard the caller holds: a verb whose own change and the
+    deploy are one operation (scale: its config edit, then the deploy) writes one record."""
+    with plan_dir() as tmp:
         preflight(ctx, info.layer)
         stack = _select(ctx, info)
         plan_file = tmp / "plan.json"
@@ -341,7 +348,7 @@ def _wait_for_services(
         interrupted = Interrupted(
             f"interrupted while waiting for {info.name}'s services"
             + (": the apply itself finished" if outcome.applied else ""),
-            "Swarm goes on by itself: `python -m automation health` shows where it stands",
+            f"Swarm goes on by itself: {driver_command(info.env, 'health')} shows where it stands",
         )
         # The result still reports the apply and the services' states seen before Ctrl-C.
         outcome.services = getattr(exc, "partial", None)
@@ -352,7 +359,7 @@ def _wait_for_services(
     except docker.errors.DockerException as exc:
         raise DriverError(
             f"lost track of {info.name}'s services on the Docker engine: {exc}",
-            "check the Swarm (`docker service ls`), then `python -m automation health`",
+            f"check the Swarm (`docker service ls`), then {driver_command(info.env, 'health')}",
         ) from exc
     outcome.services = results
     summary = _services_dict(results)  # the audit log keeps the counts and the failures
@@ -360,7 +367,7 @@ def _wait_for_services(
     op.details["services"] = summary
     if any(not r.converged for r in results):
         outcome.status, outcome.exit_code = "not converged", ExitCode.NOT_CONVERGED
-        outcome.message = failure_text(results, info.layer.value)
+        outcome.message = failure_text(results, info.layer.value, env=info.env)
         op.exit_code = ExitCode.NOT_CONVERGED
 
 
@@ -427,18 +434,12 @@ def _unprotected_for_replace(
 
 def _confirm(ctx: Context, outcome: StackOutcome, verb: str) -> None:
     """Show the gated plan and ask; --yes never asks; without a terminal, --yes is required."""
-    if ctx.assume_yes:
-        return
-    if not ctx.interactive:
-        raise BadInput(
-            f"refusing to {verb} {outcome.stack} without confirmation: not on a terminal",
-            "pass --yes to approve the previewed plan non-interactively",
-        )
-    import click
-
-    click.echo(stack_text(outcome.as_dict()), err=True)
-    if not click.confirm(f"{verb} these changes to {outcome.stack}?", default=False, err=True):
-        raise BadInput(f"{verb} of {outcome.stack} declined at the prompt", "nothing was changed")
+    ctx.confirm(
+        f"{verb} these changes to {outcome.stack}?",
+        action=f"{verb} {outcome.stack}",
+        hint="pass --yes to approve the previewed plan non-interactively",
+        show="" if ctx.assume_yes else stack_text(outcome.as_dict()),
+    )
 
 
 def refresh_stack(
@@ -460,7 +461,7 @@ def refresh_stack(
         if stack is None:
             raise BadInput(
                 f"stack {info.name} was never deployed on this backend: nothing to refresh",
-                "check --env and the backend (`python -m automation stacks`)",
+                f"check --env and the backend ({driver_command(info.env, 'stacks')})",
             )
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
@@ -542,7 +543,11 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
         outcome = StackOutcome(info.name)
         try:
             with op.engine_call():
-                stack.preview_destroy(**_engine_output(), on_event=_fan_out(collector, diagnostics))
+                stack.preview_destroy(
+                    **_engine_output(),
+                    on_event=_fan_out(collector, diagnostics),
+                    **_destroy_targets(options),
+                )
         except auto_errors.CommandError as exc:
             if not diagnostics.only_protect_refusals():
                 raise engine_error(exc, info, stack) from exc
@@ -561,11 +566,58 @@ def destroy_stack(ctx: Context, info: StackInfo, options: RunOptions) -> StackOu
                 total = len(outcome.changes)
                 with Progress(info.name, "destroy", total=total) as progress, op.engine_call():
                     stack.destroy(
-                        **_engine_output(), on_event=progress, message=_update_message("destroy")
+                        **_engine_output(),
+                        on_event=progress,
+                        message=_update_message("destroy"),
+                        **_destroy_targets(options),
                     )
             except auto_errors.CommandError as exc:
                 raise engine_error(exc, info, stack) from exc
             reprotect.clear()
         outcome.applied, outcome.status = True, "destroyed"
-        outcome.message = retained_text(outcome.changes)
+        outcome.message = retained_text(outcome.changes, info)
+        return outcome
+
+
+def _destroy_targets(options: RunOptions) -> dict[str, Any]:
+    """The preview and the destroy name the same targets, so the destroy is the judged plan."""
+    if not options.targets:
+        return {}
+    return {"target": list(options.targets), "target_dependents": options.target_dependents or None}
+
+
+def import_resources(
+    ctx: Context, info: StackInfo, resources: dict[str, dict[str, Any]], options: RunOptions
+) -> StackOutcome:
+    """`pulumi import` through the gate, as every other state change: a preview-only import
+    first (the engine reads the live objects; a wrong id fails here, before anything changes),
+    its steps judged and confirmed like any plan, then the import (which changes no live object).
+
+    `resources` maps each URN the import creates to its `pulumi import --file` entry.
+    """
+    import json
+
+    from automation.pulumi.cli import run_pulumi
+
+    with guarded(ctx, info, "import", wait_s=options.lock_wait_s) as op, plan_dir() as tmp:
+        _select(ctx, info)  # a first migration: the stack does not exist yet
+        spec = tmp / "import.json"
+        spec.write_text(json.dumps({"resources": list(resources.values())}))
+        args = ["import", "--file", str(spec), "--generate-code=false", "--protect=false"]
+        with op.engine_call():  # the CLI refuses --yes with --preview-only
+            run_pulumi(ctx.settings, info, [*args, "--preview-only"])
+        outcome = StackOutcome(info.name)
+        changes = [
+            PlannedChange(urn=urn, type=str(r["type"]), op="import", name=str(r.get("name", "")))
+            for urn, r in resources.items()
+        ]
+        blocked = _judge(outcome, changes, options, info)
+        _record(op, outcome)
+        if blocked:
+            op.exit_code = outcome.exit_code
+            return outcome
+        _confirm(ctx, outcome, "import")
+        with op.engine_call():
+            run_pulumi(ctx.settings, info, [*args, "--yes", "--message", _update_message("import")])
+        outcome.applied, outcome.status = True, "applied"
         return outcome

@@ -7,13 +7,9 @@ import importlib
 import os
 
 from automation.context import Context
-from automation.errors import BadInput, DriverError
-from automation.exit_codes import ExitCode
+from automation.errors import BadInput, DriverError, UpstreamOutputsMissing
+from automation.hints import driver_command
 from sprocket_common.stack_info import Layer, layer_package
-
-
-class UpstreamOutputsMissing(DriverError):
-    code = ExitCode.ERROR
 
 
 def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
@@ -27,8 +23,8 @@ def upstream_contract(layer: Layer) -> list[tuple[Layer, tuple[str, ...]]]:
 
 def missing_upstream_outputs(ctx: Context, layer: Layer) -> dict[str, list[str]]:
     """{upstream stack: [missing output keys]}; a stack never deployed misses all of them."""
+    from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
-    from automation.pulumi.errors import NoSuchStack
 
     missing: dict[str, list[str]] = {}
     for upstream, keys in upstream_contract(layer):
@@ -95,5 +91,5 @@ def require_upstream_outputs(ctx: Context, layer: Layer) -> None:
         first = next(iter(missing)).split("-", 1)[1]
         raise UpstreamOutputsMissing(
             f"{layer.value} needs upstream outputs that are missing ({detail})",
-            f"deploy {first} first: `python -m automation deploy {first}`",
+            f"deploy {first} first: {driver_command(ctx.env, 'deploy', first)}",
         )

@@ -674,4 +674,4 @@ def test_restore_from_an_unknown_id_points_at_the_list(
     result = run_cli("restore", "db", "--from", "20261130T131358Z-097341", "--into", "x")
     assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
     assert "no db backup with id '20261130T131358Z-097341'" in result.stderr
-    assert "`python -m automation backup list db`" in result.stderr
+    assert "`python -m automation --env local backup list db`" in result.stderr

@@ -159,7 +159,10 @@ def test_unlock_refuses_a_live_holder_without_force_and_records_the_removal(
     [removed] = check_schema(forced.json())["data"]["removed"]
     assert removed.startswith("driver lock: alice@ops-laptop pid 4242 running `deploy` for 1m3")
     assert read_holder(settings, "local-layer_1") is None
-    [record] = [r for r in audit.read(settings, "local-layer_1") if r["command"] == "unlock"]
+    unlocks = [r for r in audit.read(settings, "local-layer_1") if r["command"] == "unlock"]
+    declined, record = unlocks  # the refusal at the confirmation is recorded too (exit 64)
+    assert (declined["exit_code"], declined["removed"]) == (ExitCode.BAD_INPUT, [])
+    assert record["exit_code"] == ExitCode.OK
     assert record["removed"] == forced.json()["data"]["removed"]
     assert record["forced"] is True  # a holder on another host: removed on the operator's word
     assert run_cli("unlock", "layer_1").stdout.strip() == "local-layer_1: not locked"

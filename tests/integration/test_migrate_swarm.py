@@ -218,7 +218,7 @@ def test_a_volume_in_use_by_a_container_apply_cannot_stop_is_refused(
     assert result.stderr.strip().splitlines() == [
         "error: volume gatus-internal-data-0e04323 is in use by squatter, which the migration "
         "cannot stop (not an old service of the plan); nothing was changed (stop that "
-        "container, then run `migrate apply` again)"
+        "container, then run `python -m automation --env local migrate apply layer_2` again)"
     ]
     _nothing_changed(world)
 

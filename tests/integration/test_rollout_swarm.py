@@ -24,7 +24,7 @@ import pytest
 
 from automation.exit_codes import ExitCode
 from automation.pulumi import workspace
-from automation.rollout.watcher import parse_docker_time
+from automation.swarm import parse_docker_time
 from sprocket_common.stack_info import Env, Layer, StackInfo
 from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
@@ -131,7 +131,7 @@ def running_images(swarm: Any, prefix: str) -> dict[str, set[str]]:
 
 
 def wait_running(swarm: Any, prefix: str, want: dict[str, str], timeout_s: float = 90) -> None:
-    from automation.rollout.watcher import wait_until
+    from automation.waiting import wait_until
 
     def probe() -> tuple[bool | None, object]:
         seen = running_images(swarm, prefix)
@@ -281,7 +281,7 @@ def test_a_rollback_point_that_fails_too_exits_8_for_a_person(
     that fails goes back to that recorded config, which cannot converge either."""
     from pulumi.automation import ConfigValue
 
-    from automation.rollout.watcher import wait_until
+    from automation.waiting import wait_until
 
     stack = platform()
     stack.set_config("sprocket:image_tags", ConfigValue('{"core": "bad"}'))
@@ -380,7 +380,7 @@ def test_rolling_out_before_the_platform_is_deployed_says_so(pulumi_env: Any, ru
     assert result.exit_code == 1
     assert result.stderr == (
         "error: the local-platform stack does not exist yet "
-        "(deploy it first: python -m automation deploy platform)\n"
+        "(deploy it first: `python -m automation --env local deploy platform`)\n"
     )
 
 

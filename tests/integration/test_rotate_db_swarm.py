@@ -184,7 +184,7 @@ def _max_gap_s(server: PgServer, since: str) -> float:
 def _rolling_restart_s(swarm: Any, service: str) -> float:
     """How long one rolling restart took: the newest task's creation to its predecessor's stop
     (start-first: both ran in between)."""
-    from automation.rollout.watcher import parse_docker_time
+    from automation.swarm import parse_docker_time
 
     tasks = sorted(swarm.api.tasks(filters={"service": service}), key=lambda t: t["CreatedAt"])
     new, old = tasks[-1], tasks[-2]

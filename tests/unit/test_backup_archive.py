@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from automation.backup.archive import BackupCorrupt, pack, sha256, unpack
+from automation.backup.archive import pack, sha256, unpack
 from automation.backup.manifest import Manifest, canonical_state, fit_problems
 from automation.backup.secrets_check import (
     SECRET_SIG,
@@ -18,6 +18,7 @@ from automation.backup.secrets_check import (
     count_decrypted_secrets,
     count_secure_config_keys,
 )
+from automation.errors import BackupCorrupt
 
 STACK, PROJECT = "prod-layer_1", "sprocket-infra"
 

@@ -14,6 +14,7 @@ from automation.stack.convergence import (
     failure_text,
     targets,
 )
+from sprocket_common.stack_info import Env
 
 PREFIX = "urn:pulumi:local-platform::sprocket-infra::sprocket:swarm:Service$"
 
@@ -71,6 +72,7 @@ def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> Non
             ServiceResult("local-bot", "urn:bot", "unchanged", ok),
         ],
         "platform",
+        env=Env.PROD,
     )
     assert text.startswith("3 of 4 services did not converge:")
     assert "no node can take its task" in text and "docker service inspect local-elo" in text
@@ -78,5 +80,6 @@ def test_a_failure_names_running_vs_desired_swarm_words_and_what_to_run() -> Non
     assert "task: No such image: app:9" in text
     assert "`docker service update --force local-core` restarts it" in text
     assert "rolled back by Swarm" in text and "drift platform" in text
+    assert "`python -m automation --env prod drift platform`" in text
     assert "local-bot" not in text
     assert ServiceResult("w", "u", "updated", rolled).as_dict()["rolled_back_by_swarm"] is True

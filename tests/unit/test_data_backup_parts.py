@@ -154,7 +154,7 @@ def test_drill_report_into_a_missing_folder_is_refused_before_any_step(
 
 def test_an_interrupted_data_command_still_leaves_its_audit_record(tmp_path: Path) -> None:
     import automation.cli  # noqa: F401  (the commands package is imported through the CLI)
-    from automation.commands.data import audited
+    from automation.commands.data import data_verb
     from automation.context import Context
     from automation.guard.audit import audit_path
     from automation.settings import Settings
@@ -166,9 +166,44 @@ def test_an_interrupted_data_command_still_leaves_its_audit_record(tmp_path: Pat
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        audited(ctx, "restore db", "local-db", interrupted)
+        data_verb(ctx, "restore db", "db", interrupted)
     entry = json.loads(audit_path(ctx.settings).read_text().splitlines()[-1])
     assert (entry["command"], entry["exit_code"]) == ("restore db", 130)
+
+
+@pytest.mark.parametrize(("command", "kind", "layer"), [
+    ("backup db", "db", "layer_2"), ("backup vault", "vault", "layer_1"),
+])  # fmt: skip
+def test_a_data_backup_holds_its_layers_lock_and_its_data_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, kind: str, layer: str
+) -> None:
+    """A rotation of the data's login (it locks the layer) or a restore (the data's lock) cannot
+    run under a backup: both locks are held while the backup runs."""
+    from automation.backup import postgres, vault_storage
+    from automation.guard.lock import read_holder
+    from automation.settings import Settings
+
+    settings = Settings(state_dir=tmp_path, project_dir=tmp_path)
+    held: dict[str, Any] = {}
+
+    class Record:
+        def to_dict(self) -> dict[str, Any]:
+            return {"backup_id": "b1"}
+
+    def take(*_args: Any, **_kwargs: Any) -> Record:
+        for stack in (f"local-{layer}", f"local-{kind}"):
+            holder = read_holder(settings, stack)
+            held[stack] = holder.command if holder else None
+        return Record()
+
+    monkeypatch.setattr(postgres if kind == "db" else vault_storage, "take", take)
+    monkeypatch.setattr("automation.settings.load_settings", lambda: settings)
+    monkeypatch.setattr("automation.notify.notify_result", lambda *_a, **_k: None)
+    from automation.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--json", *command.split()])
+    assert held == {f"local-{layer}": command, f"local-{kind}": command}
 
 
 @pytest.mark.parametrize("name", ["", "x" * 64])

@@ -1,8 +1,12 @@
-"""Every driver command a hint or message names exists, with the options it is given.
+"""Every driver command a hint or message names exists, with the options it is given, and
+carries `--env`.
 
 An operator copies what a hint says. Each `python -m automation ...` in backticks anywhere in the
-driver's source is parsed by the real CLI (click), with placeholders (LAYER, ID, a formatted
-value) filled in; an unknown verb or option fails here instead of at 3 a.m.
+driver's source, and each command built with hints.driver_command, is parsed by the real CLI
+(click), with placeholders (LAYER, ID, a formatted value) filled in; an unknown verb or option
+fails here instead of at 3 a.m. And no printed text names a driver command any other way: a
+command copied from a prod error must not act on local, so every one is made by driver_command,
+which puts `--env` first.
 """
 
 from __future__ import annotations
@@ -43,11 +47,56 @@ def _strings(tree: ast.AST) -> list[str]:
     return [t for t in texts if t]
 
 
+def _made_commands(tree: ast.AST) -> list[str]:
+    """The words of each driver_command(env, WORDS...) call, FORMATTED for a computed one."""
+    made = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or getattr(node.func, "id", None) != "driver_command":
+            continue
+        if any(isinstance(arg, ast.Starred) for arg in node.args):
+            continue  # words computed at run time: covered where they are listed
+        words = [
+            arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else FORMATTED
+            for arg in node.args[1:]
+        ]
+        made.append(" ".join(words))
+    return made
+
+
 def named_commands() -> list[tuple[str, str]]:
     found = []
     for path in sorted(AUTOMATION.rglob("*.py")):
-        for text in _strings(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for text in _strings(tree):
             found += [(path.name, match) for match in COMMAND.findall(text)]
+        found += [(path.name, words) for words in _made_commands(tree)]
+    return found
+
+
+def _printed_strings(tree: ast.AST) -> list[str]:
+    """What the driver can print: its strings (as _strings reads them), less click's --help
+    texts (`help=`), which describe the option rather than name a command to run."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "help":
+                    kw.value = ast.Constant(value="")
+    return _strings(tree)
+
+
+def commands_not_made_by_the_builder() -> list[tuple[str, str]]:
+    """Printed text naming a driver command other than through driver_command: a literal
+    `python -m automation ...`, or a verb with its arguments in backticks (`migrate apply`)."""
+    verbs = "|".join(re.escape(name) for name in cli.commands)
+    bare = re.compile(rf"`((?:{verbs}) [^`]+)`")
+    found = []
+    for path in sorted(AUTOMATION.rglob("*.py")):
+        if path.name in ("hints.py", "local_images.py"):  # the builder; a separate tool's CLI
+            continue
+        for text in _printed_strings(ast.parse(path.read_text())):
+            literal = PROG in text and text != PROG
+            found += [(path.name, text)] if literal else []
+            found += [(path.name, match) for match in bare.findall(text)]
     return found
 
 
@@ -83,6 +132,19 @@ def test_every_named_command_parses(where: str, command: str) -> None:
         parse(_argv(command))
     except click.UsageError as err:
         pytest.fail(f"{where}: `{PROG} {command}`: {err.format_message()}")
+
+
+def test_every_printed_driver_command_is_made_by_the_builder_with_env() -> None:
+    """hints.py's rule, checked on every string the driver can print (37 hints in 15 modules
+    named a command without --env: copied from a prod error, it acted on local)."""
+    assert commands_not_made_by_the_builder() == []
+
+
+def test_the_builder_scan_finds_a_literal_command() -> None:
+    tree = ast.parse('raise X("m", "run `python -m automation deploy layer_1` or `backup db x`")')
+    [text] = [t for t in _printed_strings(tree) if "deploy" in t]
+    assert PROG in text
+    assert re.findall(r"`((?:backup) [^`]+)`", text) == ["backup db x"]
 
 
 def test_a_made_command_carries_env_and_yes() -> None:

@@ -22,6 +22,7 @@ from automation.rollout.manifest import (
     new_release_id,
     spec_hash,
 )
+from sprocket_common.stack_info import Env
 
 CURRENT = {
     IMAGE_TAG: "1",
@@ -82,7 +83,7 @@ def release(release_id: str) -> Release:
 def test_the_store_keeps_every_release_in_time_order_and_finds_them_by_prefix(
     tmp_path: Path,
 ) -> None:
-    store = ReleaseStore(tmp_path / "releases")
+    store = ReleaseStore(tmp_path / "releases", env=Env.LOCAL)
     first, second = release("20261128T100000Z-aaaa"), release("20261128T110000Z-bbbb")
     store.save(second)
     store.save(first)

@@ -11,17 +11,9 @@ from typing import Any
 import pytest
 from waiting import FakeClock
 
-from automation.rollout.watcher import (
-    NANO,
-    Phase,
-    Timing,
-    WaitTimeout,
-    assess,
-    first_failure_time,
-    parse_docker_time,
-    task_errors,
-    wait_until,
-)
+from automation.rollout.watcher import NANO, Phase, Timing, assess
+from automation.swarm import first_failure_time, parse_docker_time, task_errors
+from automation.waiting import WaitTimeout, wait_until
 
 NODES = {"node-a", "node-b"}
 
@@ -313,7 +305,7 @@ def test_failures_of_tasks_made_before_the_change_do_not_count() -> None:
 
 
 def test_a_global_service_counts_only_available_nodes_meeting_its_constraints() -> None:
-    from automation.rollout.watcher import constraint_holds
+    from automation.swarm import constraint_holds
 
     nodes = {
         "m": {"ID": "m", "Spec": {"Role": "manager", "Labels": {"zone": "a"}}},

@@ -191,17 +191,59 @@ class _DeployedLayer2:
         return {"app_db_user": _Output(self.user), "app_db_password": _Output(CANARY)}
 
     def export_stack(self) -> Any:
-        return type("Deployment", (), {"deployment": {"resources": []}})()
+        raise AssertionError("export_stack() is `stack export --show-secrets`: plaintext state")
 
 
 @pytest.fixture
 def only_layer_2_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automation.pulumi import cli
     from automation.rotate import stacks
 
     def existing(ctx: Context, info: Any) -> Any:
         return _DeployedLayer2() if info.layer == Layer.LAYER_2 else None
 
     monkeypatch.setattr(stacks, "existing", existing)
+    monkeypatch.setattr(cli, "run_pulumi_json", lambda *_a, **_k: {"deployment": {}})
+
+
+_ENCRYPTED = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+              "ciphertext": "v1:abc"}  # fmt: skip
+
+
+def test_consumers_are_read_from_the_ciphertext_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service whose task spec the state holds encrypted is still found, by its dependency on
+    the rotated secret; nothing asks for the plaintext state (`export_stack()`)."""
+    from automation.pulumi import cli
+    from automation.rotate import stacks
+
+    prefix = "urn:pulumi:local-layer_2::sprocket-infra::"
+    secret_urn = f"{prefix}docker:index/secret:Secret::api-pg-app-password"
+    export = {"deployment": {"resources": [
+        {"urn": secret_urn, "type": stacks.SECRET_TYPE, "id": "sec1"},
+        {"urn": f"{prefix}docker:index/secret:Secret::api-other", "type": stacks.SECRET_TYPE,
+         "id": "sec2"},
+        {"urn": f"{prefix}docker:index/service:Service::api", "type": stacks.SERVICE_TYPE,
+         "dependencies": [secret_urn], "outputs": {"name": "sprocket-api", "taskSpec": _ENCRYPTED}},
+        {"urn": f"{prefix}docker:index/service:Service::web", "type": stacks.SERVICE_TYPE,
+         "outputs": {"name": "web", "taskSpec": {"containerSpec": {"secrets": [
+             {"secretId": "sec1"}]}}}},
+        {"urn": f"{prefix}docker:index/service:Service::cron", "type": stacks.SERVICE_TYPE,
+         "outputs": {"name": "cron", "taskSpec": {"containerSpec": {"secrets": [
+             {"secretId": "sec2"}]}}}},
+    ]}}  # fmt: skip
+    asked: list[list[str]] = []
+
+    def run_pulumi_json(_settings: Any, _info: Any, args: list[str], **_k: Any) -> Any:
+        asked.append(args)
+        return export
+
+    monkeypatch.setattr(cli, "run_pulumi_json", run_pulumi_json)
+    ctx = _ctx(tmp_path)
+    found = stacks.consumers(ctx, ctx.stack(Layer.LAYER_2), ("pg-app-password",))
+    assert found == ["sprocket-api", "web"]
+    assert asked == [["stack", "export"]]  # no --show-secrets
 
 
 def test_the_dry_run_refuses_a_user_the_apply_would_refuse(

@@ -1,10 +1,11 @@
-"""Read Gatus's history over its HTTP API (Gatus v5, api/endpoint_status.go).
+"""The driver's one Gatus client: its HTTP API (Gatus v5, api/endpoint_status.go), read by
+`health` (each endpoint's newest result) and `report sla` (each endpoint's events).
 
 - `GET /api/v1/endpoints/statuses`: every endpoint (name, group, key) with its latest
   results; `page`/`pageSize` page the results, not the endpoints; no events.
 - `GET /api/v1/endpoints/{key}/statuses`: one endpoint with every event Gatus kept
   (START / HEALTHY / UNHEALTHY; at most `maximum-number-of-events`, 50 by default).
-Only the events are needed, so both ask for one result per endpoint.
+`report sla` needs only the events, so it asks for one result per endpoint.
 """
 
 from __future__ import annotations
@@ -17,15 +18,32 @@ TIMEOUT_S = 10
 ONE_RESULT = {"page": 1, "pageSize": 1}
 
 
-def _get(session: requests.Session, url: str) -> Any:
-    answer = session.get(url, params=ONE_RESULT, timeout=TIMEOUT_S)
+def _get(
+    session: requests.Session | None,
+    url: str,
+    *,
+    params: dict[str, int] | None = ONE_RESULT,
+    timeout: float = TIMEOUT_S,
+) -> Any:
+    answer = (session or requests).get(url, params=params, timeout=timeout)
     answer.raise_for_status()
     return answer.json()
 
 
-def endpoint_list(base_url: str, session: requests.Session) -> list[dict[str, Any]]:
-    """Every endpoint Gatus watches."""
-    endpoints = _get(session, f"{base_url.rstrip('/')}/api/v1/endpoints/statuses")
+def endpoint_list(
+    base_url: str,
+    session: requests.Session | None = None,
+    *,
+    all_results: bool = False,
+    timeout: float = TIMEOUT_S,
+) -> list[dict[str, Any]]:
+    """Every endpoint Gatus watches, with its newest result (all it keeps with all_results)."""
+    endpoints = _get(
+        session,
+        f"{base_url.rstrip('/')}/api/v1/endpoints/statuses",
+        params=None if all_results else ONE_RESULT,
+        timeout=timeout,
+    )
     if not isinstance(endpoints, list):
         raise ValueError("endpoints/statuses did not answer a list")
     return endpoints

@@ -1,0 +1,85 @@
+"""Running one verb: the group's options become a Context, errors become one Result, the result is
+rendered and the ops channels notified. The commands import this module, never automation.cli
+(which imports the commands to register them), so every module imports on its own."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+
+from automation.context import Context
+from automation.errors import BadInput, DriverError
+from automation.exit_codes import ExitCode
+from automation.render import Result, emit
+from sprocket_common.stack_info import UnknownNameError, parse_env
+
+
+class GlobalOptions:
+    """The group's options, turned into a Context only when a command runs (settings may fail)."""
+
+    def __init__(self, env_name: str, json_output: bool, assume_yes: bool) -> None:
+        self.env_name, self.json_output, self.assume_yes = env_name, json_output, assume_yes
+
+    def context(self) -> Context:
+        from automation.settings import load_settings
+
+        try:
+            env = parse_env(self.env_name)
+        except UnknownNameError as exc:
+            raise BadInput(str(exc), "pass --env local, --env staging or --env prod") from None
+        return Context(
+            settings=load_settings(),
+            env=env,
+            json_output=self.json_output,
+            assume_yes=self.assume_yes,
+            interactive=sys.stdin.isatty() and not self.assume_yes and not self.json_output,
+        )
+
+
+def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
+    """Run one verb with the shared error handling, render its result, return its exit code."""
+    options = click.get_current_context().find_object(GlobalOptions)
+    assert options is not None, "run_verb is called only under the cli group"
+    try:
+        result = verb(options.context())
+    except DriverError as exc:
+        result = Result(name, exc.code, errors=[{"message": exc.message, "hint": exc.hint}])
+    except KeyboardInterrupt:
+        result = Result(
+            name,
+            ExitCode.INTERRUPTED,
+            errors=[
+                {
+                    "message": "interrupted",
+                    "hint": "stopped at Ctrl-C: nothing after that point ran",
+                }
+            ],
+        )
+    except (click.Abort, click.ClickException):
+        raise  # Ctrl-C at a prompt, usage errors: main() maps them to 130 and 64
+    except Exception as exc:  # a bug: still one result (one JSON document), the trace on stderr
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        result = Result(
+            name,
+            ExitCode.ERROR,
+            errors=[
+                {
+                    "message": f"{name} failed unexpectedly: {type(exc).__name__}: {exc}",
+                    "hint": "this is a driver bug: the traceback is on stderr; please report it",
+                }
+            ],
+        )
+    emit(result, json_output=options.json_output)
+    _notify(name, result, options.env_name)
+    return result.exit_code
+
+
+def _notify(name: str, result: Result, env_name: str) -> None:
+    """The ops channels hear of unattended failures (automation/notify/policy.py says which)."""
+    from automation.notify import notify_result
+
+    notify_result(name, result, env=env_name)
