@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from automation.context import Context
 from automation.errors import (
@@ -62,6 +62,15 @@ def _engine_output() -> dict[str, Any]:
     return options
 
 
+# Every status a stack's outcome can have: the JSON envelope's `stacks[].status`
+# (automation/schema/result.schema.json lists the same; mypy holds every assignment to it).
+StackStatus = Literal[
+    "previewed", "blocked", "unchanged", "applied", "refreshed", "destroyed", "failed", "not run",
+    "not converged", "interrupted",
+]  # fmt: skip
+STACK_STATUSES: tuple[str, ...] = get_args(StackStatus)
+
+
 @dataclass
 class StackOutcome:
     """One stack's part of a preview/deploy/refresh/destroy result (the JSON `stacks` items)."""
@@ -70,7 +79,7 @@ class StackOutcome:
     changes: list[PlannedChange] = field(default_factory=list)
     decision: GateDecision = field(default_factory=lambda: GateDecision(True))
     applied: bool = False
-    status: str = "previewed"
+    status: StackStatus = "previewed"
     message: str = ""
     exit_code: ExitCode = ExitCode.OK
     engine_protected: list[str] = field(default_factory=list)
