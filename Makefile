@@ -52,8 +52,12 @@ tools: setup-dev
 bench: setup-dev
 	@scripts/ensure-docker.sh --test-deps
 	@scripts/install-plugins.sh
-	$(PY) benchmarks/bench_real_stacks.py
-	$(PY) -m pytest benchmarks -q --benchmark-only
+	@figures="$$(mktemp)"; export SPROCKET_BENCH_FIGURES="$$figures"; rc=0; \
+	  for bench in bench_preview bench_real_stacks bench_backup; do \
+	    echo "== benchmarks/$$bench.py"; $(PY) benchmarks/$$bench.py || rc=$$?; \
+	  done; \
+	  echo; echo "== make bench: every figure (median seconds; ratio = driver / plain)"; \
+	  $(PY) benchmarks/figures.py "$$figures"; rm -f "$$figures"; exit $$rc
 
 clean:
 	rm -rf .venv .sprocket .pytest_cache .mypy_cache .ruff_cache

@@ -6,15 +6,18 @@
 
 Targets (issue 6): preview ratio driver/raw <= 1.15; --help under 0.5 s.
 
-Both sides run as fresh processes, as a user would, against the same stack on a private file
-backend, already deployed (the steady state: a preview that finds nothing to do):
-- raw: the `pulumi preview` CLI, serving the program inline over gRPC exactly as the Automation
-  API does (the python language-host plugin, needed for a file-based program, cannot be installed
-  here; an inline program is what the driver runs too);
-- Stack.preview(): the Automation API alone (workspace, stack select, event stream), to show
-  how much of the gap is the API's and how much the driver's;
-- driver: `python -m automation preview layer_1`, the program substituted for the layer's.
-The program: 100 component resources, each with one `pulumi.dynamic` child (200 resources).
+Two like-for-like pairs (issue 33 item 5), each side a fresh process as a user would run it,
+against the same stack on a private file backend, already deployed (the steady state: a preview
+that finds nothing to do):
+- state-only: `python -m automation preview layer_1 --no-refresh` against `pulumi preview`;
+- refreshing: `python -m automation preview layer_1` (it refreshes first, the driver's default)
+  against `pulumi preview --refresh`.
+The plain side is the `pulumi preview` CLI serving the program inline over gRPC exactly as the
+Automation API does (the python language-host plugin, needed for a file-based program, cannot be
+installed here; an inline program is what the driver runs too). `Stack.preview()` (the
+Automation API alone, with and without refresh) shows how much of a gap is the API's and how
+much the driver's. The program: 100 component resources, each with one `pulumi.dynamic` child
+(200 resources). Figures also go to benchmarks/figures.py's table (`make bench`).
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def program() -> None:
 # --- the two sides, each run as its own process -------------------------------------------
 
 
-def run_raw() -> None:
-    """`pulumi preview` with the program served inline, nothing else."""
+def run_raw(*flags: str) -> None:
+    """`pulumi preview [flags]` with the program served inline, nothing else."""
     from concurrent import futures
 
     import grpc
@@ -86,6 +89,7 @@ def run_raw() -> None:
                 f"--client=127.0.0.1:{port}",
                 "--exec-kind",
                 "inline",
+                *flags,
             ],
             cwd=os.environ["SPROCKET_PROJECT_DIR"],
             check=True,
@@ -95,14 +99,15 @@ def run_raw() -> None:
         server.stop(0)
 
 
-def run_api() -> None:
-    """The Automation API's own `Stack.preview()`: what the driver costs on top of it."""
+def run_api(*flags: str) -> None:
+    """The Automation API's own `Stack.preview()` (`refresh` with --refresh): what the driver
+    costs on top of it."""
     from automation.pulumi.workspace import select_stack
     from automation.settings import load_settings
     from sprocket_common.stack_info import Env, Layer, StackInfo
 
     stack = select_stack(load_settings(), StackInfo(Env.LOCAL, Layer.LAYER_1), program=program)
-    stack.preview(color="never")
+    stack.preview(color="never", refresh="--refresh" in flags)
 
 
 def run_driver(*args: str) -> None:
@@ -150,6 +155,43 @@ def _timed(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,)) -> float
     return elapsed
 
 
+PAIRS = {  # case: (driver's preview arguments, the plain CLI's and the API's flags)
+    "state-only": (("preview", "layer_1", "--no-refresh"), ()),
+    "refreshing": (("preview", "layer_1"), ("--refresh",)),
+}
+
+
+def _runs(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
+def _measure(env: dict[str, str], me: str, runs: int) -> None:
+    from figures import Figure, record
+
+    for case, (driver_args, flags) in PAIRS.items():
+        raw, api, driver = [], [], []
+        for _ in range(runs):  # interleaved, so load on the shared CPU hits all alike
+            raw.append(_timed(env, me, "_raw", *flags))
+            api.append(_timed(env, me, "_api", *flags))
+            driver.append(_timed(env, me, "_driver", *driver_args))
+        raw_s, api_s, driver_s = (statistics.median(t) for t in (raw, api, driver))
+        plain = " ".join(["pulumi preview", *flags])
+        print(f"{case}: {plain:26} median {raw_s:6.2f} s  runs {_runs(raw)}")
+        print(f"{case}: {'Stack.preview()':26} median {api_s:6.2f} s  runs {_runs(api)}")
+        print(
+            f"{case}: {'driver ' + ' '.join(driver_args):26} median {driver_s:6.2f} s"
+            f"  runs {_runs(driver)}"
+        )
+        figure = record(
+            Figure("bench_preview", f"200 resources, {case}", driver_s, raw_s, plain, 1.15)
+        )
+        print(
+            f"{case}: ratio driver/Stack.preview() {driver_s / api_s:.3f}"
+            " (the driver's own overhead)"
+        )
+        print(f"{case}: ratio driver/plain {figure.ratio:.3f} (target {figure.verdict()})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -159,36 +201,18 @@ def main() -> None:
         env = _env(Path(tmp))
         print(f"deploying {COMPONENTS * 2} resources to {STACK} ...", flush=True)
         _timed(env, me, "_driver", "--yes", "deploy", "layer_1")
-        raw, api, driver = [], [], []
-        for _ in range(options.runs):  # interleaved, so load on the shared CPU hits all alike
-            raw.append(_timed(env, me, "_raw"))
-            api.append(_timed(env, me, "_api"))
-            driver.append(_timed(env, me, "_driver", "preview", "layer_1"))
+        _measure(env, me, options.runs)
         help_times = [_timed(env, "-m", "automation", "--help") for _ in range(5)]
-    raw_s, driver_s = statistics.median(raw), statistics.median(driver)
-    ratio = driver_s / raw_s
     help_s = statistics.median(help_times)
-
-    def runs(times: list[float]) -> str:
-        return ", ".join(f"{t:.2f}" for t in times)
-
-    def verdict(met: bool) -> str:
-        return "met" if met else "MISSED"
-
-    print(f"raw pulumi preview   median {raw_s:6.2f} s  runs {runs(raw)}")
-    api_s = statistics.median(api)
-    print(f"Stack.preview()      median {api_s:6.2f} s  runs {runs(api)}")
-    print(f"driver preview       median {driver_s:6.2f} s  runs {runs(driver)}")
-    print(f"ratio driver/Stack.preview() {driver_s / api_s:.3f}  (the driver's own overhead)")
-    print(f"ratio driver/raw     {ratio:.3f}  (target <= 1.15: {verdict(ratio <= 1.15)})")
-    print(f"--help start-up      median {help_s:.3f} s  (target < 0.5 s: {verdict(help_s < 0.5)})")
+    verdict = "met" if help_s < 0.5 else "MISSED"
+    print(f"--help start-up      median {help_s:.3f} s  (target < 0.5 s: {verdict})")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_raw":
-        run_raw()
+        run_raw(*sys.argv[2:])
     elif len(sys.argv) > 1 and sys.argv[1] == "_api":
-        run_api()
+        run_api(*sys.argv[2:])
     elif len(sys.argv) > 1 and sys.argv[1] == "_driver":
         run_driver(*sys.argv[2:])
     else:

@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs of each side per layer")
     args = parser.parse_args()
     import docker
+    from figures import Figure, record
     from netns_engine import netns_engine
 
     from automation import local_images
@@ -102,6 +103,8 @@ def main() -> int:
                     plain.append(_timed(plain_argv, env, checkout))
                 d, p = statistics.median(driver), statistics.median(plain)
                 print(f"{layer:9} {kind:10} {d:8.2f} {p:8.2f} {d / p:6.2f}")
+                case = f"{layer} {'state-only' if kind == 'state' else 'refreshing'} preview"
+                record(Figure("bench_real_stacks", case, d, p, " ".join(plain_argv[1:3])))
         client.close()
     return 0
 
