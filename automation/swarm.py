@@ -1,7 +1,7 @@
 """The driver's model of Swarm: tasks, nodes, placement and the N/N rule, read from the Docker API's
 own data (`docker service inspect`, `docker service ps`, `docker node inspect`).
 
-One home for what `deploy`'s convergence watch (rollout/watcher.py), `health`'s replica check
+One home for what `deploy`'s convergence watch (swarm_watch.py), `health`'s replica check
 (health/checks.py), node drains and migrations each need to know about Swarm:
 
 - ``replica_counts(spec, tasks, nodes)``: (running, desired), the N/N rule: a global service

@@ -4,7 +4,7 @@ gives up, says what it waited for and what it saw last.
 ``wait_until(probe, what=..., timeout_s=...)`` calls ``probe()`` until it returns a value;
 ``probe`` returns ``(value or None, what it saw)``. ``Clock`` is time for the loops, replaced in
 tests by one that advances only when the loop sleeps (tests/waiting.py FakeClock). Used by the
-Swarm convergence watch (rollout/watcher.py), the rollout probe, node drains, the migration's
+Swarm convergence watch (swarm_watch.py), the rollout probe, node drains, the migration's
 steps, the stack lock's --lock-wait, and the scratch Vault's start.
 """
 

@@ -3,7 +3,7 @@
 ``plan()`` is pure: from the nodes, the services and the tasks running on the node it lists each
 service that would lose something, with why (``Risk``). ``Drain.run()`` sets the node's
 availability to drain and waits until each displaced service runs its tasks elsewhere, healthy
-(a task with a healthcheck reports running only once healthy: rollout/watcher.py), reporting each
+(a task with a healthcheck reports running only once healthy: swarm_watch.py), reporting each
 move with the time from the drain to the new task running, on the daemon's clock.
 """
 
@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 from automation.cluster.nodes import NodeView
-from automation.rollout.watcher import Phase, assess
 from automation.swarm import (
     TERMINAL_DESIRED,
     active_nodes,
@@ -24,6 +23,7 @@ from automation.swarm import (
     eligible_nodes,
     parse_docker_time,
 )
+from automation.swarm_watch import Phase, assess
 from automation.waiting import Clock, WaitTimeout, wait_until
 
 

@@ -1,5 +1,7 @@
-"""Image-tag rollouts: release records, the pre-rollout lint, the gate policy and the watcher.
+"""Image-tag rollouts: release records, the pre-rollout lint and the gate policy.
 
-The pure parts (``assess``, ``lint_service``, ``evaluate_rollout``, the release store) take data in
+The Swarm update watcher the rollout shares with deploy is automation/swarm_watch.py.
+
+The pure parts (``lint_service``, ``evaluate_rollout``, the release store) take data in
 and return values; the Docker and Pulumi calls live in ``run.py`` and the command module.
 """

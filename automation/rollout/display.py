@@ -11,7 +11,7 @@ import time
 from types import TracebackType
 from typing import Any, TextIO
 
-from automation.rollout.watcher import Convergence, Phase
+from automation.swarm_watch import Convergence, Phase
 
 _STYLE = {
     Phase.CONVERGING: "yellow",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from automation.rollout.watcher import NANO, Timing
+from automation.swarm_watch import NANO, Timing
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from automation.render import Result
 from automation.rollout.lint import Violation
 from automation.rollout.manifest import Release
 from automation.rollout.policy import RolloutGate
-from automation.rollout.watcher import Convergence, Phase
+from automation.swarm_watch import Convergence, Phase
 from automation.times import parse_time
 from sprocket_common.stack_info import StackInfo
 

@@ -5,7 +5,7 @@ The order matters and each step says why:
 2. the lint refuses services Swarm could not judge or undo;
 3. the tags go into the platform stack's config, then a preview whose steps the gate checks
    (only image changes of the release's services); a blocked plan restores the config;
-4. apply, then watch every changed service converge (``watcher.ServiceWatch``);
+4. apply, then watch every changed service converge (``swarm_watch.ServiceWatch``);
 5. on any failure after the apply started, the *whole release* goes back to the rollback point's
    config, through the same gate, and is watched again: exit 7 when that converges, 8 when not.
 """
@@ -42,7 +42,8 @@ from automation.rollout.manifest import (
 )
 from automation.rollout.policy import Blocked, PlannedStep, RolloutGate, evaluate_rollout
 from automation.rollout.report import Attempt, recovery_timings, rollout_result
-from automation.rollout.watcher import (
+from automation.swarm import daemon_now, first_failure_time, spec_image, strip_digest
+from automation.swarm_watch import (
     Convergence,
     Phase,
     ServiceWatch,
@@ -50,7 +51,6 @@ from automation.rollout.watcher import (
     WatchStopped,
     WatchTarget,
 )
-from automation.swarm import daemon_now, first_failure_time, spec_image, strip_digest
 from automation.waiting import WaitTimeout, wait_until
 from sprocket_common.stack_info import StackInfo
 

@@ -4,7 +4,7 @@
     prepare  the new value is made valid beside the old one (a second login, a new token)
     store    the stack's secret config takes the new value
     roll     each stack holding consumers is deployed: new versioned Swarm secret, rolling
-             update of every consumer, watched until converged (automation/rollout/watcher.py)
+             update of every consumer, watched until converged (automation/swarm_watch.py)
     verify   the new value works where the consumers use it
     retire   the old value stops working, last
 

@@ -2,8 +2,8 @@
 
 A Pulumi success on a `docker:index/service:Service` only says Swarm accepted the spec. The
 services come from the engine's own events (``ServiceSteps``, an ``on_event`` handler on the
-preview and the apply); each is then watched on the Swarm with the rollout's watcher
-(automation/rollout/watcher.py), with a deadline from its own spec:
+preview and the apply); each is then watched on the Swarm with the update watcher the rollout uses
+(automation/swarm_watch.py), with a deadline from its own spec:
 
 - created or updated by this apply: until every task of the new spec runs (and is healthy where
   a healthcheck exists) and Swarm's update, if it started one, completed; failures of tasks
@@ -24,9 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from automation.hints import driver_command
-from automation.rollout.watcher import Convergence, Phase, ServiceWatch, WatchStopped, WatchTarget
 from automation.stack.progress import ConvergenceProgress
 from automation.swarm import daemon_now
+from automation.swarm_watch import Convergence, Phase, ServiceWatch, WatchStopped, WatchTarget
 from sprocket_common.stack_info import Env
 
 SERVICE_TYPE = "docker:index/service:Service"

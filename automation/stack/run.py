@@ -29,7 +29,6 @@ from automation.exit_codes import ExitCode
 from automation.guard.operation import Operation, guarded
 from automation.hints import driver_command
 from automation.pulumi.errors import engine_error
-from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
 from automation.stack.gate import (
     ChangeCollector,
@@ -46,6 +45,7 @@ from automation.stack.gate import (
 from automation.stack.progress import Progress, short_name
 from automation.stack.report import retained_text, stack_text
 from automation.stack.upstream import preflight, require_docker_engine
+from automation.swarm_watch import WatchStopped
 from sprocket_common.stack_info import StackInfo
 
 

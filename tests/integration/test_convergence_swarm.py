@@ -8,8 +8,8 @@ from typing import Any
 import docker
 import pytest
 
-from automation.rollout.watcher import WatchStopped
 from automation.stack.convergence import Before, ServiceStep, ServiceSteps, watch
+from automation.swarm_watch import WatchStopped
 
 pytestmark = pytest.mark.integration
 

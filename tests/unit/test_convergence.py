@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from automation.rollout.watcher import Convergence, Phase
 from automation.stack.convergence import (
     SERVICE_TYPE,
     Before,
@@ -14,6 +13,7 @@ from automation.stack.convergence import (
     failure_text,
     targets,
 )
+from automation.swarm_watch import Convergence, Phase
 from sprocket_common.stack_info import Env
 
 PREFIX = "urn:pulumi:local-platform::sprocket-infra::sprocket:swarm:Service$"

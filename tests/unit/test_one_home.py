@@ -53,6 +53,21 @@ def test_only_the_bounded_wait_computes_a_deadline_from_the_clock() -> None:
     assert loops == []
 
 
+def test_deploy_and_rollout_share_the_swarm_watcher_without_importing_each_other() -> None:
+    """The update watcher both use is automation/swarm_watch.py: stack/ (deploy) reaches no
+    module of rollout/, so the two packages do not import each other (REVIEW.md §10)."""
+    reaches = []
+    for where, tree in _modules():
+        if not where.startswith("stack/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "automation.rollout"
+            ):
+                reaches.append(f"{where}:{node.lineno} {node.module}")
+    assert reaches == []
+
+
 def test_existing_stack_is_none_for_a_stack_never_deployed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,8 +43,8 @@ def test_preview_progress_prints_nothing_off_a_terminal() -> None:
 def test_convergence_log_gives_each_service_one_verdict_line() -> None:
     """In CI (no terminal): an unchanged service converged then completed is one line; an
     updated one is its first state and its verdict."""
-    from automation.rollout.watcher import Convergence, Phase
     from automation.stack.progress import ConvergenceProgress
+    from automation.swarm_watch import Convergence, Phase
 
     out = io.StringIO()
     with ConvergenceProgress("local-platform", ["web", "core"], stream=out, live=False) as seen:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from automation.rollout.display import RolloutDisplay
-from automation.rollout.watcher import Convergence, Phase
+from automation.swarm_watch import Convergence, Phase
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from automation.rollout.lint import lint_service
-from automation.rollout.watcher import NANO
+from automation.swarm_watch import NANO
 
 
 def spec(**changes: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from waiting import FakeClock
 
-from automation.rollout.watcher import NANO, Phase, Timing, assess
 from automation.swarm import first_failure_time, parse_docker_time, task_errors
+from automation.swarm_watch import NANO, Phase, Timing, assess
 from automation.waiting import WaitTimeout, wait_until
 
 NODES = {"node-a", "node-b"}
@@ -205,7 +205,7 @@ def monitored(svc: dict[str, Any], monitor_s: int = 3) -> dict[str, Any]:
 
 
 def test_a_task_dropping_in_the_monitor_window_restarts_the_wait_scripted_api() -> None:
-    from automation.rollout.watcher import ServiceWatch, WatchTarget
+    from automation.swarm_watch import ServiceWatch, WatchTarget
 
     up = [task(1, "running"), task(2, "running")]
     dropped = [task(1, "running"), task(2, "failed", desired="shutdown", err="oom")]
@@ -224,7 +224,7 @@ def test_a_task_dropping_in_the_monitor_window_restarts_the_wait_scripted_api() 
 
 
 def test_an_update_status_left_from_before_the_apply_is_ignored_scripted_api() -> None:
-    from automation.rollout.watcher import ServiceWatch, WatchTarget
+    from automation.swarm_watch import ServiceWatch, WatchTarget
 
     old = {"State": "rollback_completed", "Message": "rollback completed", "StartedAt": "t0"}
     svc = monitored(service(), monitor_s=1)
@@ -243,7 +243,7 @@ def test_an_update_status_left_from_before_the_apply_is_ignored_scripted_api() -
 
 
 def test_no_convergence_by_the_deadline_is_a_failure_scripted_api() -> None:
-    from automation.rollout.watcher import ServiceWatch, WatchTarget
+    from automation.swarm_watch import ServiceWatch, WatchTarget
 
     stuck = (monitored(service(state="updating")), [task(1, "running"), task(2, "pending")])
     watch = ServiceWatch(
@@ -330,7 +330,7 @@ def test_daemon_times_keep_their_offset() -> None:
 
 
 def test_a_stall_that_lasts_its_grace_is_the_verdict_scripted_api() -> None:
-    from automation.rollout.watcher import STALL_GRACE_S, ServiceWatch, WatchTarget
+    from automation.swarm_watch import STALL_GRACE_S, ServiceWatch, WatchTarget
 
     svc = service(replicas=1)
     err = "no suitable node (scheduling constraints not satisfied on 1 node)"
@@ -347,7 +347,7 @@ def test_a_stall_that_lasts_its_grace_is_the_verdict_scripted_api() -> None:
 def test_an_unchanged_template_completes_without_a_monitor_window_scripted_api() -> None:
     from datetime import datetime
 
-    from automation.rollout.watcher import ServiceWatch, WatchTarget
+    from automation.swarm_watch import ServiceWatch, WatchTarget
 
     up = [created(task(1, "running"), "2026-11-28T09:00:00Z")]
     since = datetime.fromisoformat("2026-11-28T10:00:00+00:00")
