@@ -86,7 +86,7 @@ def record_run(
     from automation.guard.driver_state import current_host
     from automation.guard.records import write_atomic
 
-    entry = {
+    entry: dict[str, Any] = {
         "job": job,
         "started": started.astimezone(UTC).isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
