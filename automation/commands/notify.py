@@ -28,7 +28,11 @@ def _job(ctx: Context, name: str, code: int, log: str | None, started: str | Non
     from automation.notify.service import build_event, operation_id, send
 
     began = _started(started)
-    record_run(ctx.settings, name, code, began, log=log)  # for health's "scheduled jobs" row
+    try:  # for health's "scheduled jobs" row; a record that cannot be written must not stop
+        record_run(ctx.settings, name, code, began, log=log)  # the failure notice below
+        recorded = ""
+    except OSError as exc:
+        recorded = f"the run cannot be recorded: {exc.strerror or exc}"
     heartbeat = ping(name, code)
     try:
         exit_code = ExitCode(code)
@@ -42,11 +46,19 @@ def _job(ctx: Context, name: str, code: int, log: str | None, started: str | Non
         event["job_exit_code"] = code
         sent = send(event, ctx.settings)
     data = {"job": name, "exit_code": code, "sent": sent, "id": op_id, "heartbeat": heartbeat}
+    if recorded:  # said, and the exit code says it too: run-job names the job on stderr
+        return Result(
+            "notify", ExitCode.ERROR, data, errors=[{"message": recorded, "hint": _RECORD_HINT}],
+            human=_job_text,
+        )  # fmt: skip
     return Result("notify", ExitCode.OK, data, human=_job_text)
 
 
+_RECORD_HINT = "health will call this job late: fix the records folder's permissions or space"
+
+
 def _job_text(data: dict[str, Any]) -> str:
-    line = f"notify {data['job']}: recorded, sent={data['sent']}"
+    line = f"notify {data['job']}: sent={data['sent']}"
     return line + (f", heartbeat {data['heartbeat']}" if data["heartbeat"] else "")
 
 

@@ -155,3 +155,21 @@ def test_every_frozen_verb_takes_force_frozen_and_others_do_not(run_cli: Any) ->
 
 
 _OPTION_HELP = "Run although the environment is frozen"
+
+
+def test_stacks_shows_the_freeze(run_cli: Any, pulumi_env: Any) -> None:
+    """`stacks` on the real pulumi CLI (offline file backend): the freeze under the table."""
+    assert run_cli("freeze", "-m", "league final", "--until", "6h").exit_code == ExitCode.OK
+    listed = run_cli("--json", "stacks")
+    assert listed.exit_code == ExitCode.OK, listed.stderr
+    import jsonschema
+
+    schema = Path(__file__).parents[2] / "automation" / "schema" / "result.schema.json"
+    jsonschema.validate(_json(listed), json.loads(schema.read_text()))
+    freeze = _json(listed)["data"]["freeze"]
+    assert (freeze["message"], freeze["env"]) == ("league final", "local")
+    human = run_cli("stacks").stdout.splitlines()
+    assert human[-1].startswith("FROZEN until ") and "'league final' (by " in human[-1]
+    assert run_cli("unfreeze").exit_code == ExitCode.OK
+    assert _json(run_cli("--json", "stacks"))["data"]["freeze"] is None
+    assert "FROZEN" not in run_cli("stacks").stdout
