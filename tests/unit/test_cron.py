@@ -219,3 +219,11 @@ def test_the_crontab_periods_are_the_ones_health_checks() -> None:
         firings = [next(times) for _ in range(30)]
         periods[name] = max(b - a for a, b in itertools.pairwise(firings))
     assert periods == {name: schedule.period for name, schedule in SCHEDULES.items()}
+
+
+@pytest.mark.parametrize("args", _driver_invocations(), ids=lambda a: " ".join(a[4:]))
+def test_no_scheduled_job_is_refused_by_a_freeze(args: list[str]) -> None:
+    from automation.guard.freeze import FROZEN_VERBS
+
+    words = args[4:]
+    assert words[0] not in FROZEN_VERBS and " ".join(words[:2]) not in FROZEN_VERBS
