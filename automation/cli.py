@@ -67,11 +67,25 @@ def _global_options_after_verb(command: click.Command) -> None:
     command.callback = with_global_options
 
 
+def _with_force_frozen(command: click.Command, path: str = "") -> None:
+    """`--force-frozen REASON` on each verb the freeze refuses (guard/freeze.py FROZEN_VERBS)."""
+    from automation.guard.freeze import FROZEN_VERBS
+    from automation.verb import force_frozen_option
+
+    name = f"{path} {command.name}".strip()
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_force_frozen(sub, name)
+    elif name in FROZEN_VERBS:
+        force_frozen_option(command)
+
+
 def _register_commands() -> None:
     from automation.commands import COMMANDS
 
     for command in COMMANDS:
         command.epilog = exit_status_help()
+        _with_force_frozen(command)
         _global_options_after_verb(command)
         cli.add_command(command)
 

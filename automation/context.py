@@ -23,6 +23,7 @@ class Context:
     json_output: bool = False
     assume_yes: bool = False
     interactive: bool = False
+    force_frozen: str = ""  # --force-frozen REASON: one mutating run through a freeze, audited
 
     def stack(self, layer: Layer) -> StackInfo:
         return StackInfo(self.env, layer)

@@ -42,6 +42,12 @@ class StackLocked(DriverError):
     code = ExitCode.LOCKED
 
 
+class Frozen(DriverError):
+    """A mutating verb refused because its environment is frozen (automation/guard/freeze.py)."""
+
+    code = ExitCode.FROZEN
+
+
 class PendingOperations(DriverError):
     code = ExitCode.PENDING_OPERATIONS
 

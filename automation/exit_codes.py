@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     HEALTH_CRITICAL = 12
     SECRETS_INCOMPLETE = 13
     NOT_CONVERGED = 14
+    FROZEN = 15
     BAD_INPUT = 64
     INTERRUPTED = 130
 
@@ -46,6 +47,8 @@ MEANINGS: dict[ExitCode, str] = {
     "(a wrong passphrase is 9)",
     ExitCode.NOT_CONVERGED: "applied, but services did not converge (each is named with Swarm's "
     "reason; fix it and deploy again)",
+    ExitCode.FROZEN: "the environment is frozen (`freeze`): the message says who froze it, when "
+    "and why; `unfreeze`, or --force-frozen REASON for one audited run",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); an engine run is cancelled cleanly",
 }

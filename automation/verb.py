@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -21,6 +22,7 @@ class GlobalOptions:
 
     def __init__(self, env_name: str, json_output: bool, assume_yes: bool) -> None:
         self.env_name, self.json_output, self.assume_yes = env_name, json_output, assume_yes
+        self.force_frozen = ""  # set by a mutating verb's --force-frozen (force_frozen_option)
 
     def context(self) -> Context:
         from automation.settings import load_settings
@@ -35,7 +37,32 @@ class GlobalOptions:
             json_output=self.json_output,
             assume_yes=self.assume_yes,
             interactive=sys.stdin.isatty() and not self.assume_yes and not self.json_output,
+            force_frozen=self.force_frozen,
         )
+
+
+def _store_force_frozen(
+    click_ctx: click.Context, _param: click.Parameter, value: str | None
+) -> None:
+    if value is None:
+        return
+    if not value.strip():
+        raise click.BadParameter("give the reason, e.g. --force-frozen 'hotfix for INC-42'")
+    options = click_ctx.find_object(GlobalOptions)
+    if options is not None:
+        options.force_frozen = value.strip()
+
+
+def force_frozen_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--force-frozen REASON` on a mutating verb: run once through a freeze (guard/freeze.py);
+    the reason goes into the audit record."""
+    return click.option(
+        "--force-frozen",
+        metavar="REASON",
+        expose_value=False,
+        callback=_store_force_frozen,
+        help="Run although the environment is frozen (`freeze`); REASON goes into the audit log.",
+    )(func)
 
 
 def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:

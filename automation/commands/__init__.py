@@ -9,6 +9,7 @@ from automation.commands import (
     deploy,
     drift,
     drill,
+    freeze,
     health,
     migrate,
     node,
@@ -24,6 +25,7 @@ from automation.commands import (
 COMMANDS: list[click.Command] = [
     *deploy.COMMANDS,
     *stacks.COMMANDS,
+    *freeze.COMMANDS,
     *rollout.COMMANDS,
     *scale.COMMANDS,
     *backup.COMMANDS,

@@ -2,7 +2,8 @@
 
 Checks: replicas N/N, task failures in 24 h, CPU and memory per container, error lines in the
 logs over 24 h, disk use of Docker's data root, TLS expiry of every public hostname (from the
-services' Traefik labels, plus --host), and Gatus's endpoint states when Gatus is reachable.
+services' Traefik labels, plus --host), Gatus's endpoint states when Gatus is reachable, the
+newest verified backups, and whether each scheduled job ran on time (automation/health/jobs.py).
 Exit 0 healthy, 11 warnings, 12 critical.
 """
 
@@ -69,7 +70,14 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
         findings.extend(_certificates(sorted(hosts | set(options.extra_hosts)), now, limits))
     findings.extend(_gatus(options.gatus_url))
     findings.append(_backups(ctx, now))
+    findings.append(_scheduled_jobs(ctx, now))
     return findings
+
+
+def _scheduled_jobs(ctx: Context, now: datetime) -> Finding:
+    from automation.health.jobs import jobs_finding
+
+    return jobs_finding(ctx.settings, now)
 
 
 def _backups(ctx: Context, now: datetime) -> Finding:

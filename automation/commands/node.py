@@ -73,6 +73,7 @@ def _audited(ctx: Context, command: str, data: dict[str, Any]) -> Iterator[Audit
     """The layer_1 stack's lock (the layer that declares the nodes) around the change, and one
     audit record after it whatever happened (a held lock included): the node, the plan, the
     moves, and the exit code the block sets on the yielded run."""
+    from automation.guard.freeze import refuse_if_frozen
     from automation.guard.lock import stack_lock
 
     stack = ctx.stack(Layer.LAYER_1).name
@@ -80,6 +81,7 @@ def _audited(ctx: Context, command: str, data: dict[str, Any]) -> Iterator[Audit
         audited(ctx.settings, command, stack, node=data) as run,
         stack_lock(ctx.settings, stack, command),
     ):
+        refuse_if_frozen(ctx, command, run.details)
         yield run
 
 

@@ -1,4 +1,7 @@
-"""notify: send a scheduled job's failure to the ops webhook (scripts/cron/run-job calls it).
+"""notify: a scheduled job's run, recorded, pinged and (when it failed) sent to the ops webhook.
+
+scripts/cron/run-job calls `notify job` after every run: the record feeds health's "scheduled
+jobs" row (automation/health/jobs.py), the heartbeat an outside checker (notify/heartbeat.py).
 
 The driver's own verbs notify by themselves (verb.run_verb); this covers what they cannot: a
 job that is not the driver (docker-cleanup), or a driver that died before it could. Both use
@@ -8,6 +11,9 @@ its message is not sent twice.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import click
 
 from automation.context import Context
@@ -16,9 +22,18 @@ from automation.render import Result
 from automation.verb import run_verb
 
 
-def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
+def _job(ctx: Context, name: str, code: int, log: str | None, started: str | None) -> Result:
+    from automation.health.jobs import record_run
+    from automation.notify.heartbeat import ping
     from automation.notify.service import build_event, operation_id, send
 
+    began = _started(started)
+    try:  # for health's "scheduled jobs" row; a record that cannot be written must not stop
+        record_run(ctx.settings, name, code, began, log=log)  # the failure notice below
+        recorded = ""
+    except OSError as exc:
+        recorded = f"the run cannot be recorded: {exc.strerror or exc}"
+    heartbeat = ping(name, code)
     try:
         exit_code = ExitCode(code)
     except ValueError:
@@ -30,8 +45,35 @@ def _job(ctx: Context, name: str, code: int, log: str | None) -> Result:
         event = build_event(name, ctx.env.value, exit_code, op_id, errors=errors)
         event["job_exit_code"] = code
         sent = send(event, ctx.settings)
-    data = {"job": name, "exit_code": code, "sent": sent, "id": op_id}
-    return Result("notify", ExitCode.OK, data, human=lambda d: f"notify {name}: sent={sent}")
+    data = {"job": name, "exit_code": code, "sent": sent, "id": op_id, "heartbeat": heartbeat}
+    if recorded:  # said, and the exit code says it too: run-job names the job on stderr
+        return Result(
+            "notify", ExitCode.ERROR, data, errors=[{"message": recorded, "hint": _RECORD_HINT}],
+            human=_job_text,
+        )  # fmt: skip
+    return Result("notify", ExitCode.OK, data, human=_job_text)
+
+
+_RECORD_HINT = "health will call this job late: fix the records folder's permissions or space"
+
+
+def _job_text(data: dict[str, Any]) -> str:
+    line = f"notify {data['job']}: sent={data['sent']}"
+    return line + (f", heartbeat {data['heartbeat']}" if data["heartbeat"] else "")
+
+
+def _started(text: str | None) -> datetime:
+    from automation.errors import BadInput
+    from automation.times import parse_time
+
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise BadInput(
+            f"--started {text!r}: {exc}", "pass an RFC 3339 time, e.g. 2026-12-07T02:30:00Z"
+        ) from None
 
 
 def _job_failed(name: str, code: int, exit_code: ExitCode) -> bool:
@@ -54,9 +96,13 @@ def notify() -> None:
 @click.argument("name")
 @click.option("--exit-code", "code", type=int, required=True, help="The job's exit code.")
 @click.option("--log", metavar="FILE", help="Where the job's output is (named in the message).")
-def job(name: str, code: int, log: str | None) -> ExitCode:
-    """Report scheduled job NAME's exit code (sent only when the policy says it matters)."""
-    return run_verb("notify", lambda ctx: _job(ctx, name, code, log))
+@click.option("--started", metavar="TIME", help="When the job started (RFC 3339) [default: now].")
+def job(name: str, code: int, log: str | None, started: str | None) -> ExitCode:
+    """Report scheduled job NAME's run: recorded for `health`'s "scheduled jobs" row, pinged to
+    SPROCKET_HEARTBEAT_URL_<NAME> when set, and sent to the webhook when the policy says the
+    exit code matters. scripts/cron/run-job calls it after every run.
+    """
+    return run_verb("notify", lambda ctx: _job(ctx, name, code, log, started))
 
 
 COMMANDS = [notify]

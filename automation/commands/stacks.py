@@ -44,7 +44,10 @@ def _list_stacks(ctx: Context) -> Result:
                 "lock": held.holder if held else None,
             }
         )
-    return Result("stacks", ExitCode.OK, {"stacks": rows}, human=_stacks_text)
+    from automation.guard.freeze import read_freeze
+
+    frozen = read_freeze(ctx.settings, ctx.env.value).as_dict(datetime.now(UTC))
+    return Result("stacks", ExitCode.OK, {"stacks": rows, "freeze": frozen}, human=_stacks_text)
 
 
 def _stacks_text(data: dict[str, Any]) -> str:
@@ -54,12 +57,24 @@ def _stacks_text(data: dict[str, Any]) -> str:
         count = "-" if row["resource_count"] is None else str(row["resource_count"])
         lock = row["lock"] or ("pulumi update running" if row["update_in_progress"] else "-")
         lines.append(f"{row['stack']:<20} {last:<26} {count:>9}  {lock}")
-    return "\n".join(lines)
+    return "\n".join(lines + _freeze_lines(data.get("freeze")))
+
+
+def _freeze_lines(freeze: dict[str, Any] | None) -> list[str]:
+    if freeze is None:
+        return []
+    if "damaged" in freeze:
+        return [f"FROZEN: freeze file {freeze['path']} cannot be read ({freeze['damaged']})"]
+    until = f" until {freeze['until']}" if freeze.get("until") else " until `unfreeze`"
+    return [
+        f"FROZEN{until}: {freeze['message']!r} (by {freeze['user']}@{freeze['host']} at "
+        f"{freeze['since']})"
+    ]
 
 
 @click.command()
 def stacks() -> ExitCode:
-    """List the stacks: last update, resource count, who holds the lock."""
+    """List the stacks: last update, resource count, who holds the lock; and the freeze."""
     return run_verb("stacks", _list_stacks)
 
 

@@ -3,7 +3,8 @@
 ``with guarded(ctx, info, "deploy") as op:`` takes the driver's stack lock, refuses a stack with
 pending operations from an interrupted update, traps Ctrl-C so the engine can finish or cancel
 cleanly, and writes one audit record on the way out whatever happened (exit code, duration, the
-change summary the command put on ``op``). Pre/post backups (issue 7) hook in here too.
+change summary the command put on ``op``). Pre/post backups (issue 7) hook in here too, and
+the deploy freeze (guard/freeze.py): a frozen environment refuses every guarded command.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from automation.context import Context
 from automation.errors import DriverError, EngineFailedSilently, Interrupted, PendingOperations
 from automation.exit_codes import ExitCode
 from automation.guard import audit
+from automation.guard.freeze import refuse_if_frozen
 from automation.guard.lock import stack_lock
 from automation.guard.snapshots import snapshots
 from automation.settings import Settings
@@ -72,6 +74,7 @@ def guarded(
     started_at = time.time()
     with audit.audited(ctx.settings, command, info.name) as run:
         try:
+            refuse_if_frozen(ctx, command, op.details)  # before the lock: nothing is touched
             with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
                 if not allow_pending:
                     refuse_pending_operations(ctx, info)
@@ -112,6 +115,8 @@ def data_guarded(ctx: Context, kind: str, command: str) -> Iterator[audit.Audite
         stack_lock(ctx.settings, ctx.stack(DATA_LAYERS[kind]).name, command),
         stack_lock(ctx.settings, data_name, command),
     ):
+        if not command.startswith("backup"):  # a restore replaces live data; backups still run
+            refuse_if_frozen(ctx, command, run.details)
         yield run
 
 

@@ -1,7 +1,8 @@
 """Which verb results are sent: failures of what runs unattended, never routine outcomes.
 
-One table. Not sent anywhere: bad input and Ctrl-C (a person is at the keyboard), and a held
-lock (the scheduled job runs again next time; crontab says so).
+One table. Not sent anywhere: bad input and Ctrl-C (a person is at the keyboard), a held
+lock (the scheduled job runs again next time; crontab says so), and a freeze's refusal (exit 15:
+refused before anything ran, to whoever ran it; no scheduled job is refused by a freeze).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from automation.exit_codes import ExitCode
 
 _QUIET = {ExitCode.OK, ExitCode.CHANGES_PRESENT, ExitCode.BAD_INPUT, ExitCode.INTERRUPTED,
-          ExitCode.LOCKED}  # fmt: skip
+          ExitCode.LOCKED, ExitCode.FROZEN}  # fmt: skip
 
 
 def _failed(code: ExitCode) -> bool:

@@ -27,6 +27,7 @@ from automation.context import Context
 from automation.errors import DriverError, RotationRefused, RotationRolledBack
 from automation.exit_codes import ExitCode
 from automation.guard import audit
+from automation.guard.freeze import refuse_if_frozen
 from automation.guard.lock import stack_lock
 from automation.hints import driver_command
 from automation.rotate import journal, stacks
@@ -102,6 +103,7 @@ def rotate(ctx: Context, cred: Credential, new_value: str) -> dict[str, Any]:
     command = f"rotate {cred.kind}"
     names = [ctx.stack(layer).name for layer in _layers(cred)]
     with audit.audited(ctx.settings, command, ",".join(names), target=cred.target) as run:
+        refuse_if_frozen(ctx, command, run.details)
         with _locked_and_backed_up(ctx, cred, command, run.details):
             pending = journal.read(ctx.settings, cred.kind, cred.target)
             if pending is not None:

@@ -352,3 +352,46 @@ def test_gatus_states_read_over_http_from_a_stub_server(run_cli: Any, swarm: Any
     assert gatus["web_api"]["level"] == "critical"
     assert gatus["web_api"]["message"] == "[STATUS] == 200"
     assert result.exit_code == ExitCode.HEALTH_CRITICAL
+
+
+def test_a_scheduled_job_whose_timer_stopped_shows_after_its_period_and_grace(
+    swarm: Any,
+    test_images: dict[str, str],
+    service_name: str,
+    run_cli: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs recorded as run-job records them (automation/health/jobs.py record_run), of
+    various ages, on the backend the CLI reads: on time, late (warning), very late (critical)."""
+    from automation.health.jobs import SCHEDULES, record_run
+    from automation.settings import load_settings
+
+    (tmp_path / "backend").mkdir()
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
+    settings, now = load_settings(), datetime.now(UTC)
+    swarm.services.create(test_images["1"], name=service_name)
+    wait_until(lambda: _tasks_in(swarm, service_name, "running"), "a running task")
+    args = ("--json", "health", "--services", service_name, "--no-tls", "--no-stats")
+
+    fresh = run_cli(*args)  # nothing recorded: every job "not yet run", not an alarm
+    [row] = _checks(fresh, "scheduled-jobs")
+    assert (row["level"], fresh.exit_code) == ("ok", ExitCode.OK), fresh.stdout
+    assert row["observed"] == f"0 on time, 0 late, {len(SCHEDULES)} not yet run"
+
+    for job, schedule in SCHEDULES.items():  # every job on time, but the hourly drift
+        record_run(settings, job, 0, now - schedule.period / 2)
+    record_run(settings, "drift", 10, now - timedelta(hours=2))  # 1 h + 30 min grace: late
+    late = run_cli(*args)
+    [row] = _checks(late, "scheduled-jobs")
+    assert (row["level"], late.exit_code) == ("warning", ExitCode.HEALTH_WARNING), late.stdout
+    assert row["message"].startswith("drift last ran ") and "(2.0 h ago, exit 10)" in row["message"]
+
+    record_run(settings, "backup", 0, now - timedelta(hours=15))  # > 2 x (6 h + 1 h)
+    critical = run_cli(*args)
+    [row] = _checks(critical, "scheduled-jobs")
+    assert (row["level"], critical.exit_code) == ("critical", ExitCode.HEALTH_CRITICAL)
+    assert "backup last ran" in row["message"] and "drift last ran" in row["message"]
+    human = run_cli(*args[1:])
+    assert "scheduled jobs" in human.stdout and "backup last ran" in human.stdout

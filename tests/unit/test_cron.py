@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 import subprocess
@@ -91,16 +92,34 @@ def test_cleanup_job_options_exist() -> None:
         assert option in help_text
 
 
-def _run_job(tmp_path: Path, *command: str) -> subprocess.CompletedProcess[str]:
+def _run_job(
+    tmp_path: Path, *command: str, name: str = "drift", **extra: str
+) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "backend").mkdir(exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
         "SPROCKET_LOG_DIR": str(tmp_path / "logs"),
         "SPROCKET_ENV_FILE": str(tmp_path / "env"),
+        # The driver's `notify job` after the run: this interpreter, records in a temp backend.
+        "SPROCKET_PYTHON": sys.executable,
+        "SPROCKET_ENV": "local",
+        "SPROCKET_STATE_DIR": str(tmp_path / "state"),
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
+        **extra,
     }
     (tmp_path / "env").write_text("SPROCKET_EXAMPLE=from-env-file\n")
     return subprocess.run(
-        [str(CRON_DIR / "run-job"), "drift", *command], capture_output=True, text=True, env=env
+        [str(CRON_DIR / "run-job"), name, *command], capture_output=True, text=True, env=env
     )
+
+
+def _settings(tmp_path: Path) -> Any:
+    from automation.settings import Settings
+
+    return Settings(
+        project_dir=tmp_path, state_dir=tmp_path / "state",
+        backend_url=f"file://{tmp_path / 'backend'}",
+    )  # fmt: skip
 
 
 def test_run_job_keeps_the_output_and_passes_the_exit_code_on(tmp_path: Path) -> None:
@@ -124,3 +143,87 @@ def test_run_job_is_quiet_on_success(tmp_path: Path) -> None:
 def test_job_names_are_checked(tmp_path: Path) -> None:
     result = subprocess.run([str(CRON_DIR / "job"), "drfit"], capture_output=True, text=True)
     assert result.returncode == 64 and "usage:" in result.stderr
+
+
+def test_each_run_is_recorded_beside_the_backend_for_health(tmp_path: Path) -> None:
+    from automation.health.jobs import jobs_dir, read_runs
+
+    assert _run_job(tmp_path, "sh", "-c", "exit 6", name="backup-db").returncode == 6
+    assert _run_job(tmp_path, "true", name="drift").returncode == 0
+    settings = _settings(tmp_path)
+    assert jobs_dir(settings) == tmp_path / "backend" / ".sprocket" / "jobs"
+    runs = read_runs(settings)
+    assert {job: run.exit_code for job, run in runs.items()} == {"backup-db": 6, "drift": 0}
+    log = (tmp_path / "logs" / "drift.log").read_text().splitlines()[0]
+    started = log.split("started=")[1].split()[0]
+    assert runs["drift"].started is not None
+    assert runs["drift"].started.strftime("%Y-%m-%dT%H:%M:%SZ") == started
+
+
+def test_the_heartbeat_is_pinged_on_loopback_with_the_exit_code(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    pings: list[str] = []
+
+    class Checker(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            pings.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Checker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ping/check-uuid"
+    try:
+        assert _run_job(tmp_path, "true", name="backup-db",
+                        SPROCKET_HEARTBEAT_URL_BACKUP_DB=url).returncode == 0  # fmt: skip
+        assert _run_job(tmp_path, "sh", "-c", "exit 6", name="backup-db",
+                        SPROCKET_HEARTBEAT_URL_BACKUP_DB=url).returncode == 6  # fmt: skip
+        assert _run_job(tmp_path, "true", name="drift").returncode == 0  # no URL: no ping
+    finally:
+        server.shutdown()
+    assert pings == ["/ping/check-uuid/0", "/ping/check-uuid/6"]
+
+
+def test_a_heartbeat_that_cannot_be_sent_does_not_fail_the_job(tmp_path: Path) -> None:
+    import socket
+
+    from automation.notify.heartbeat import ping
+
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/ping"
+    assert ping("drift", 0, {"SPROCKET_HEARTBEAT_URL_DRIFT": url}) == "failed (ConnectionError)"
+    assert ping("drift", 0, {}) == ""
+    result = _run_job(tmp_path, "true", name="drift", SPROCKET_HEARTBEAT_URL_DRIFT=url)
+    assert result.returncode == 0 and result.stderr == ""
+
+
+def test_the_crontab_periods_are_the_ones_health_checks() -> None:
+    """health's "scheduled jobs" row judges each job by SCHEDULES: the crontab must agree."""
+    from datetime import datetime
+
+    from cronsim import CronSim
+
+    from automation.health.jobs import SCHEDULES
+
+    periods = {}
+    for fields, command in _jobs():
+        name = shlex.split(command.split("&&", 1)[1])[1]
+        times = CronSim(" ".join(fields), datetime(2026, 1, 1))
+        firings = [next(times) for _ in range(30)]
+        periods[name] = max(b - a for a, b in itertools.pairwise(firings))
+    assert periods == {name: schedule.period for name, schedule in SCHEDULES.items()}
+
+
+@pytest.mark.parametrize("args", _driver_invocations(), ids=lambda a: " ".join(a[4:]))
+def test_no_scheduled_job_is_refused_by_a_freeze(args: list[str]) -> None:
+    from automation.guard.freeze import FROZEN_VERBS
+
+    words = args[4:]
+    assert words[0] not in FROZEN_VERBS and " ".join(words[:2]) not in FROZEN_VERBS

@@ -63,6 +63,9 @@ PROVEN_BY = {
     ExitCode.HEALTH_CRITICAL: (
         "integration/test_health_swarm.py::test_service_whose_image_exits_is_critical_at_0_of_1"
     ),
+    ExitCode.FROZEN: (
+        "unit/test_freeze.py::test_a_frozen_deploy_is_refused_with_the_message_who_and_when"
+    ),
     ExitCode.SECRETS_INCOMPLETE: (
         "integration/test_backup_restore.py::"
         "test_restore_from_a_runbook_export_file_goes_through_the_same_checks"

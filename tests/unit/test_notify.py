@@ -57,6 +57,7 @@ def test_the_signature_is_hmac_sha256_of_the_exact_body() -> None:
         ("deploy", ExitCode.NOT_CONVERGED, True),
         ("deploy", ExitCode.ERROR, False),  # whoever ran the deploy saw it
         ("drift", ExitCode.LOCKED, False),  # the job runs again next time
+        ("rollout", ExitCode.FROZEN, False),  # refused at once, to whoever ran it
         ("health", ExitCode.BAD_INPUT, False),
         ("preview", ExitCode.ERROR, False),
     ],
