@@ -42,6 +42,11 @@ API_RESPONSE_MS = 1000  # the API's p99 target
 CERT_WARN = "720h"  # 30 days
 CERT_CRITICAL = "168h"  # 7 days
 INTERVAL = "1m"
+# Gatus's own condition for "the call got an answer". Every endpoint has it first: Gatus v5
+# evaluates a failed call (DNS error, refused connection) with status 0 and a ~1 ms response
+# time, so `[STATUS] < 500` and `[RESPONSE_TIME] < 500` alone pass on a route that is down
+# (config/endpoint/endpoint.go EvaluateHealth: a call error does not clear Success).
+CONNECTED = "[CONNECTED] == true"
 
 # Health paths of this layer's routed services (the bare hostname for the rest).
 HEALTH_PATHS = {"grafana": "/api/health", "influx": "/health", "gatus": "/health"}
@@ -131,10 +136,13 @@ def merge(defaults: Iterable[Target], overrides: Iterable[Target]) -> list[Targe
 def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str, Any]]:
     up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
     client = {"ignore-redirect": True, "insecure": not check_certificates}
-    groups = {CRITICAL: [up], WARNING: [f"[RESPONSE_TIME] < {target.max_response_ms}"]}
+    groups = {
+        CRITICAL: [CONNECTED, up],
+        WARNING: [CONNECTED, f"[RESPONSE_TIME] < {target.max_response_ms}"],
+    }
     if check_certificates:
-        groups[CERTIFICATE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}"]
-        groups[CERTIFICATE_NOTICE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}"]
+        groups[CERTIFICATE] = [CONNECTED, f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}"]
+        groups[CERTIFICATE_NOTICE] = [CONNECTED, f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}"]
     return [
         {
             "name": target.name,
@@ -150,13 +158,13 @@ def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str
 
 def internal_endpoint(name: str, url: str) -> dict[str, Any]:
     """A check from inside the Swarm: TCP connect for datastores, HTTP 200 for the rest."""
-    condition = "[CONNECTED] == true" if url.startswith("tcp://") else "[STATUS] == 200"
+    conditions = [CONNECTED] if url.startswith("tcp://") else [CONNECTED, "[STATUS] == 200"]
     return {
         "name": name,
         "group": INTERNAL,
         "url": url,
         "interval": INTERVAL,
-        "conditions": [condition],
+        "conditions": conditions,
     }
 
 

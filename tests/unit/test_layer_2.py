@@ -395,8 +395,9 @@ def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
     by = {(e["group"], e["name"]): e["conditions"] for e in config["endpoints"]}
     grafana = f"grafana.{DOMAIN}"
     # Certificates in groups of their own: an expiring one is not downtime for `report sla`.
-    assert by[("certificate", grafana)] == ["[CERTIFICATE_EXPIRATION] > 168h"]
-    assert by[("certificate-notice", grafana)] == ["[CERTIFICATE_EXPIRATION] > 720h"]
+    connected = "[CONNECTED] == true"
+    assert by[("certificate", grafana)] == [connected, "[CERTIFICATE_EXPIRATION] > 168h"]
+    assert by[("certificate-notice", grafana)] == [connected, "[CERTIFICATE_EXPIRATION] > 720h"]
     from automation.sla.targets import COUNTED_GROUPS
 
     counted = [c for (group, _), conds in by.items() if group in COUNTED_GROUPS for c in conds]
@@ -406,6 +407,18 @@ def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
     assert "[STATUS] < 500" in by[("critical", f"dgraph.{DOMAIN}")]  # configured extra
     assert "[STATUS] == 200" in by[("critical", f"status.{DOMAIN}")]
     assert "[STATUS] < 500" in by[("critical", grafana)]  # forward auth answers a redirect
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_every_gatus_endpoint_fails_when_the_call_fails(run_layer: Any, env: str) -> None:
+    """A refused connection or DNS error has status 0 and a ~1 ms response time: without
+    Gatus's `[CONNECTED] == true`, `[STATUS] < 500` and `[RESPONSE_TIME] < 500` pass on a
+    route that is down (tests/integration/test_gatus_real.py shows it on the real binary)."""
+    extra = {"layer_2:public_checks": [PUBLIC_CHECK]} if env == "prod" else {}
+    config = yaml.safe_load(secret_text(run(run_layer, env, **extra), "gatus-gatus-config"))
+    assert config["endpoints"]
+    for endpoint in config["endpoints"]:
+        assert "[CONNECTED] == true" in endpoint["conditions"], endpoint
 
 
 def test_gatus_alerts_on_discord_only_with_a_configured_secret_webhook(run_layer: Any) -> None:
