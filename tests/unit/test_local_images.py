@@ -61,3 +61,35 @@ def test_an_unhealthy_variant_never_starts_its_server() -> None:
     with tarfile.open(fileobj=io.BytesIO(rootfs(recipe, healthy=False)), mode="r") as tar:
         serve = tar.extractfile("usr/local/bin/standin-serve").read().decode()  # type: ignore[union-attr]
     assert "httpd" not in serve and "standin.pid" not in serve
+
+
+class _NoImages:
+    """An engine that has no image (images.get raises ImageNotFound)."""
+
+    class images:  # the docker SDK's attribute name
+        @staticmethod
+        def get(ref: str) -> None:
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(ref)
+
+
+def test_the_dry_run_lists_real_or_stand_in_with_version_and_source_for_every_image() -> None:
+    from automation.images.recipes import RECIPES, repository_of
+    from automation.local_images import declared_services, ensure_images
+
+    declared = declared_services("local")
+    outcomes = ensure_images(_NoImages(), declared, offline=True, dry_run=True, real=True)
+    assert {o.image for o in outcomes} == {s.image for s in declared}
+    by_repo = {repository_of(o.image): o for o in outcomes}
+    for repository in ("traefik", "tecnativa/docker-socket-proxy", "twinproduction/gatus"):
+        outcome = by_repo[repository]
+        assert outcome.software == "real" and outcome.version and outcome.source, outcome
+    assert by_repo["traefik"].version == "2.11.14"
+    # Where the version is not the pin's, it is said.
+    assert "1.17 pin" in by_repo["hashicorp/vault"].why
+    for repository, outcome in by_repo.items():
+        if repository not in RECIPES:
+            assert outcome.software == "stand-in" and outcome.why, outcome
+    for repository in ("grafana/grafana", "grafana/loki", "grafana/fluent-plugin-loki"):
+        assert by_repo[repository].software == "stand-in"

