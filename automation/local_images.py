@@ -108,7 +108,8 @@ class StandInRecipe:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, set):
+    # Lists too: a probe's URLs arrive in the order the services register, which varies.
+    if isinstance(value, set | list):
         return sorted(value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in sorted(value.items())}
