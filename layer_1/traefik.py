@@ -67,7 +67,7 @@ def socket_proxy_config(settings: Layer1Settings, network: str) -> ServiceConfig
         networks=[network],
         volumes=[
             VolumeMount(
-                volume="/var/run/docker.sock", target="/var/run/docker.sock", read_only=True
+                volume=settings.docker_socket, target="/var/run/docker.sock", read_only=True
             )
         ],
         placement=["node.role == manager"],
