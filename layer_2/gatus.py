@@ -16,6 +16,7 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -133,9 +134,16 @@ def merge(defaults: Iterable[Target], overrides: Iterable[Target]) -> list[Targe
     return list(merged.values())
 
 
-def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str, Any]]:
+def _public_endpoints(
+    target: Target, check_certificates: bool, via: str = "", interval: str = INTERVAL
+) -> list[dict[str, Any]]:
+    """`via` (host[:port]): connect there instead, with the target's hostname as Host."""
     up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
     client = {"ignore-redirect": True, "insecure": not check_certificates}
+    url, headers = target.url, {}
+    if via:
+        parts = urlsplit(target.url)
+        url, headers = urlunsplit(parts._replace(netloc=via)), {"Host": parts.netloc}
     groups = {
         CRITICAL: [CONNECTED, up],
         WARNING: [CONNECTED, f"[RESPONSE_TIME] < {target.max_response_ms}"],
@@ -147,8 +155,9 @@ def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str
         {
             "name": target.name,
             "group": group,
-            "url": target.url,
-            "interval": INTERVAL,
+            "url": url,
+            **({"headers": headers} if headers else {}),
+            "interval": interval,
             "client": client,
             "conditions": conditions,
         }
@@ -156,14 +165,14 @@ def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str
     ]
 
 
-def internal_endpoint(name: str, url: str) -> dict[str, Any]:
+def internal_endpoint(name: str, url: str, interval: str = INTERVAL) -> dict[str, Any]:
     """A check from inside the Swarm: TCP connect for datastores, HTTP 200 for the rest."""
     conditions = [CONNECTED] if url.startswith("tcp://") else [CONNECTED, "[STATUS] == 200"]
     return {
         "name": name,
         "group": INTERNAL,
         "url": url,
-        "interval": INTERVAL,
+        "interval": interval,
         "conditions": conditions,
     }
 
@@ -241,10 +250,15 @@ def render(
     *,
     check_certificates: bool,
     channels: AlertChannels | None = None,
+    via: str = "",
+    interval: str = INTERVAL,
 ) -> str:
-    """The full Gatus config.yaml (the template from files/ plus the generated parts)."""
+    """The full Gatus config.yaml (the template from files/ plus the generated parts); the
+    public checks connect to `via` (host[:port]) when given, with their hostname as Host."""
     config = yaml.safe_load(files.read("gatus.yaml"))
-    endpoints = [e for t in targets for e in _public_endpoints(t, check_certificates)]
+    endpoints = [
+        e for t in targets for e in _public_endpoints(t, check_certificates, via, interval)
+    ]
     endpoints += list(internal)
     providers = channels.providers() if channels else {}
     if channels and providers:
@@ -276,13 +290,16 @@ def service_config(settings: Layer2Settings, volume: str, hostname: str) -> Serv
     )
 
 
-def internal_checks(postgres_host: str, postgres_port: int) -> list[dict[str, Any]]:
+def internal_checks(
+    postgres_host: str, postgres_port: int, interval: str = INTERVAL
+) -> list[dict[str, Any]]:
     """The services of this layer, checked from inside the Swarm."""
-    return [
-        internal_endpoint("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
-        internal_endpoint("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
-        internal_endpoint("postgres", f"tcp://{postgres_host}:{postgres_port}"),
-        internal_endpoint("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
-        internal_endpoint("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
-        internal_endpoint("grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"),
+    checks = [
+        ("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
+        ("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
+        ("postgres", f"tcp://{postgres_host}:{postgres_port}"),
+        ("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
+        ("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
+        ("grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"),
     ]
+    return [internal_endpoint(name, url, interval) for name, url in checks]

@@ -10,6 +10,7 @@ import base64
 import re
 import tomllib
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -419,6 +420,46 @@ def test_every_gatus_endpoint_fails_when_the_call_fails(run_layer: Any, env: str
     assert config["endpoints"]
     for endpoint in config["endpoints"]:
         assert "[CONNECTED] == true" in endpoint["conditions"], endpoint
+
+
+def test_local_gatus_checks_the_public_routes_through_traefik_and_nothing_off_the_machine(
+    run_layer: Any,
+) -> None:
+    """The committed local stack file: *.local.localhost resolves nowhere inside the Swarm, so
+    each public check connects to Traefik's service name with its hostname as Host (before,
+    local checked no public route at all); every URL names a Swarm service, none a DNS name,
+    and no alert goes anywhere."""
+    from pathlib import Path
+
+    committed = yaml.safe_load(Path("Pulumi.local-layer_2.yaml").read_text())["config"]
+    rec = run_layer("layer_2", env="local", config=committed, upstream={"layer_1": LAYER1})
+    config = yaml.safe_load(secret_text(rec, "gatus-gatus-config"))
+    public = [e for e in config["endpoints"] if e["group"] != "internal"]
+    names = {e["name"] for e in public}
+    assert {"local.localhost", "api.local.localhost", "status.local.localhost"} <= names
+    for endpoint in public:
+        url = urlsplit(endpoint["url"])
+        assert (url.scheme, url.netloc) == ("https", "traefik"), endpoint
+        assert endpoint["headers"] == {"Host": endpoint["name"]}, endpoint
+        assert endpoint["client"]["insecure"] is True  # Traefik's default certificate
+    for endpoint in config["endpoints"]:
+        assert "." not in (urlsplit(endpoint["url"]).hostname or ""), endpoint
+        assert endpoint["interval"] == "15s"
+    assert "alerting" not in config
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("public_checks_via", "https://traefik/", r"is not host\[:port\]"),
+        ("check_interval", "1 minute", "is not a duration"),
+    ],
+)
+def test_bad_gatus_settings_are_refused_naming_the_key(key: str, value: str, why: str) -> None:
+    from layer_2.settings import Layer2Settings
+
+    with pytest.raises(ValueError, match=f"(?s){key}.*{why}"):
+        Layer2Settings(**{key: value})
 
 
 def test_gatus_alerts_on_discord_only_with_a_configured_secret_webhook(run_layer: Any) -> None:
