@@ -93,3 +93,48 @@ def test_the_dry_run_lists_real_or_stand_in_with_version_and_source_for_every_im
             assert outcome.software == "stand-in" and outcome.why, outcome
     for repository in ("grafana/grafana", "grafana/loki", "grafana/fluent-plugin-loki"):
         assert by_repo[repository].software == "stand-in"
+
+
+def _readme_image_table() -> dict[str, tuple[str, str]]:
+    """README's table of local images: each pinned repository -> (real | stand-in, version)."""
+    import re
+    from pathlib import Path
+
+    from automation.images.recipes import repository_of
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[1].startswith(("real", "stand-in")):
+            continue
+        kind = "real" if cells[1].startswith("real") else "stand-in"
+        version = cells[2].strip("*").split(",")[0].strip("*")
+        for image in re.findall(r"`([^`]+)`", cells[0]):
+            rows[repository_of(image)] = (kind, version)
+        if "Sprocket apps" in cells[0] or "forward auth" in cells[0]:
+            rows["asaxplayinghorse/"] = (kind, version)
+    return rows
+
+
+def test_the_readme_table_agrees_with_the_recipes_and_the_dry_run() -> None:
+    """README's real/stand-in table, recipes.py and what the images step makes (the dry run's
+    `software`, the label's `<software> <version>`) say the same for every declared image."""
+    from automation.images.recipes import RECIPES, repository_of
+    from automation.local_images import declared_services, ensure_images
+
+    table = _readme_image_table()
+    outcomes = ensure_images(
+        _NoImages(), declared_services("local"), offline=True, dry_run=True, real=True
+    )
+    for outcome in outcomes:
+        repository = repository_of(outcome.image)
+        key = "asaxplayinghorse/" if repository.startswith("asaxplayinghorse/") else repository
+        assert key in table, f"README's image table has no row for {outcome.image}"
+        kind, version = table[key]
+        assert kind == outcome.software, (outcome.image, table[key], outcome)
+        if kind == "real":
+            recipe = RECIPES[repository]()
+            assert version.startswith(recipe.version.split(" ")[0]), (outcome.image, version)
+            assert recipe.label == f"{recipe.software} {recipe.version}"  # the image's label
+    assert {r for r, (kind, _) in table.items() if kind == "real"} == set(RECIPES)
