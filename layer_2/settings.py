@@ -108,8 +108,9 @@ class Layer2Settings(_Model):
     check_public_hostnames: bool = True
     # Where Gatus connects for the public checks, as host[:port] ("" = each check's own
     # hostname), sending the check's hostname as the Host header (and the check's path). Local
-    # sets `traefik`: the *.local.localhost names resolve nowhere inside the Swarm, and Traefik
-    # is on Gatus's ingress network under its service name.
+    # sets `tasks.traefik`: the *.local.localhost names resolve nowhere inside the Swarm, and
+    # Docker's DNS gives Traefik's task address on Gatus's ingress network (its virtual IP does
+    # not route where the kernel has no IPVS).
     public_checks_via: str = ""
     # How often Gatus checks each endpoint (a Go duration: 30s, 1m, 1h).
     check_interval: str = "1m"

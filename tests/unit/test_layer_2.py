@@ -426,7 +426,7 @@ def test_local_gatus_checks_the_public_routes_through_traefik_and_nothing_off_th
     run_layer: Any,
 ) -> None:
     """The committed local stack file: *.local.localhost resolves nowhere inside the Swarm, so
-    each public check connects to Traefik's service name with its hostname as Host (before,
+    each public check connects to Traefik's task address with its hostname as Host (before,
     local checked no public route at all); every URL names a Swarm service, none a DNS name,
     and no alert goes anywhere."""
     from pathlib import Path
@@ -439,11 +439,12 @@ def test_local_gatus_checks_the_public_routes_through_traefik_and_nothing_off_th
     assert {"local.localhost", "api.local.localhost", "status.local.localhost"} <= names
     for endpoint in public:
         url = urlsplit(endpoint["url"])
-        assert (url.scheme, url.netloc) == ("https", "traefik"), endpoint
+        assert (url.scheme, url.netloc) == ("https", "tasks.traefik"), endpoint
         assert endpoint["headers"] == {"Host": endpoint["name"]}, endpoint
         assert endpoint["client"]["insecure"] is True  # Traefik's default certificate
     for endpoint in config["endpoints"]:
-        assert "." not in (urlsplit(endpoint["url"]).hostname or ""), endpoint
+        host = (urlsplit(endpoint["url"]).hostname or "").removeprefix("tasks.")
+        assert "." not in host, endpoint  # a Swarm service's name, never a DNS name
         assert endpoint["interval"] == "15s"
     assert "alerting" not in config
 
