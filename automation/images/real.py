@@ -39,7 +39,7 @@ def _add_parents(tar: tarfile.TarFile, path: str, have: set[str]) -> None:
 
 def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path:
     """The root filesystem tar of the image, written to `into`."""
-    base = rootfs.rootfs(recipe.packages)
+    base = rootfs.rootfs(recipe.packages, suites=recipe.suites)
     out = into / "image.tar"
     shutil.copyfile(base, out)
     with tarfile.open(out, "a") as tar:
@@ -50,6 +50,11 @@ def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path
         for target, content in recipe.files.items():
             _add_parents(tar, target, have)
             _add_bytes(tar, target, content.encode())
+        for path, points_to in recipe.links.items():
+            _add_parents(tar, path, have)
+            link = tarfile.TarInfo(path.lstrip("/"))
+            link.type, link.linkname = tarfile.SYMTYPE, points_to
+            tar.addfile(link)
     return out
 
 

