@@ -13,7 +13,10 @@ The tests run in file order on one deployment (deploy all once).
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -35,6 +38,8 @@ REAL = {
     "socket-proxy": "haproxy",
     "traefik": "traefik 2.11.14",
     "gatus": "gatus 5.12.1",
+    "layer2redis-redis-primary": "redis 7.4.1",
+    "rabbitmq-service": "rabbitmq 3.10.8",
 }
 TRAEFIK_404 = "404 page not found"
 
@@ -49,6 +54,10 @@ def engine() -> Iterator[Engine]:
 def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("real-software")
     env = driver_setup(root, engine.host, _plugins_dir(), "real software, test passphrase")
+    # The socket proxy reads this module's engine: /var/run/docker.sock is the machine's own.
+    layer_1 = Path(env["SPROCKET_PROJECT_DIR"]) / "Pulumi.local-layer_1.yaml"
+    socket_path = engine.host.removeprefix("unix://")
+    layer_1.write_text(layer_1.read_text() + f"  sprocket:docker_socket: {socket_path}\n")
     env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
     client = engine.client()
     with pytest.MonkeyPatch.context() as patch:
@@ -173,19 +182,7 @@ def _wait_for_routes(real: dict[str, Any], timeout_s: float = 60) -> None:
 
 def _logs(real: dict[str, Any]) -> str:
     """Traefik's and the proxy's log lines that are not access-log or healthcheck lines."""
-    client = real["client"]
     text = []
-    web = client.services.get("local-web")
-    labels = {k: v for k, v in (web.attrs["Spec"].get("Labels") or {}).items() if "port" in k}
-    tasks = [t.get("NetworksAttachments") for t in web.tasks() if t["Status"]["State"] == "running"]
-    addresses = [a for n in tasks[0] or [] for a in n.get("Addresses", [])] if tasks else []
-    [traefik] = client.containers.list(filters={"label": "com.docker.swarm.service.name=traefik"})
-    for address in addresses:
-        ip = address.split("/")[0]
-        for port in {v for v in labels.values()}:
-            got = traefik.exec_run(["wget", "-q", "-T", "3", "-O-", f"http://{ip}:{port}/"])
-            text.append(f"from traefik {ip}:{port} -> {got.exit_code} {got.output[:200]!r}")
-    text.append(f"web labels: {labels}")
     for name in ("traefik", "socket-proxy"):
         done = real["engine"].docker("service", "logs", "--tail", "300", name, check=False)
         lines = (done.stdout + done.stderr).splitlines()
@@ -201,7 +198,7 @@ def test_every_route_answers_through_real_traefik_with_its_backend(real: dict[st
     client, engine = real["client"], real["engine"]
     found = routers(client)
     assert len(found) >= 10, found
-    wrong = []
+    wrong: list[tuple[Any, ...]] = []
     for route in found:
         status, body, trace = request(engine, route["host"], route["path"])
         if "TRAEFIK DEFAULT CERT" not in trace:
@@ -221,8 +218,19 @@ def test_every_route_answers_through_real_traefik_with_its_backend(real: dict[st
 
 def test_a_forward_auth_route_gets_the_forward_auth_answer_first(real: dict[str, Any]) -> None:
     client, engine = real["client"], real["engine"]
-    guarded = [r for r in routers(client) if "forward-auth" in r["middlewares"]]
-    assert guarded, routers(client)
+    # The middlewares some service declares as forward auth (layer_1's fa-*), by their names.
+    forward_auth = {
+        match.group(1) + "@docker"
+        for labels in _service_labels(client).values()
+        for key in labels
+        if (
+            match := re.fullmatch(r"traefik\.http\.middlewares\.([^.]+)\.forwardauth\.address", key)
+        )
+    }
+    guarded = [
+        r for r in routers(client) if forward_auth & set(filter(None, r["middlewares"].split(",")))
+    ]
+    assert guarded, (forward_auth, routers(client))
     for route in guarded:
         status, body, _ = request(engine, route["host"], route["path"])
         backend = f"OK stand-in for {_image(client, route['service'])}"
@@ -256,7 +264,8 @@ def test_traefik_reads_the_swarm_only_through_the_socket_proxy(real: dict[str, A
     assert "/var/run/docker.sock" not in mounts
     # Through the proxy: GET of an allowed section answers, POST and other paths are 403.
     listed = _proxy_exec(real, "wget", "-q", "-O-", "http://127.0.0.1:2375/v1.41/services")
-    assert '"traefik"' in listed or "traefik" in listed
+    # This module's engine, not the machine's (the proxy mounts layer_1's docker_socket).
+    assert {s["ID"] for s in json.loads(listed)} == {s.id for s in client.services.list()}
     post = _proxy_exec(
         real,
         "wget",
@@ -269,3 +278,139 @@ def test_traefik_reads_the_swarm_only_through_the_socket_proxy(real: dict[str, A
     assert "403" in post, post
     other = _proxy_exec(real, "wget", "-S", "-q", "-O-", "http://127.0.0.1:2375/v1.41/secrets")
     assert "403" in other, other
+
+
+# --- Gatus --------------------------------------------------------------------------------------
+
+GATUS_INTERVAL_S = 15  # Pulumi.local-layer_2.yaml's check_interval
+
+
+def gatus_statuses(real: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Gatus's own API through real Traefik (what `health` and `report sla` read), by key."""
+    status, body, _ = request(
+        real["engine"], "status.local.localhost", "/api/v1/endpoints/statuses"
+    )
+    assert status == 200, (status, body[:300])
+    return {e["key"]: e for e in json.loads(body)}
+
+
+def _newest(endpoint: dict[str, Any]) -> bool | None:
+    results = endpoint.get("results") or []
+    return bool(results[-1]["success"]) if results else None
+
+
+def _wait_gatus(real: dict[str, Any], keys: set[str], success: bool, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, bool | None] = {}
+    while time.monotonic() < deadline:
+        statuses = gatus_statuses(real)
+        seen = {key: _newest(statuses[key]) if key in statuses else None for key in keys}
+        if all(value is success for value in seen.values()):
+            return
+        time.sleep(2)
+    pytest.fail(f"Gatus did not report {sorted(keys)} success={success} in {timeout_s} s: {seen}")
+
+
+UP = {
+    "critical_local-localhost",  # the web app's stand-in, through Traefik
+    "critical_status-local-localhost",  # real Gatus itself
+    "critical_fa-local-localhost",  # forward auth: not 5xx
+    "critical_grafana-local-localhost",  # behind forward auth: its answer, not 5xx
+}
+
+
+def test_gatus_probes_the_real_routes_through_traefik(real: dict[str, Any]) -> None:
+    statuses = gatus_statuses(real)
+    public = [e for e in statuses.values() if e["group"] == "critical"]
+    assert len(public) >= 10, sorted(statuses)
+    # Routes that answer are up once Gatus has probed them (every 15 s here).
+    _wait_gatus(real, UP, True, timeout_s=3 * GATUS_INTERVAL_S)
+    # Gatus reached them on this machine: through Traefik, whose access log names the host.
+    done = real["engine"].docker("service", "logs", "--since", "2m", "traefik", check=False)
+    assert '"RequestHost":"local.localhost"' in done.stdout + done.stderr
+
+
+def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
+    """`health --json` run in the Gatus container's network namespace (one of this module's
+    engine), reading Gatus on that namespace's loopback: the host cannot reach the route."""
+    client = real["client"]
+    [gatus] = client.containers.list(filters={"label": "com.docker.swarm.service.name=gatus"})
+    pid = gatus.attrs["State"]["Pid"]
+    done = subprocess.run(
+        [
+            "nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-m", "automation",
+            "--json", "health", "--no-tls", "--no-stats", "--gatus-url", "http://127.0.0.1:8080",
+        ],
+        capture_output=True, text=True, env={**os.environ, **real["env"]}, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.stdout, done.stderr
+    report = json.loads(done.stdout)
+    return dict(report.get("data", report))
+
+
+def test_a_service_scaled_to_zero_is_down_in_gatus_and_in_health(real: dict[str, Any]) -> None:
+    engine = real["engine"]
+    key = "critical_local-localhost"
+    engine.docker("service", "scale", "--detach", "local-web=0")
+    try:
+        _wait_gatus(real, {key}, False, timeout_s=2 * GATUS_INTERVAL_S + 10)
+        rows = {c["subject"]: c for c in _health_in_gatus_namespace(real)["checks"]}
+        assert rows[key]["level"] == "critical", rows[key]
+        assert rows["critical_status-local-localhost"]["level"] == "ok", rows
+    finally:
+        engine.docker("service", "scale", "--detach", "local-web=1")
+
+
+# --- Redis --------------------------------------------------------------------------------------
+
+
+def _redis_cli(real: dict[str, Any], *args: str, auth: bool = True) -> str:
+    """redis-cli in the Redis container, with the password layer_2 generated (its secret)."""
+    [redis] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=layer2redis-redis-primary"}
+    )
+    login = 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" ' if auth else ""
+    quoted = " ".join(shlex.quote(a) for a in args)
+    done = redis.exec_run(["sh", "-c", f"{login}redis-cli {quoted}"])
+    return str(done.output.decode(errors="replace")).strip()
+
+
+def test_the_layer_2_password_opens_the_real_redis_with_json_and_search(
+    real: dict[str, Any],
+) -> None:
+    modules = _redis_cli(real, "MODULE", "LIST")
+    assert "ReJSON" in modules and "search" in modules, modules
+    assert _redis_cli(real, "JSON.SET", "sprocket:check", "$", '{"ok":true}') == "OK"
+    assert _redis_cli(real, "JSON.GET", "sprocket:check", "$.ok") == "[true]"
+    # Without the password nothing is served (requirepass from the included secret file).
+    assert "NOAUTH" in _redis_cli(real, "GET", "sprocket:check", auth=False)
+
+
+# --- RabbitMQ -----------------------------------------------------------------------------------
+
+
+def _rabbitmq(real: dict[str, Any], script: str) -> tuple[int, str]:
+    [broker] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=rabbitmq-service"}
+    )
+    done = broker.exec_run(["sh", "-c", script])
+    return done.exit_code, str(done.output.decode(errors="replace"))
+
+
+def test_the_layer_2_credentials_open_the_real_rabbitmq(real: dict[str, Any]) -> None:
+    # The password layer_2 generated, from the secret its command copies into conf.d.
+    password = 'pass="$(sed -n "s/^default_pass = //p" /run/secrets/rabbitmq-credentials.conf)"'
+    code, out = _rabbitmq(real, f'{password}; rabbitmqctl authenticate_user sprocket "$pass"')
+    assert code == 0 and "Success" in out, out
+    code, out = _rabbitmq(real, "rabbitmqctl authenticate_user sprocket not-the-password")
+    assert code != 0, out
+    code, out = _rabbitmq(real, "rabbitmqctl list_permissions -p /")
+    assert re.search(r"^sprocket\s+\.\*\s+\.\*\s+\.\*$", out, re.M), out
+    # The management API (the UI route, Telegraf's input) answers the app user.
+    code, out = _rabbitmq(
+        real,
+        f'{password}; wget -q -O- --user sprocket --password "$pass"'
+        " http://127.0.0.1:15672/api/overview",
+    )
+    assert '"management_version":"3.10.8"' in out, out
