@@ -40,6 +40,8 @@ REAL = {
     "gatus": "gatus 5.12.1",
     "layer2redis-redis-primary": "redis 7.4.1",
     "rabbitmq-service": "rabbitmq 3.10.8",
+    "vault": "vault 1.21.3",
+    "postgres": "postgresql 16.4",
 }
 TRAEFIK_404 = "404 page not found"
 
@@ -207,7 +209,7 @@ def test_every_route_answers_through_real_traefik_with_its_backend(real: dict[st
         image = _image(client, route["service"])
         if route["middlewares"] or route["internal"]:
             continue  # forward auth / basic auth answer first: the next test
-        if route["service"] in REAL or route["service"] == "vault":
+        if route["service"] in REAL:
             ok = status < 500 and TRAEFIK_404 not in body
         else:
             ok = status == 200 and f"OK stand-in for {image}" in body
@@ -414,3 +416,34 @@ def test_the_layer_2_credentials_open_the_real_rabbitmq(real: dict[str, Any]) ->
         " http://127.0.0.1:15672/api/overview",
     )
     assert '"management_version":"3.10.8"' in out, out
+
+
+# --- Postgres -----------------------------------------------------------------------------------
+
+
+def _psql(real: dict[str, Any], secret: str, user: str, database: str, sql: str) -> tuple[int, str]:
+    """psql over TCP in the Postgres container, logging in with a password layer_2 generated."""
+    [postgres] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=postgres"}
+    )
+    login = f'PGPASSWORD="$(cat /run/secrets/{secret})"' if secret else "PGPASSWORD=wrong"
+    command = f"{login} psql -h 127.0.0.1 -U {user} -d {database} -Atc {shlex.quote(sql)}"
+    done = postgres.exec_run(["sh", "-c", command])
+    return done.exit_code, str(done.output.decode(errors="replace")).strip()
+
+
+def test_the_layer_2_passwords_open_the_real_postgres_with_the_init_roles(
+    real: dict[str, Any],
+) -> None:
+    # The entrypoint ran init-roles.sh from /docker-entrypoint-initdb.d on the empty volume.
+    who = "select current_user || ' ' || current_database()"
+    assert _psql(real, "pg_app_password", "sprocket_app", "sprocket_main", who) == (
+        0,
+        "sprocket_app sprocket_main",
+    )
+    assert _psql(real, "pg_grafana_password", "grafana", "grafana", who) == (0, "grafana grafana")
+    # The admin password came from POSTGRES_PASSWORD_FILE; no role of the apps is a superuser.
+    roles = "select string_agg(rolname, ',' order by rolname) from pg_roles where rolsuper"
+    assert _psql(real, "pg_admin_password", "postgres", "postgres", roles) == (0, "postgres")
+    code, out = _psql(real, "", "sprocket_app", "sprocket_main", "select 1")
+    assert code != 0 and "password authentication failed" in out, out
