@@ -285,6 +285,7 @@ def test_traefik_reads_the_swarm_only_through_the_socket_proxy(real: dict[str, A
 # --- Gatus --------------------------------------------------------------------------------------
 
 GATUS_INTERVAL_S = 15  # Pulumi.local-layer_2.yaml's check_interval
+TRAEFIK_REFRESH_S = 15  # Traefik's swarm provider polls the services this often (its default)
 
 
 def gatus_statuses(real: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -310,7 +311,8 @@ def _wait_gatus(real: dict[str, Any], keys: set[str], success: bool, timeout_s: 
         if all(value is success for value in seen.values()):
             return
         time.sleep(2)
-    pytest.fail(f"Gatus did not report {sorted(keys)} success={success} in {timeout_s} s: {seen}")
+    newest = {k: (statuses.get(k, {}).get("results") or [{}])[-1] for k in keys}
+    pytest.fail(f"Gatus did not report {sorted(keys)} success={success} in {timeout_s} s: {newest}")
 
 
 UP = {
@@ -351,12 +353,26 @@ def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
     return dict(report.get("data", report))
 
 
+def _wait_until_no_task(client: Any, service: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # A task being shut down still runs (and serves) until its container has stopped.
+        tasks = client.services.get(service).tasks()
+        if not [t for t in tasks if t["Status"]["State"] in ("running", "shutdown-pending")]:
+            return
+        time.sleep(1)
+    pytest.fail(f"{service} still had a running task {timeout_s} s after scaling it to 0")
+
+
 def test_a_service_scaled_to_zero_is_down_in_gatus_and_in_health(real: dict[str, Any]) -> None:
     engine = real["engine"]
     key = "critical_local-localhost"
     engine.docker("service", "scale", "--detach", "local-web=0")
     try:
-        _wait_gatus(real, {key}, False, timeout_s=2 * GATUS_INTERVAL_S + 10)
+        # From the moment its last task has stopped: Traefik drops the route at its next poll,
+        # then Gatus sees it down within two of its intervals.
+        _wait_until_no_task(real["client"], "local-web", timeout_s=30)
+        _wait_gatus(real, {key}, False, timeout_s=TRAEFIK_REFRESH_S + 2 * GATUS_INTERVAL_S)
         rows = {c["subject"]: c for c in _health_in_gatus_namespace(real)["checks"]}
         assert rows[key]["level"] == "critical", rows[key]
         assert rows["critical_status-local-localhost"]["level"] == "ok", rows
