@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from typing import Any
 
 from automation.local_images import DeclaredService, StandInRecipe, recipe_for, rootfs
 
@@ -138,3 +139,41 @@ def test_the_readme_table_agrees_with_the_recipes_and_the_dry_run() -> None:
             assert version.startswith(recipe.version.split(" ")[0]), (outcome.image, version)
             assert recipe.label == f"{recipe.software} {recipe.version}"  # the image's label
     assert {r for r, (kind, _) in table.items() if kind == "real"} == set(RECIPES)
+
+
+def test_a_real_image_tar_holds_the_server_folder_its_files_and_links(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """What `docker import` gets for Redis: the root filesystem asked for (with its older
+    suite), the server's folder, and the links where layer_2's command and redis.conf look."""
+    from pathlib import Path
+
+    from automation.images import real, recipes
+    from automation.images import rootfs as rootfs_module
+
+    base = tmp_path / "rootfs.tar"
+    with tarfile.open(base, "w") as tar:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    asked: list[tuple[Any, Any]] = []
+
+    def fake_rootfs(packages: Any, *, suites: Any = ()) -> Path:
+        asked.append((tuple(packages), tuple(suites)))
+        return base
+
+    monkeypatch.setattr(rootfs_module, "rootfs", fake_rootfs)
+    server = tmp_path / "redis-stack"
+    (server / "bin").mkdir(parents=True)
+    (server / "bin" / "redis-server").write_text("#!/bin/sh\n")
+    (server / "lib").mkdir()
+    (server / "lib" / "rejson.so").write_text("")
+    recipe = recipes.RECIPES["redislabs/rejson"]()
+    out = real.image_tar(recipe, {"redis-stack": server}, tmp_path)
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert asked == [(("libssl1.1",), ("bullseye",))]
+    assert "opt/redis-stack/bin/redis-server" in members
+    link = members["usr/lib/redis/modules/rejson.so"]
+    assert link.issym() and link.linkname == "/opt/redis-stack/lib/rejson.so"
+    assert members["usr/local/bin/redis-server"].linkname == "/opt/redis-stack/bin/redis-server"
