@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 from typing import Any
 
 from automation.local_images import DeclaredService, StandInRecipe, recipe_for, rootfs
@@ -142,12 +143,10 @@ def test_the_readme_table_agrees_with_the_recipes_and_the_dry_run() -> None:
 
 
 def test_a_real_image_tar_holds_the_server_folder_its_files_and_links(
-    tmp_path: Any, monkeypatch: Any
+    tmp_path: Path, monkeypatch: Any
 ) -> None:
     """What `docker import` gets for Redis: the root filesystem asked for (with its older
     suite), the server's folder, and the links where layer_2's command and redis.conf look."""
-    from pathlib import Path
-
     from automation.images import real, recipes
     from automation.images import rootfs as rootfs_module
 
