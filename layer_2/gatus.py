@@ -48,6 +48,11 @@ INTERVAL = "1m"
 # time, so `[STATUS] < 500` and `[RESPONSE_TIME] < 500` alone pass on a route that is down
 # (config/endpoint/endpoint.go EvaluateHealth: a call error does not clear Success).
 CONNECTED = "[CONNECTED] == true"
+# "Not 5xx" is up for a route whose healthy answer is a redirect or 401 (forward auth, basic
+# auth) or a 400 (GraphQL without a query). But when every task of a route's service is gone,
+# Traefik drops the router and answers its own 404: that route is down, not "not 5xx".
+NOT_5XX = "[STATUS] < 500"
+NO_ROUTE = "[STATUS] != 404"
 
 # Health paths of this layer's routed services (the bare hostname for the rest).
 HEALTH_PATHS = {"grafana": "/api/health", "influx": "/health", "gatus": "/health"}
@@ -138,14 +143,14 @@ def _public_endpoints(
     target: Target, check_certificates: bool, via: str = "", interval: str = INTERVAL
 ) -> list[dict[str, Any]]:
     """`via` (host[:port]): connect there instead, with the target's hostname as Host."""
-    up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
+    up = ["[STATUS] == 200"] if target.expect_ok else [NOT_5XX, NO_ROUTE]
     client = {"ignore-redirect": True, "insecure": not check_certificates}
     url, headers = target.url, {}
     if via:
         parts = urlsplit(target.url)
         url, headers = urlunsplit(parts._replace(netloc=via)), {"Host": parts.netloc}
     groups = {
-        CRITICAL: [CONNECTED, up],
+        CRITICAL: [CONNECTED, *up],
         WARNING: [CONNECTED, f"[RESPONSE_TIME] < {target.max_response_ms}"],
     }
     if check_certificates:

@@ -366,6 +366,8 @@ def _wait_until_no_task(client: Any, service: str, timeout_s: float) -> None:
 
 def test_a_service_scaled_to_zero_is_down_in_gatus_and_in_health(real: dict[str, Any]) -> None:
     engine = real["engine"]
+    # The web route is checked as "not 5xx" (it may be behind forward auth): with its service
+    # gone Traefik answers its own 404, which must count as down.
     key = "critical_local-localhost"
     engine.docker("service", "scale", "--detach", "local-web=0")
     try:
