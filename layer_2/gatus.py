@@ -50,9 +50,12 @@ INTERVAL = "1m"
 CONNECTED = "[CONNECTED] == true"
 # "Not 5xx" is up for a route whose healthy answer is a redirect or 401 (forward auth, basic
 # auth) or a 400 (GraphQL without a query). But when every task of a route's service is gone,
-# Traefik drops the router and answers its own 404: that route is down, not "not 5xx".
+# Traefik drops the router and answers its own 404: that route is down, not "not 5xx". The
+# body tells Traefik's 404 from a backend's (forward auth answers 404 for paths it does not
+# serve); Gatus compares the body with surrounding white space trimmed.
 NOT_5XX = "[STATUS] < 500"
-NO_ROUTE = "[STATUS] != 404"
+TRAEFIK_404 = "404 page not found"
+NO_ROUTE = f"[BODY] != {TRAEFIK_404}"
 
 # Health paths of this layer's routed services (the bare hostname for the rest).
 HEALTH_PATHS = {"grafana": "/api/health", "influx": "/health", "gatus": "/health"}

@@ -465,14 +465,15 @@ def test_bad_gatus_settings_are_refused_naming_the_key(key: str, value: str, why
 
 @pytest.mark.parametrize("env", ["local", "prod"])
 def test_a_not_5xx_endpoint_counts_traefiks_404_as_down(run_layer: Any, env: str) -> None:
-    """A route whose service has no task left is dropped by Traefik, which then answers 404:
-    `[STATUS] < 500` alone counted that route as up (test_real_software scales one to 0)."""
+    """A route whose service has no task left is dropped by Traefik, which then answers its
+    own 404 (`404 page not found`): `[STATUS] < 500` alone counted that route as up
+    (test_real_software scales one to 0)."""
     extra = {"layer_2:public_checks": [PUBLIC_CHECK]} if env == "prod" else {}
     config = yaml.safe_load(secret_text(run(run_layer, env, **extra), "gatus-gatus-config"))
     lenient = [e for e in config["endpoints"] if "[STATUS] < 500" in e["conditions"]]
     assert lenient
     for endpoint in lenient:
-        assert "[STATUS] != 404" in endpoint["conditions"], endpoint
+        assert "[BODY] != 404 page not found" in endpoint["conditions"], endpoint
 
 
 def test_gatus_alerts_on_discord_only_with_a_configured_secret_webhook(run_layer: Any) -> None:
