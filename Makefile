@@ -41,13 +41,14 @@ test: lint typecheck
 	@$(STEP) unit $(PY) -m pytest -q tests/unit
 	@$(STEP) integration $(PY) -m pytest -q tests/integration
 
-# The Vault server and the provider plugins the tests use: cached after the first build (about
-# 20 and 17 min cold on 2 cores); built side by side, since Go's link steps leave a core idle;
-# install-plugins.sh builds its four plugins and the language host side by side too (up to
-# $SPROCKET_BUILD_JOBS, default the cores).
+# The Vault server, the provider plugins and the real servers (automation/images/servers.py)
+# the tests use: cached after the first build (about 20, 17 and 10 min cold on 2 cores); built
+# side by side, since Go's link steps leave a core idle; install-plugins.sh builds its four
+# plugins and the language host side by side too (up to $SPROCKET_BUILD_JOBS, default the cores).
 tools: setup-dev
 	@$(STEP) vault scripts/install-vault-dev.sh >/dev/null & vault=$$!; \
-	  $(STEP) plugins scripts/install-plugins.sh; plugins=$$?; wait $$vault && exit $$plugins
+	  $(STEP) servers $(PY) -m automation.images.servers >/dev/null & servers=$$!; \
+	  $(STEP) plugins scripts/install-plugins.sh; plugins=$$?; wait $$vault && wait $$servers && exit $$plugins
 
 bench: setup-dev
 	@scripts/ensure-docker.sh --test-deps

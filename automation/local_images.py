@@ -28,9 +28,12 @@ import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from automation.images.recipes import RealRecipe
 
 WWW = "/tmp/standin-www"  # noqa: S108 - inside the stand-in container, not on this host
 STAND_IN_LABEL = "sprocket.stand-in"
@@ -105,7 +108,8 @@ class StandInRecipe:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, set):
+    # Lists too: a probe's URLs arrive in the order the services register, which varies.
+    if isinstance(value, set | list):
         return sorted(value)
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in sorted(value.items())}
@@ -213,7 +217,9 @@ def _serve_script(recipe: StandInRecipe, healthy: bool) -> str:
             for path in sorted(paths):
                 target = WWW + (path if path != "/" else "/index.html")
                 lines.append(f"mkdir -p {shlex.quote(str(PurePosixPath(target).parent))}")
-                lines.append(f"echo OK > {shlex.quote(target)}")
+                # Says who it is, so a test through Traefik sees which backend answered.
+                who = shlex.quote(f"OK stand-in for {recipe.image}")
+                lines.append(f"echo {who} > {shlex.quote(target)}")
             lines.append(f"httpd -p {port} -h {WWW}")
         for port in sorted(recipe.listen - set(recipe.http)):
             lines.append(f"httpd -p {port} -h /tmp/standin-www")
@@ -324,48 +330,123 @@ def make_stand_in(client: Any, ref: str, recipe: StandInRecipe, *, healthy: bool
 @dataclass(frozen=True)
 class Outcome:
     image: str
-    action: str  # present | pulled | stand-in | skipped
+    action: str  # present | pulled | real | stand-in | skipped
     services: tuple[str, ...]
     why: str = ""
+    software: str = (
+        "stand-in"  # real | stand-in: what runs (or would, on a machine that can't pull)
+    )
+    version: str = ""
+    source: str = ""
+    name: str = ""  # the real software's name (`traefik`), where real
 
 
 def ensure_images(
-    client: Any, services: list[DeclaredService], *, offline: bool, dry_run: bool
+    client: Any,
+    services: list[DeclaredService],
+    *,
+    offline: bool,
+    dry_run: bool,
+    real: bool = False,
+    build: bool = False,
 ) -> list[Outcome]:
-    """Make every declared image available on the engine `client` talks to."""
+    """Make every declared image available on the engine `client` talks to. With `real`, an
+    image with a recipe in automation/images/recipes.py is made of the real software (its
+    servers built first only with `build`; else from the cache, or a stand-in when absent)."""
     by_image: dict[str, list[DeclaredService]] = {}
     for service in services:
         by_image.setdefault(service.image, []).append(service)
     return [
-        _ensure(client, image, recipe_for(image, users), offline=offline, dry_run=dry_run)
+        _ensure(
+            client,
+            image,
+            recipe_for(image, users),
+            offline=offline,
+            dry_run=dry_run,
+            real=real,
+            build=build,
+        )
         for image, users in sorted(by_image.items())
     ]
 
 
 def _ensure(
-    client: Any, image: str, recipe: StandInRecipe, *, offline: bool, dry_run: bool
+    client: Any,
+    image: str,
+    recipe: StandInRecipe,
+    *,
+    offline: bool,
+    dry_run: bool,
+    real: bool = False,
+    build: bool = False,
 ) -> Outcome:
     import docker.errors
 
+    from automation.images import real as real_images
+    from automation.images import recipes, rootfs, servers
+
     names = tuple(recipe.services)
+    wanted = recipes.recipe_for(image) if real else None
     if "@" in image:
         return Outcome(image, "skipped", names, "a digest reference cannot be made locally")
     try:
         labels = client.images.get(image).labels or {}
     except docker.errors.ImageNotFound:
         labels = None
-    if labels is not None and (
-        labels.get(STAND_IN_LABEL) != "true" or labels.get(RECIPE_LABEL) == recipe.digest()
-    ):
-        return Outcome(image, "present", names)
+    is_stand_in = labels is not None and labels.get(STAND_IN_LABEL) == "true"
+    made_real = labels is not None and real_images.REAL_LABEL in labels
+    if labels is not None and made_real and wanted is None:
+        software = str(labels[real_images.REAL_LABEL])
+        return Outcome(image, "present", names, "", "real", software, "made here earlier")
+    if labels is not None and not is_stand_in and not made_real:
+        return Outcome(image, "present", names, "not made here", "real", "", "on the engine")
+    reason = recipes.stand_in_reason(image)
+    if wanted is not None:
+        try:
+            return _ensure_real(client, image, wanted, names, labels, dry_run, offline, build)
+        except (servers.BuildError, rootfs.RootfsError) as exc:
+            reason = f"the real build is not available: {exc}"
+    if labels is not None and is_stand_in and labels.get(RECIPE_LABEL) == recipe.digest():
+        return Outcome(image, "present", names, reason)
     # Missing, or a stand-in of an older recipe: the real image first, where it can be pulled.
     if dry_run:
         why = "dry run: offline" if offline else "dry run: a pull is tried first"
-        return Outcome(image, "stand-in", names, why)
+        return Outcome(image, "stand-in", names, f"{why}; {reason}")
     if not offline and _pulled(client, image):
-        return Outcome(image, "pulled", names)
+        return Outcome(image, "pulled", names, "", "real", "", "docker pull")
     make_stand_in(client, image, recipe)
-    return Outcome(image, "stand-in", names, "offline" if offline else "the pull failed")
+    return Outcome(image, "stand-in", names, reason)
+
+
+def _ensure_real(
+    client: Any,
+    image: str,
+    wanted: RealRecipe,
+    names: tuple[str, ...],
+    labels: dict[str, str] | None,
+    dry_run: bool,
+    offline: bool,
+    build: bool,
+) -> Outcome:
+    """The real image of `wanted`: left alone when its recipe hash matches, else made."""
+    from automation.images import real as real_images
+
+    about = {
+        "software": "real",
+        "version": wanted.version,
+        "source": wanted.source,
+        "name": wanted.software,
+    }
+    if dry_run:
+        return Outcome(image, "real", names, wanted.differs or "dry run", **about)
+    binaries = wanted.binary_paths(cached_only=not build)
+    digest = wanted.digest(binaries)
+    if labels and labels.get(real_images.REAL_RECIPE_LABEL) == digest:
+        return Outcome(image, "present", names, wanted.differs, **about)
+    if not offline and _pulled(client, image):
+        return Outcome(image, "pulled", names, "", "real", "", "docker pull")
+    real_images.make_real(client, image, wanted, binaries)
+    return Outcome(image, "real", names, wanted.differs, **about)
 
 
 def _pulled(client: Any, image: str) -> bool:
@@ -384,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="do not try `docker pull`")
     parser.add_argument("--dry-run", action="store_true", help="say what would be done")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--stand-ins-only",
+        action="store_true",
+        help="no real software: stand-ins for every image not on the engine (no build)",
+    )
     args = parser.parse_args(argv)
     import docker
 
@@ -402,16 +488,25 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    outcomes = ensure_images(
-        client, declared_services(args.env), offline=args.offline, dry_run=args.dry_run
-    )
+    try:
+        outcomes = ensure_images(
+            client,
+            declared_services(args.env),
+            offline=args.offline,
+            dry_run=args.dry_run,
+            real=not args.stand_ins_only,
+            build=True,
+        )
+    except docker.errors.DockerException as exc:
+        print(f"local_images: making an image failed: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps([vars(o) for o in outcomes], indent=2))
     else:
         for o in outcomes:
-            print(
-                f"{o.action:9} {o.image}  ({', '.join(o.services)}){'  ' + o.why if o.why else ''}"
-            )
+            what = f"{o.software}: {o.name} {o.version}".strip() if o.name else o.software
+            notes = "; ".join(n for n in (o.source, o.why) if n)
+            print(f"{o.action:9} {o.image}  ({', '.join(o.services)})  {what}; {notes}")
     return 0
 
 

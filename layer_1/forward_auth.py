@@ -80,6 +80,10 @@ def service_config(settings: Layer1Settings, env: EnvConfig, config: FileMount) 
     return ServiceConfig(
         name=NAME,
         image=settings.forward_auth_image,
+        # Traefik calls it by name on every guarded request (middleware_labels): the name
+        # resolves to the tasks, as Traefik's own routing does, not to a virtual IP (which
+        # does not route where the kernel has no IPVS, as on the build machines).
+        endpoint_mode="dnsrr",
         env={"CONFIG_FILE": CONFIG_PATH, "CLIENT_SECRET_FILE": f"/run/secrets/{SECRET_TARGET}"},
         command=secret_env_wrapper(settings.forward_auth_entrypoint),
         healthcheck=Healthcheck(test=settings.forward_auth_healthcheck, start_period_s=15),

@@ -76,6 +76,9 @@ class Layer1Settings(BaseModel):
     # -- services --
     traefik_image: str = "traefik:v2.11"
     socket_proxy_image: str = "tecnativa/docker-socket-proxy:0.3.0"
+    # The Docker socket on the manager, as the socket proxy mounts it (its host path): another
+    # where the engine listens elsewhere (rootless Docker, a test's own engine).
+    docker_socket: str = "/var/run/docker.sock"
     vault_image: str = "hashicorp/vault:1.17"
     forward_auth_image: str = "asaxplayinghorse/discord-forward-auth:latest"
     # The FA image's entrypoint, if it reads CLIENT_SECRET only from env (see forward_auth.py).
@@ -137,6 +140,16 @@ class Layer1Settings(BaseModel):
     def _snowflake(cls, value: str) -> str:
         if value and not value.isdigit():
             raise ValueError(f"{value!r} is not a Discord id (digits, from the developer portal)")
+        return value
+
+    @field_validator("docker_socket")
+    @classmethod
+    def _absolute_socket(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(
+                f"{value!r} is not an absolute path: give the Docker socket's path on the"
+                " manager (default /var/run/docker.sock)"
+            )
         return value
 
     @field_validator("assets_acl")

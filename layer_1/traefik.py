@@ -54,6 +54,10 @@ def socket_proxy_config(settings: Layer1Settings, network: str) -> ServiceConfig
     return ServiceConfig(
         name=SOCKET_PROXY,
         image=settings.socket_proxy_image,
+        # Traefik holds a /events stream open to it: through a virtual IP that long-lived
+        # connection dies on the VIP's idle timeout (and where the kernel has no IPVS, as on
+        # the build machines, a VIP does not route at all). The name resolves to the task.
+        endpoint_mode="dnsrr",
         env={section: "1" for section in SOCKET_PROXY_ALLOW},
         healthcheck=Healthcheck(
             test=["CMD-SHELL", f"wget -q -O- http://127.0.0.1:{SOCKET_PROXY_PORT}/_ping | grep OK"],
@@ -63,7 +67,7 @@ def socket_proxy_config(settings: Layer1Settings, network: str) -> ServiceConfig
         networks=[network],
         volumes=[
             VolumeMount(
-                volume="/var/run/docker.sock", target="/var/run/docker.sock", read_only=True
+                volume=settings.docker_socket, target="/var/run/docker.sock", read_only=True
             )
         ],
         placement=["node.role == manager"],

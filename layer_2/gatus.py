@@ -16,6 +16,7 @@ import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +43,19 @@ API_RESPONSE_MS = 1000  # the API's p99 target
 CERT_WARN = "720h"  # 30 days
 CERT_CRITICAL = "168h"  # 7 days
 INTERVAL = "1m"
+# Gatus's own condition for "the call got an answer". Every endpoint has it first: Gatus v5
+# evaluates a failed call (DNS error, refused connection) with status 0 and a ~1 ms response
+# time, so `[STATUS] < 500` and `[RESPONSE_TIME] < 500` alone pass on a route that is down
+# (config/endpoint/endpoint.go EvaluateHealth: a call error does not clear Success).
+CONNECTED = "[CONNECTED] == true"
+# "Not 5xx" is up for a route whose healthy answer is a redirect or 401 (forward auth, basic
+# auth) or a 400 (GraphQL without a query). But when every task of a route's service is gone,
+# Traefik drops the router and answers its own 404: that route is down, not "not 5xx". The
+# body tells Traefik's 404 from a backend's (forward auth answers 404 for paths it does not
+# serve); Gatus compares the body with surrounding white space trimmed.
+NOT_5XX = "[STATUS] < 500"
+TRAEFIK_404 = "404 page not found"
+NO_ROUTE = f"[BODY] != {TRAEFIK_404}"
 
 # Health paths of this layer's routed services (the bare hostname for the rest).
 HEALTH_PATHS = {"grafana": "/api/health", "influx": "/health", "gatus": "/health"}
@@ -128,19 +142,30 @@ def merge(defaults: Iterable[Target], overrides: Iterable[Target]) -> list[Targe
     return list(merged.values())
 
 
-def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str, Any]]:
-    up = "[STATUS] == 200" if target.expect_ok else "[STATUS] < 500"
+def _public_endpoints(
+    target: Target, check_certificates: bool, via: str = "", interval: str = INTERVAL
+) -> list[dict[str, Any]]:
+    """`via` (host[:port]): connect there instead, with the target's hostname as Host."""
+    up = ["[STATUS] == 200"] if target.expect_ok else [NOT_5XX, NO_ROUTE]
     client = {"ignore-redirect": True, "insecure": not check_certificates}
-    groups = {CRITICAL: [up], WARNING: [f"[RESPONSE_TIME] < {target.max_response_ms}"]}
+    url, headers = target.url, {}
+    if via:
+        parts = urlsplit(target.url)
+        url, headers = urlunsplit(parts._replace(netloc=via)), {"Host": parts.netloc}
+    groups = {
+        CRITICAL: [CONNECTED, *up],
+        WARNING: [CONNECTED, f"[RESPONSE_TIME] < {target.max_response_ms}"],
+    }
     if check_certificates:
-        groups[CERTIFICATE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}"]
-        groups[CERTIFICATE_NOTICE] = [f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}"]
+        groups[CERTIFICATE] = [CONNECTED, f"[CERTIFICATE_EXPIRATION] > {CERT_CRITICAL}"]
+        groups[CERTIFICATE_NOTICE] = [CONNECTED, f"[CERTIFICATE_EXPIRATION] > {CERT_WARN}"]
     return [
         {
             "name": target.name,
             "group": group,
-            "url": target.url,
-            "interval": INTERVAL,
+            "url": url,
+            **({"headers": headers} if headers else {}),
+            "interval": interval,
             "client": client,
             "conditions": conditions,
         }
@@ -148,15 +173,15 @@ def _public_endpoints(target: Target, check_certificates: bool) -> list[dict[str
     ]
 
 
-def internal_endpoint(name: str, url: str) -> dict[str, Any]:
+def internal_endpoint(name: str, url: str, interval: str = INTERVAL) -> dict[str, Any]:
     """A check from inside the Swarm: TCP connect for datastores, HTTP 200 for the rest."""
-    condition = "[CONNECTED] == true" if url.startswith("tcp://") else "[STATUS] == 200"
+    conditions = [CONNECTED] if url.startswith("tcp://") else [CONNECTED, "[STATUS] == 200"]
     return {
         "name": name,
         "group": INTERNAL,
         "url": url,
-        "interval": INTERVAL,
-        "conditions": [condition],
+        "interval": interval,
+        "conditions": conditions,
     }
 
 
@@ -233,10 +258,15 @@ def render(
     *,
     check_certificates: bool,
     channels: AlertChannels | None = None,
+    via: str = "",
+    interval: str = INTERVAL,
 ) -> str:
-    """The full Gatus config.yaml (the template from files/ plus the generated parts)."""
+    """The full Gatus config.yaml (the template from files/ plus the generated parts); the
+    public checks connect to `via` (host[:port]) when given, with their hostname as Host."""
     config = yaml.safe_load(files.read("gatus.yaml"))
-    endpoints = [e for t in targets for e in _public_endpoints(t, check_certificates)]
+    endpoints = [
+        e for t in targets for e in _public_endpoints(t, check_certificates, via, interval)
+    ]
     endpoints += list(internal)
     providers = channels.providers() if channels else {}
     if channels and providers:
@@ -268,13 +298,16 @@ def service_config(settings: Layer2Settings, volume: str, hostname: str) -> Serv
     )
 
 
-def internal_checks(postgres_host: str, postgres_port: int) -> list[dict[str, Any]]:
+def internal_checks(
+    postgres_host: str, postgres_port: int, interval: str = INTERVAL
+) -> list[dict[str, Any]]:
     """The services of this layer, checked from inside the Swarm."""
-    return [
-        internal_endpoint("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
-        internal_endpoint("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
-        internal_endpoint("postgres", f"tcp://{postgres_host}:{postgres_port}"),
-        internal_endpoint("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
-        internal_endpoint("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
-        internal_endpoint("grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"),
+    checks = [
+        ("redis", f"tcp://{names.REDIS}:{names.REDIS_PORT}"),
+        ("rabbitmq", f"tcp://{names.RABBITMQ}:{names.AMQP_PORT}"),
+        ("postgres", f"tcp://{postgres_host}:{postgres_port}"),
+        ("influx", f"http://{names.INFLUX}:{names.INFLUX_PORT}/health"),
+        ("loki", f"http://{names.LOKI}:{names.LOKI_PORT}/ready"),
+        ("grafana", f"http://{names.GRAFANA}:{names.GRAFANA_PORT}/api/health"),
     ]
+    return [internal_endpoint(name, url, interval) for name, url in checks]

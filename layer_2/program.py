@@ -222,9 +222,11 @@ class Layer2:
         rendered = pulumi.Output.all(self.pg.host, self.pg.port, *secrets).apply(
             lambda v: gatus.render(
                 targets,
-                gatus.internal_checks(str(v[0]), int(v[1])),
+                gatus.internal_checks(str(v[0]), int(v[1]), self.settings.check_interval),
                 check_certificates=self.settings.check_certificates,
                 channels=channels(v[2:]),
+                via=self.settings.public_checks_via,
+                interval=self.settings.check_interval,
             )
         )
         self.declare(

@@ -104,13 +104,37 @@ class Layer2Settings(_Model):
     # Extra (or replacement, by name) public checks; the defaults cover this layer's routes
     # and the hostnames layer_1 publishes in DNS (gatus.other_layers_targets).
     public_checks: list[PublicCheck] = Field(default_factory=list)
-    # Gatus checks public hostnames from inside the Swarm; in local they do not resolve there.
+    # Gatus checks public hostnames from inside the Swarm.
     check_public_hostnames: bool = True
+    # Where Gatus connects for the public checks, as host[:port] ("" = each check's own
+    # hostname), sending the check's hostname as the Host header (and the check's path). Local
+    # sets `tasks.traefik`: the *.local.localhost names resolve nowhere inside the Swarm, and
+    # Docker's DNS gives Traefik's task address on Gatus's ingress network (its virtual IP does
+    # not route where the kernel has no IPVS).
+    public_checks_via: str = ""
+    # How often Gatus checks each endpoint (a Go duration: 30s, 1m, 1h).
+    check_interval: str = "1m"
     # local serves Traefik's default certificate, which a certificate check would flag.
     check_certificates: bool = True
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
     docker_socket_gid: int = Field(default=999, ge=0)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @field_validator("public_checks_via")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", value):
+            raise ValueError(
+                f"{value!r} is not host[:port] (e.g. traefik or traefik:443): no scheme or path"
+            )
+        return value
+
+    @field_validator("check_interval")
+    @classmethod
+    def _go_duration(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*(s|m|h)", value):
+            raise ValueError(f"{value!r} is not a duration Gatus reads: a number and s, m or h")
+        return value
 
     @field_validator("data_mount")
     @classmethod

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine runs here and is a Swarm manager: installs Debian's docker.io when no
-# engine is installed (root only), starts dockerd when it is not running, and `docker swarm init`
-# when the node is in no swarm. Used by the tests and by local deploys.
+# engine is installed (and mmdebstrap, for the real server images; root only), starts dockerd
+# when it is not running, and `docker swarm init` when the node is in no swarm. Used by the tests
+# and by local deploys.
 # Usage: ensure-docker.sh [--test-deps]   (--test-deps: also busybox-static, for the test images,
 #                                          and Debian's PostgreSQL 15 server, for the data tests)
 set -euo pipefail
 
 packages=()
 command -v dockerd >/dev/null || packages+=(docker.io)
+# The real server images' Debian root filesystem (automation/images/rootfs.py).
+command -v mmdebstrap >/dev/null || packages+=(mmdebstrap)
 [[ "${1:-}" == "--test-deps" && ! -x /bin/busybox ]] && packages+=(busybox-static)
 [[ "${1:-}" == "--test-deps" && ! -x /usr/lib/postgresql/15/bin/initdb ]] && packages+=(postgresql-15)
 

@@ -280,6 +280,8 @@ def test_traefik_static_config_redirects_logs_and_uses_the_proxy(prod: Any) -> N
 def test_local_has_no_acme_and_uses_localhost_names(local: Any) -> None:
     static = yaml.safe_load(_config_text(local, "traefik-static"))
     assert "certificatesResolvers" not in static
+    # Nothing leaves the machine: no update check, no anonymous usage report.
+    assert static["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert set(_routes(local)) == {f"{s}.local.localhost" for s in ("traefik", "fa", "vault")}
 
 
@@ -310,6 +312,21 @@ def test_forward_auth_middlewares_and_templated_config(prod: Any) -> None:
 
 
 # --- networks and the socket ------------------------------------------------------------------
+
+
+def test_the_socket_proxy_mounts_the_configured_docker_socket(run_layer: Any) -> None:
+    """A test's own engine (or rootless Docker) listens elsewhere: the proxy must read that
+    engine, not whichever one owns /var/run/docker.sock on the machine."""
+    rec = run_layer("layer_1", env="local", config={"docker_socket": "/var/tmp/e1/docker.sock"})
+    [sock] = rec.one(SERVICE, "socket-proxy").inputs["taskSpec"]["containerSpec"]["mounts"]
+    assert (sock["source"], sock["target"]) == ("/var/tmp/e1/docker.sock", "/var/run/docker.sock")
+
+
+def test_a_relative_docker_socket_is_refused() -> None:
+    from layer_1.settings import Layer1Settings
+
+    with pytest.raises(ValueError, match=r"(?s)docker_socket.*is not an absolute path"):
+        Layer1Settings(docker_socket="docker.sock")
 
 
 def test_networks_and_traefik_never_mounts_the_socket(prod: Any) -> None:

