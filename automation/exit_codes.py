@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     HEALTH_CRITICAL = 12
     SECRETS_INCOMPLETE = 13
     NOT_CONVERGED = 14
+    NAME_TAKEN = 15
     BAD_INPUT = 64
     INTERRUPTED = 130
 
@@ -46,6 +47,8 @@ MEANINGS: dict[ExitCode, str] = {
     "(a wrong passphrase is 9)",
     ExitCode.NOT_CONVERGED: "applied, but services did not converge (each is named with Swarm's "
     "reason; fix it and deploy again)",
+    ExitCode.NAME_TAKEN: "objects the plan would create already exist on the Docker engine, "
+    "outside this stack's state (each named with its owner); nothing was changed",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); an engine run is cancelled cleanly",
 }
