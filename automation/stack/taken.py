@@ -82,8 +82,17 @@ def taken_names(api: Any, creates: Iterable[PlannedChange], state_ids: set[str])
 
 
 def planned_creates(changes: Iterable[PlannedChange]) -> list[PlannedChange]:
-    """The plan's creates of the object types the check knows."""
-    return [c for c in changes if c.op == "create" and c.type in _LOOKUPS]
+    """The plan's creates of the object types the check knows, but a data volume the program
+    keeps on destroy (`retain_on_delete`): re-creating a stack onto the volumes its destroy
+    left is by design (sprocket_common/env_defaults.py, keep_volumes); without ownership
+    labels a kept volume of this stack cannot be told from another state's, so it is let by."""
+    return [
+        c
+        for c in changes
+        if c.op == "create"
+        and c.type in _LOOKUPS
+        and not (c.kept_on_delete and c.type == "docker:index/volume:Volume")
+    ]
 
 
 def names_taken_error(info: StackInfo, taken: list[TakenName]) -> NamesTaken:
