@@ -146,3 +146,10 @@ class BackupCorrupt(DriverError):
     """A backup fails its hash or cannot be read: restore another one."""
 
     code = ExitCode.BACKUP_FAILED
+
+
+class NamesTaken(DriverError):
+    """Objects a deploy's plan would create already exist on the Docker engine, outside the
+    stack's state (automation/stack/taken.py); nothing was changed."""
+
+    code = ExitCode.NAME_TAKEN

@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     SECRETS_INCOMPLETE = 13
     NOT_CONVERGED = 14
     FROZEN = 15
+    NAME_TAKEN = 16
     BAD_INPUT = 64
     INTERRUPTED = 130
 
@@ -49,6 +50,8 @@ MEANINGS: dict[ExitCode, str] = {
     "reason; fix it and deploy again)",
     ExitCode.FROZEN: "the environment is frozen (`freeze`): the message says who froze it, when "
     "and why; `unfreeze`, or --force-frozen REASON for one audited run",
+    ExitCode.NAME_TAKEN: "objects the plan would create already exist on the Docker engine, "
+    "outside this stack's state (each named with its owner); nothing was changed",
     ExitCode.BAD_INPUT: "bad input: unknown name, malformed file or option",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); an engine run is cancelled cleanly",
 }

@@ -191,6 +191,32 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
         ) from None
 
 
+def require_team_backend(settings: Settings, env: Env) -> str | None:
+    """Staging and prod state must live where the whole team sees it: refuse the embedded
+    checkout-local file backend (BadInput, exit 64, naming the setting and what to do) when no
+    backend is configured. Returns a one-line note when the configured backend is an explicit
+    ``file://`` path (a shared mount is fine, but only if every operator mounts the same one),
+    else None (local, ``s3://``, Pulumi Cloud)."""
+    if env is Env.LOCAL:
+        return None
+    if settings.backend_url is None:
+        raise BadInput(
+            f"the {env.value} stacks' state would go to this checkout's own file backend "
+            f"({settings.resolved_backend_url}): no backend_url is set (sprocket.toml) and no "
+            "PULUMI_BACKEND_URL, so another operator's clone would see an empty state and plan "
+            "everything anew",
+            "set backend_url in sprocket.toml or PULUMI_BACKEND_URL to the team's backend "
+            "(s3://BUCKET?endpoint=HOST&region=REGION for Spaces, or an explicit file:// path "
+            "every operator mounts); README.md, 'Where state lives'. Nothing was run",
+        )
+    if settings.backend_url.startswith("file://"):
+        return (
+            f"{env.value}: state in the file backend {settings.backend_url} (backend_url / "
+            "PULUMI_BACKEND_URL): every operator must use this same path"
+        )
+    return None
+
+
 def passphrase_env(
     settings: Settings, env: Env, environ: dict[str, str] | None = None
 ) -> dict[str, str]:

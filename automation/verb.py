@@ -16,6 +16,9 @@ from automation.exit_codes import ExitCode
 from automation.render import Result, emit
 from sprocket_common.stack_info import UnknownNameError, parse_env
 
+# Verbs that read and write no stack state (the backend check does not apply to them).
+_STATELESS_VERBS = frozenset({"notify"})
+
 
 class GlobalOptions:
     """The group's options, turned into a Context only when a command runs (settings may fail)."""
@@ -24,15 +27,20 @@ class GlobalOptions:
         self.env_name, self.json_output, self.assume_yes = env_name, json_output, assume_yes
         self.force_frozen = ""  # set by a mutating verb's --force-frozen (force_frozen_option)
 
-    def context(self) -> Context:
-        from automation.settings import load_settings
+    def context(self, verb: str = "") -> Context:
+        """The Context for `verb`; staging and prod refuse a backend nobody else sees, except
+        for `notify`, which touches no state and must still report that very refusal."""
+        from automation.settings import load_settings, require_team_backend
 
         try:
             env = parse_env(self.env_name)
         except UnknownNameError as exc:
             raise BadInput(str(exc), "pass --env local, --env staging or --env prod") from None
+        settings = load_settings()
+        if verb not in _STATELESS_VERBS and (note := require_team_backend(settings, env)):
+            click.echo(note, err=True)
         return Context(
-            settings=load_settings(),
+            settings=settings,
             env=env,
             json_output=self.json_output,
             assume_yes=self.assume_yes,
@@ -70,7 +78,7 @@ def run_verb(name: str, verb: Callable[[Context], Result]) -> ExitCode:
     options = click.get_current_context().find_object(GlobalOptions)
     assert options is not None, "run_verb is called only under the cli group"
     try:
-        result = verb(options.context())
+        result = verb(options.context(name))
     except DriverError as exc:
         result = Result(name, exc.code, errors=[{"message": exc.message, "hint": exc.hint}])
     except KeyboardInterrupt:

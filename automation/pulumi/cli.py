@@ -22,7 +22,7 @@ def run_pulumi(
     settings: Settings, info: StackInfo, args: list[str], *, with_stack: bool = True
 ) -> str:
     """`pulumi ARGS [--stack NAME]` in the project: stdout, or a DriverError naming the stack."""
-    from automation.pulumi.workspace import engine_env, find_pulumi_cli
+    from automation.pulumi.workspace import engine_env, ensure_file_backend_dir, find_pulumi_cli
 
     try:
         env = engine_env(settings, info)
@@ -31,6 +31,7 @@ def run_pulumi(
             raise
         env = engine_env(settings, info, passphrase=False)  # names and history need none
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
+    ensure_file_backend_dir(settings.resolved_backend_url)  # a fresh clone's `stacks`
     proc = subprocess.run(
         [
             str(find_pulumi_cli(settings)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from automation.errors import (
@@ -135,7 +136,8 @@ def engine_error(exc: BaseException, info: StackInfo, stack: Any = None) -> Driv
         )
     else:
         locked = isinstance(exc, auto_errors.ConcurrentUpdateError)
-        error = classify(text, info, locked=locked, reason=_last_error_line(text))
+        reason = cause_first(text) or _last_error_line(text)
+        error = classify(text, info, locked=locked, reason=reason)
     return _redacted(error, stack)
 
 
@@ -164,9 +166,89 @@ def engine_reasons(text: str) -> list[str]:
 def engine_reason(text: str) -> str:
     """The engine's whole reason, not only its last line (``engine_reasons`` joined), else its
     last line, else that it gave none."""
+    if cause := cause_first(text):
+        return cause
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     joined = "; ".join(dict.fromkeys(engine_reasons(text)))
     return joined or (lines[-1] if lines else "no reason given (empty stderr)")
+
+
+# What the engine says of every resource it did not get to once another failed: a consequence,
+# never a cause (pulumi's step executor cancels the steps still waiting when one fails).
+_CASCADE = re.compile(r"expected resource operations for \S+ but none were seen")
+_DIAGNOSTIC_BLOCK = re.compile(r"^  (\S+) \(([^)\n]+)\):$")
+
+
+@dataclass(frozen=True)
+class _Diagnostic:
+    """One resource's block of the engine's `Diagnostics:` section."""
+
+    type: str
+    name: str
+    lines: tuple[str, ...]
+
+    @property
+    def errors(self) -> list[str]:
+        return [line for line in self.lines if line.startswith("error:") or line.startswith("* ")]
+
+    @property
+    def cascade_only(self) -> bool:
+        return bool(self.errors) and all(_CASCADE.search(line) for line in self.errors)
+
+    def reason(self) -> str:
+        """The resource's own words: the `* ` items of a multi-error (the provider's message
+        without its source-file prefix), else its error lines, else its last line (a program's
+        traceback ends in the exception)."""
+        items = [line.removeprefix("* ") for line in self.errors if line.startswith("* ")]
+        if not items:
+            items = [r for r in engine_reasons("\n".join(self.errors)) if not _CASCADE.search(r)]
+        if self.type == "pulumi:pulumi:Stack" and self.lines:
+            items = [*items[:1], self.lines[-1]] if items else [self.lines[-1]]
+        return "; ".join(dict.fromkeys(items))
+
+
+def _diagnostics(text: str) -> list[_Diagnostic]:
+    """The blocks of the last `Diagnostics:` section of an engine run's console output."""
+    start = text.rfind("\nDiagnostics:\n")
+    if start < 0:
+        return []
+    blocks: list[_Diagnostic] = []
+    current: tuple[str, str, list[str]] | None = None
+    for raw in text[start:].splitlines()[2:]:
+        if raw and not raw.startswith(" "):
+            break  # `Resources:`, `Outputs:`, `Duration:`: the section ended
+        if header := _DIAGNOSTIC_BLOCK.match(raw):
+            if current is not None:
+                blocks.append(_Diagnostic(current[0], current[1], tuple(current[2])))
+            current = (header.group(1), header.group(2), [])
+        elif current is not None and raw.strip():
+            current[2].append(raw.strip())
+    if current is not None:
+        blocks.append(_Diagnostic(current[0], current[1], tuple(current[2])))
+    return blocks
+
+
+def cause_first(text: str) -> str | None:
+    """When one resource's failure made the engine give up on others, the failing resources'
+    own errors, first failed first, and a count of the others: `ingress-network
+    (docker:index:Network): Unable to create network: ... already exists; 16 other resources
+    failed only because of it`. None when the run shows no such cascade (the engine's words
+    then say it as they are)."""
+    blocks = [b for b in _diagnostics(text) if b.errors]
+    cascade = [b for b in blocks if b.cascade_only]
+    causes = [b for b in blocks if not b.cascade_only]
+    if not cascade or not causes:
+        return None
+
+    def first_seen(block: _Diagnostic) -> int:
+        # The progress lines above the section are in the order things happened.
+        at = text.find(f" {block.type} {block.name} ")
+        return at if at >= 0 else len(text)
+
+    causes.sort(key=first_seen)
+    said = "; ".join(f"{b.name} ({b.type}): {b.reason()}" for b in causes)
+    them = "it" if len(causes) == 1 else "them"
+    return f"{said}; {len(cascade)} other resources failed only because of {them}"
 
 
 def _last_error_line(text: str) -> str:

@@ -114,7 +114,7 @@ def select_stack(
 
     env = engine_env(settings, info)
     settings.resolved_pulumi_home.mkdir(parents=True, exist_ok=True)
-    _ensure_file_backend_dir(settings.resolved_backend_url)
+    ensure_file_backend_dir(settings.resolved_backend_url)
     try:
         program = program or load_program(info.layer)
     except ProgramsNotFound as exc:
@@ -173,6 +173,6 @@ def _stack_without_select(name: str, workspace: LocalWorkspace) -> Stack:
     return stack
 
 
-def _ensure_file_backend_dir(url: str) -> None:
+def ensure_file_backend_dir(url: str) -> None:
     if url.startswith("file://"):
         Path(url.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,7 @@ class PlannedChange:
     protected: bool = False
     unprotects: bool = False  # the plan turns `protect` off on this resource
     name: str = ""  # the object's own name (its `name` input), where it has one
+    kept_on_delete: bool = False  # `retain_on_delete` in the plan: a destroy leaves the object
 
     @property
     def is_change(self) -> bool:
@@ -235,6 +236,7 @@ class ChangeCollector:
             or bool(previous and previous.protected),
             unprotects=bool(step.get("old_protect")) and step.get("new_protect") is False,
             name=str(step.get("name") or ""),
+            kept_on_delete=bool(step.get("kept_on_delete")),
         )
         if previous and previous.op == "replace":
             change = PlannedChange(**{**change.__dict__, "op": "replace"})
@@ -265,6 +267,7 @@ def _step_fields(metadata: Any) -> dict[str, Any]:
         "old_protect": bool(metadata.old.protect) if metadata.old else None,
         "new_protect": bool(metadata.new.protect) if metadata.new else None,
         "retained": bool(getattr(metadata.old, "retain_on_delete", False)),
+        "kept_on_delete": bool(getattr(metadata.new, "retain_on_delete", False)),
         "name": _own_name(metadata.old or metadata.new),
     }
 

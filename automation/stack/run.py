@@ -284,6 +284,7 @@ def deploy_guarded(
         if outcome.exit_code == ExitCode.GATE_BLOCKED:
             op.exit_code = ExitCode.GATE_BLOCKED
             return outcome
+        refuse_taken_names(ctx, info, outcome.changes)
         if outcome.exit_code == ExitCode.OK:
             outcome.status = "unchanged"
             before = _before_apply(ctx, services) if options.wait else Before()
@@ -292,6 +293,34 @@ def deploy_guarded(
         if options.wait:
             _wait_for_services(ctx, info, op, outcome, services, before)
         return outcome
+
+
+def refuse_taken_names(ctx: Context, info: StackInfo, changes: list[PlannedChange]) -> None:
+    """Before the engine runs: NamesTaken (exit 16) when a named Docker object the plan creates
+    already exists on the engine and the stack's state does not hold it (automation/stack/
+    taken.py). Reads the engine and, only when a name is taken, the state; changes neither."""
+    from automation.stack.taken import names_taken_error, planned_creates, taken_names
+
+    creates = planned_creates(changes)
+    if not creates:
+        return
+    from automation.docker_client import docker_api
+
+    api = docker_api(ctx.settings.docker_host)
+    taken = taken_names(api, creates, state_ids=set())
+    if taken:  # a create's name may still be an object the state holds under another URN
+        taken = taken_names(api, creates, state_ids=_state_ids(ctx, info))
+    if taken:
+        raise names_taken_error(info, taken)
+
+
+def _state_ids(ctx: Context, info: StackInfo) -> set[str]:
+    """Every resource ID in the stack's state (`pulumi stack export`, secrets kept encrypted)."""
+    from automation.pulumi.cli import run_pulumi_json
+
+    exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
+    resources = (exported.get("deployment") or {}).get("resources") or []
+    return {str(r["id"]) for r in resources if r.get("id")}
 
 
 def _apply(

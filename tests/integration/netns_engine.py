@@ -57,6 +57,34 @@ class Engine:
         )
 
 
+PROVIDER_PLUGINS = ("docker", "random", "digitalocean", "vault")
+
+
+def registered_plugins() -> Path:
+    """The provider plugins `make test` registered (scripts/install-plugins.sh) into the
+    driver's home; the test fails naming the missing ones and the fix."""
+    from importlib.metadata import version
+
+    import pytest
+
+    checkout = Path(__file__).resolve().parents[2]
+    home = Path(os.environ.get("SPROCKET_PULUMI_HOME", checkout / ".sprocket" / "pulumi-home"))
+    plugins = home / "plugins"
+    missing = [
+        p
+        for p in PROVIDER_PLUGINS
+        if not (
+            plugins / f"resource-{p}-v{version(f'pulumi-{p}')}" / f"pulumi-resource-{p}"
+        ).is_file()
+    ]
+    if missing:
+        pytest.fail(
+            f"provider plugins {missing} are not registered in {home}:"
+            " run scripts/install-plugins.sh (make test does)"
+        )
+    return plugins
+
+
 def driver_setup(root: Path, docker_host: str, plugins: Path, passphrase: str) -> dict[str, str]:
     """A driver of its own under `root` for the local stacks on `docker_host`: a project folder
     with the tracked Pulumi.local-*.yaml, a file backend, a PULUMI_HOME sharing `plugins`.

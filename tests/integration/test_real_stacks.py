@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_engine import Engine, driver_setup, netns_engine
+from netns_engine import Engine, driver_setup, netns_engine, registered_plugins
 
 from automation import local_images
 from automation.exit_codes import ExitCode
@@ -34,31 +34,9 @@ from automation.exit_codes import ExitCode
 pytestmark = pytest.mark.integration
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PLUGINS = ("docker", "random", "digitalocean", "vault")
 STACKS = ("local-layer_1", "local-layer_2", "local-platform")
 # Every resource of the local stacks, for destroy (one pattern per stack, as the gate takes).
 ALLOW_ALL = [arg for stack in STACKS for arg in ("--allow-delete", f"urn:pulumi:{stack}::*")]
-
-
-def _plugins_dir() -> Path:
-    """The plugins `make test` registered (scripts/install-plugins.sh) into the driver's home."""
-    from importlib.metadata import version
-
-    home = Path(os.environ.get("SPROCKET_PULUMI_HOME", PROJECT_ROOT / ".sprocket" / "pulumi-home"))
-    plugins = home / "plugins"
-    missing = [
-        p
-        for p in PLUGINS
-        if not (
-            plugins / f"resource-{p}-v{version(f'pulumi-{p}')}" / f"pulumi-resource-{p}"
-        ).is_file()
-    ]
-    if missing:
-        pytest.fail(
-            f"provider plugins {missing} are not registered in {home}:"
-            " run scripts/install-plugins.sh (make test does)"
-        )
-    return plugins
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +49,7 @@ def engine() -> Iterator[Engine]:
 def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Driver settings for the local stacks on `engine`, and the stand-in images made there."""
     root = tmp_path_factory.mktemp("real")
-    env = driver_setup(root, engine.host, _plugins_dir(), "real stacks, test passphrase")
+    env = driver_setup(root, engine.host, registered_plugins(), "real stacks, test passphrase")
     env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
     project = Path(env["SPROCKET_PROJECT_DIR"])
     client = engine.client()

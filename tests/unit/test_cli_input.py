@@ -24,10 +24,11 @@ def test_unknown_env_names_the_valid_envs(run_cli: Any) -> None:
 
 
 def test_missing_passphrase_for_prod_names_the_variable(
-    run_cli: Any, monkeypatch: pytest.MonkeyPatch
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")  # prod needs one named
     result = run_cli("--env", "prod", "preview", "layer_1")
     assert result.exit_code == ExitCode.CREDENTIALS
     assert "PULUMI_CONFIG_PASSPHRASE" in result.stderr
@@ -133,6 +134,7 @@ def test_a_passphrase_file_that_cannot_be_read_is_a_credentials_error_naming_it(
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
     missing = tmp_path / "no-such-passphrase"
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(missing))
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")  # prod needs one named
     result = run_cli("--env", "prod", "preview", "layer_1")
     assert result.exit_code == ExitCode.CREDENTIALS
     assert f"PULUMI_CONFIG_PASSPHRASE_FILE points at {missing}" in result.stderr  # not [secret]

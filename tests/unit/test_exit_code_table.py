@@ -43,6 +43,10 @@ PROVEN_BY = {
         "integration/test_real_stacks.py::"
         "test_deploy_names_each_service_that_does_not_converge_in_swarms_words"
     ),
+    ExitCode.NAME_TAKEN: (
+        "integration/test_ownership_swarm.py::"
+        "test_a_second_state_deploying_onto_the_firsts_objects_stops_before_the_engine_runs"
+    ),
     ExitCode.BACKUP_FAILED: (
         "integration/test_backup_restore.py::"
         "test_a_flipped_byte_is_refused_naming_the_file_and_nothing_is_imported"

@@ -3,6 +3,7 @@ same exit code on the Automation API path, the plain-CLI path and inside a rollo
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -85,3 +86,48 @@ def test_a_config_value_the_program_refuses_is_bad_input_naming_the_key(
     assert error.code == ExitCode.BAD_INPUT
     assert error.message == f"local-platform: stack config sprocket:nosuchkey: {problem}"
     assert fix in error.hint
+
+
+# --- the cause first ------------------------------------------------------------------------
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "engine_errors"
+CASCADE = "expected resource operations for"
+
+
+def _recorded_up_error(name: str) -> Exception:
+    """A CommandError as the Automation API raises it for a failed `up`: the console output on
+    stdout, stderr empty (tests/fixtures/engine_errors/README.md says where each came from)."""
+    return auto_errors.CommandError(CommandResult((RECORDED / name).read_text(), "", 1))
+
+
+def test_a_failed_up_names_the_first_failing_resources_own_error_not_the_cascade() -> None:
+    """Recorded from a real `up` of local-layer_1 onto an engine that already had the network
+    traefik-ingress: one resource failed, sixteen only followed from it."""
+    error = engine_error(
+        _recorded_up_error("network_exists_up.txt"), StackInfo.parse("local-layer_1")
+    )
+    assert error.code == ExitCode.ERROR
+    assert error.message.startswith("ingress-network (docker:index:Network): ")
+    assert "network with name traefik-ingress already exists" in error.message
+    assert CASCADE not in error.message
+    assert "16 other resources" in error.message  # the cascade is counted, not listed
+
+
+def test_the_cause_comes_first_on_the_plain_cli_path_too() -> None:
+    words = (RECORDED / "network_exists_up.txt").read_text()
+    error = cli_error(words, "import --file import.json", StackInfo.parse("local-layer_1"))
+    assert "network with name traefik-ingress already exists" in error.message
+    assert CASCADE not in error.message
+
+
+def test_a_failure_that_is_only_cascade_lines_still_says_them() -> None:
+    """No resource gave its own error (nothing to put first): the engine's words as before."""
+    words = (
+        "Updating (local-layer_1):\n"
+        "Diagnostics:\n"
+        "  docker:index:Service (vault):\n"
+        f"    error: {CASCADE} urn:pulumi:local-layer_1::p::docker:index/service:Service::vault"
+        " but none were seen\n"
+    )
+    error = engine_error(auto_errors.CommandError(CommandResult(words, "", 1)), INFO)
+    assert CASCADE in error.message

@@ -1,0 +1,73 @@
+"""Staging and prod state lives in the team's backend (issue 35): with none configured, every
+verb refuses the checkout's own file backend (exit 64, naming the setting), before it reads or
+plans anything; an explicit file:// path is accepted and said; s3:// is taken as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from automation.exit_codes import ExitCode
+
+
+@pytest.fixture
+def no_backend(pulumi_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fresh clone's settings: no sprocket.toml, no PULUMI_BACKEND_URL."""
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    return pulumi_env
+
+
+@pytest.mark.parametrize(
+    ("env", "verb"),
+    [("prod", ("stacks",)), ("staging", ("stacks",)), ("prod", ("deploy", "all")),
+     ("staging", ("history", "layer_1"))],
+)  # fmt: skip
+def test_staging_and_prod_refuse_the_checkouts_own_file_backend(
+    no_backend: Any, run_cli: Any, env: str, verb: tuple[str, ...]
+) -> None:
+    result = run_cli("--yes", "--env", env, *verb)
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "backend_url" in result.stderr and "PULUMI_BACKEND_URL" in result.stderr
+    assert f"the {env} stacks' state" in result.stderr
+    assert "not deployed" not in result.stdout + result.stderr
+    assert not (no_backend.root / "state" / "backend").exists()  # nothing was made there
+
+
+def test_local_still_takes_the_embedded_file_backend(no_backend: Any, run_cli: Any) -> None:
+    result = run_cli("--env", "local", "stacks")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "local-layer_1" in result.stdout and "file backend" not in result.stderr
+
+
+def test_an_explicit_file_backend_in_sprocket_toml_is_accepted_and_said(
+    no_backend: Any, run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-mount"
+    shared.mkdir()
+    settings = tmp_path / "sprocket.toml"
+    settings.write_text(f'backend_url = "file://{shared}"\n')
+    monkeypatch.setenv("SPROCKET_SETTINGS", str(settings))
+    result = run_cli("--env", "prod", "stacks")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "prod-layer_1" in result.stdout and "not deployed" in result.stdout
+    assert f"prod: state in the file backend file://{shared}" in result.stderr
+
+
+def test_an_s3_backend_is_taken_as_it_is(
+    no_backend: Any, run_cli: Any, s3_endpoint: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real pulumi CLI on a moto bucket (loopback) as its backend."""
+    host = s3_endpoint.url.removeprefix("http://")
+    monkeypatch.setenv(
+        "PULUMI_BACKEND_URL",
+        f"s3://{s3_endpoint.bucket}?endpoint={host}&disableSSL=true&s3ForcePathStyle=true"
+        f"&region={s3_endpoint.region}",
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_endpoint.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_endpoint.secret_access_key)
+    result = run_cli("--env", "prod", "stacks")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "prod-layer_1" in result.stdout
+    assert "backend" not in result.stderr
