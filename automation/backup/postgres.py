@@ -183,8 +183,20 @@ def _pgpass_escape(text: str) -> str:
 
 
 def _conn_args(target: DbTarget, dbname: str) -> list[str]:
+    """libpq reads a `-d` value holding `=` or starting `postgres(ql)://` as a whole connection
+    string (CVE-2016-5424): the name goes in a conninfo of our own, quoted, so it is only ever
+    a database name."""
     return ["--no-password", "-h", target.host, "-p", str(target.port), "-U", target.user,
-            "-d", dbname]  # fmt: skip
+            "-d", f"dbname={_conninfo_quote(dbname)}"]  # fmt: skip
+
+
+def _conninfo_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def looks_like_conninfo(name: str) -> bool:
+    """What libpq would parse as a connection string rather than a database name."""
+    return "=" in name or name.startswith(("postgresql://", "postgres://"))
 
 
 def table_counts(conn: Any) -> dict[str, int]:
@@ -296,10 +308,17 @@ def restore(
     first (after the chosen dump passed its checks): a restore never loses today's data.
     """
     _check_db_name(into)
-    store = store or BackupStore.from_settings(settings.backup)
-    record = data.choose(store, env, KIND, backup_id)
     target = resolve_target(settings, env)
     live = into == target.dbname
+    if not live and looks_like_conninfo(into):
+        raise BadInput(
+            f"--into {into!r} reads as a connection string, not a database name: nothing was "
+            "restored",
+            "--into takes the new database's name alone (e.g. sprocket_restore_YYYYMMDD); the "
+            "server and user come from SPROCKET_DB_* or layer_2's outputs",
+        )
+    store = store or BackupStore.from_settings(settings.backup)
+    record = data.choose(store, env, KIND, backup_id)
     if live:
         confirm_live(f"restore backup {record.backup_id} over the LIVE database {into}")
     dumped_by = int(record.facts.get("pg_dump_major") or 0)
