@@ -56,41 +56,94 @@ _SHARE = re.compile(r"^(?:[0-9a-fA-F]{60,}|[A-Za-z0-9+/]{40,}={0,2})$")
 # --- key shares -----------------------------------------------------------------------------
 
 
+def share_bytes(share: str) -> bytes:
+    """A share as Vault decodes it (vault/http/sys_seal.go): hex when that gives a share's length
+    (17 to 33 bytes: a 16 to 32 byte key plus Shamir's one), else base64. `operator init` shows
+    each share both ways: the two spellings are one share."""
+    with contextlib.suppress(ValueError):
+        raw = bytes.fromhex(share)
+        if 17 <= len(raw) <= 33:
+            return raw
+    try:
+        return base64.b64decode(share, validate=True)
+    except binascii.Error:
+        return share.encode()  # Vault refuses it later, naming it as not a share
+
+
+def distinct_shares(shares: list[str]) -> list[str]:
+    """One spelling of each share (by decoded bytes), in order."""
+    seen: dict[bytes, str] = {}
+    for share in shares:
+        seen.setdefault(share_bytes(share), share)
+    return list(seen.values())
+
+
 def parse_shares(text: str) -> list[str]:
     """Key shares in text: `vault operator init -format=json` output (unseal_keys_b64), or one
-    share per line (`Unseal Key 1: ...` lines too). Distinct, in order; never logged."""
+    share per line (`Unseal Key 1: ...` lines too). Distinct by decoded bytes (a share in hex
+    and in base64 is one), in order; never logged."""
+    return distinct_shares(_share_entries(text))
+
+
+def _share_entries(text: str) -> list[str]:
+    """Every share as written, repeats included."""
     with contextlib.suppress(ValueError):
         document = json.loads(text)
         if isinstance(document, dict):
             keys = document.get("unseal_keys_b64") or document.get("keys_base64") or []
-            return list(dict.fromkeys(str(k) for k in keys))
+            return [str(k) for k in keys]
     found = []
     for line in text.splitlines():
         candidate = line.rsplit(":", 1)[-1].strip()
         if _SHARE.match(candidate):
             found.append(candidate)
-    return list(dict.fromkeys(found))
+    return found
 
 
-def escrow_shares(path: Path | None) -> int:
-    """How many distinct shares the escrow (a file, or a folder of files) holds."""
+@dataclass(frozen=True)
+class Escrow:
+    """What the escrow holds: `shares` distinct (never logged), `entries` as written (a share
+    written twice, e.g. in hex and in base64, is two entries and one share)."""
+
+    shares: list[str]
+    entries: int
+
+    def describe(self) -> str:
+        extra = self.entries - len(self.shares)
+        return f"{len(self.shares)} distinct share(s)" + (
+            f" ({self.entries} entries: {extra} repeat a share, e.g. the same key in hex and in "
+            "base64, and count once)"
+            if extra
+            else ""
+        )
+
+
+def read_escrow(path: Path | None, outcome: str = "nothing was stored") -> Escrow:
+    """The escrow the docs allow (docs/backups.md): one file, or a folder of such files (every
+    file under it; unreadable or binary ones hold no share). The one reader for every verb.
+    None or a missing path: BackupFailed naming it and `outcome`."""
     if path is None:
         raise BackupFailed(
             "no unseal-key escrow is configured: a Vault backup without its keys restores "
-            "nothing; nothing was stored",
+            f"nothing; {outcome}",
             "set SPROCKET_VAULT_ESCROW to the file or folder holding the unseal-key shares",
         )
     if not path.exists():
         raise BackupFailed(
-            f"the unseal-key escrow {path} does not exist; nothing was stored",
+            f"the unseal-key escrow {path} does not exist; {outcome}",
             "put the shares back there (or fix SPROCKET_VAULT_ESCROW), then back up again",
         )
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    shares: set[str] = set()
+    entries: list[str] = []
     for file in files:
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            shares.update(parse_shares(file.read_text()))
-    return len(shares)
+            entries.extend(_share_entries(file.read_text()))
+    return Escrow(distinct_shares(entries), len(entries))
+
+
+def escrow_shares(path: Path | None) -> int:
+    """How many distinct shares the escrow (a file, or a folder of files) holds."""
+    return len(read_escrow(path).shares)
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -257,10 +310,11 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
     config = seal_config(files, source)
     threshold = int(config.get("secret_threshold") or 0)
     total = int(config.get("secret_shares") or 0)
-    present = escrow_shares(settings.data.vault_escrow)
+    escrow = read_escrow(settings.data.vault_escrow)
+    present = len(escrow.shares)
     if present < threshold:
         raise BackupFailed(
-            f"the unseal-key escrow holds {present} share(s), fewer than Vault's threshold "
+            f"the unseal-key escrow holds {escrow.describe()}, fewer than Vault's threshold "
             f"{threshold} (of {total}): such a backup could never be unsealed; nothing was stored",
             "put enough shares in the escrow (SPROCKET_VAULT_ESCROW), then back up again",
         )
