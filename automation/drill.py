@@ -164,10 +164,16 @@ def _db(ctx: Context, scratch: Path) -> str:
             f"row counts differ from the dump's in {report['mismatched']}; the scratch "
             f"database {name} is kept for inspection (drop it when done)"
         )
-    return (
+    restored = (
         f"backup {report['backup_id']} restored into {name}: {len(report['tables'])} tables, "
-        f"{report['total_rows']} rows as dumped; dropped"
+        f"{report['total_rows']} rows as dumped"
     )
+    if report["not_dropped"]:  # a full copy of the database left on the server: a failed step
+        raise DriverError(
+            f"{restored}, but the copy was NOT dropped ({report['not_dropped']['reason']})",
+            f"drop it with `{report['not_dropped']['command']}` ({postgres.DROP_NOTE})",
+        )
+    return f"{restored}; dropped"
 
 
 def _vault(ctx: Context, shares: list[str] | None) -> str:

@@ -6,13 +6,17 @@ endpoint (fixtures of test_data_backups.py, pg_fixture.py and vault_fixture.py).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pg_fixture import PgServer, pg  # noqa: F401 - the fixture
 from test_data_backups import (  # noqa: F401 - the fixtures
+    APP_DB,
     APP_PASSWORD,
     app_db,
     bucket_keys,
@@ -193,3 +197,190 @@ def test_drill_with_an_escrow_that_holds_no_share_names_it(
         assert result.exit_code == ExitCode.ERROR, result.stdout + result.stderr
         [step] = result.json()["data"]["steps"]
         assert not step["ok"] and said in step["error"], step
+
+
+# --- case 1: a session on the scratch copy when it is dropped -------------------------------
+
+
+@pytest.fixture
+def agent_on_the_copy(
+    app_db: PgServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[list[Any]]:
+    """A monitoring agent's session (a real psycopg connection over TCP, as the app's own
+    role, as a pooler or a left-open psql would be) opened on the scratch copy just before the
+    driver drops it: the stand-in is only the timing."""
+    import psycopg
+
+    from automation.backup import postgres
+
+    sessions: list[Any] = []
+    drop = postgres.drop_database
+
+    def agent_connects_first(target: Any, name: str) -> str | None:
+        sessions.append(
+            psycopg.connect(host="127.0.0.1", port=app_db.port, user="app",
+                            password=APP_PASSWORD, dbname=name,
+                            application_name="monitoring-agent", autocommit=True)
+        )  # fmt: skip
+        return drop(target, name)
+
+    monkeypatch.setattr(postgres, "drop_database", agent_connects_first)
+    try:
+        yield sessions
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def run_printed(command: str, pg: PgServer, password: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
+    """A hint's command exactly as printed (the password as libpq reads it, never in argv)."""
+    env = {**os.environ, "PGPASSWORD": password}
+    return subprocess.run(
+        shlex.split(command), env=env, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_restore_drop_after_with_a_session_on_the_copy_names_it_and_how_to_drop_it(
+    app_db: PgServer,  # noqa: F811
+    agent_on_the_copy: list[Any],
+    run_cli: Callable[..., Any],
+) -> None:
+    """alphagov/govuk-helm-charts#1334: `ObjectInUse` escaped after a good restore (a traceback,
+    exit 1 "driver bug"). The restore's verdict stands; the copy is named with its command."""
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    result = run_cli("restore", "db", "--into", "scratch_watched", "--drop-after")
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert "3 of 3 tables have the dump's row counts" in result.stdout
+    assert "Traceback" not in result.stderr and "dropped after the check" not in result.stdout
+    [line] = [ln for ln in result.stdout.splitlines() if "NOT dropped" in ln]
+    assert 'database "scratch_watched" is being accessed by other users' in line
+    assert "1 other session" in line and "connected: app (monitoring-agent)" in line
+    command = line.split("drop it with `", 1)[1].split("`")[0]
+    assert command == f"dropdb --force -h 127.0.0.1 -p {app_db.port} -U app scratch_watched"
+    assert "scratch_watched" in databases(app_db)
+
+    dropped = run_printed(command, app_db, APP_PASSWORD)  # the hint, run as printed
+    assert dropped.returncode == 0, dropped.stderr
+    assert "scratch_watched" not in databases(app_db)
+
+
+def test_drill_with_a_session_on_its_copy_finishes_and_writes_its_report(
+    app_db: PgServer,  # noqa: F811
+    vault_env: VaultServer,  # noqa: F811
+    agent_on_the_copy: list[Any],
+    tmp_path: Path,
+    run_cli: Callable[..., Any],
+) -> None:
+    """The drill died with no table and no --report file, the full copy left on the server:
+    now the db step fails naming the copy and its command, the Vault step runs, the report is
+    written."""
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    assert run_cli("backup", "vault").exit_code == ExitCode.OK
+    report_file = tmp_path / "drill.md"
+    result = run_cli("--json", "drill", "--steps", "db,vault", "--report", str(report_file))
+    assert result.exit_code == ExitCode.ERROR, result.stdout + result.stderr
+    steps = {s["step"]: s for s in result.json()["data"]["steps"]}
+    assert steps["vault"]["ok"], steps
+    assert (
+        not steps["db"]["ok"]
+        and "rows as dumped, but the copy was NOT dropped" in (steps["db"]["error"])
+    )
+    markdown = report_file.read_text()
+    assert "| db | FAILED |" in markdown and "| vault | ok |" in markdown
+    [copy] = [d for d in databases(app_db) if d.startswith("sprocket_drill_")]
+    command = steps["db"]["error"].split("drop it with `", 1)[1].split("`")[0]
+    assert command.endswith(f"-U app {copy}")
+    assert run_printed(command, app_db, APP_PASSWORD).returncode == 0
+    assert copy not in databases(app_db)
+
+
+# --- case 5: the server's own reason for a pg_restore failure -------------------------------
+
+
+def test_restore_of_a_superuser_extension_carries_the_servers_error_and_a_fitting_hint(
+    app_db: PgServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """dimitri/pgextwlist#36, the DigitalOcean doadmin case: an untrusted extension created by
+    a superuser in the app database; the restore said only `Command was: CREATE EXTENSION`."""
+    app_db.value("CREATE EXTENSION dblink", db=APP_DB)
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    result = run_cli("restore", "db", "--into", "scratch_ext")
+    assert result.exit_code == ExitCode.BACKUP_FAILED, result.stdout + result.stderr
+    assert 'ERROR: permission denied to create extension "dblink"' in result.stderr
+    assert "HINT: Must be superuser to create this extension." in result.stderr
+    assert "Command was: CREATE EXTENSION IF NOT EXISTS dblink" in result.stderr
+    assert "the scratch database scratch_ext was dropped" in result.stderr
+    assert "SPROCKET_DB_USER/_PASSWORD to the cluster's admin user" in result.stderr
+    assert "scratch_ext" not in databases(app_db)
+
+    # The hint works: as the admin user, the same restore succeeds.
+    app_db.value("ALTER ROLE postgres PASSWORD 'admin-pw-9c1'")
+    monkeypatch.setenv("SPROCKET_DB_USER", "postgres")
+    monkeypatch.setenv("SPROCKET_DB_PASSWORD", "admin-pw-9c1")
+    again = run_cli("restore", "db", "--into", "scratch_ext")
+    assert again.exit_code == ExitCode.OK, again.stdout + again.stderr
+    assert app_db.value("SELECT count(*) FROM pg_extension WHERE extname = 'dblink'",
+                        db="scratch_ext") == "1"  # fmt: skip
+
+
+def test_live_restore_of_a_superuser_extension_names_the_cause_and_changes_nothing(
+    app_db: PgServer,  # noqa: F811
+    run_cli: Callable[..., Any],
+) -> None:
+    """The sibling over the live database (one transaction): the same cause and hint, no
+    scratch wording, and the live data as it was."""
+    app_db.value("CREATE EXTENSION dblink", db=APP_DB)
+    assert run_cli("backup", "db").exit_code == ExitCode.OK
+    app_db.psql("DELETE FROM billing.invoices WHERE id > 10", user="app", db=APP_DB,
+                password=APP_PASSWORD)  # fmt: skip
+    result = run_cli("--yes", "restore", "db", "--into", APP_DB)
+    assert result.exit_code == ExitCode.BACKUP_FAILED, result.stdout + result.stderr
+    [error] = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert f"pg_restore into {APP_DB} failed: " in error
+    assert (
+        "ERROR: must be owner of extension dblink; Command was: DROP EXTENSION IF EXISTS dblink"
+    ) in error
+    assert "scratch" not in error
+    assert "set SPROCKET_DB_USER/_PASSWORD to a user that has it" in error
+    assert app_db.value("SELECT count(*) FROM billing.invoices", db=APP_DB) == "10"
+
+
+# --- case 6: the restore side's version refusal in its own words ----------------------------
+
+
+def test_restore_with_an_older_stand_in_pg_restore_names_the_dumps_pg_dump(
+    app_db: PgServer,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """A stand-in `pg_restore` that reports 14 (the machine has only 15) against a real
+    pg_dump-15 dump: the refusal said "the database server is PostgreSQL 15, newer than
+    pg_restore 14: nothing was dumped"."""
+    record = run_cli("--json", "backup", "db").json()["data"]
+    stand_in = tmp_path / "pg14-bin"
+    stand_in.mkdir()
+    script = stand_in / "pg_restore"
+    script.write_text("#!/bin/sh\necho 'pg_restore (PostgreSQL) 14.11'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("SPROCKET_PG_BIN_DIR", str(stand_in))
+    before = databases(app_db)
+
+    result = run_cli("restore", "db", "--into", "scratch_v14")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert (
+        f"db backup {record['backup_id']} was written by pg_dump 15, newer than this pg_restore "
+        "14: it cannot read the dump; nothing was restored"
+    ) in result.stderr
+    assert "nothing was dumped" not in result.stderr and "database server" not in result.stderr
+    assert "postgresql-client-15" in result.stderr
+    assert databases(app_db) == before
+
+    drill = run_cli("--json", "drill", "--steps", "db")  # the sibling: the drill's db step
+    assert drill.exit_code == ExitCode.ERROR, drill.stdout + drill.stderr
+    [step] = drill.json()["data"]["steps"]
+    assert "was written by pg_dump 15, newer than this pg_restore 14" in step["error"], step
+    assert databases(app_db) == before
