@@ -339,8 +339,15 @@ def test_a_redirected_webhook_is_not_a_delivery_and_is_retried_later(
     counted as sent; the claim file then blocked every retry of that operation."""
     monkeypatch.setenv("SPROCKET_OPERATION_ID", "op-redirect-1")
     result = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
-    assert result.exit_code == ExitCode.OK, result.stderr
+    # Not delivered is a failure of `notify job` (exit 1), so cron and the wrapper see it.
+    assert result.exit_code == ExitCode.ERROR, result.stderr
     assert result.json()["data"]["sent"] is False
+    assert result.json()["data"]["delivery"] == "failed"
+    [error] = result.json()["errors"]
+    assert (
+        "scheduled job backup-db exited 6, and its notification was not delivered"
+        in (error["message"])
+    )
     [line] = [line for line in result.stderr.splitlines() if line.startswith("notify:")]
     assert "HTTP 301 redirect" in line and "not followed" in line and "not delivered" in line
     assert "token-xyz" not in line and "/hooks" not in line  # paths may carry tokens
@@ -348,7 +355,11 @@ def test_a_redirected_webhook_is_not_a_delivery_and_is_retried_later(
     # The operation was not claimed as sent: once the receiver answers, it is delivered.
     redirecting.status = 200
     again = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
+    assert again.exit_code == ExitCode.OK, again.stderr
     assert again.json()["data"]["sent"] is True, again.stderr
+    # Sent once: the same operation again is "already sent", not a failure.
+    third = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
+    assert third.exit_code == ExitCode.OK and third.json()["data"]["delivery"] == "already sent"
     assert json.loads(redirecting.posts[-1])["id"] == "op-redirect-1"
 
 
@@ -374,4 +385,5 @@ def test_the_cron_wrapper_reports_a_redirected_webhook_too(
     log = (tmp_path / "logs" / "health.log").read_text()
     assert f"HTTP {status} redirect" in log, log  # the driver's own stderr
     assert f"HTTP {status} redirect" in run.stderr  # the wrapper's `notify job`
+    assert "sprocket job health: notify failed" in run.stderr  # it exited non-zero
     assert list((tmp_path / "state" / "notify").glob("*.sent")) == []
