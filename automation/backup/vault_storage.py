@@ -149,18 +149,33 @@ def escrow_shares(path: Path | None) -> int:
 # --- storage --------------------------------------------------------------------------------
 
 
+class StorageChanged(Exception):
+    """A file listed in Vault's storage was gone (or became a folder) by the time it was read:
+    Vault wrote during the read (its file storage is not atomic). `path` is the relative one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 def read_storage(root: Path) -> dict[str, bytes]:
-    """Every file under Vault's storage folder, by relative POSIX path."""
+    """Every file under Vault's storage folder, by relative POSIX path. Raises StorageChanged
+    when a file vanishes between the listing and its read (consistent_copy reads again)."""
     if not root.is_dir():
         raise BadInput(
             f"Vault storage folder {root} does not exist",
             "set SPROCKET_VAULT_STORAGE_DIR to the vault-data volume's mountpoint",
         )
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    files = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        try:
+            if not path.is_file():
+                continue
+            files[name] = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise StorageChanged(name) from None
+    return files
 
 
 def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -174,7 +189,10 @@ def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
     with _StorageErrors(what, bucket, setting="SPROCKET_VAULT_S3_BUCKET"):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
             for item in page.get("Contents") or []:
-                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                try:
+                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                except client.exceptions.NoSuchKey:  # deleted since the listing: Vault wrote
+                    raise StorageChanged(item["Key"].removeprefix(start)) from None
                 *dirs, leaf = item["Key"].removeprefix(start).split("/")
                 value = base64.b64encode(body).decode()
                 files["/".join([*dirs, f"_{leaf}"])] = json.dumps({"Value": value}).encode()
@@ -221,16 +239,28 @@ def storage_source(settings: Settings) -> StorageSource:
 def consistent_copy(
     source: StorageSource, attempts: int = COPY_ATTEMPTS
 ) -> tuple[dict[str, bytes], int]:
-    """Read until two reads in a row agree; (files, reads taken)."""
-    previous = source.read()
+    """Read until two reads in a row agree; (files, reads taken). A read during which a file
+    vanished (StorageChanged) agrees with nothing: it is read again. BackupFailed (exit 6),
+    naming the last file that vanished, when no two reads in `attempts` + 1 agree."""
+    vanished: list[str] = []
+
+    def read() -> dict[str, bytes] | None:
+        try:
+            return source.read()
+        except StorageChanged as exc:
+            vanished.append(exc.path)
+            return None
+
+    previous = read()
     for reads in range(2, attempts + 2):
-        current = source.read()
-        if current == previous:
+        current = read()
+        if current is not None and current == previous:
             return current, reads
         previous = current
+    gone = f" ({vanished[-1]} vanished while it was read)" if vanished else ""
     raise BackupFailed(
-        f"Vault's storage in {source.name} changed during each of {attempts + 1} reads: no "
-        "consistent copy; nothing was stored",
+        f"Vault's storage in {source.name} changed during each of {attempts + 1} reads{gone}: "
+        "no consistent copy; nothing was stored",
         "back up in a quieter minute, or stop writes to Vault for the copy",
     )
 

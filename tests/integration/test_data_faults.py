@@ -384,3 +384,101 @@ def test_restore_with_an_older_stand_in_pg_restore_names_the_dumps_pg_dump(
     [step] = drill.json()["data"]["steps"]
     assert "was written by pg_dump 15, newer than this pg_restore 14" in step["error"], step
     assert databases(app_db) == before
+
+
+# --- case 9: a file that vanishes while backup vault reads the storage ----------------------
+
+
+def vanishing_file(
+    vault_env: VaultServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    every_read: bool,
+) -> Path:
+    """A file in Vault's storage deleted just before the driver reads it (as Vault's file
+    storage deletes an old KV version mid-copy; hashicorp/vault#7191): the stand-in is only the
+    timing. `every_read`: it is written back after each read, so every read meets it."""
+    target = vault_env.storage_dir / "logical" / "sprocket-test-version"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b'{"Value":"AA=="}')
+    read_bytes = Path.read_bytes
+
+    def deleted_first(self: Path) -> bytes:
+        if self != target:
+            return read_bytes(self)
+        self.unlink()
+        try:
+            return read_bytes(self)
+        finally:
+            if every_read:
+                self.write_bytes(b'{"Value":"AA=="}')
+
+    monkeypatch.setattr(Path, "read_bytes", deleted_first)
+    return target
+
+
+def test_backup_vault_reads_again_when_a_file_vanishes_during_the_read(
+    vault_env: VaultServer,  # noqa: F811
+    s3_endpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """A traceback (`FileNotFoundError`, exit 1 "driver bug") in 2 of 3 runs: now the read is
+    taken again, and the copy that two reads agree on is stored."""
+    gone = vanishing_file(vault_env, monkeypatch, every_read=False)
+    result = run_cli("--json", "backup", "vault")
+    assert result.exit_code == ExitCode.OK, result.stdout + result.stderr
+    assert result.json()["data"]["facts"]["reads"] >= 3  # the torn read, then two that agree
+    assert not gone.exists()
+
+
+def test_backup_vault_whose_storage_changes_in_every_read_exits_6_naming_it(
+    vault_env: VaultServer,  # noqa: F811
+    s3_endpoint: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    vanishing_file(vault_env, monkeypatch, every_read=True)
+    result = run_cli("backup", "vault")
+    assert result.exit_code == ExitCode.BACKUP_FAILED, result.stdout + result.stderr
+    assert (
+        "changed during each of 6 reads (logical/sprocket-test-version vanished while it "
+        "was read): no consistent copy; nothing was stored" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert bucket_keys(s3_endpoint) == []
+
+
+def test_backup_vault_while_vault_writes_in_a_loop_is_never_a_traceback(
+    vault_env: VaultServer,  # noqa: F811
+    s3_endpoint: Any,
+    run_cli: Callable[..., Any],
+) -> None:
+    """The real thing, no stand-in: KV writes (each a new version, old ones deleted) in a loop
+    through Vault's API during three backups; each is stored (0) or refused as changing (6)."""
+    import threading
+
+    import requests
+
+    stop = threading.Event()
+    headers = {"X-Vault-Token": vault_env.root_token}
+    requests.post(f"{vault_env.addr}/v1/secret/config/busy", json={"max_versions": 2},
+                  headers=headers, timeout=10)  # fmt: skip
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            requests.post(f"{vault_env.addr}/v1/secret/data/busy", json={"data": {"n": n}},
+                          headers=headers, timeout=10)  # fmt: skip
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        codes = [run_cli("backup", "vault") for _ in range(3)]
+    finally:
+        stop.set()
+        writer.join(timeout=15)
+    for result in codes:
+        assert result.exit_code in (ExitCode.OK, ExitCode.BACKUP_FAILED), result.stderr
+        assert "Traceback" not in result.stderr and "driver bug" not in result.stderr
