@@ -373,9 +373,7 @@ def restore(
     restore never loses today's data.
     """
     _check_db_name(into)
-    target = resolve_target(settings, env)
-    live = into == target.dbname
-    if not live and looks_like_conninfo(into):
+    if looks_like_conninfo(into):  # first: no name of the kind is a database's, the live one's
         raise BadInput(
             f"--into {into!r} reads as a connection string, not a database name: nothing was "
             "restored",
@@ -384,6 +382,8 @@ def restore(
         )
     store = store or BackupStore.from_settings(settings.backup)
     record = data.choose(store, env, KIND, backup_id)
+    target = resolve_target(settings, env)
+    live = into == target.dbname
     if live:
         confirm_live(f"restore backup {record.backup_id} over the LIVE database {into}")
     check_dump_version(record.backup_id, int(record.facts.get("pg_dump_major") or 0),
