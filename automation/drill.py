@@ -164,23 +164,34 @@ def _db(ctx: Context, scratch: Path) -> str:
             f"row counts differ from the dump's in {report['mismatched']}; the scratch "
             f"database {name} is kept for inspection (drop it when done)"
         )
-    return (
+    restored = (
         f"backup {report['backup_id']} restored into {name}: {len(report['tables'])} tables, "
-        f"{report['total_rows']} rows as dumped; dropped"
+        f"{report['total_rows']} rows as dumped"
     )
+    if report["not_dropped"]:  # a full copy of the database left on the server: a failed step
+        raise DriverError(
+            f"{restored}, but the copy was NOT dropped ({report['not_dropped']['reason']})",
+            f"drop it with `{report['not_dropped']['command']}` ({postgres.DROP_NOTE})",
+        )
+    return f"{restored}; dropped"
 
 
 def _vault(ctx: Context, shares: list[str] | None) -> str:
     from automation.backup import vault_storage
 
     if shares is None:
-        escrow = ctx.settings.data.vault_escrow
-        if escrow is None or not escrow.is_file():
+        # The escrow as `backup vault` reads it: a file or a folder of files (docs/backups.md).
+        escrow = vault_storage.read_escrow(
+            ctx.settings.data.vault_escrow, "the Vault step was not run"
+        )
+        if not escrow.shares:
             raise BadInput(
-                "no unseal shares for the Vault step: the escrow is not a readable file",
-                "set SPROCKET_VAULT_ESCROW to the escrow file, or pass --keys-file",
+                f"no unseal shares for the Vault step: the escrow "
+                f"{ctx.settings.data.vault_escrow} holds none",
+                "put the `vault operator init` shares in SPROCKET_VAULT_ESCROW (a file or a "
+                "folder of files), or pass --keys-file",
             )
-        shares = vault_storage.parse_shares(escrow.read_text())
+        shares = escrow.shares
     report = vault_storage.restore(ctx.settings, ctx.env, None, shares)
     if not report["kv"]["found"]:
         raise DriverError(f"Vault unsealed but {report['kv']['path']} is not there")

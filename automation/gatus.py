@@ -50,8 +50,13 @@ def endpoint_list(
 
 
 def endpoint_events(base_url: str, key: str, session: requests.Session) -> dict[str, Any]:
-    """One endpoint's statuses answer, with its events."""
-    status = _get(session, f"{base_url.rstrip('/')}/api/v1/endpoints/{key}/statuses")
+    """One endpoint's statuses answer, with its events. The key is percent-encoded as one path
+    segment: Gatus keeps `#`, `+`, `(` and the like in keys (TwiN/gatus#880), and an unencoded
+    `#` cuts the URL short (the rest is a fragment: a 404 for another path)."""
+    from urllib.parse import quote
+
+    segment = quote(key, safe="")
+    status = _get(session, f"{base_url.rstrip('/')}/api/v1/endpoints/{segment}/statuses")
     if not isinstance(status, dict):
         raise ValueError(f"endpoints/{key}/statuses did not answer an object")
     return status

@@ -136,6 +136,18 @@ def check_versions(server_major: int, client_major: int, client: str = "pg_dump"
         )
 
 
+def check_dump_version(backup_id: str, dumped_by: int, restore_major: int) -> None:
+    """pg_restore cannot read a dump of a newer pg_dump ("unsupported version in file
+    header"): say so, in the restore's terms, before anything is created."""
+    if dumped_by > restore_major:
+        raise BadInput(
+            f"db backup {backup_id} was written by pg_dump {dumped_by}, newer than this "
+            f"pg_restore {restore_major}: it cannot read the dump; nothing was restored",
+            f"install the PostgreSQL {dumped_by} client (postgresql-client-{dumped_by}) or point "
+            "SPROCKET_PG_BIN_DIR at it",
+        )
+
+
 def connect(target: DbTarget, dbname: str | None = None, *, autocommit: bool = False) -> Any:
     import psycopg
 
@@ -183,8 +195,20 @@ def _pgpass_escape(text: str) -> str:
 
 
 def _conn_args(target: DbTarget, dbname: str) -> list[str]:
+    """libpq reads a `-d` value holding `=` or starting `postgres(ql)://` as a whole connection
+    string (CVE-2016-5424): the name goes in a conninfo of our own, quoted, so it is only ever
+    a database name."""
     return ["--no-password", "-h", target.host, "-p", str(target.port), "-U", target.user,
-            "-d", dbname]  # fmt: skip
+            "-d", f"dbname={_conninfo_quote(dbname)}"]  # fmt: skip
+
+
+def _conninfo_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def looks_like_conninfo(name: str) -> bool:
+    """What libpq would parse as a connection string rather than a database name."""
+    return "=" in name or name.startswith(("postgresql://", "postgres://"))
 
 
 def table_counts(conn: Any) -> dict[str, int]:
@@ -232,7 +256,7 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
         with pg_env(settings, target) as env_vars:
             command = [tool(settings, "pg_dump"), "-F", "c", f"--snapshot={snapshot}",
                        *_conn_args(target, target.dbname)]  # fmt: skip
-            chunks = _stream(command, env_vars, "pg_dump")
+            chunks = _stream(command, env_vars, "pg_dump", target)
             stored = store.upload_stream_verified(
                 key, chunks, {"backup-id": backup_id, "kind": KIND, "project": PROJECT_NAME}
             )
@@ -248,7 +272,9 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
     return data.record_stored(store, env, KIND, backup_id, created, stored, facts, reason)
 
 
-def _stream(command: list[str], env: dict[str, str], name: str) -> Iterator[bytes]:
+def _stream(
+    command: list[str], env: dict[str, str], name: str, target: DbTarget | None = None
+) -> Iterator[bytes]:
     """The tool's stdout in chunks; its failure raises (the upload then aborts)."""
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env)
@@ -264,16 +290,66 @@ def _stream(command: list[str], env: dict[str, str], name: str) -> Iterator[byte
             proc.wait()
         if proc.returncode != 0:
             errors.seek(0)
+            said = tool_error(errors.read())
             raise BackupFailed(
-                f"{name} failed (exit {proc.returncode}): {_last_line(errors.read())}; "
-                "nothing was stored",
-                "fix the cause named, then take the backup again",
+                f"{name} failed (exit {proc.returncode}): {said}; nothing was stored",
+                tool_hint(said, target, "fix the cause named, then take the backup again")
+                if target is not None
+                else "fix the cause named, then take the backup again",
             )
+
+
+_SERVER_LINE = re.compile(r"^(ERROR|FATAL|DETAIL|HINT|Command was|Query was):\s*(.*)$")
+_TOOL_LINE = re.compile(r"^(?:pg_dump|pg_restore|pg_dumpall): (error|detail|hint|warning): (.*)$")
+_COMMAND_CHARS = 160
+
+
+def tool_error(output: bytes) -> str:
+    """What pg_dump/pg_restore said, in one line: the tool's error with the server's ERROR,
+    DETAIL and HINT lines and the command it ran (cut at 160 characters); else its last line."""
+    parts: list[str] = []
+    for raw in output.decode(errors="replace").splitlines():
+        line = raw.strip()
+        tool_line = _TOOL_LINE.match(line)
+        if tool_line:
+            kind, line = tool_line.groups()
+            if kind == "warning":
+                continue
+        server_line = _SERVER_LINE.match(line)
+        if server_line and server_line.group(1) in ("Command was", "Query was"):
+            command = " ".join(server_line.group(2).split())
+            if len(command) > _COMMAND_CHARS:
+                command = command[:_COMMAND_CHARS] + "..."
+            parts.append(f"{server_line.group(1)}: {command}")
+        elif server_line or tool_line:
+            parts.append(" ".join(line.split()))
+    if parts:
+        return "; ".join(dict.fromkeys(parts))
+    return _last_line(output)
 
 
 def _last_line(output: bytes) -> str:
     lines = [line for line in output.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no message"
+
+
+def tool_hint(message: str, target: DbTarget, default: str) -> str:
+    """A hint that fits the server's refusal: a privilege the database user lacks is fixed by
+    running as a user that has it, not by trying again."""
+    lowered = message.lower()
+    if "must be superuser" in lowered or "permission denied to create extension" in lowered:
+        return (
+            f"the database user {target.user} may not create what the dump holds (an extension "
+            "or object only a superuser may create): set SPROCKET_DB_USER/_PASSWORD to the "
+            "cluster's admin user (e.g. doadmin on DigitalOcean), or create it in the target "
+            "first as that user, then run the restore again"
+        )
+    if "permission denied" in lowered or "must be owner" in lowered:
+        return (
+            f"the database user {target.user} lacks a privilege named above: grant it, or set "
+            "SPROCKET_DB_USER/_PASSWORD to a user that has it (the cluster's admin user)"
+        )
+    return default
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -291,19 +367,27 @@ def restore(
     store: BackupStore | None = None,
 ) -> dict[str, Any]:
     """Restore a dump into `into`, then compare row counts with the dump's. Returns a report:
-    {backup_id, into, live, tables: {t: {expected, restored}}, mismatched: [t],
-    safety_backup_id, seconds: {...}}. Over the live database, a `backup db` of it is taken
-    first (after the chosen dump passed its checks): a restore never loses today's data.
+    {backup_id, into, live, dropped, not_dropped: {reason, command} | None, tables:
+    {t: {expected, restored}}, mismatched: [t], safety_backup_id, seconds: {...}}. Over the live
+    database, a `backup db` of it is taken first (after the chosen dump passed its checks): a
+    restore never loses today's data.
     """
     _check_db_name(into)
+    if looks_like_conninfo(into):  # first: no name of the kind is a database's, the live one's
+        raise BadInput(
+            f"--into {into!r} reads as a connection string, not a database name: nothing was "
+            "restored",
+            "--into takes the new database's name alone (e.g. sprocket_restore_YYYYMMDD); the "
+            "server and user come from SPROCKET_DB_* or layer_2's outputs",
+        )
     store = store or BackupStore.from_settings(settings.backup)
     record = data.choose(store, env, KIND, backup_id)
     target = resolve_target(settings, env)
     live = into == target.dbname
     if live:
         confirm_live(f"restore backup {record.backup_id} over the LIVE database {into}")
-    dumped_by = int(record.facts.get("pg_dump_major") or 0)
-    check_versions(dumped_by, tool_major(settings, "pg_restore"), "pg_restore")
+    check_dump_version(record.backup_id, int(record.facts.get("pg_dump_major") or 0),
+                       tool_major(settings, "pg_restore"))  # fmt: skip
     seconds: dict[str, float] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sprocket-restore-") as folder:
@@ -327,9 +411,12 @@ def restore(
                 _create_scratch(target, into)
             try:
                 _pg_restore(settings, target, into, dump, env_vars, live=live)
-            except BaseException:  # a failure, or Ctrl-C: no half-restored copy stays behind
-                if not live:
-                    drop_database(target, into)
+            except BaseException as exc:  # a failure, or Ctrl-C: no half-restored copy stays
+                if live:
+                    raise
+                fate = _scratch_fate(target, into, drop_database(target, into))
+                if isinstance(exc, DriverError):
+                    exc.message += fate
                 raise
     seconds["restore"] = round(
         time.monotonic() - started - seconds["download"] - seconds.get("safety_backup", 0), 2
@@ -342,9 +429,13 @@ def restore(
         for name in sorted(set(expected) | set(restored))
     }
     mismatched = [name for name, row in tables.items() if row["expected"] != row["restored"]]
+    not_dropped = None
     dropped = drop_after and not live and not mismatched  # a mismatch is kept for inspection
     if dropped:
-        drop_database(target, into)
+        why_not = drop_database(target, into)
+        if why_not is not None:  # the restore's verdict stands; the copy is named, with how
+            dropped = False
+            not_dropped = {"reason": why_not, "command": drop_command(target, into)}
     seconds["total"] = round(time.monotonic() - started, 2)
     return {
         "backup_id": record.backup_id,
@@ -352,6 +443,8 @@ def restore(
         "into": into,
         "live": live,
         "dropped": dropped,
+        # --drop-after asked for it and the server refused: {reason, command}, else None.
+        "not_dropped": not_dropped,
         "tables": tables,
         "total_rows": sum(restored.values()),
         "mismatched": mismatched,
@@ -380,7 +473,7 @@ def _readable(settings: Settings, env: Env, dump: Path, backup_id: str) -> None:
     if done.returncode != 0:
         raise BackupCorrupt(
             f"db backup {backup_id} is not a dump pg_restore can read "
-            f"({_last_line(done.stderr)}): nothing was restored",
+            f"({tool_error(done.stderr)}): nothing was restored",
             f"restore another backup ({driver_command(env, 'backup', 'list', 'db')})",
         )
 
@@ -406,13 +499,69 @@ def _create_scratch(target: DbTarget, name: str) -> None:
             ) from None
 
 
-def drop_database(target: DbTarget, name: str) -> None:
+def drop_database(target: DbTarget, name: str) -> str | None:
+    """Drop the scratch database `name`. None when it is gone; else why it is not (another
+    session connected to it, a lost connection), as one line: a copy left behind is reported
+    by the caller with `drop_command`, never raised over the restore's own verdict."""
+    import psycopg
     from psycopg import sql
 
     if name == target.dbname:
         raise AssertionError("never drop the live database")
-    with connect(target, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    try:
+        with connect(target, autocommit=True) as conn:
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            except psycopg.errors.ObjectInUse as exc:
+                return _in_use(conn, name, exc)
+    except psycopg.Error as exc:
+        return _diag_line(exc)
+    except DriverError as exc:  # connect's own one line
+        return exc.message
+    return None
+
+
+def _diag_line(exc: Any) -> str:
+    diag = getattr(exc, "diag", None)
+    said = [getattr(diag, "message_primary", None), getattr(diag, "message_detail", None)]
+    return "; ".join(part for part in said if part) or " ".join(str(exc).split())
+
+
+def _in_use(conn: Any, name: str, exc: Any) -> str:
+    """The server's refusal, and who is connected (user and application name: what every
+    role may see of another's session in pg_stat_activity)."""
+    sessions = conn.execute(
+        "SELECT usename, application_name FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid",
+        (name,),
+    ).fetchall()
+    who = ", ".join(
+        dict.fromkeys(
+            f"{user or '?'} ({app})" if app else str(user or "?") for user, app in sessions
+        )
+    )
+    return _diag_line(exc) + (f"; connected: {who}" if who else "")
+
+
+def drop_command(target: DbTarget, name: str) -> str:
+    """The command that drops a scratch copy left behind (`--force` ends the sessions on it)."""
+    import shlex
+
+    return shlex.join(["dropdb", "--force", "-h", target.host, "-p", str(target.port),
+                       "-U", target.user, name])  # fmt: skip
+
+
+def _scratch_fate(target: DbTarget, name: str, why_not: str | None) -> str:
+    if why_not is None:
+        return f"; the scratch database {name} was dropped"
+    return (
+        f"; the scratch database {name} was NOT dropped ({why_not}): drop it with "
+        f"`{drop_command(target, name)}` ({DROP_NOTE})"
+    )
+
+
+# What `dropdb --force` needs: the right to end the sessions on the copy (PostgreSQL's rule).
+DROP_NOTE = "--force ends the sessions on it; another role's session needs an admin -U"
 
 
 def _pg_restore(
@@ -423,8 +572,8 @@ def _pg_restore(
                *_conn_args(target, into), str(dump)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, env=env, check=False)
     if done.returncode != 0:
+        said = tool_error(done.stderr)
         raise BackupFailed(
-            f"pg_restore into {into} failed: {_last_line(done.stderr)}"
-            + ("" if live else f"; the scratch database {into} was dropped"),
-            "fix the cause named and run the restore again",
+            f"pg_restore into {into} failed: {said}",
+            tool_hint(said, target, "fix the cause named and run the restore again"),
         )

@@ -56,58 +56,126 @@ _SHARE = re.compile(r"^(?:[0-9a-fA-F]{60,}|[A-Za-z0-9+/]{40,}={0,2})$")
 # --- key shares -----------------------------------------------------------------------------
 
 
+def share_bytes(share: str) -> bytes:
+    """A share as Vault decodes it (vault/http/sys_seal.go): hex when that gives a share's length
+    (17 to 33 bytes: a 16 to 32 byte key plus Shamir's one), else base64. `operator init` shows
+    each share both ways: the two spellings are one share."""
+    with contextlib.suppress(ValueError):
+        raw = bytes.fromhex(share)
+        if 17 <= len(raw) <= 33:
+            return raw
+    try:
+        return base64.b64decode(share, validate=True)
+    except binascii.Error:
+        return share.encode()  # Vault refuses it later, naming it as not a share
+
+
+def distinct_shares(shares: list[str]) -> list[str]:
+    """One spelling of each share (by decoded bytes), in order."""
+    seen: dict[bytes, str] = {}
+    for share in shares:
+        seen.setdefault(share_bytes(share), share)
+    return list(seen.values())
+
+
 def parse_shares(text: str) -> list[str]:
     """Key shares in text: `vault operator init -format=json` output (unseal_keys_b64), or one
-    share per line (`Unseal Key 1: ...` lines too). Distinct, in order; never logged."""
+    share per line (`Unseal Key 1: ...` lines too). Distinct by decoded bytes (a share in hex
+    and in base64 is one), in order; never logged."""
+    return distinct_shares(_share_entries(text))
+
+
+def _share_entries(text: str) -> list[str]:
+    """Every share as written, repeats included."""
     with contextlib.suppress(ValueError):
         document = json.loads(text)
         if isinstance(document, dict):
             keys = document.get("unseal_keys_b64") or document.get("keys_base64") or []
-            return list(dict.fromkeys(str(k) for k in keys))
+            return [str(k) for k in keys]
     found = []
     for line in text.splitlines():
         candidate = line.rsplit(":", 1)[-1].strip()
         if _SHARE.match(candidate):
             found.append(candidate)
-    return list(dict.fromkeys(found))
+    return found
 
 
-def escrow_shares(path: Path | None) -> int:
-    """How many distinct shares the escrow (a file, or a folder of files) holds."""
+@dataclass(frozen=True)
+class Escrow:
+    """What the escrow holds: `shares` distinct (never logged), `entries` as written (a share
+    written twice, e.g. in hex and in base64, is two entries and one share)."""
+
+    shares: list[str]
+    entries: int
+
+    def describe(self) -> str:
+        extra = self.entries - len(self.shares)
+        return f"{len(self.shares)} distinct share(s)" + (
+            f" ({self.entries} entries: {extra} repeat a share, e.g. the same key in hex and in "
+            "base64, and count once)"
+            if extra
+            else ""
+        )
+
+
+def read_escrow(path: Path | None, outcome: str = "nothing was stored") -> Escrow:
+    """The escrow the docs allow (docs/backups.md): one file, or a folder of such files (every
+    file under it; unreadable or binary ones hold no share). The one reader for every verb.
+    None or a missing path: BackupFailed naming it and `outcome`."""
     if path is None:
         raise BackupFailed(
             "no unseal-key escrow is configured: a Vault backup without its keys restores "
-            "nothing; nothing was stored",
+            f"nothing; {outcome}",
             "set SPROCKET_VAULT_ESCROW to the file or folder holding the unseal-key shares",
         )
     if not path.exists():
         raise BackupFailed(
-            f"the unseal-key escrow {path} does not exist; nothing was stored",
+            f"the unseal-key escrow {path} does not exist; {outcome}",
             "put the shares back there (or fix SPROCKET_VAULT_ESCROW), then back up again",
         )
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    shares: set[str] = set()
+    entries: list[str] = []
     for file in files:
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            shares.update(parse_shares(file.read_text()))
-    return len(shares)
+            entries.extend(_share_entries(file.read_text()))
+    return Escrow(distinct_shares(entries), len(entries))
+
+
+def escrow_shares(path: Path | None) -> int:
+    """How many distinct shares the escrow (a file, or a folder of files) holds."""
+    return len(read_escrow(path).shares)
 
 
 # --- storage --------------------------------------------------------------------------------
 
 
+class StorageChanged(Exception):
+    """A file listed in Vault's storage was gone (or became a folder) by the time it was read:
+    Vault wrote during the read (its file storage is not atomic). `path` is the relative one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 def read_storage(root: Path) -> dict[str, bytes]:
-    """Every file under Vault's storage folder, by relative POSIX path."""
+    """Every file under Vault's storage folder, by relative POSIX path. Raises StorageChanged
+    when a file vanishes between the listing and its read (consistent_copy reads again)."""
     if not root.is_dir():
         raise BadInput(
             f"Vault storage folder {root} does not exist",
             "set SPROCKET_VAULT_STORAGE_DIR to the vault-data volume's mountpoint",
         )
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    files = {}
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        try:
+            if not path.is_file():
+                continue
+            files[name] = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise StorageChanged(name) from None
+    return files
 
 
 def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -121,7 +189,10 @@ def read_s3_storage(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
     with _StorageErrors(what, bucket, setting="SPROCKET_VAULT_S3_BUCKET"):
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
             for item in page.get("Contents") or []:
-                body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                try:
+                    body = client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                except client.exceptions.NoSuchKey:  # deleted since the listing: Vault wrote
+                    raise StorageChanged(item["Key"].removeprefix(start)) from None
                 *dirs, leaf = item["Key"].removeprefix(start).split("/")
                 value = base64.b64encode(body).decode()
                 files["/".join([*dirs, f"_{leaf}"])] = json.dumps({"Value": value}).encode()
@@ -168,16 +239,28 @@ def storage_source(settings: Settings) -> StorageSource:
 def consistent_copy(
     source: StorageSource, attempts: int = COPY_ATTEMPTS
 ) -> tuple[dict[str, bytes], int]:
-    """Read until two reads in a row agree; (files, reads taken)."""
-    previous = source.read()
+    """Read until two reads in a row agree; (files, reads taken). A read during which a file
+    vanished (StorageChanged) agrees with nothing: it is read again. BackupFailed (exit 6),
+    naming the last file that vanished, when no two reads in `attempts` + 1 agree."""
+    vanished: list[str] = []
+
+    def read() -> dict[str, bytes] | None:
+        try:
+            return source.read()
+        except StorageChanged as exc:
+            vanished.append(exc.path)
+            return None
+
+    previous = read()
     for reads in range(2, attempts + 2):
-        current = source.read()
-        if current == previous:
+        current = read()
+        if current is not None and current == previous:
             return current, reads
         previous = current
+    gone = f" ({vanished[-1]} vanished while it was read)" if vanished else ""
     raise BackupFailed(
-        f"Vault's storage in {source.name} changed during each of {attempts + 1} reads: no "
-        "consistent copy; nothing was stored",
+        f"Vault's storage in {source.name} changed during each of {attempts + 1} reads{gone}: "
+        "no consistent copy; nothing was stored",
         "back up in a quieter minute, or stop writes to Vault for the copy",
     )
 
@@ -257,10 +340,11 @@ def take(settings: Settings, env: Env, reason: str, *, store: BackupStore | None
     config = seal_config(files, source)
     threshold = int(config.get("secret_threshold") or 0)
     total = int(config.get("secret_shares") or 0)
-    present = escrow_shares(settings.data.vault_escrow)
+    escrow = read_escrow(settings.data.vault_escrow)
+    present = len(escrow.shares)
     if present < threshold:
         raise BackupFailed(
-            f"the unseal-key escrow holds {present} share(s), fewer than Vault's threshold "
+            f"the unseal-key escrow holds {escrow.describe()}, fewer than Vault's threshold "
             f"{threshold} (of {total}): such a backup could never be unsealed; nothing was stored",
             "put enough shares in the escrow (SPROCKET_VAULT_ESCROW), then back up again",
         )

@@ -166,6 +166,8 @@ def _restore_db_command(env: Env, backup_id: str) -> str:
 
 
 def _restore_db_text(data: dict[str, Any], env: Env) -> str:
+    from automation.backup.postgres import DROP_NOTE
+
     same = len(data["tables"]) - len(data["mismatched"])
     where = "the LIVE database" if data["live"] else "scratch database"
     lines = [
@@ -180,6 +182,11 @@ def _restore_db_text(data: dict[str, Any], env: Env) -> str:
         )
     if data["dropped"]:
         lines.append(f"  scratch database {data['into']} dropped after the check")
+    if data.get("not_dropped"):
+        lines.append(
+            f"  scratch database {data['into']} was NOT dropped ({data['not_dropped']['reason']}):"
+            f" drop it with `{data['not_dropped']['command']}` ({DROP_NOTE})"
+        )
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ its message is not sent twice.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +24,13 @@ from automation.verb import run_verb
 
 
 def _job(ctx: Context, name: str, code: int, log: str | None, started: str | None) -> Result:
+    """Exit 0 when nothing needed sending, it was sent (now or by the job's own driver verb) or
+    no webhook is configured; exit 1 when a needed message was not delivered, so the cron
+    wrapper (and cron's mail) sees it: the claim is released and the next run retries. Exit 1
+    too when the run cannot be recorded (health would call the job late)."""
     from automation.health.jobs import record_run
     from automation.notify.heartbeat import ping
-    from automation.notify.service import build_event, operation_id, send
+    from automation.notify.service import build_event, delivery, operation_id
 
     began = _started(started)
     try:  # for health's "scheduled jobs" row; a record that cannot be written must not stop
@@ -38,19 +43,30 @@ def _job(ctx: Context, name: str, code: int, log: str | None, started: str | Non
         exit_code = ExitCode(code)
     except ValueError:
         exit_code = ExitCode.ERROR  # a non-driver command's own code
-    sent, op_id = False, operation_id()
+    status, reason, op_id = "not needed", "", operation_id()
     if _job_failed(name, code, exit_code):
         hint = f"details: {log}" if log else "see the job's log"
         errors = [{"message": f"scheduled job {name} exited {code}", "hint": hint}]
         event = build_event(name, ctx.env.value, exit_code, op_id, errors=errors)
         event["job_exit_code"] = code
-        sent = send(event, ctx.settings)
-    data = {"job": name, "exit_code": code, "sent": sent, "id": op_id, "heartbeat": heartbeat}
+        status, reason = delivery(event, ctx.settings)
+    data = {
+        "job": name, "exit_code": code, "sent": status == "sent", "delivery": status,
+        "id": op_id, "heartbeat": heartbeat,
+    }  # fmt: skip
+    failures = []
+    if status == "failed":  # the documented one line on stderr, --json or not (run-job keeps it)
+        sys.stderr.write(f"notify: {name} not delivered: {reason}\n")
+        failures.append({
+            "message": f"scheduled job {name} exited {code}, and its notification was not "
+            f"delivered: {reason}",
+            "hint": "check SPROCKET_NOTIFY_URL and that the receiver is up; the operation is "
+            "not claimed, so the next notify of it retries",
+        })  # fmt: skip
     if recorded:  # said, and the exit code says it too: run-job names the job on stderr
-        return Result(
-            "notify", ExitCode.ERROR, data, errors=[{"message": recorded, "hint": _RECORD_HINT}],
-            human=_job_text,
-        )  # fmt: skip
+        failures.append({"message": recorded, "hint": _RECORD_HINT})
+    if failures:
+        return Result("notify", ExitCode.ERROR, data, errors=failures, human=_job_text)
     return Result("notify", ExitCode.OK, data, human=_job_text)
 
 
@@ -58,7 +74,7 @@ _RECORD_HINT = "health will call this job late: fix the records folder's permiss
 
 
 def _job_text(data: dict[str, Any]) -> str:
-    line = f"notify {data['job']}: sent={data['sent']}"
+    line = f"notify {data['job']}: {data['delivery']}"
     return line + (f", heartbeat {data['heartbeat']}" if data["heartbeat"] else "")
 
 
@@ -101,6 +117,9 @@ def job(name: str, code: int, log: str | None, started: str | None) -> ExitCode:
     """Report scheduled job NAME's run: recorded for `health`'s "scheduled jobs" row, pinged to
     SPROCKET_HEARTBEAT_URL_<NAME> when set, and sent to the webhook when the policy says the
     exit code matters. scripts/cron/run-job calls it after every run.
+
+    Exit 1 when the message was needed and not delivered (a refusing or redirecting receiver,
+    no connection): cron sees it, and the next run retries the same operation.
     """
     return run_verb("notify", lambda ctx: _job(ctx, name, code, log, started))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from automation.context import Context
@@ -18,7 +20,7 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
 
     from automation import gatus
     from automation.health.collect import redact_url
-    from automation.sla import period, report
+    from automation.sla import period, report, targets
 
     if bool(month) == bool(week):
         raise BadInput("pass exactly one of --month YYYY-MM and --week YYYY-Www", "")
@@ -32,7 +34,10 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
     try:
         with requests.Session() as session:
             listed = gatus.endpoint_list(gatus_url, session)
-            statuses = [gatus.endpoint_events(gatus_url, str(e["key"]), session) for e in listed]
+            # Only the counted groups' history is read: an endpoint of another group is never
+            # a reason for the report to fail.
+            counted = [e for e in listed if e.get("group") in targets.COUNTED_GROUPS]
+            statuses = [_history(gatus, gatus_url, e, session) for e in counted]
         data = report.build(statuses, span, now_utc())
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         # requests names the full URL in its errors, userinfo included: drop the password.
@@ -45,6 +50,22 @@ def run_sla(ctx: Context, month: str | None, week: str | None, gatus_url: str | 
         ) from None
     data["gatus_url"] = redact_url(gatus_url)
     return Result("report sla", ExitCode.OK, data, human=report.markdown)
+
+
+def _history(gatus: Any, base_url: str, endpoint: dict[str, Any], session: Any) -> dict[str, Any]:
+    """One endpoint's statuses answer; when Gatus answers an HTTP error or no object for it,
+    the endpoint with no events and `unreadable` (the reason): named in the report as
+    incomplete, the others reported. No answer at all (Gatus down) still fails the report."""
+    import requests
+
+    try:
+        return dict(gatus.endpoint_events(base_url, str(endpoint["key"]), session))
+    except requests.HTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else "error"
+        reason = f"HTTP {code}"
+    except ValueError as exc:  # not JSON, or not an object
+        reason = str(exc)
+    return {**endpoint, "events": [], "unreadable": f"its history could not be read: {reason}"}
 
 
 @click.group()

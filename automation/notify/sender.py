@@ -83,12 +83,23 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> N
     try:
         # stream: the status line is the answer; reading a body sent slowly would wait far
         # longer than timeout_s (it bounds each read, not the whole answer).
-        with requests.post(url, data=body, headers=headers, timeout=timeout_s, stream=True) as r:
-            status = r.status_code
+        # No redirect is followed: requests re-sends a POST answered 301/302/303 as a GET
+        # without its body (psf/requests#5494), which the receiver never sees as the event, and
+        # would hand the signed event to wherever Location points. A redirect is not a delivery.
+        with requests.post(
+            url, data=body, headers=headers, timeout=timeout_s, stream=True, allow_redirects=False
+        ) as r:
+            status, location = r.status_code, r.headers.get("Location", "")
     except requests.RequestException as exc:
         raise _Retryable(type(exc).__name__) from None  # the text may hold the URL's secrets
     if status in _RETRY_STATUS:
         raise _Retryable(f"HTTP {status}")
+    if 300 <= status < 400:
+        target = f" to {_where(location)}" if "://" in location else ""
+        raise DeliveryError(
+            f"HTTP {status} redirect{target}, not followed: not delivered (set the notify url "
+            "to where it points)"
+        )
     if status >= 300:
         raise DeliveryError(f"HTTP {status}")
 

@@ -64,7 +64,19 @@ def notify_result(verb: str, result: Result, *, env: str, settings: Any = None) 
 
 
 def send(event: dict[str, Any], settings: Any = None) -> bool:
-    """Redact and deliver an event; settings default to the driver's (load_settings)."""
+    """Redact and deliver an event; settings default to the driver's (load_settings). True
+    when sent now; a failed delivery is one `notify:` line on stderr, never raised."""
+    status, reason = delivery(event, settings)
+    if status == "failed":
+        sys.stderr.write(f"notify: {event['verb']} not delivered: {reason}\n")
+    return status == "sent"
+
+
+def delivery(event: dict[str, Any], settings: Any = None) -> tuple[str, str]:
+    """Redact and deliver an event. Returns (status, reason): "sent"; "already sent" (this
+    operation's claim exists: the driver verb of the same job run sent it); "off" (no webhook
+    url configured); "failed" with the reason (the claim is released, so a later run retries).
+    Never raises."""
     from automation.notify.sender import DeliveryError, deliver
 
     try:
@@ -74,10 +86,10 @@ def send(event: dict[str, Any], settings: Any = None) -> bool:
             settings = load_settings()
         config = settings.notify
         if not config.url:
-            return False
+            return "off", "no webhook url is configured (SPROCKET_NOTIFY_URL)"
         redacted = _redact(event, settings)
         assert config.secret is not None  # the settings refuse a url without one
-        return deliver(
+        sent = deliver(
             config.url,
             config.secret.get_secret_value().encode(),
             redacted,
@@ -86,10 +98,10 @@ def send(event: dict[str, Any], settings: Any = None) -> bool:
             timeout_s=config.timeout_s,
         )
     except DeliveryError as exc:
-        sys.stderr.write(f"notify: {event['verb']} not delivered: {exc}\n")
+        return "failed", str(exc)
     except Exception as exc:  # settings unreadable, state dir not writable: say so, go on
-        sys.stderr.write(f"notify: {event['verb']} not delivered: {type(exc).__name__}\n")
-    return False
+        return "failed", type(exc).__name__
+    return ("sent", "") if sent else ("already sent", "this operation was sent before")
 
 
 def _bounded(data: dict[str, Any]) -> Any:

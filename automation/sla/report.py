@@ -27,6 +27,12 @@ def build(statuses: list[dict[str, Any]], period: Period, now: datetime) -> dict
         )
         for status in sorted(counted, key=lambda s: (str(s.get("group")), str(s.get("name"))))
     ]
+    unreadable = {str(s.get("key")): str(s["unreadable"]) for s in counted if s.get("unreadable")}
+    rows = []
+    for service in services:
+        row = service.as_json()
+        row["unreadable"] = unreadable.get(service.key)  # None: its history was read
+        rows.append(row)
     return {
         "period": {
             "label": period.label,
@@ -35,12 +41,13 @@ def build(statuses: list[dict[str, Any]], period: Period, now: datetime) -> dict
             "minutes": round(period.minutes, 2),
             "partial": now < period.end,
         },
-        "services": [s.as_json() for s in services],
+        "services": rows,
         "summary": {
             "services": len(services),
             "met": sum(s.met for s in services),
             "missed": [s.name for s in services if not s.met],
             "incomplete": [s.name for s in services if not s.complete],
+            "unreadable": [row["name"] for row in rows if row["unreadable"]],
             "incidents": sum(len(s.incidents) for s in services),
         },
     }
@@ -60,7 +67,11 @@ def markdown(data: dict[str, Any]) -> str:
         note = "" if s["complete"] else f" (history from {s['history_from']})"
         if not s["complete"] and s["history_from"] is None:
             note = " (no history in the period)"
+        if s.get("unreadable"):
+            note = f" (incomplete: {s['unreadable']})"
         met = "yes" if s["met"] else "**NO**"
+        if s.get("unreadable"):
+            met = "unknown"
         lines.append(
             f"| {s['name']}{note} | {s['group']} | {s['target_pct']}% | {uptime} | "
             f"{s['budget_minutes']:.1f} | {s['budget_used_minutes']:.1f} | "

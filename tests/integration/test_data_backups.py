@@ -505,7 +505,7 @@ def test_vault_missing_or_short_escrow_stores_nothing(
     result = run_cli("--json", "backup", "vault")
     assert result.exit_code == ExitCode.BACKUP_FAILED
     [error] = result.json()["errors"]
-    assert "holds 1 share(s), fewer than Vault's threshold 2 (of 3)" in error["message"]
+    assert "holds 1 distinct share(s), fewer than Vault's threshold 2 (of 3)" in error["message"]
     assert vault_env.shares[0] not in result.stdout
     assert bucket_keys(s3_endpoint) == []
     check = run_cli("backup", "vault", "--escrow-only")

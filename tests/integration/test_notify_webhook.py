@@ -275,3 +275,115 @@ def test_the_cron_wrapper_reports_a_misconfigured_job_and_a_job_of_any_name(
         ("backup-verify", 64),
         ("report-sla", 1),
     ]
+
+
+@dataclass
+class Redirecting:
+    """A receiver whose POST path answers a redirect (`status`, Location: its /moved path) and
+    whose /moved path answers 200 to anything: what requests followed used to count as sent."""
+
+    url: str
+    status: int = 301
+    posts: list[bytes] = field(default_factory=list)
+    moved: list[tuple[str, bytes]] = field(default_factory=list)  # (method, body) at /moved
+
+
+@pytest.fixture
+def redirecting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Redirecting]:
+    rec = Redirecting(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path.startswith("/moved"):
+                rec.moved.append((self.command, body))
+                self.send_response(200)
+            else:
+                rec.posts.append(body)
+                self.send_response(rec.status)
+                self.send_header("Location", f"http://127.0.0.1:{port}/moved/token-xyz")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    rec.url = f"http://127.0.0.1:{port}/hooks/sprocket"
+    for key, value in {
+        "SPROCKET_NOTIFY_URL": rec.url,
+        "SPROCKET_NOTIFY_SECRET": KEY,
+        "SPROCKET_STATE_DIR": str(tmp_path / "state"),
+        "DOCKER_HOST": f"tcp://127.0.0.1:{_closed_port()}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SPROCKET_OPERATION_ID", raising=False)
+    try:
+        yield rec
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_a_redirected_webhook_is_not_a_delivery_and_is_retried_later(
+    run_cli: Any, redirecting: Redirecting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psf/requests#5494: a POST answered 301 was re-sent as a bodyless GET, answered 200, and
+    counted as sent; the claim file then blocked every retry of that operation."""
+    monkeypatch.setenv("SPROCKET_OPERATION_ID", "op-redirect-1")
+    result = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
+    # Not delivered is a failure of `notify job` (exit 1), so cron and the wrapper see it.
+    assert result.exit_code == ExitCode.ERROR, result.stderr
+    assert result.json()["data"]["sent"] is False
+    assert result.json()["data"]["delivery"] == "failed"
+    [error] = result.json()["errors"]
+    assert (
+        "scheduled job backup-db exited 6, and its notification was not delivered"
+        in (error["message"])
+    )
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("notify:")]
+    assert "HTTP 301 redirect" in line and "not followed" in line and "not delivered" in line
+    assert "token-xyz" not in line and "/hooks" not in line  # paths may carry tokens
+    assert redirecting.moved == [] and len(redirecting.posts) == 1  # nothing followed
+    # The operation was not claimed as sent: once the receiver answers, it is delivered.
+    redirecting.status = 200
+    again = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
+    assert again.exit_code == ExitCode.OK, again.stderr
+    assert again.json()["data"]["sent"] is True, again.stderr
+    # Sent once: the same operation again is "already sent", not a failure.
+    third = run_cli("--json", "notify", "job", "backup-db", "--exit-code", "6")
+    assert third.exit_code == ExitCode.OK and third.json()["data"]["delivery"] == "already sent"
+    assert json.loads(redirecting.posts[-1])["id"] == "op-redirect-1"
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_the_cron_wrapper_reports_a_redirected_webhook_too(
+    redirecting: Redirecting, tmp_path: Path, status: int
+) -> None:
+    """The driver's own notify and the wrapper's `notify job` both met the redirect: neither
+    may claim the run as sent (a 307 too: no redirect is followed, body or not)."""
+    redirecting.status = status
+    env = {
+        "SPROCKET_NOTIFY_URL": redirecting.url,
+        "SPROCKET_NOTIFY_SECRET": KEY,
+        "SPROCKET_STATE_DIR": str(tmp_path / "state"),
+        "DOCKER_HOST": os.environ["DOCKER_HOST"],
+    }
+    python = str(PROJECT_ROOT / ".venv" / "bin" / "python")
+    driver = [python, "-m", "automation", "--env", "local", "--json"]
+    run = _run_job(env, tmp_path, "health", *driver, "health", "--no-tls", "--no-stats")
+    assert run.returncode == ExitCode.ERROR, run.stderr
+    assert redirecting.moved == []
+    assert len(redirecting.posts) == 2  # the driver's attempt, then the wrapper's own
+    log = (tmp_path / "logs" / "health.log").read_text()
+    assert f"HTTP {status} redirect" in log, log  # the driver's own stderr
+    assert f"HTTP {status} redirect" in run.stderr  # the wrapper's `notify job`
+    assert "sprocket job health: notify failed" in run.stderr  # it exited non-zero
+    assert list((tmp_path / "state" / "notify").glob("*.sent")) == []

@@ -96,3 +96,90 @@ def test_report_sla_error_never_shows_the_gatus_password(
     document = result.json()
     assert "404" in document["errors"][0]["message"]
     assert "CANARY-gatus-pw-4242" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def odd_keys_gatus() -> Iterator[tuple[str, list[str]]]:
+    """The recorded answers plus endpoints whose keys keep `#`, `+`, `(` as Gatus keeps them
+    (TwiN/gatus#880, #1321): `Discord bot #2` in a group that is not counted, `status (eu+us)`
+    counted with a history, and `gone` counted whose history answers 404. Like Gatus, the
+    stand-in percent-decodes the key segment."""
+    import json
+    from urllib.parse import unquote
+
+    listed = json.loads((RECORDED / "endpoints_statuses.json").read_text())
+    postgres = json.loads((RECORDED / "internal_postgres.json").read_text())
+    extra = {
+        "bots_discord-bot-#2": {"name": "Discord bot #2", "group": "bots"},
+        "critical_status-(eu+us)": {"name": "status (eu+us)", "group": "critical"},
+        "critical_gone": {"name": "gone", "group": "critical"},
+    }
+    histories = {
+        "critical_status-(eu+us)": {**postgres, **extra["critical_status-(eu+us)"],
+                                    "key": "critical_status-(eu+us)"},
+        "bots_discord-bot-#2": {**postgres, **extra["bots_discord-bot-#2"],
+                                "key": "bots_discord-bot-#2"},
+    }  # fmt: skip
+    listed += [{**value, "key": key, "results": []} for key, value in extra.items()]
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            asked.append(self.path)
+            parts = url.path.strip("/").split("/")
+            body: bytes | None = None
+            if url.path == "/api/v1/endpoints/statuses":
+                body = json.dumps(listed).encode()
+            elif len(parts) == 5 and parts[:3] == ["api", "v1", "endpoints"]:
+                key = unquote(parts[3])
+                if key in histories:
+                    body = json.dumps(histories[key]).encode()
+                elif (RECORDED / f"{key}.json").is_file():
+                    body = (RECORDED / f"{key}.json").read_bytes()
+            self.send_response(200 if body is not None else 404)
+            payload = body if body is not None else b"not found"
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_report_sla_with_odd_endpoint_keys_reports_every_service_and_names_the_unreadable(
+    run_cli: Any, odd_keys_gatus: tuple[str, list[str]], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """One more endpoint, `Discord bot #2` in an uncounted group, made the whole report exit 1
+    ("404 ... check --gatus-url and that Gatus is up"): keys are now percent-encoded, only the
+    counted groups are read, and a counted endpoint whose history cannot be read is named as
+    incomplete while the others are reported."""
+    url, asked = odd_keys_gatus
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    result = run_cli("--json", "report", "sla", "--month", "2026-10", "--gatus-url", url)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = check_schema(result.json())["data"]
+    services = {s["name"]: s for s in data["services"]}
+    assert set(services) == {"sprocket.gg", "api.sprocket.gg", "postgres", "status (eu+us)",
+                             "gone"}  # fmt: skip
+    assert services["api.sprocket.gg"]["down_minutes"] == 60  # the others as before
+    assert services["status (eu+us)"]["unreadable"] is None
+    assert services["status (eu+us)"]["measured_minutes"] > 0
+    assert "/api/v1/endpoints/critical_status-%28eu%2Bus%29/statuses?page=1&pageSize=1" in asked
+    assert not any("discord" in path for path in asked)  # an uncounted group is not read
+    assert services["gone"]["unreadable"] == "its history could not be read: HTTP 404"
+    assert services["gone"]["complete"] is False
+    assert data["summary"]["unreadable"] == ["gone"] and "gone" in data["summary"]["incomplete"]
+    markdown = run_cli("report", "sla", "--month", "2026-10", "--gatus-url", url).stdout
+    assert "| gone (incomplete: its history could not be read: HTTP 404) | critical |" in markdown

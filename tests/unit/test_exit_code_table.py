@@ -117,3 +117,36 @@ def test_the_json_schema_allows_every_exit_code_and_stack_status() -> None:
     assert schema["properties"]["exit_code"]["enum"] == sorted(int(code) for code in ExitCode)
     statuses = schema["$defs"]["stack_outcome"]["properties"]["status"]["enum"]
     assert sorted(statuses) == sorted(STACK_STATUSES)
+
+
+# What the docs say a named failure exits with, read against the table (issue 29 case 15: the
+# backup docs said a wrong passphrase exits 13, the code and this table say 9).
+DOCUMENTED_FAILURES = {
+    "wrong passphrase": ExitCode.CREDENTIALS,
+    "wrong shares": ExitCode.CREDENTIALS,
+}
+DOCS = TESTS.parent / "docs"
+
+
+def test_the_docs_give_the_tables_exit_code_for_each_named_failure() -> None:
+    import re
+
+    seen, wrong = 0, []
+    for doc in sorted(DOCS.glob("*.md")):
+        text = " ".join(doc.read_text().split())  # a sentence may break across lines
+        for phrase, code in DOCUMENTED_FAILURES.items():
+            for found in re.finditer(rf"{phrase}\b[^.;|]{{0,40}}?\bexits? (\d+)", text, re.I):
+                seen += 1
+                if int(found.group(1)) != code:
+                    wrong.append(f"{doc.name}: {found.group(0)!r} (the table: {int(code)})")
+    assert seen >= 2, "the docs' sentences changed shape: update this test's pattern"
+    assert wrong == []
+
+
+def test_every_exit_code_the_docs_name_is_in_the_table() -> None:
+    import re
+
+    codes = {int(code) for code in ExitCode}
+    for doc in [*sorted(DOCS.glob("*.md")), TESTS.parent / "README.md"]:
+        named = {int(n) for n in re.findall(r"\bexits? (\d+)\b", " ".join(doc.read_text().split()))}
+        assert named <= codes, f"{doc.name} names exit codes not in the table: {named - codes}"
