@@ -26,7 +26,7 @@ if (( workers == 1 )); then
 fi
 
 echo "test-integration: ${workers} workers for the tests not marked serial, then the serial ones" >&2
-"$py" -m pytest -q -n "$workers" --dist loadfile -m "not serial" "$@"
+"$py" -m pytest -q -n "$workers" --dist loadfile --no-loadscope-reorder -m "not serial" "$@"
 parallel=$?
 "$py" -m pytest -q -m serial "$@"
 alone=$?

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from busybox_rootfs import BUSYBOX, add_busybox
+from xdist_order import pytest_collection_modifyitems  # noqa: F401 - a hook: pytest finds it here
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_IMAGE_REPO = "sprocket-test/app"

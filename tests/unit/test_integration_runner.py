@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "test-integration.sh"
+TESTS = Path(__file__).resolve().parents[1]
+SCRIPT = TESTS.parent / "scripts" / "test-integration.sh"
 
 # Each test writes which process ran it: PYTEST_XDIST_WORKER is set only inside a worker.
 BODY = """\
@@ -28,14 +29,18 @@ def _ran(name: str) -> None:
 PYPROJECT = """\
 [tool.pytest.ini_options]
 addopts = "--strict-markers -p no:cacheprovider"
-markers = ["serial: runs alone"]
+markers = ["serial: runs alone", "long: handed out first"]
 """
+
+# The suite's own ordering hook, as tests/conftest.py takes it.
+CONFTEST = "from xdist_order import pytest_collection_modifyitems  # noqa: F401\n"
 
 
 def _tree(tmp_path: Path, tests: dict[str, str]) -> Path:
     root = tmp_path / "tree"
     root.mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "conftest.py").write_text(CONFTEST)
     for name, text in tests.items():
         (root / f"test_{name}.py").write_text(BODY + text)
     return root
@@ -49,6 +54,7 @@ def _run(tmp_path: Path, root: Path, workers: str) -> subprocess.CompletedProces
         "SPROCKET_TEST_WORKERS": workers,
         "PYTHON": sys.executable,
         "RUNNER_LOG": str(log),
+        "PYTHONPATH": str(TESTS),
     }
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)
@@ -111,3 +117,30 @@ def test_a_bad_worker_count_is_named(tmp_path: Path, workers: str) -> None:
     assert result.returncode == 2
     assert f"SPROCKET_TEST_WORKERS must be a whole number >= 1 (got '{workers}')" in result.stderr
     assert not (tmp_path / "ran" / "a").exists()
+
+
+# Each records the order it ran in on its worker (a time stamp), then takes a moment.
+TIMED = """
+import time
+
+{mark}
+def test_{name}() -> None:
+    _ran("{name}")
+    (Path(os.environ["RUNNER_LOG"]) / "{name}.at").write_text(repr(time.time()))
+    time.sleep(0.5)
+"""
+
+
+def test_workers_are_handed_the_long_modules_first(tmp_path: Path) -> None:
+    names = ["a", "b", "c", "z"]  # z, last in collection order, is the long one
+    root = _tree(
+        tmp_path,
+        {n: TIMED.format(name=n, mark="@pytest.mark.long" if n == "z" else "") for n in names},
+    )
+    result = _run(tmp_path, root, "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = tmp_path / "ran"
+    worker = {n: (log / n).read_text() for n in names}
+    at = {n: float((log / f"{n}.at").read_text()) for n in names}
+    on_its_worker = sorted((at[n], n) for n in names if worker[n] == worker["z"])
+    assert on_its_worker[0][1] == "z", (worker, at)
