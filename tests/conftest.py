@@ -5,6 +5,10 @@
 - `test_images`: local images made with `docker import` from Debian's busybox-static.
 - `s3_endpoint`: moto's threaded S3 server on loopback, for boto3.
 - `run_cli`: `python -m automation ...` in-process, returning its exit code and output.
+
+Each pytest-xdist worker (scripts/test-integration.sh) is a session of its own on the machine's
+engine: its own SESSION_PREFIX, moto server, tmp_path tree and file backends; the Swarm objects
+a test makes carry unique names. Tests that change the whole engine's state are marked `serial`.
 """
 
 from __future__ import annotations
