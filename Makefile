@@ -32,14 +32,15 @@ unit: setup-dev
 integration: setup-dev
 	@scripts/ensure-docker.sh --test-deps
 	@$(MAKE) --no-print-directory tools
-	$(PY) -m pytest tests/integration -q
+	@scripts/test-integration.sh
 
-# The unit layer first (seconds to minutes, no outside tool), then the integration layer.
+# The unit layer first (seconds to minutes, no outside tool), then the integration layer, in
+# $SPROCKET_TEST_WORKERS parallel workers (scripts/test-integration.sh; 1 = serially).
 test: lint typecheck
 	@$(STEP) docker scripts/ensure-docker.sh --test-deps
 	@$(MAKE) --no-print-directory tools
 	@$(STEP) unit $(PY) -m pytest -q tests/unit
-	@$(STEP) integration $(PY) -m pytest -q tests/integration
+	@$(STEP) integration scripts/test-integration.sh
 
 # The Vault server, the provider plugins and the real servers (automation/images/servers.py)
 # the tests use: cached after the first build (about 20, 17 and 10 min cold on 2 cores); built

@@ -5,10 +5,15 @@
 - `test_images`: local images made with `docker import` from Debian's busybox-static.
 - `s3_endpoint`: moto's threaded S3 server on loopback, for boto3.
 - `run_cli`: `python -m automation ...` in-process, returning its exit code and output.
+
+Each pytest-xdist worker (scripts/test-integration.sh) is a session of its own on the machine's
+engine: its own SESSION_PREFIX, moto server, tmp_path tree and file backends; the Swarm objects
+a test makes carry unique names. Tests that change the whole engine's state are marked `serial`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,11 +28,25 @@ from typing import Any
 
 import pytest
 from busybox_rootfs import BUSYBOX, add_busybox
+from xdist_order import pytest_collection_modifyitems  # noqa: F401 - a hook: pytest finds it here
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_IMAGE_REPO = "sprocket-test/app"
 TEST_PREFIX = "sprockettest"  # every Swarm object a test makes carries it, so teardown can sweep
-SESSION_PREFIX = f"{TEST_PREFIX}-{uuid.uuid4().hex[:6]}"  # this pytest session's objects
+
+
+def _session_prefix() -> str:
+    """`sprockettest-` and 6 hex digits naming this process: the same for every import of this
+    file in one process (pytest loads it as `conftest`; `from tests.conftest import ...` loads a
+    second copy, whose objects the session's sweep must still find), different in each process
+    (each pytest-xdist worker is a session of its own and sweeps only its own objects)."""
+    # Field 22 of /proc/self/stat: the process's start time, so a reused pid gets a new prefix.
+    started = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    digest = hashlib.sha256(f"{os.getpid()}-{started}".encode()).hexdigest()
+    return f"{TEST_PREFIX}-{digest[:6]}"
+
+
+SESSION_PREFIX = _session_prefix()  # this pytest session's objects
 
 
 # --- the pulumi CLI ---------------------------------------------------------------------------

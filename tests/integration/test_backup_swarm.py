@@ -19,7 +19,7 @@ from driver_toys import substitute_programs
 from automation.exit_codes import ExitCode
 from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 HERE = Path(__file__).resolve().parent
 STACK = "local-layer_1"

@@ -17,7 +17,9 @@ from pulumi import automation as auto
 
 from sprocket_common.swarm_node_label import NodeLabel, NodeLabelProvider
 
-pytestmark = pytest.mark.integration
+# Node labels are the whole engine's (one node spec, updated by version: two writers at once get
+# "update out of sequence"), and the machine's `make deploy` sets its own: alone, not in a worker.
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 def _labels(client: Any, node_id: str) -> dict[str, str]:

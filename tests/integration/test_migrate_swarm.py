@@ -32,7 +32,7 @@ from automation import local_images
 from automation.exit_codes import ExitCode
 from automation.migrate.plan import load_mapping
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 INVENTORY = CHECKOUT.parent / "shared/fixtures/original-system-inventory.json"

@@ -31,7 +31,7 @@ from netns_engine import Engine, driver_setup, netns_engine, registered_plugins
 from automation import local_images
 from automation.exit_codes import ExitCode
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ("local-layer_1", "local-layer_2", "local-platform")

@@ -28,7 +28,7 @@ from automation.swarm import parse_docker_time
 from sprocket_common.stack_info import Env, Layer, StackInfo
 from sprocket_common.testing.dynamic_service import SwarmServiceResource
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 # Healthy only when the app answers with a version ("v1", "v2"); `bad` answers "bad".
 HEALTHCHECK = {
