@@ -3,7 +3,9 @@
 Every image reference the environment's layers declare is read from the programs themselves
 (run under Pulumi mocks: sprocket_common.declared), with the command and healthcheck of each
 service that uses it. An image already on the engine is left alone; one that `docker pull` can
-fetch is pulled; for the rest a *stand-in image* is made: Debian's busybox-static and a small
+fetch is pulled; one whose real software can be had here is made of it (automation/images/:
+Traefik, the socket proxy, Gatus, Vault, Redis, RabbitMQ, Postgres, labelled `sprocket.real`);
+for the rest a *stand-in image* is made: Debian's busybox-static and a small
 shell server, not the real software. A stand-in keeps running, answers the declared healthcheck
 only while its server is up (HTTP paths on the probed ports, listening ports, an established
 connection where the check reads /proc/net/tcp), and stops at once on SIGTERM. It carries the
@@ -438,7 +440,7 @@ def _ensure_real(
         "name": wanted.software,
     }
     if dry_run:
-        return Outcome(image, "real", names, wanted.differs or "dry run", **about)
+        return _dry_run_real(image, wanted, names, labels, build, about)
     binaries = wanted.binary_paths(cached_only=not build)
     digest = wanted.digest(binaries)
     if labels and labels.get(real_images.REAL_RECIPE_LABEL) == digest:
@@ -447,6 +449,33 @@ def _ensure_real(
         return Outcome(image, "pulled", names, "", "real", "", "docker pull")
     real_images.make_real(client, image, wanted, binaries)
     return Outcome(image, "real", names, wanted.differs, **about)
+
+
+def _dry_run_real(
+    image: str,
+    wanted: RealRecipe,
+    names: tuple[str, ...],
+    labels: dict[str, str] | None,
+    build: bool,
+    about: dict[str, str],
+) -> Outcome:
+    """What the real run would do, from the server cache alone: `present` (the image of this
+    recipe is on the engine), `real` (made from cached binaries, or built first), or the
+    BuildError the real run would fall back to a stand-in on (Vault is only ever built by
+    scripts/install-vault-dev.sh, so a cache without it means a stand-in)."""
+    from automation.images import real as real_images
+    from automation.images import servers
+
+    try:
+        binaries = wanted.binary_paths(cached_only=True)
+    except servers.BuildError:
+        if not build or "vault" in wanted.binaries:
+            raise
+        todo = ", ".join(servers.servers()[n].about for n in wanted.binaries)
+        return Outcome(image, "real", names, f"dry run: to be built first ({todo} cold)", **about)
+    if labels and labels.get(real_images.REAL_RECIPE_LABEL) == wanted.digest(binaries):
+        return Outcome(image, "present", names, wanted.differs, **about)
+    return Outcome(image, "real", names, wanted.differs or "dry run", **about)
 
 
 def _pulled(client: Any, image: str) -> bool:
@@ -461,7 +490,12 @@ def _pulled(client: Any, image: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m automation.local_images", description=__doc__)
-    parser.add_argument("--env", default="local", help="environment whose images to make")
+    parser.add_argument(
+        "--env",
+        default="local",
+        choices=("local", "staging", "prod"),
+        help="environment whose images to make",
+    )
     parser.add_argument("--offline", action="store_true", help="do not try `docker pull`")
     parser.add_argument("--dry-run", action="store_true", help="say what would be done")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")

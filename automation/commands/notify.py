@@ -11,8 +11,9 @@ its message is not sent twice.
 
 from __future__ import annotations
 
+import re
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ def _job(ctx: Context, name: str, code: int, log: str | None, started: str | Non
     from automation.notify.heartbeat import ping
     from automation.notify.service import build_event, delivery, operation_id
 
+    _check_job_name(name)
     began = _started(started)
     try:  # for health's "scheduled jobs" row; a record that cannot be written must not stop
         record_run(ctx.settings, name, code, began, log=log)  # the failure notice below
@@ -82,14 +84,38 @@ def _started(text: str | None) -> datetime:
     from automation.errors import BadInput
     from automation.times import parse_time
 
+    now = datetime.now(UTC)
     if text is None:
-        return datetime.now(UTC)
+        return now
     try:
-        return parse_time(text)
+        began = parse_time(text)
     except ValueError as exc:
         raise BadInput(
             f"--started {text!r}: {exc}", "pass an RFC 3339 time, e.g. 2026-12-07T02:30:00Z"
         ) from None
+    # A start in the future would count the job on time until then (and, as a first run,
+    # keep health's "never ran" warning from firing for every job): refused.
+    if began > now + _CLOCK_SKEW:
+        raise BadInput(
+            f"--started {text!r} is in the future (now {now.isoformat(timespec='seconds')})",
+            "pass when the job started; run-job passes it for you",
+        )
+    return began
+
+
+_CLOCK_SKEW = timedelta(minutes=5)
+# A job's name becomes its record's file name: the crontab's names, nothing that leaves jobs/.
+_JOB_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def _check_job_name(name: str) -> None:
+    from automation.errors import BadInput
+
+    if not _JOB_NAME.fullmatch(name):
+        raise BadInput(
+            f"job name {name!r} is not a job name (lower-case letters, digits and -)",
+            "use the crontab's name for the job, e.g. backup-db (scripts/cron/sprocket.crontab)",
+        )
 
 
 def _job_failed(name: str, code: int, exit_code: ExitCode) -> bool:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from automation.context import Context
 from automation.errors import BadInput, Frozen
@@ -60,6 +60,13 @@ class FreezeRecord(BaseModel):
     host: str
     since: datetime
     until: datetime | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc_when_naive(cls, value: datetime | None) -> datetime | None:
+        # A hand-edited time without a zone is UTC, as --until's is: compared with the aware
+        # now it raised TypeError in every verb that reads the freeze.
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
     def active(self, now: datetime) -> bool:
         return self.until is None or now < self.until
@@ -130,6 +137,11 @@ def parse_until(text: str, now: datetime) -> datetime:
             if match
             else parse_time(text).astimezone(UTC)
         )
+    except OverflowError:
+        raise BadInput(
+            f"--until {text!r} is further off than a calendar can say",
+            "pass a shorter duration, or leave --until out to freeze until `unfreeze`",
+        ) from None
     except ValueError:
         raise BadInput(
             f"--until {text!r} is neither a time nor a duration",

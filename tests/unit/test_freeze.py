@@ -173,3 +173,22 @@ def test_stacks_shows_the_freeze(run_cli: Any, pulumi_env: Any) -> None:
     assert run_cli("unfreeze").exit_code == ExitCode.OK
     assert _json(run_cli("--json", "stacks"))["data"]["freeze"] is None
     assert "FROZEN" not in run_cli("stacks").stdout
+
+
+def test_a_hand_edited_freeze_time_without_a_zone_is_utc(run_cli: Any, settings: Settings) -> None:
+    """A zone-less time (what a hand edit writes) made every reader raise TypeError, exit 1."""
+    path = freeze_path(settings, "local")
+    path.parent.mkdir(parents=True)
+    until = (datetime.now(UTC) + timedelta(hours=2)).replace(tzinfo=None).isoformat()
+    record = {"env": "local", "message": "m", "user": "u", "host": "h",
+              "since": "2026-12-07T14:00:00Z", "until": until}  # fmt: skip
+    path.write_text(json.dumps(record))
+    assert run_cli("--json", "deploy", "all", "--yes").exit_code == ExitCode.FROZEN
+    assert run_cli("freeze", "-m", "replaced").exit_code == ExitCode.OK
+    assert run_cli("unfreeze").exit_code == ExitCode.OK and not path.exists()
+
+
+def test_an_until_further_than_a_calendar_is_bad_input(run_cli: Any, settings: Settings) -> None:
+    result = run_cli("--json", "freeze", "-m", "x", "--until", "99999999d")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "--until '99999999d'" in _json(result)["errors"][0]["message"]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from automation.exit_codes import ExitCode
 from automation.health.jobs import (
     JobRun,
     Schedule,
@@ -93,3 +97,45 @@ def test_records_are_written_and_read_back_beside_the_backend(tmp_path: Path) ->
     assert (runs["backup"].started, runs["backup"].exit_code) == (NOW - 1 * H, 6)
     assert "drift.json cannot be read" in runs["drift"].damaged
     assert json.loads((jobs_dir(settings) / "backup.json").read_text())["exit_code"] == 6
+
+
+def _cli_settings(tmp_path: Path, monkeypatch: Any) -> Settings:
+    from automation.settings import load_settings
+
+    monkeypatch.setenv("SPROCKET_PROJECT_DIR", str(tmp_path / "project"))
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path / 'backend'}")
+    monkeypatch.delenv("SPROCKET_SETTINGS", raising=False)
+    monkeypatch.delenv("SPROCKET_NOTIFY_URL", raising=False)
+    (tmp_path / "backend").mkdir()
+    return load_settings()
+
+
+@pytest.mark.parametrize("name", ["../../etc/x", "", "Backup", "backup db"])
+def test_notify_job_refuses_a_name_that_is_not_a_job_name(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The name is the record's file name: `../../etc/x` wrote outside jobs/ before."""
+    settings = _cli_settings(tmp_path, monkeypatch)
+    result = run_cli("--json", "notify", "job", name, "--exit-code", "1")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert f"job name {name!r}" in json.loads(result.stdout)["errors"][0]["message"]
+    written = [p for p in (tmp_path / "backend").rglob("*") if p.is_file()]
+    assert written == [], written
+    assert read_runs(settings) == {}
+
+
+def test_notify_job_refuses_a_start_in_the_future(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run 'started' in 2099 counted the job on time for 73 years."""
+    settings = _cli_settings(tmp_path, monkeypatch)
+    future = run_cli("--json", "notify", "job", "backup", "--exit-code", "0",
+                     "--started", "2099-01-01T00:00Z")  # fmt: skip
+    assert future.exit_code == ExitCode.BAD_INPUT
+    assert "is in the future" in json.loads(future.stdout)["errors"][0]["message"]
+    assert read_runs(settings) == {} and recording_since(settings) is None
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    ok = run_cli("--json", "notify", "job", "backup", "--exit-code", "0", "--started", now)
+    assert ok.exit_code == ExitCode.OK, ok.stdout + ok.stderr
+    assert set(read_runs(settings)) == {"backup"}
