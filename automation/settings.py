@@ -191,12 +191,37 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
         ) from None
 
 
+# The schemes of Pulumi's backends (pulumi/pkg/backend: diy file, s3, gs, azblob; Pulumi Cloud
+# and self-hosted services over http(s)).
+BACKEND_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "https://", "http://")
+
+
+def check_backend_url(settings: Settings) -> None:
+    """A configured backend URL must be one Pulumi knows (BadInput, exit 64): `garbage` reached
+    the engine as a Pulumi Cloud name and failed asking for PULUMI_ACCESS_TOKEN."""
+    url = settings.backend_url
+    if url is not None and not url.strip().startswith(BACKEND_SCHEMES):
+        raise BadInput(
+            f"backend_url / PULUMI_BACKEND_URL {url!r} is not a backend URL",
+            "use file:///ABSOLUTE/PATH, s3://BUCKET?endpoint=HOST&region=REGION (Spaces), "
+            "gs://, azblob:// or https:// (Pulumi Cloud). Nothing was run",
+        )
+
+
+def file_backend_path(url: str) -> Path:
+    """The folder of a `file://` backend URL (its query string is the engine's, not a path)."""
+    return Path(url.removeprefix("file://").split("?", 1)[0]).expanduser()
+
+
 def require_team_backend(settings: Settings, env: Env) -> str | None:
     """Staging and prod state must live where the whole team sees it: refuse the embedded
     checkout-local file backend (BadInput, exit 64, naming the setting and what to do) when no
-    backend is configured. Returns a one-line note when the configured backend is an explicit
-    ``file://`` path (a shared mount is fine, but only if every operator mounts the same one),
-    else None (local, ``s3://``, Pulumi Cloud)."""
+    backend is configured, and a ``file://`` path that is relative, inside this checkout or its
+    state folder, or missing (an unmounted share would read as an empty state). Returns a
+    one-line note when the backend is an accepted explicit ``file://`` path (a shared mount is
+    fine, but only if every operator mounts the same one), else None (local, ``s3://``, Pulumi
+    Cloud)."""
+    check_backend_url(settings)
     if env is Env.LOCAL:
         return None
     if settings.backend_url is None:
@@ -210,11 +235,34 @@ def require_team_backend(settings: Settings, env: Env) -> str | None:
             "every operator mounts); README.md, 'Where state lives'. Nothing was run",
         )
     if settings.backend_url.startswith("file://"):
+        _check_shared_folder(settings, env, file_backend_path(settings.backend_url))
         return (
             f"{env.value}: state in the file backend {settings.backend_url} (backend_url / "
             "PULUMI_BACKEND_URL): every operator must use this same path"
         )
     return None
+
+
+def _check_shared_folder(settings: Settings, env: Env, folder: Path) -> None:
+    what = f"the {env.value} file backend {settings.backend_url} (backend_url / PULUMI_BACKEND_URL)"
+    hint = (
+        "point it at the team's shared mount by its absolute path (file:///mnt/team/pulumi), "
+        "or use the team's s3:// bucket; README.md, 'Where state lives'. Nothing was run"
+    )
+    if not folder.is_absolute():
+        raise BadInput(f"{what} is a relative path: each checkout would have its own", hint)
+    inside = [
+        root for root in (settings.project_dir, settings.state_dir)
+        if folder.resolve() == root.resolve() or root.resolve() in folder.resolve().parents
+    ]  # fmt: skip
+    if inside:
+        raise BadInput(f"{what} is inside this checkout ({inside[0]}): no one else sees it", hint)
+    if not folder.is_dir():
+        raise BadInput(
+            f"{what} does not exist: is the share mounted? (it is not created: an empty folder "
+            "would read as a state with nothing deployed)",
+            hint,
+        )
 
 
 def passphrase_env(

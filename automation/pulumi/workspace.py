@@ -175,4 +175,6 @@ def _stack_without_select(name: str, workspace: LocalWorkspace) -> Stack:
 
 def ensure_file_backend_dir(url: str) -> None:
     if url.startswith("file://"):
-        Path(url.removeprefix("file://")).expanduser().mkdir(parents=True, exist_ok=True)
+        from automation.settings import file_backend_path
+
+        file_backend_path(url).mkdir(parents=True, exist_ok=True)

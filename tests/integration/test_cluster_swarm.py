@@ -171,11 +171,11 @@ def toy_driver(
     """The driver (real engine, real docker provider) on the cluster, the platform program
     swapped for _toy_platform."""
     from driver_toys import program_from_spec, substitute_programs
-    from test_real_stacks import _plugins_dir
+    from netns_engine import registered_plugins
 
     from sprocket_common.outputs import LAYER1_KEYS, LAYER2_KEYS
 
-    env = driver_setup(tmp_path, cluster.manager.host, _plugins_dir(), "cluster test")
+    env = driver_setup(tmp_path, cluster.manager.host, registered_plugins(), "cluster test")
     env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("SPROCKET_SETTINGS", raising=False)

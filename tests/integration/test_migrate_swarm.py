@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 from migrate_helper import make_helper_image
-from netns_engine import Engine, driver_setup, netns_engine
-from test_real_stacks import _plugins_dir
+from netns_engine import Engine, driver_setup, netns_engine, registered_plugins
 
 from automation import local_images
 from automation.exit_codes import ExitCode
@@ -132,7 +131,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The engine, a driver pointed at it, layer_1 deployed and the old layer_2 running."""
     root = tmp_path_factory.mktemp("migrate")
     with netns_engine(f"sprm{uuid.uuid4().hex[:6]}") as engine:
-        env = driver_setup(root, engine.host, _plugins_dir(), "migrate test passphrase")
+        env = driver_setup(root, engine.host, registered_plugins(), "migrate test passphrase")
         env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
         client = engine.client()
         with pytest.MonkeyPatch.context() as patch:

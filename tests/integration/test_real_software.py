@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_engine import Engine, driver_setup, netns_engine
-from test_real_stacks import _plugins_dir, _wait_converged
+from netns_engine import Engine, driver_setup, netns_engine, registered_plugins
+from test_real_stacks import _wait_converged
 
 from automation import local_images
 from automation.exit_codes import ExitCode
@@ -55,7 +55,7 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("real-software")
-    env = driver_setup(root, engine.host, _plugins_dir(), "real software, test passphrase")
+    env = driver_setup(root, engine.host, registered_plugins(), "real software, test passphrase")
     # The socket proxy reads this module's engine: /var/run/docker.sock is the machine's own.
     layer_1 = Path(env["SPROCKET_PROJECT_DIR"]) / "Pulumi.local-layer_1.yaml"
     socket_path = engine.host.removeprefix("unix://")

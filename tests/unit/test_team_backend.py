@@ -71,3 +71,40 @@ def test_an_s3_backend_is_taken_as_it_is(
     assert result.exit_code == ExitCode.OK, result.stderr
     assert "prod-layer_1" in result.stdout
     assert "backend" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("file://{project}/.sprocket/backend", "inside this checkout"),
+        ("file://{state}/backend", "inside this checkout"),
+        ("file://tmp/team-backend", "relative path"),
+        ("file://{root}/not-mounted", "does not exist: is the share mounted?"),
+        ("file:~/backend", "is not a backend URL"),
+    ],
+    ids=["in-checkout", "in-state-dir", "relative", "missing-mount", "no-slashes"],
+)
+def test_a_prod_file_backend_only_this_checkout_sees_is_refused(
+    no_backend: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    """Ways around the refusal a new operator found: the checkout's own folder by its path, a
+    relative path (it made ./tmp in the tree), an unmounted share (made empty: 'not deployed')."""
+    root = no_backend.root
+    url = url.format(project=no_backend.project_dir, state=root / "state", root=root)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", url)
+    monkeypatch.chdir(root)
+    result = run_cli("--env", "prod", "stacks")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert says in result.stderr and "Nothing was run" in result.stderr
+    assert not (root / "tmp").exists() and not (root / "not-mounted").exists()
+
+
+def test_a_backend_url_pulumi_does_not_know_is_bad_input_in_every_env(
+    pulumi_env: Any, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`garbage` went to the engine as a Pulumi Cloud name: 'PULUMI_ACCESS_TOKEN must be set'."""
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "garbage")
+    result = run_cli("--env", "local", "stacks")
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "'garbage' is not a backend URL" in result.stderr
+    assert "PULUMI_ACCESS_TOKEN" not in result.stderr
