@@ -29,7 +29,9 @@ class GlobalOptions:
 
     def context(self, verb: str = "") -> Context:
         """The Context for `verb`; staging and prod refuse a backend nobody else sees, except
-        for `notify`, which touches no state and must still report that very refusal."""
+        for `notify`, which touches no state and must still report that very refusal. An
+        accepted explicit file:// backend is said on stderr, except with --json: a scheduled
+        job's log holds both streams and is read as the one JSON document (scripts/cron)."""
         from automation.settings import load_settings, require_team_backend
 
         try:
@@ -37,7 +39,8 @@ class GlobalOptions:
         except UnknownNameError as exc:
             raise BadInput(str(exc), "pass --env local, --env staging or --env prod") from None
         settings = load_settings()
-        if verb not in _STATELESS_VERBS and (note := require_team_backend(settings, env)):
+        note = require_team_backend(settings, env) if verb not in _STATELESS_VERBS else None
+        if note and not self.json_output:
             click.echo(note, err=True)
         return Context(
             settings=settings,

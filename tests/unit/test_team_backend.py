@@ -108,3 +108,18 @@ def test_a_backend_url_pulumi_does_not_know_is_bad_input_in_every_env(
     assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
     assert "'garbage' is not a backend URL" in result.stderr
     assert "PULUMI_ACCESS_TOKEN" not in result.stderr
+
+
+def test_with_json_the_file_backend_note_stays_out_of_the_output(
+    no_backend: Any, run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled job's log holds stdout and stderr and is read as one JSON document: the
+    note broke test_backup_cron's three prod jobs."""
+    import json
+
+    shared = tmp_path / "shared-mount"
+    shared.mkdir()
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{shared}")
+    result = run_cli("--json", "--env", "prod", "stacks")
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert json.loads(result.stdout + result.stderr)["status"] == "success"
