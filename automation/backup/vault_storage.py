@@ -167,7 +167,11 @@ def read_storage(root: Path) -> dict[str, bytes]:
             "set SPROCKET_VAULT_STORAGE_DIR to the vault-data volume's mountpoint",
         )
     files = {}
-    for path in sorted(root.rglob("*")):
+    try:  # the walk itself: a folder Vault removes while it is listed is a change too
+        listing = sorted(root.rglob("*"))
+    except FileNotFoundError as exc:
+        raise StorageChanged(Path(exc.filename or root).as_posix()) from None
+    for path in listing:
         name = path.relative_to(root).as_posix()
         try:
             if not path.is_file():
