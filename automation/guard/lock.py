@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -230,6 +231,7 @@ def stack_lock(
     holder = _acquire(path, stack, command, wait_s)
     with _held_guard:
         _held[key] = 1
+    _clear_gone_engine_locks(settings, stack)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(path, holder, stop), daemon=True)
     beat.start()
@@ -241,6 +243,21 @@ def stack_lock(
         _release(path, holder)
         with _held_guard:
             _held.pop(key, None)
+
+
+def _clear_gone_engine_locks(settings: Settings, stack: str) -> None:
+    """Remove Pulumi's lock files on `stack` whose holder is provably gone (its pid dead on
+    this host), saying so on stderr. A driver run killed in an update leaves one (Pulumi's file
+    backend has no stale-lock check), and the next run would stop at "locked by another
+    update" although nobody holds it. Only under the driver's own lock, so no driver is
+    mid-update; a live `pulumi up` run by hand is ALIVE_HERE or ELSEWHERE and is kept. Said
+    only to a terminal: a scheduled job's log holds both streams as one JSON document."""
+    for path in engine_lock_files(settings, stack):
+        held = engine_lock(path)
+        if held.liveness is Liveness.GONE:
+            path.unlink(missing_ok=True)
+            if sys.stderr.isatty():
+                print(f"removed a stale {held.describe()}: not running", file=sys.stderr)
 
 
 def _acquire(path: Path, stack: str, command: str, wait_s: float) -> LockHolder:

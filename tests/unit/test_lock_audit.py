@@ -117,6 +117,33 @@ def test_dead_pid_on_this_host_is_stale_and_taken_over(settings: Settings) -> No
         assert holder.pid == os.getpid()
 
 
+def _plant_engine_lock(settings: Settings, stack: str, host: str, pid: int) -> Path:
+    """Pulumi's file-backend lock (pkg/backend/diy/lock.go), as a killed `pulumi up` leaves it."""
+    url = settings.resolved_backend_url.removeprefix("file://")
+    locks = Path(url) / ".pulumi" / "locks" / "organization" / "sprocket" / stack
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"{pid}-{host}.json"
+    when = "2026-12-07T10:00:00Z"
+    path.write_text(json.dumps({"pid": pid, "username": "a", "hostname": host, "timestamp": when}))
+    return path
+
+
+def test_a_pulumi_lock_of_a_killed_run_here_goes_when_the_driver_takes_the_lock(
+    settings: Settings,
+) -> None:
+    """A driver run killed mid-update leaves Pulumi's lock: the next run must not stop at it,
+    but a lock held from another host (it may be running) stays for `unlock --force`."""
+    import socket
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    killed = _plant_engine_lock(settings, "local-layer_2", socket.gethostname(), int(dead.stdout))
+    other = _plant_engine_lock(settings, "local-layer_2", "ops-laptop", 4242)
+    with stack_lock(settings, "local-layer_2", "rotate db-password"):
+        assert not killed.exists()
+        assert other.exists()
+
+
 def test_expired_lease_is_stale_even_on_another_host(settings: Settings) -> None:
     _plant_lock(settings, "prod-layer_2", heartbeat=time.time() - 600)
     with stack_lock(settings, "prod-layer_2", "deploy") as holder:
