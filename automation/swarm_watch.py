@@ -33,6 +33,7 @@ from automation.swarm import (
     active_nodes,
     created_since,
     desired_tasks,
+    eligible_nodes,
     is_service,
     running_tasks,
     spec_image,
@@ -133,9 +134,35 @@ def assess(
     if running < desired:
         stall, message = _stall(spec, tasks, recent)
         return Convergence(Phase.CONVERGING, running, desired, update_state, message, errors, stall)
+    nowhere = _runs_nowhere(spec, active_nodes)
+    if nowhere:
+        return Convergence(
+            Phase.CONVERGING, running, desired, update_state, nowhere, errors, "unschedulable"
+        )
     if update_state == "completed":
         return Convergence(Phase.COMPLETED, running, desired, update_state, "", errors)
     return Convergence(Phase.CONVERGED, running, desired, update_state, "", errors)
+
+
+MAY_RUN_NOWHERE_LABEL = "sprocket.may-run-nowhere"  # "true": no eligible node is fine
+
+
+def _runs_nowhere(spec: Mapping[str, Any], active_nodes: Nodes) -> str:
+    """Why a global service that no node may run is not converged ("0/0 running" runs it
+    nowhere), unless the program labels it MAY_RUN_NOWHERE_LABEL=true; "" otherwise. Only with
+    the nodes' inspect data: bare node IDs say nothing of placement."""
+    if "Global" not in spec.get("Mode", {}) or not isinstance(active_nodes, Mapping):
+        return ""
+    if eligible_nodes(spec, active_nodes):
+        return ""
+    if str((spec.get("Labels") or {}).get(MAY_RUN_NOWHERE_LABEL, "")).lower() == "true":
+        return ""
+    constraints = spec.get("TaskTemplate", {}).get("Placement", {}).get("Constraints") or []
+    where = f"its placement constraints ({', '.join(constraints)})" if constraints else "it"
+    return (
+        f"global service with no eligible node: no available node meets {where}, so it runs "
+        f"nowhere (label it {MAY_RUN_NOWHERE_LABEL}=true if that is intended)"
+    )
 
 
 def _stall(

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from automation.backup.service import BackupRecord, catalog, new_backup_id
+from automation.backup.service import BackupRecord, catalog, created_fields, new_backup_id
 from automation.backup.store import BackupStore, StoredObject
 from automation.errors import BadInput
 from automation.hints import driver_command
@@ -67,6 +67,7 @@ class DataRecord:
     reason: str = ""
     verified_at: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    created_us: int = 0  # see BackupRecord.order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,7 +93,7 @@ def record_stored(
         backup_id=backup_id,
         stack=data_stack(env, kind),
         key=stored.key,
-        created=created.isoformat(timespec="seconds"),
+        **created_fields(created),
         kind=kind,
         size=stored.size,
         sha256=stored.sha256,

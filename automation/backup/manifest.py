@@ -54,6 +54,7 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # archive member -> SHA-256
     run_id: str = ""
     null_secret_count: int = 0  # of secret_count, the state secrets that decrypt to null
+    created_us: int = 0  # `created` in microseconds since the epoch: orders one second's backups
     schema: int = MANIFEST_SCHEMA
 
     def to_json(self) -> bytes:

@@ -45,7 +45,14 @@ from automation.backup.service import (
 )
 from automation.backup.store import BackupStore
 from automation.context import Context
-from automation.errors import BadInput, DriverError, RestoreRefused, RollbackFailed
+from automation.errors import (
+    BadInput,
+    CredentialsError,
+    DriverError,
+    RestoreRefused,
+    RollbackFailed,
+    SecretsIncomplete,
+)
 from automation.exit_codes import ExitCode
 from automation.hints import driver_command
 from sprocket_common.stack_info import PROJECT_NAME, StackInfo
@@ -105,26 +112,61 @@ def check_checkpoint(
         project=PROJECT_NAME,
         cli_version=cli_version(ctx.settings),
     )
-    if problems and not force:
-        raise RestoreRefused(
-            f"refusing to restore {fetched.label} into {info.name}: " + "; ".join(problems),
-            f"pick a backup of this stack ({_list_command(info)}); --force imports it anyway",
-        )
-    unsound = integrity_defects(export)
-    if not (export.get("deployment") or {}).get("resources"):
-        unsound.insert(0, "it holds no resources: importing it would empty the stack (to remove "
-                          "a stack's resources, `destroy` it)")  # fmt: skip
-    provider = secrets_provider_problem(export)
-    if unsound or provider:
-        raise RestoreRefused(
-            f"refusing to restore {fetched.label} into {info.name}: "
-            + summarise([*([provider] if provider else []), *unsound]),
-            "nothing was imported, and --force does not import it (the engine would refuse it, "
-            "or every later preview would fail): pick another backup "
-            f"({_list_command(info)})",
-        )
+    never, passphrase = unimportable(export), False
+    if problems and not never and not force:
+        # --force lifts the fit problems only: a passphrase that does not open the checkpoint
+        # would still refuse it, so the one refusal names that too and offers no bare --force.
+        try:
+            check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
+        except (CredentialsError, SecretsIncomplete) as exc:
+            never, passphrase = [exc.message.removesuffix("; nothing was imported")], True
+    refused = refusal(fetched.label, info, problems, never, force=force, passphrase=passphrase)
+    if refused is not None:
+        raise refused
     check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
     return problems
+
+
+def unimportable(export: dict[str, Any]) -> list[str]:
+    """Why no --force imports this checkpoint (the engine would refuse it, or every later
+    preview would fail, or it would empty the stack); [] if none."""
+    never = [p for p in [secrets_provider_problem(export)] if p]
+    if not (export.get("deployment") or {}).get("resources"):
+        never.append("it holds no resources: importing it would empty the stack (to remove "
+                     "a stack's resources, `destroy` it)")  # fmt: skip
+    return never + integrity_defects(export)
+
+
+def refusal(
+    label: str,
+    info: StackInfo,
+    problems: list[str],
+    never: list[str],
+    *,
+    force: bool,
+    passphrase: bool = False,
+) -> RestoreRefused | None:
+    """One refusal naming every reason (`problems`, which --force lifts, then `never`, which it
+    does not), with a hint only of what works; None when --force lifts all there is.
+    `passphrase`: `never` is the configured passphrase not opening the checkpoint."""
+    if not never and (force or not problems):
+        return None
+    reasons = [*problems, *([summarise(never)] if never else [])]
+    message = f"refusing to restore {label} into {info.name}: " + "; ".join(reasons)
+    pick = f"pick a backup of this stack ({_list_command(info)})"
+    if not never:
+        return RestoreRefused(message, f"{pick}; --force imports it anyway")
+    if passphrase:
+        return RestoreRefused(
+            message + "; nothing was imported",
+            "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the passphrase the checkpoint was made "
+            f"with, then --force imports it past the rest; or {pick}",
+        )
+    return RestoreRefused(
+        message,
+        "nothing was imported, and --force does not import it (the engine would refuse it, "
+        f"or every later preview would fail): {pick}",
+    )
 
 
 def _list_command(info: StackInfo) -> str:

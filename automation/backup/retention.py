@@ -37,6 +37,7 @@ class Candidate:
     stack: str
     created: datetime  # timezone-aware
     verified: bool
+    created_us: int = 0  # `created` in full: orders backups of one second (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def plan_retention(
         by_stack.setdefault(candidate.stack, []).append(candidate)
     decisions: list[Decision] = []
     for stack in sorted(by_stack):
-        newest_first = sorted(by_stack[stack], key=lambda c: (c.created, c.backup_id), reverse=True)
+        newest_first = sorted(
+            by_stack[stack], key=lambda c: (c.created, c.created_us, c.backup_id), reverse=True
+        )
         decisions.extend(_plan_stack(newest_first, policy, now))
     return decisions
 

@@ -6,7 +6,7 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,18 @@ class BackupRecord:
     run_id: str = ""
     verified_at: str | None = None
     unfinished: bool = False
+    created_us: int = 0  # the instant of `created` in full (created_fields); 0 in older records
 
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
+
+    @property
+    def order(self) -> tuple[datetime, int, str]:
+        """Sorts backups by when they were taken: `created` is to the second and the id's tail
+        is random, so two backups of one second are told apart by `created_us`; the id then
+        makes the order total (records written before `created_us` existed)."""
+        return (self.created_at, self.created_us, self.backup_id)
 
     @property
     def created_at(self) -> datetime:
@@ -71,6 +79,22 @@ class BackupRecord:
 
 def new_backup_id(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def created_fields(now: datetime) -> dict[str, Any]:
+    """A record's `created` (to the second, as `backup list` shows it) and `created_us`, the
+    same instant in microseconds since the epoch, which orders backups taken in one second."""
+    return {
+        "created": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "created_us": (now - _EPOCH) // timedelta(microseconds=1),
+    }
+
+
+def newest_first(records: Iterable[BackupRecord]) -> list[BackupRecord]:
+    return sorted(records, key=lambda r: r.order, reverse=True)
 
 
 def _git_commit(*dirs: Path) -> str | None:
@@ -154,7 +178,7 @@ def _pack(
             backup_id=backup_id,
             project=PROJECT_NAME,
             stack=info.name,
-            created=now.isoformat(timespec="seconds"),
+            **created_fields(now),
             reason=reason,
             pulumi_version=snap.cli_version,
             checkpoint_version=int(snap.export.get("version") or 0),
@@ -244,8 +268,7 @@ def catalog(store: BackupStore, stack: str | None = None) -> Catalog:
         if archives.pop(record.key, None) is not None:
             records.append(record)
     records += [BackupRecord.from_dict(bare_entry(key, size)) for key, size in archives.items()]
-    records.sort(key=lambda r: (r.created_at, r.backup_id), reverse=True)
-    return Catalog(records, damaged)
+    return Catalog(newest_first(records), damaged)
 
 
 def verify_backup(store: BackupStore, record: BackupRecord) -> tuple[BackupRecord, str | None]:
@@ -278,7 +301,10 @@ def plan_prune(
     records: Iterable[BackupRecord], policy: RetentionPolicy, now: datetime
 ) -> list[tuple[BackupRecord, Decision]]:
     by_id = {r.backup_id: r for r in records}
-    candidates = [Candidate(r.backup_id, r.stack, r.created_at, r.verified) for r in by_id.values()]
+    candidates = [
+        Candidate(r.backup_id, r.stack, r.created_at, r.verified, r.created_us)
+        for r in by_id.values()
+    ]
     return [(by_id[d.candidate.backup_id], d) for d in plan_retention(candidates, policy, now)]
 
 

@@ -154,16 +154,19 @@ class Drain:
         set_availability(self.api, self.node_id, "drain")
         waiting = [d.service for d in self.displaced if d.moves]
         seen: dict[str, Move] = {}
+        why: dict[str, str] = {}  # Swarm's own reason a service is short, e.g. "no suitable node"
 
         def probe() -> tuple[bool | None, object]:
-            pending = [name for name in waiting if not self._settled(name, since, seen)]
-            return (True if not pending else None), f"waiting for {', '.join(pending)}"
+            pending = [name for name in waiting if not self._settled(name, since, seen, why)]
+            return (True if not pending else None), waiting_for(pending, why)
 
         wait_until(probe, what="the drained tasks to run elsewhere", timeout_s=self.timeout_s,
                    interval_s=0.5, clock=self.clock)  # fmt: skip
         return sorted(seen.values(), key=lambda m: (m.seconds, m.service))
 
-    def _settled(self, name: str, since: datetime, seen: dict[str, Move]) -> bool:
+    def _settled(
+        self, name: str, since: datetime, seen: dict[str, Move], why: dict[str, str]
+    ) -> bool:
         service = self.api.inspect_service(name)
         tasks = self.api.tasks(filters={"service": service["ID"]})
         nodes = active_nodes(self.api)
@@ -171,6 +174,7 @@ class Drain:
             self._note_move(name, task, since, nodes, seen)
         # The drain changes no spec: judge by the tasks alone, not an earlier update's status.
         verdict = assess({**service, "UpdateStatus": None}, tasks, nodes)
+        why[name] = verdict.message or "; ".join(verdict.task_errors)
         on_node = [t for t in tasks if t.get("NodeID") == self.node_id and _live(t)]
         return verdict.phase in (Phase.CONVERGED, Phase.COMPLETED) and not on_node
 
@@ -192,6 +196,13 @@ class Drain:
         host = NodeView.of(nodes[task["NodeID"]]).hostname if task["NodeID"] in nodes else "?"
         seen[task["ID"]] = move = Move(name, host, (at - since).total_seconds())
         self.on_move(move)
+
+
+def waiting_for(pending: Sequence[str], why: Mapping[str, str]) -> str:
+    """What the wait last saw: each service still short, with Swarm's reason when it gave one
+    (a pending task's Status.Err, e.g. "no suitable node (max replicas per node limit exceed)")."""
+    named = [f"{name} ({why[name]})" if why.get(name) else name for name in pending]
+    return f"waiting for {', '.join(named)}"
 
 
 def set_availability(api: Any, node_id: str, availability: str) -> None:

@@ -51,6 +51,7 @@ class Blocked:
     urn: str
     op: str
     reason: str
+    other_change: bool = True  # a non-image change, which --allow-other-changes lets through
 
 
 @dataclass(frozen=True)

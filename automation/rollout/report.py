@@ -19,7 +19,7 @@ from automation.rollout.manifest import Release
 from automation.rollout.policy import RolloutGate
 from automation.swarm_watch import Convergence, Phase
 from automation.times import parse_time
-from sprocket_common.stack_info import StackInfo
+from sprocket_common.stack_info import Env, StackInfo
 
 
 @dataclass
@@ -80,7 +80,7 @@ def rollout_result(
         ),
         "timings": release.timings,
     }
-    errors = [] if code is ExitCode.OK else [_error(code, release)]
+    errors = [] if code is ExitCode.OK else [_error(code, release, forward, lint)]
     return Result("rollout", code, data, errors=errors, human=_human)
 
 
@@ -136,12 +136,40 @@ _ERRORS = {
 }
 
 
-def _error(code: ExitCode, release: Release) -> dict[str, str]:
+def _error(
+    code: ExitCode, release: Release, forward: Attempt | None, lint: Sequence[Violation]
+) -> dict[str, str]:
     message, hint = _ERRORS.get(code, ("rollout failed", ""))
     env = StackInfo.parse(release.stack).env
+    if code is ExitCode.GATE_BLOCKED:
+        hint = _blocked_hint(forward.gate if forward else None, lint, env)
     hint = hint.format(releases=driver_command(env, "releases"))
     details = "; ".join(release.messages)
     return {"message": f"{message}: {details}" if details else message, "hint": hint}
+
+
+def _blocked_hint(gate: RolloutGate | None, lint: Sequence[Violation], env: Env) -> str:
+    """Only what lifts this block: --allow-other-changes lets non-image changes through, and
+    nothing else (not the lint, not the stateful-resource gate)."""
+    blocked = gate.blocked if gate else ()
+    deploy = driver_command(env, "deploy", "platform")
+    hints = []
+    if lint:
+        hints.append(
+            f"fix the named settings in the services' spec and deploy them with {deploy}; "
+            "no flag lifts the lint"
+        )
+    if any(not b.other_change for b in blocked):
+        hints.append(
+            "the stateful-resource gate holds even with --allow-other-changes: apply that "
+            f"change with {deploy} --allow-replace/--allow-delete URN"
+        )
+    if any(b.other_change for b in blocked):
+        hints.append(
+            "deploy the non-image changes first, or pass --allow-other-changes to roll them "
+            "out with the images"
+        )
+    return "; ".join(hints)
 
 
 def _human(data: dict[str, Any]) -> str:

@@ -406,7 +406,9 @@ class Rollout:
         )
         # The stateful-resource gate holds even with --allow-other-changes.
         stateful = evaluate(collector.changes, GatePolicy())
-        extra = tuple(Blocked(c.urn, c.op, reason) for c, reason in stateful.blocked)
+        extra = tuple(
+            Blocked(c.urn, c.op, reason, other_change=False) for c, reason in stateful.blocked
+        )
         gate = RolloutGate(gate.blocked + extra, gate.images)
         verdict = "allowed" if gate.allowed else f"blocked {len(gate.blocked)} step(s)"
         images = ", ".join(f"{c.service} {c.old_image} -> {c.new_image}" for c in gate.images)

@@ -26,7 +26,7 @@ from automation.errors import (
     PlanChanged,
 )
 from automation.exit_codes import ExitCode
-from automation.guard.operation import Operation, guarded
+from automation.guard.operation import Operation, guarded, pending_operations
 from automation.hints import driver_command
 from automation.pulumi.errors import engine_error
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
@@ -480,6 +480,13 @@ def _confirm(ctx: Context, outcome: StackOutcome, verb: str) -> None:
     )
 
 
+def cleared_message(creates: list[str]) -> str:
+    """What `refresh --clear-pending-creates` cleared: the pending creates the state held."""
+    if not creates:
+        return "the state held no pending creates, so none were cleared"
+    return f"the {len(creates)} pending create(s) were cleared ({', '.join(creates)})"
+
+
 def refresh_stack(
     ctx: Context, info: StackInfo, options: RunOptions, *, clear_pending: bool = False
 ) -> StackOutcome:
@@ -503,6 +510,11 @@ def refresh_stack(
             )
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
+        creates = [
+            p["urn"]
+            for p in (pending_operations(ctx.settings, info) if clear_pending else [])
+            if p["type"] == "creating"
+        ]
         try:
             with op.engine_call():
                 stack.preview_refresh(
@@ -515,7 +527,7 @@ def refresh_stack(
             op.details["cleared_pending"] = clear_pending
             if blocked:
                 if clear_pending:
-                    outcome.message = "the pending creates were cleared; the refresh was not run"
+                    outcome.message = cleared_message(creates) + "; the refresh was not run"
                 op.exit_code = outcome.exit_code
                 return outcome
             if any(c.is_change for c in outcome.changes):

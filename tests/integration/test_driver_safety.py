@@ -300,7 +300,10 @@ def test_refresh_clearing_pending_creates_is_gated_like_every_refresh(
     [stack] = blocked.json()["data"]["stacks"]
     assert [(b["urn"], b["op"]) for b in stack["gate"]["blocked"]] == [(vault, "delete")]
     assert "--allow-delete" in stack["gate"]["blocked"][0]["reason"]
-    assert stack["message"] == "the pending creates were cleared; the refresh was not run"
+    # There were none to clear: it must not say it cleared some.
+    assert stack["message"] == (
+        "the state held no pending creates, so none were cleared; the refresh was not run"
+    )
     urns = [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
     assert vault in urns
     [record] = [r for r in audit.read(load_settings(), LAYER_1.name) if r["command"] == "refresh"]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from automation.backup.retention import Candidate, RetentionPolicy, plan_retention
+from automation.backup.service import BackupRecord, created_fields, newest_first, plan_prune
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -89,3 +90,50 @@ def test_several_backups_a_day_keep_the_newest_of_the_day() -> None:
 def test_negative_policy_values_are_refused_naming_the_field() -> None:
     with pytest.raises(ValueError, match="weekly"):
         RetentionPolicy(weekly=-1)
+
+
+# --- backups of one second: an order that is total and says which came last ----------------
+
+SECOND = NOW.replace(hour=3)
+
+
+def _record(backup_id: str, at: datetime) -> BackupRecord:
+    """A catalog record as `backup` writes it: `created` to the second, the instant in full."""
+    return BackupRecord.from_dict(
+        {
+            "backup_id": backup_id,
+            "stack": "prod-layer_1",
+            "key": f"pulumi-state/sprocket-infra/prod-layer_1/{backup_id}.tar.gz",
+            "verified_at": at.isoformat(timespec="seconds"),
+            **created_fields(at),
+        }
+    )
+
+
+def test_two_backups_of_one_second_list_the_later_first_whatever_their_ids() -> None:
+    # The random part of the id sorts the later one first here ("a" < "f"); it must not decide.
+    earlier = _record("20261128T030000Z-ffffff", SECOND.replace(microsecond=100))
+    later = _record("20261128T030000Z-aaaaaa", SECOND.replace(microsecond=900))
+    assert earlier.created == later.created  # the catalog's `created` is the same second
+    for given in ([earlier, later], [later, earlier]):
+        assert [r.backup_id for r in newest_first(given)] == [later.backup_id, earlier.backup_id]
+
+
+def test_prune_of_one_second_keeps_the_later_backup_as_newest_verified() -> None:
+    earlier = _record("20261128T030000Z-ffffff", SECOND.replace(microsecond=100))
+    later = _record("20261128T030000Z-aaaaaa", SECOND.replace(microsecond=900))
+    for given in ([earlier, later], [later, earlier]):
+        plan = plan_prune(given, RetentionPolicy(0, 0, 0, 0), NOW)
+        assert {r.backup_id for r, d in plan if d.keep} == {later.backup_id}
+        assert [r.backup_id for r, _ in plan] == [later.backup_id, earlier.backup_id]
+
+
+def test_records_written_before_the_instant_was_kept_still_order_totally() -> None:
+    # Old records (and uploads with no record) have no instant: same second, then by id, stable.
+    old = [
+        BackupRecord.from_dict(
+            {"backup_id": i, "stack": "prod-layer_1", "key": i, "created": SECOND.isoformat()}
+        )
+        for i in ("20261128T030000Z-000001", "20261128T030000Z-000002")
+    ]
+    assert newest_first(old) == newest_first(list(reversed(old)))

@@ -157,3 +157,11 @@ def test_a_made_command_carries_env_and_yes() -> None:
 def test_an_unknown_option_is_caught() -> None:
     with pytest.raises(click.UsageError):
         parse(["refresh", "layer_1", "--import-pending-creates"])
+
+
+def test_clearing_pending_creates_says_what_it_cleared_and_not_when_there_were_none() -> None:
+    from automation.stack.run import cleared_message
+
+    assert "none were cleared" in cleared_message([])
+    urn = "urn:pulumi:local-layer_1::sprocket-infra::pulumi-python:dynamic:Resource::slow"
+    assert cleared_message([urn]) == f"the 1 pending create(s) were cleared ({urn})"

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 from automation.backup.checks import explain_difference, integrity_defects
+from automation.backup.manifest import fit_problems
 from automation.backup.pulumi_state import _only_foreign_urns
+from automation.backup.restoring import refusal, unimportable
+from automation.backup.service import read_file
 from automation.pulumi.errors import engine_reason
+from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo
 
 BASE = "urn:pulumi:local-layer_1::sprocket-infra::"
 STACK = BASE + "pulumi:pulumi:Stack::sprocket-infra-local-layer_1"
@@ -95,3 +101,72 @@ def test_the_engines_whole_reason_is_kept_without_its_force_advice() -> None:
     )
     assert _only_foreign_urns(foreign)
     assert engine_reason("") == "no reason given (empty stderr)"
+
+
+# --- `restore LAYER --file` of another project's checkpoint: one refusal, a hint that works ---
+
+OTHER = "urn:pulumi:layer_2::sprocket-original::"
+
+
+def _other_projects_export(tmp_path: Path, provider: str = "service") -> tuple[Path, dict]:
+    """The original system's `layer_2/stack.json`: its project and stack, its secrets provider."""
+    state = checkpoint()
+    for res in state["deployment"]["resources"]:
+        for key in ("urn", "parent"):
+            if key in res:
+                res[key] = res[key].replace(BASE, OTHER).replace("local-layer_1", "layer_2")
+        if "provider" in res:
+            res["provider"] = res["provider"].replace(BASE, OTHER)
+    state["deployment"]["resources"][1]["urn"] = OTHER + "pulumi:providers:pulumi-python::default"
+    state["deployment"]["secrets_providers"] = {"type": provider, "state": {"url": "https://x"}}
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps(state))
+    return path, state
+
+
+def test_another_projects_checkpoint_is_refused_naming_every_reason_at_once(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    path, _ = _other_projects_export(tmp_path)
+    for force in ([], ["--force"]):
+        result = run_cli("--yes", "restore", "layer_2", "--file", str(path), *force)
+        assert result.exit_code == 64, result.stderr
+        assert "project 'sprocket-original', not 'sprocket-infra'" in result.stderr
+        assert "stack 'layer_2', not 'local-layer_2'" in result.stderr
+        assert "'service' secrets provider" in result.stderr
+        # --force would not import it: the hint must not say it does
+        assert "--force imports it anyway" not in result.stderr
+        assert "--force does not import it" in result.stderr
+        assert "python -m automation --env local backup list layer_2" in result.stderr
+
+
+def test_only_when_force_would_import_it_does_the_hint_offer_force(tmp_path: Path) -> None:
+    path, export = _other_projects_export(tmp_path, provider="passphrase")
+    info = StackInfo(Env.LOCAL, Layer.LAYER_2)
+    fetched = read_file(path, None, info)
+    problems = fit_problems(
+        export, fetched.manifest, stack=info.name, project=PROJECT_NAME, cli_version="v3.274.1"
+    )
+    refused = refusal(fetched.label, info, problems, unimportable(export), force=False)
+    assert refused is not None and "--force imports it anyway" in refused.hint
+    assert "project 'sprocket-original'" in refused.message
+    assert refusal(fetched.label, info, problems, unimportable(export), force=True) is None
+
+
+def test_a_passphrase_that_does_not_open_it_is_named_with_the_rest_and_no_bare_force(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    # Made with passphrase "pw1" (the vectors of test_backup_crypter), not this machine's.
+    salt = "v1:JOcbyRh+0mI=:v1:97JTwz5/32++Em3d:1RxWiXUn7qVmzR4i32MNXBisb48JbA=="
+    secret = "v1:/xDK8NP8xI4lFbSp:bgCCj0a44zup7IuL/3fmI+MaDLpG92ApQXHtMA=="
+    path, export = _other_projects_export(tmp_path, provider="passphrase")
+    export["deployment"]["secrets_providers"] = {"type": "passphrase", "state": {"salt": salt}}
+    envelope = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+    export["deployment"]["resources"][2]["outputs"] = {"key": {**envelope, "ciphertext": secret}}
+    path.write_text(json.dumps(export))
+    result = run_cli("--yes", "restore", "layer_2", "--file", str(path))
+    assert result.exit_code == 64, result.stderr
+    assert "project 'sprocket-original', not 'sprocket-infra'" in result.stderr
+    assert "the configured passphrase does not open the secrets" in result.stderr
+    assert "--force imports it anyway" not in result.stderr
+    assert "set PULUMI_CONFIG_PASSPHRASE (or _FILE)" in result.stderr

@@ -74,3 +74,46 @@ def test_terminal_progress_is_a_live_table() -> None:
         display.service("web", Convergence(Phase.COMPLETED, 2, 2, "completed"))
     text = stream.getvalue()
     assert "web" in text and "completed" in text and "2/2" in text
+
+
+# --- a blocked rollout's hint names only what lifts that block ------------------------------
+
+
+def _blocked(**kwargs: Any) -> str:
+    from automation.exit_codes import ExitCode
+    from automation.rollout.lint import Violation
+    from automation.rollout.policy import Blocked, RolloutGate
+    from automation.rollout.report import Attempt, rollout_result
+    from sprocket_common.stack_info import StackInfo
+    from tests.unit.test_rollout_manifest import release
+
+    blocked = tuple(kwargs.get("blocked", ()))
+    lint = [Violation("web", "UpdateConfig.FailureAction", "is pause, not rollback")] * bool(
+        kwargs.get("lint")
+    )
+    gate = RolloutGate(tuple(Blocked(*b[:3], other_change=b[3]) for b in blocked), ())
+    result = rollout_result(
+        StackInfo.parse("staging-platform"),
+        release("20261128T100000Z-aaaa").model_copy(update={"stack": "staging-platform"}),
+        ExitCode.GATE_BLOCKED,
+        None if lint else Attempt(gate),
+        lint=lint,
+    )
+    return result.errors[0]["hint"]
+
+
+def test_a_lint_block_does_not_suggest_allow_other_changes() -> None:
+    hint = _blocked(lint=True)
+    assert "--allow-other-changes" not in hint
+    assert "python -m automation --env staging deploy platform" in hint
+
+
+def test_a_stateful_block_says_allow_other_changes_does_not_lift_it() -> None:
+    hint = _blocked(blocked=[("urn:db", "replace", "replaces a stateful resource", False)])
+    assert "holds even with --allow-other-changes" in hint
+    assert "pass --allow-other-changes" not in hint
+
+
+def test_a_non_image_change_block_still_offers_allow_other_changes() -> None:
+    hint = _blocked(blocked=[("urn:x", "create", "create is not an image change", True)])
+    assert "pass --allow-other-changes" in hint

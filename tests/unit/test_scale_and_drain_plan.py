@@ -149,3 +149,25 @@ def test_a_blocked_scale_names_the_other_change_and_what_to_do() -> None:
 
     assert "update core" in text and "preview platform" in text
     assert "--max-changes" not in text
+
+
+def test_a_failed_drain_wait_names_swarms_reason_for_the_unplaced_task() -> None:
+    """moby/moby#37940: `--replicas 3 --replicas-max-per-node 1` on three nodes, one drained.
+    The wait's message must carry Swarm's own reason, not only the service's name."""
+    from automation.cluster.drain import waiting_for
+    from automation.swarm_watch import assess
+    from automation.waiting import WaitTimeout
+
+    err = "no suitable node (max replicas per node limit exceed)"
+    svc = {"ID": "s1", "Spec": {"Name": "web", "Mode": {"Replicated": {"Replicas": 3}}}}
+    svc["Spec"]["TaskTemplate"] = {"Placement": {"MaxReplicas": 1}}
+    tasks = [
+        {"Slot": n, "NodeID": node, "DesiredState": "running", "Status": {"State": "running"}}
+        for n, node in ((1, "n2"), (2, "n3"))
+    ]
+    tasks.append({"Slot": 3, "DesiredState": "running", "Status": {"State": "pending", "Err": err}})
+    verdict = assess(svc, tasks, {"n2", "n3"})
+    last = waiting_for(["web", "worker"], {"web": verdict.message, "worker": ""})
+    message = str(WaitTimeout("the drained tasks to run elsewhere", 300, last))
+    assert f"waiting for web (the scheduler cannot place a task: {err})" in message
+    assert message.endswith(", worker")  # a service Swarm gave no reason for is named bare

@@ -367,3 +367,23 @@ def test_a_service_task_that_completes_and_is_not_replaced_is_a_stall() -> None:
     job = service(replicas=1)
     job["Spec"]["Mode"] = {"ReplicatedJob": {"TotalCompletions": 1}}
     assert assess(job, [done], NODES).stall == ""  # a job's completion is not a failure
+
+
+def test_a_global_service_no_node_may_run_is_not_converged_unless_labelled() -> None:
+    """Issue 29 case 13: "0/0 tasks running" is a service that runs nowhere."""
+    from automation.swarm_watch import MAY_RUN_NOWHERE_LABEL
+
+    nodes = {"m": {"ID": "m", "Spec": {"Role": "manager", "Labels": {}}}}
+    svc = service()
+    svc["Spec"]["Mode"] = {"Global": {}}
+    svc["Spec"]["TaskTemplate"]["Placement"] = {"Constraints": ["node.labels.gpu==yes"]}
+    verdict = assess(svc, [], nodes)
+    assert (verdict.phase, verdict.desired, verdict.stall) == (Phase.CONVERGING, 0, "unschedulable")
+    assert "no eligible node" in verdict.message and "node.labels.gpu==yes" in verdict.message
+    assert f"{MAY_RUN_NOWHERE_LABEL}=true" in verdict.message
+    svc["Spec"]["Labels"] = {MAY_RUN_NOWHERE_LABEL: "true"}  # the program says nowhere is fine
+    assert assess(svc, [], nodes).phase is Phase.CONVERGED
+    # A node that meets the constraint makes it an ordinary global service again.
+    svc["Spec"]["Labels"] = {}
+    nodes["w"] = {"ID": "w", "Spec": {"Role": "worker", "Labels": {"gpu": "yes"}}}
+    assert assess(svc, [], nodes).phase is Phase.CONVERGING  # wants 1, runs 0
