@@ -75,9 +75,12 @@ def _logs(
     data: dict[str, Any] = {"service": service, "requested": name}
     if follow:  # streamed as they come, until Ctrl-C
         count = 0
-        for line in lines:
-            click.echo(line.human())
-            count += 1
+        try:
+            for line in lines:
+                click.echo(line.human())
+                count += 1
+        except KeyboardInterrupt:  # the way a follow ends: not an interrupted operation
+            pass
         data["lines"] = count
         return Result("logs", ExitCode.OK, data)
     data["lines"] = [line.as_dict() for line in lines]
