@@ -99,6 +99,8 @@ class Settings(BaseModel):
     pulumi_home: Path | None = None
     pulumi_cli_dir: Path | None = None
     docker_host: str | None = None
+    # How `exec` reaches another node's engine: a template with {node}, e.g. ssh://root@{node}.
+    node_docker_host: str | None = None
     backup: BackupSettings = BackupSettings()
     data: DataSettings = DataSettings()
     notify: NotifySettings = NotifySettings()
@@ -119,6 +121,7 @@ _ENV_KEYS = {
     "SPROCKET_PULUMI_HOME": ("pulumi_home",),
     "SPROCKET_PULUMI_CLI_DIR": ("pulumi_cli_dir",),
     "DOCKER_HOST": ("docker_host",),
+    "SPROCKET_NODE_DOCKER_HOST": ("node_docker_host",),
     "SPROCKET_BACKUP_BUCKET": ("backup", "bucket"),
     "SPROCKET_BACKUP_ENDPOINT_URL": ("backup", "endpoint_url"),
     "SPROCKET_BACKUP_REGION": ("backup", "region"),

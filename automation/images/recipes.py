@@ -113,7 +113,7 @@ RECIPES: dict[str, Callable[[], RealRecipe]] = {
 
 RABBITMQ_ENTRYPOINT = """#!/bin/sh
 # The project's own docker-entrypoint.sh for RabbitMQ (layer_2's command ends in
-# `exec docker-entrypoint.sh rabbitmq-server`, as for the official image): the data directory
+# 'exec docker-entrypoint.sh rabbitmq-server', as for the official image): the data directory
 # (a fresh volume is root's) belongs to rabbitmq, and the broker runs in the foreground as
 # rabbitmq. The official image's *_FILE and RABBITMQ_DEFAULT_* variables are not read: layer_2
 # puts its credentials in conf.d.
