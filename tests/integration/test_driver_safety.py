@@ -25,7 +25,7 @@ from waiting import wait_until
 
 from automation.exit_codes import ExitCode
 from automation.guard import audit
-from automation.guard.lock import lock_path, read_holder
+from automation.guard.lock import engine_lock_files, lock_path, read_holder
 from automation.guard.operation import pending_operations
 from automation.settings import load_settings
 from sprocket_common.stack_info import Env, Layer, StackInfo
@@ -112,13 +112,15 @@ def test_pending_operations_from_a_killed_update_are_refused_then_repaired(
     refused = run_cli("--yes", "deploy", "layer_1")
     assert refused.exit_code == ExitCode.PENDING_OPERATIONS, refused.stderr
     assert "pending operation" in refused.stderr and "slow" in refused.stderr
-    # the killed driver's lock had a dead pid: taken over and released, not left behind
+    # The killed driver's lock had a dead pid: taken over and released, not left behind; and
+    # Pulumi's lock of the killed update went with it (its pid is dead on this host too).
     assert read_holder(load_settings(), LAYER_1.name) is None
+    assert engine_lock_files(load_settings(), LAYER_1.name) == []
 
-    # The repair exactly as the hint words it, in its order: Pulumi's lock, then the creates.
+    # The repair exactly as the hint words it: only the creates are left to clear.
     hinted = HINTED_COMMAND.findall(refused.stderr)
-    assert len(hinted) == 2 and "unlock layer_1" in hinted[0], hinted
-    assert hinted[1].endswith("refresh layer_1 --clear-pending-creates"), hinted
+    assert len(hinted) == 1, hinted
+    assert hinted[0].endswith("refresh layer_1 --clear-pending-creates"), hinted
     for command in hinted:
         ran = run_cli(*shlex.split(command)[3:])  # after `python -m automation`
         assert ran.exit_code == ExitCode.OK, f"{command}: {ran.stderr}"
