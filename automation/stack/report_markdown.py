@@ -66,15 +66,17 @@ class Redactor:
 
 
 def secret_values_from_config(config: Mapping[str, Any]) -> list[str]:
-    """Secret config values (Automation API ConfigValue-like: .value, .secret), and their leaves.
+    """Secret values of the Automation API's config or outputs (ConfigValue / OutputValue:
+    .value, .secret), and their leaves. An output's value may be a list or dict: its JSON.
 
     A structured secret (a JSON object or list) also yields each string inside it.
     """
     values: list[str] = []
     for item in config.values():
         if getattr(item, "secret", False):
-            values.append(str(item.value))
-            values.extend(_json_leaves(str(item.value)))
+            text = item.value if isinstance(item.value, str) else json.dumps(item.value)
+            values.append(text)
+            values.extend(_json_leaves(text))
     return values
 
 
@@ -308,7 +310,9 @@ def as_markdown(ctx: Context, result: Result) -> Result:
 
 
 def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
-    """The decrypted secret config values of these stacks, for redaction only; never printed.
+    """The decrypted secret config values and secret stack outputs of these stacks (the
+    generated passwords and tokens layer_1 and layer_2 export), for redaction only; never
+    printed.
 
     A stack that cannot be read (not created yet, no passphrase) adds nothing: the comment is
     then protected by the preview data holding no values, and by the environment scrub.
@@ -324,6 +328,7 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
             if stack is None:
                 continue  # no stack, no config: nothing of its own to redact
             values.extend(secret_values_from_config(stack.get_all_config()))
+            values.extend(secret_values_from_config(stack.outputs()))
         except (UnknownNameError, Exception) as exc:  # best effort: the comment still renders
             print(
                 f"note: {name}: secret config not read for redaction ({type(exc).__name__})",

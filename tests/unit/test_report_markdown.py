@@ -129,6 +129,22 @@ def test_structured_secret_leaves_are_redacted_too() -> None:
     assert CANARY not in body
 
 
+def test_secret_stack_outputs_are_redacted_too() -> None:
+    """The passwords layer_1 and layer_2 generate are secret outputs, not config: `logs`,
+    `exec` and the PR comment must know them (an operator found layer_1's
+    traefik_dashboard_password in clear in `logs` and in exec's audit record)."""
+    from pulumi.automation import OutputValue
+
+    outputs = {
+        "traefik_dashboard_password": OutputValue(CANARY, True),
+        "service_names": OutputValue({"web": "local-web"}, False),
+        "nested": OutputValue({"token": CANARY[::-1]}, True),
+    }
+    values = secret_values_from_config(outputs)
+    assert CANARY in values and CANARY[::-1] in values and "local-web" not in values
+    assert Redactor.of(values)(f"pw={CANARY}") == "pw=[secret]"
+
+
 def test_secret_environment_values_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", CANARY)
     assert CANARY in secret_values_from_env()
