@@ -53,8 +53,18 @@ def _service(ctx: Context, api: Any, name: str) -> str:
 # --- logs ---------------------------------------------------------------------------------
 
 
+# Docker's engine refuses a tail beyond int64 with a 500 and hangs on values near it; no task
+# keeps more lines than this in its json-file log anyway.
+MAX_TAIL = 1_000_000
+
+
 def _logs(
-    ctx: Context, name: str, since_text: str | None, grep_text: str | None, follow: bool, tail: int
+    ctx: Context,
+    name: str,
+    since_text: str | None,
+    grep_text: str | None,
+    follow: bool,
+    tail: int | None,
 ) -> Result:
     from automation.cluster import investigate
     from automation.docker_client import docker_api
@@ -68,9 +78,7 @@ def _logs(
     service = _service(ctx, api, name)
     redact = _redactor(ctx)
     hostnames = investigate.node_hostnames(api)
-    raw = investigate.service_log_lines(
-        api, service, since=since, tail=tail if tail >= 0 else None, follow=follow
-    )
+    raw = investigate.service_log_lines(api, service, since=since, tail=tail, follow=follow)
     lines = investigate.select_lines(raw, hostnames, redact, grep)
     data: dict[str, Any] = {"service": service, "requested": name}
     if follow:  # streamed as they come, until Ctrl-C
@@ -98,9 +106,15 @@ def _logs_text(data: dict[str, Any]) -> str:
 @click.option("--since", "since", default=None, help="A duration (30s, 15m, 1h, 2d) or a time.")
 @click.option("--grep", "grep", default=None, help="Only lines matching this regex.")
 @click.option("--follow", "-f", is_flag=True, help="Keep streaming new lines (until Ctrl-C).")
-@click.option("--tail", "tail", type=int, default=-1, help="The last N lines (of each task).")
+@click.option(
+    "--tail",
+    "tail",
+    type=click.IntRange(0, MAX_TAIL),
+    default=None,
+    help=f"The last N lines (of each task), 0 to {MAX_TAIL}; default all.",
+)
 def logs_command(
-    service: str, since: str | None, grep: str | None, follow: bool, tail: int
+    service: str, since: str | None, grep: str | None, follow: bool, tail: int | None
 ) -> ExitCode:
     """A service's logs from all its tasks on every node, each line with task and node.
 
@@ -115,17 +129,22 @@ def logs_command(
 
 
 def _exec(ctx: Context, name: str, node: str, argv: tuple[str, ...]) -> Result:
+    from automation.backup.data import sigterm_interrupts
     from automation.cluster import investigate
     from automation.docker_client import docker_api
     from automation.errors import BadInput, DriverError
     from automation.guard.audit import audited
+    from automation.hints import driver_command
 
-    if not argv:
-        raise BadInput("exec needs a command after --", "e.g. exec web -- id")
     redact = _redactor(ctx)
     shown = [redact(a) for a in argv]  # a password on the command line stays out of the record
     info = ctx.stack(Layer.PLATFORM)
-    with audited(ctx.settings, "exec", info.name, service=name, argv=shown) as run:
+    with (
+        sigterm_interrupts(),  # `kill`, a CI cancel: recorded and 130, as Ctrl-C
+        audited(ctx.settings, "exec", info.name, service=name, argv=shown) as run,
+    ):
+        if not argv:
+            raise BadInput("exec needs a command after --", "e.g. exec web -- id")
         api = docker_api(ctx.settings.docker_host)
         service = _service(ctx, api, name)
         hostnames = investigate.node_hostnames(api)
@@ -146,7 +165,16 @@ def _exec(ctx: Context, name: str, node: str, argv: tuple[str, ...]) -> Result:
                     "from this host (ssh key, TLS port)",
                 ) from None
             where = host
-        outcome = investigate.run_in_container(engine, place.container, argv)
+        try:
+            outcome = investigate.run_in_container(engine, place.container, argv)
+        except KeyboardInterrupt:  # the driver stops waiting; the container's process does not
+            raise DriverError(
+                f"interrupted: {' '.join(shown)} may still be running in container "
+                f"{place.container[:12]} on node {place.node}",
+                f"see it with {driver_command(ctx.env, 'exec', name, '--node', place.node)} -- ps"
+                " and end it there if needed",
+                code=ExitCode.INTERRUPTED,
+            ) from None
         run.details["command_exit_code"] = outcome.exit_code
         data: dict[str, Any] = {
             "service": service,

@@ -3,7 +3,11 @@ with task and node and the secret redacted; `id` run in its task, audited withou
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -130,8 +134,72 @@ def test_an_unknown_service_is_64_naming_it_and_the_known_ones(
     assert _audit()[-1]["exit_code"] == ExitCode.BAD_INPUT
 
 
-def _audit() -> list[dict[str, Any]]:
-    import json
+OUTPUT_CANARY = "canary-5e1a-generated-password-output"
 
+
+def test_a_secret_stack_output_is_redacted_in_exec_output_and_audit(
+    probe: str, pulumi_env: Any, run_cli: Callable[..., Any]
+) -> None:
+    """The passwords the layers generate are secret stack outputs, not config (layer_1's
+    traefik_dashboard_password): a break test read one in clear through exec and its record."""
+    import pulumi
+
+    def program() -> None:
+        pulumi.export("traefik_dashboard_password", pulumi.Output.secret(OUTPUT_CANARY))
+
+    layer_1 = auto.create_or_select_stack(
+        "local-layer_1", "sprocket-infra", program, opts=pulumi_env.workspace_options()
+    )
+    layer_1.up(on_output=lambda _line: None)
+
+    shown = run_cli("--json", "exec", probe, "--", "echo", f"pw={OUTPUT_CANARY}")
+    assert shown.exit_code == ExitCode.OK, shown.stdout + shown.stderr
+    assert shown.json()["data"]["stdout"] == "pw=[secret]\n"
+    assert OUTPUT_CANARY not in shown.stdout + shown.stderr
+    assert OUTPUT_CANARY not in audit_path(load_settings()).read_text()
+    assert _audit()[-1]["argv"] == ["echo", "pw=[secret]"]
+
+
+def test_exec_refusals_and_a_stopped_exec_are_recorded(
+    probe: str, run_cli: Callable[..., Any]
+) -> None:
+    # No command: 64, and recorded like every other exec.
+    before = len(_audit())
+    empty = run_cli("exec", probe, "--")
+    assert empty.exit_code == ExitCode.BAD_INPUT and "needs a command" in empty.stderr
+    assert len(_audit()) == before + 1 and _audit()[-1]["exit_code"] == ExitCode.BAD_INPUT
+    # A tail the engine refuses (a 500 and a traceback before) is the option's own error.
+    huge = run_cli("logs", probe, "--tail", "99999999999999999999")
+    assert huge.exit_code == ExitCode.BAD_INPUT and "--tail" in huge.stderr, huge.stderr
+
+    # SIGTERM (`kill`, a CI cancel) during a long command: 130, recorded, and the message says
+    # the command may still run in the container (the driver only stops waiting for it).
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automation", "--json", "exec", probe, "--", "sleep", "30"],
+        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_until(lambda: _exec_started(probe), "the sleep to start in the container")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == ExitCode.INTERRUPTED, out + err
+    [error] = json.loads(out)["errors"]
+    assert "may still be running in container" in error["message"], error
+    assert _audit()[-1]["exit_code"] == ExitCode.INTERRUPTED
+
+
+def _exec_started(service: str) -> bool:
+    """Whether `sleep 30` runs in the probe's container (the exec began)."""
+    ps = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    container = ps.stdout.split()[0]
+    top = subprocess.run(["docker", "top", container], capture_output=True, text=True)
+    return "sleep 30" in top.stdout
+
+
+def _audit() -> list[dict[str, Any]]:
     path: Path = audit_path(load_settings())
+    if not path.exists():  # no verb has written a record yet
+        return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
