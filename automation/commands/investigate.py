@@ -44,10 +44,24 @@ def _catalog_names(ctx: Context) -> dict[str, str]:
 
 
 def _service(ctx: Context, api: Any, name: str) -> str:
+    """The Swarm service for NAME; an unknown one is BadInput, which says so when catalog
+    names cannot be known (the platform stack has no service_names: not deployed here)."""
     from automation.cluster.investigate import resolve_service
+    from automation.errors import BadInput
+    from automation.hints import driver_command
 
     live = [s["Spec"]["Name"] for s in api.services()]
-    return resolve_service(name, _catalog_names(ctx), live)
+    catalog = _catalog_names(ctx)
+    try:
+        return resolve_service(name, catalog, live)
+    except BadInput as exc:
+        if not catalog:
+            exc.hint = (
+                "the platform stack is not deployed here, so catalog names (web, core ...) "
+                f"are not known: deploy it ({driver_command(ctx.env, 'deploy', 'platform')}) "
+                f"or give a Swarm service name; {exc.hint}"
+            )
+        raise
 
 
 # --- logs ---------------------------------------------------------------------------------
@@ -191,6 +205,12 @@ def _exec(ctx: Context, name: str, node: str, argv: tuple[str, ...]) -> Result:
         run.exit_code = int(ExitCode.ERROR)
         run.error = f"the command exited {outcome.exit_code}"
         message = f"{' '.join(shown)} exited {outcome.exit_code} in {place.container[:12]}"
+        if outcome.exit_code in (126, 127) and "not found" in outcome.stdout + outcome.stderr:
+            # The runtime's own words (OCI: "executable file not found in $PATH") on stdout.
+            message = (
+                f"{shown[0]}: not found in container {place.container[:12]} "
+                f"(exit {outcome.exit_code})"
+            )
         error = {"message": message, "hint": f"on node {place.node}, task {place.task[:12]}"}
         return Result("exec", ExitCode.ERROR, data, errors=[error], human=_exec_text)
 

@@ -130,6 +130,9 @@ def test_an_unknown_service_is_64_naming_it_and_the_known_ones(
         [error] = result.json()["errors"]
         assert "no-such-svc" in error["message"]
         assert probe in error["hint"]
+        # No platform stack outputs here: catalog names cannot be known, and the hint says so.
+        assert "platform stack is not deployed here" in error["hint"], error
+        assert "`python -m automation --env local deploy platform`" in error["hint"], error
     # exec audits even the refusal
     assert _audit()[-1]["exit_code"] == ExitCode.BAD_INPUT
 
@@ -168,6 +171,10 @@ def test_exec_refusals_and_a_stopped_exec_are_recorded(
     empty = run_cli("exec", probe, "--")
     assert empty.exit_code == ExitCode.BAD_INPUT and "needs a command" in empty.stderr
     assert len(_audit()) == before + 1 and _audit()[-1]["exit_code"] == ExitCode.BAD_INPUT
+    # A program the image lacks: said so, not as an ordinary failing command.
+    missing = run_cli("--json", "exec", probe, "--", "nosuchcmd")
+    assert missing.exit_code == ExitCode.ERROR, missing.stdout
+    assert "nosuchcmd: not found in container" in missing.json()["errors"][0]["message"]
     # A tail the engine refuses (a 500 and a traceback before) is the option's own error.
     huge = run_cli("logs", probe, "--tail", "99999999999999999999")
     assert huge.exit_code == ExitCode.BAD_INPUT and "--tail" in huge.stderr, huge.stderr
