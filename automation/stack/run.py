@@ -542,6 +542,8 @@ def refresh_stack(
         except auto_errors.CommandError as exc:
             raise engine_error(exc, info, stack) from exc
         outcome.applied, outcome.status = True, "refreshed"
+        if clear_pending:  # said on success too: "none were cleared" is news to the operator
+            outcome.message = cleared_message(creates)
         return outcome
 
 

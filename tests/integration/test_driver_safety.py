@@ -125,6 +125,7 @@ def test_pending_operations_from_a_killed_update_are_refused_then_repaired(
         ran = run_cli(*shlex.split(command)[3:])  # after `python -m automation`
         assert ran.exit_code == ExitCode.OK, f"{command}: {ran.stderr}"
     assert not _create_in_progress()
+    assert "the 1 pending create(s) were cleared" in ran.stdout and "slow" in ran.stdout, ran
 
     specs["layer_1"]["toys"] = [{"name": "slow", "sleep_s": 0}]
     assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
@@ -316,6 +317,8 @@ def test_refresh_clearing_pending_creates_is_gated_like_every_refresh(
     )
     assert allowed.exit_code == ExitCode.OK, allowed.stdout + allowed.stderr
     assert vault not in [r["urn"] for r in pulumi_export(LAYER_1)["deployment"]["resources"]]
+    # Applied too, it says none were cleared (it printed only "[refreshed]" before).
+    assert "the state held no pending creates, so none were cleared" in allowed.stdout
 
 
 def pulumi_export(info: StackInfo) -> Any:
