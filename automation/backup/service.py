@@ -424,7 +424,13 @@ def read_file(path: Path, member: str | None, info: StackInfo) -> FetchedBackup:
         return _from_export(path, data, info, f"file {path}")
     members = _tar_members(path, data)
     if MANIFEST_NAME in members and member is None:  # the driver's own archive
-        manifest, files = unpack(data, source=str(path), expected_sha256=None)
+        try:
+            manifest, files = unpack(data, source=str(path), expected_sha256=None)
+        except BackupCorrupt as exc:  # a file the operator gave: bad input, not a failed backup
+            raise BadInput(
+                f"--file {path}: {exc.message}; nothing was imported",
+                exc.hint or "pass an archive `backup` wrote, unchanged, or a plain export",
+            ) from None
         record = _record(manifest, str(path), len(data), "", verified_at=None)
         state = files.get(STATE_NAME, b"")
         config = files.get(config_file_name(manifest.stack))

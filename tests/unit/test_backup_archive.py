@@ -206,3 +206,31 @@ def test_canonical_state_masks_ciphertext_and_sorts_keys() -> None:
     assert b"v1:abc:def" not in canonical_state(a)
     b["deployment"]["resources"][1]["urn"] += "2"
     assert canonical_state(a) != canonical_state(b)
+
+
+def test_a_damaged_archive_given_with_file_is_bad_input_not_a_failed_backup(
+    tmp_path: Any,
+) -> None:
+    """`restore --file` of a driver archive whose manifest lists a file it lacks: the operator's
+    input is wrong (64, naming it), not a backup that failed (6)."""
+    import gzip
+    import io
+    import tarfile
+
+    from automation.backup.manifest import MANIFEST_NAME
+    from automation.backup.service import read_file
+    from automation.errors import BadInput
+    from sprocket_common.stack_info import StackInfo
+
+    _archive, packed = pack({"state.json": b"{}"}, manifest())
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        data = packed.to_json()  # lists state.json, which the archive lacks
+        info = tarfile.TarInfo(MANIFEST_NAME)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    path = tmp_path / "nostate.tar.gz"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(BadInput) as refused:
+        read_file(path, None, StackInfo.parse(STACK))
+    assert str(path) in refused.value.message and "nothing was imported" in refused.value.message
