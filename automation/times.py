@@ -5,14 +5,29 @@ Gatus's results and events, Pulumi's update history, backup records, audit recor
 offset, nanoseconds (datetime keeps microseconds), a space for the ``T``, a date alone; a time
 without a zone is UTC. It returns an aware datetime in the text's own offset (a daemon's zone is
 kept; `.astimezone(UTC)` where a UTC view is wanted), or raises ValueError naming the text.
+
+``parse_duration(text, units)`` is the one reader of the verbs' durations (`--since 15m`,
+`--until 6h`): a number and one unit letter of ``units``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _FRACTION = re.compile(r"\.(\d+)")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, units: str = "smhd") -> timedelta | None:
+    """``30s``, ``15m``, ``1.5h``, ``2d`` (only the unit letters in ``units``) as a timedelta;
+    None when the text is not such a duration (it may be a time: try parse_time). Raises
+    OverflowError for one no timedelta holds (over 999,999,999 days)."""
+    match = _DURATION.match(str(text).strip())
+    if not match or match[2] not in units:
+        return None
+    return timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
 
 
 def parse_time(text: str) -> datetime:

@@ -19,11 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from automation.errors import BadInput, DriverError
-from automation.times import parse_time
+from automation.times import parse_duration, parse_time
 
 NODE_HOST_ENV = "SPROCKET_NODE_DOCKER_HOST"
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_SINCE = timedelta(days=366)
 _TASK_KEY = "com.docker.swarm.task.id"
 _NODE_KEY = "com.docker.swarm.node.id"
@@ -38,9 +36,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     if text is None or text == "":
         return None
     now = now or datetime.now(UTC)
-    match = _DURATION.match(text.strip())
-    if match:
-        delta = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        delta = parse_duration(text)
+    except OverflowError:
+        delta = MAX_SINCE * 2  # beyond any calendar: refused below as too far back
+    if delta is not None:
         if delta > MAX_SINCE:
             raise BadInput(f"--since {text}: more than a year back", "e.g. --since 1h or 2d")
         return now - delta

@@ -22,9 +22,8 @@ file was damaged; failing closed costs one `unfreeze` (which removes any file) o
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,6 @@ FROZEN_VERBS = frozenset(
         "node drain", "node activate",
     }
 )  # fmt: skip
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
-_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
 
 
 class FreezeRecord(BaseModel):
@@ -128,15 +125,11 @@ def read_freeze(settings: Settings, env: str) -> FreezeState:
 def parse_until(text: str, now: datetime) -> datetime:
     """`--until`: an RFC 3339 time (`2026-12-08T18:00Z`; no zone is UTC) or a duration from
     now (`90m`, `6h`, `2d`). BadInput names the text; a time not after `now` is refused."""
-    from automation.times import parse_time
+    from automation.times import parse_duration, parse_time
 
-    match = _DURATION.match(text.strip())
     try:
-        until = (
-            now + timedelta(seconds=float(match[1]) * _UNIT_S[match[2]])
-            if match
-            else parse_time(text).astimezone(UTC)
-        )
+        duration = parse_duration(text, units="mhd")
+        until = now + duration if duration is not None else parse_time(text).astimezone(UTC)
     except OverflowError:
         raise BadInput(
             f"--until {text!r} is further off than a calendar can say",
