@@ -45,12 +45,18 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
             raise BadInput(f"--since {text}: more than a year back", "e.g. --since 1h or 2d")
         return now - delta
     try:
-        return parse_time(text).astimezone(UTC)
+        since = parse_time(text).astimezone(UTC)
     except ValueError:
         raise BadInput(
             f"--since {text!r} is neither a duration nor a time",
             "e.g. --since 1h (also 30s, 15m, 2d) or --since 2026-01-31T18:00:00Z",
         ) from None
+    if since > now:  # no line can be newer than now: an empty answer would hide the typo
+        raise BadInput(
+            f"--since {text} is in the future (now {now.isoformat(timespec='seconds')})",
+            "pass a past time, or a duration back from now such as 1h",
+        )
+    return since
 
 
 def parse_grep(text: str | None) -> re.Pattern[str] | None:

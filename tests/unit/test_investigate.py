@@ -78,7 +78,9 @@ def test_since_as_a_time_and_unset() -> None:
     assert investigate.parse_since(None) is None
 
 
-@pytest.mark.parametrize("text", ["1x", "h", "-1h", "yesterday", "999d", "99999999999999d"])
+@pytest.mark.parametrize(
+    "text", ["1x", "h", "-1h", "yesterday", "999d", "99999999999999d", "2999-01-01T00:00:00Z"]
+)
 def test_a_bad_since_names_the_option_and_an_example(text: str) -> None:
     with pytest.raises(BadInput) as caught:
         investigate.parse_since(text)
