@@ -123,6 +123,13 @@ class Deployed:
     def stack_config(self) -> dict[str, Any]:
         return {key: item.value for key, item in self.stack().get_all_config().items()}
 
+    def engine_locked(self) -> bool:
+        """Whether Pulumi holds its file-backend lock on layer_2 (an update is running)."""
+        from automation.guard.lock import engine_lock_files
+        from automation.settings import load_settings
+
+        return bool(engine_lock_files(load_settings(), "local-layer_2"))
+
     def journal(self) -> Path:
         # Where the driver keeps it (beside the shared backend, issue 28), asked of the driver.
         from automation.rotate import journal
@@ -259,10 +266,17 @@ def test_rotate_db_password_on_swarm_with_psql_standin(deployed: Deployed) -> No
         cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
+        # Killed once its deploy has ended (Pulumi's lock on layer_2 released): killed inside the
+        # update, the state would also hold the old secret's pending delete (CI saw it under
+        # load), a different case from the one this step is about.
         wait_until(
-            lambda: d.service_secret() != second_secret and not d.secret_exists(second_secret),
+            lambda: (
+                d.service_secret() != second_secret
+                and not d.secret_exists(second_secret)
+                and not d.engine_locked()
+            ),
             timeout=120,
-            what="the killed run's deploy to roll the consumer",
+            what="the killed run's deploy to roll the consumer and end",
             interval=0.1,
         )
         os.killpg(proc.pid, signal.SIGKILL)
