@@ -301,8 +301,13 @@ def _require_readable(var: str, path: Path) -> None:
         ) from None
 
 
+def local_passphrase_path(settings: Settings) -> Path:
+    """Where the local environment's passphrase is (made on first use; may not exist yet)."""
+    return settings.state_dir / "local-passphrase"
+
+
 def _local_passphrase_file(settings: Settings) -> Path:
-    path = settings.state_dir / "local-passphrase"
+    path = local_passphrase_path(settings)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -114,9 +114,13 @@ def _bounded(data: dict[str, Any]) -> Any:
 
 
 def _redact(event: dict[str, Any], settings: Any) -> dict[str, Any]:
-    from automation.stack.report_markdown import Redactor, secret_values_from_env
+    from automation.stack.report_markdown import (
+        Redactor,
+        passphrase_values,
+        secret_values_from_env,
+    )
 
-    values = list(secret_values_from_env())
+    values = [*secret_values_from_env(), *passphrase_values(settings)]
     for group in (settings.backup, settings.data, settings.notify):  # every settings group
         for value in group.model_dump().values():
             if hasattr(value, "get_secret_value"):

@@ -20,11 +20,13 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from automation.context import Context
     from automation.render import Result
+    from automation.settings import Settings
 
 GITHUB_COMMENT_LIMIT = 65_536
 # Room for GitHub's own counting and for the workflow's wrapper text.
@@ -81,13 +83,41 @@ def secret_values_from_config(config: Mapping[str, Any]) -> list[str]:
 
 
 def secret_values_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of secret-looking variables, and the content of the files the secret
+    `*_FILE` ones name (PULUMI_CONFIG_PASSPHRASE_FILE: the passphrase itself). The path stays
+    visible: an error must be able to name it."""
     environ = os.environ if environ is None else environ
-    # `*_FILE` variables (PULUMI_CONFIG_PASSPHRASE_FILE) hold a path, which an error must name.
-    return [
-        value
-        for key, value in environ.items()
-        if _SECRET_ENV.search(key) and not key.endswith("_FILE") and value
-    ]
+    values: list[str] = []
+    for key, value in environ.items():
+        if not (_SECRET_ENV.search(key) and value):
+            continue
+        values.extend(_file_secret(Path(value)) if key.endswith("_FILE") else [value])
+    return values
+
+
+def passphrase_values(settings: Settings) -> list[str]:
+    """The driver's own local passphrase (the file it makes under the state dir when no
+    PULUMI_CONFIG_PASSPHRASE* is set), for redaction; nothing when there is none yet."""
+    from automation.settings import local_passphrase_path
+
+    return _file_secret(local_passphrase_path(settings))
+
+
+# A passphrase or token file is small; a variable naming something big is not a secret file.
+_MAX_SECRET_FILE = 64 * 1024
+
+
+def _file_secret(path: Path) -> list[str]:
+    """A secret file's content as the engine reads it (trimmed) and as written; [] if none."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_SECRET_FILE + 1)
+    except OSError:
+        return []
+    if len(data) > _MAX_SECRET_FILE:
+        return []
+    text = data.decode(errors="replace")
+    return [v for v in {text, text.strip(), text.rstrip("\r\n")} if v]
 
 
 def _json_leaves(text: str) -> list[str]:
@@ -311,8 +341,8 @@ def as_markdown(ctx: Context, result: Result) -> Result:
 
 def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
     """The decrypted secret config values and secret stack outputs of these stacks (the
-    generated passwords and tokens layer_1 and layer_2 export), for redaction only; never
-    printed.
+    generated passwords and tokens layer_1 and layer_2 export) and the local passphrase, for
+    redaction only; never printed.
 
     A stack that cannot be read (not created yet, no passphrase) adds nothing: the comment is
     then protected by the preview data holding no values, and by the environment scrub.
@@ -320,7 +350,7 @@ def stack_secret_values(ctx: Context, stack_names: Iterable[str]) -> list[str]:
     from automation.pulumi.workspace import existing_stack
     from sprocket_common.stack_info import StackInfo, UnknownNameError
 
-    values: list[str] = []
+    values: list[str] = passphrase_values(ctx.settings)
     for name in stack_names:
         try:
             info = StackInfo.parse(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,6 +151,34 @@ def test_secret_environment_values_are_redacted(monkeypatch: pytest.MonkeyPatch)
     assert CANARY in secret_values_from_env()
     body = render_preview({"stacks": [_stack([_step(CANARY)])]}, project=PROJECT)
     assert CANARY not in body
+
+
+def test_the_passphrase_files_content_is_redacted_and_its_path_kept(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PULUMI_CONFIG_PASSPHRASE_FILE names the passphrase `backup` and `restore` read: its
+    content is the secret (the path is what an error must name)."""
+    path = tmp_path / "passphrase"
+    path.write_text(CANARY + "\n")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(path))
+    redact = Redactor.of(secret_values_from_env())
+    assert redact(f"opened {path}: {CANARY}") == f"opened {path}: [secret]"
+
+
+def test_the_local_passphrase_is_in_every_redactor_of_the_env(tmp_path: Path) -> None:
+    """No PULUMI_CONFIG_PASSPHRASE*: the driver's own passphrase file is what backup and
+    restore read; logs, exec and the PR comment redact it like any stack secret."""
+    from automation.context import Context
+    from automation.settings import Settings, passphrase_env
+    from automation.stack.report_markdown import stack_secret_values
+    from sprocket_common.stack_info import Env
+
+    settings = Settings(state_dir=tmp_path)
+    made = Path(passphrase_env(settings, Env.LOCAL, environ={})["PULUMI_CONFIG_PASSPHRASE_FILE"])
+    phrase = made.read_text().strip()
+    values = stack_secret_values(Context(settings, Env.LOCAL), [])
+    assert Redactor.of(values)(f"pw={phrase}") == "pw=[secret]"
 
 
 def test_redactor_repr_never_shows_values() -> None:
