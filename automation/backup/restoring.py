@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,10 +222,20 @@ def last_good(ctx: Context, info: StackInfo, records: list[BackupRecord]) -> Bac
     return (post_op or earlier)[0]
 
 
-def restore(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
+def restore(
+    ctx: Context,
+    info: StackInfo,
+    selector: Selector,
+    *,
+    force: bool,
+    confirm: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """`confirm` asks the operator once the backup passed every check: a missing, damaged or
+    foreign one is refused before any question."""
     from automation.guard.operation import guarded
 
     fetched, problems = fetch_checked(ctx, info, selector, force=force)
+    confirm()
     # guarded() backs up the current state first (the safety backup) and the restored one after.
     with guarded(ctx, info, "restore", allow_pending=True) as op:
         safety = safety_copy(ctx, info, op.details.get("backup_pre"))
@@ -375,8 +385,16 @@ def _config_kept_aside(path: Any) -> Iterator[None]:
         raise
 
 
-def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) -> dict[str, Any]:
-    """Restore state + config of the backup, refresh, then deploy it through the gate."""
+def rollback(
+    ctx: Context,
+    info: StackInfo,
+    selector: Selector,
+    *,
+    force: bool,
+    confirm: Callable[[], None] = lambda: None,
+) -> dict[str, Any]:
+    """Restore state + config of the backup, refresh, then deploy it through the gate.
+    `confirm` asks once the backup passed every check, as for `restore`."""
     from automation.guard.operation import guarded
     from automation.stack.run import RunOptions, deploy_stack, refresh_stack
 
@@ -387,6 +405,7 @@ def rollback(ctx: Context, info: StackInfo, selector: Selector, *, force: bool) 
             "release to return to",
             "pick another backup, or `restore` it (state only)",
         )
+    confirm()
     options = RunOptions()
     with guarded(ctx, info, "rollback", allow_pending=True) as op:  # + safety backup first
         safety = safety_copy(ctx, info, op.details.get("backup_pre"))

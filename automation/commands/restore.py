@@ -58,8 +58,8 @@ def _restore(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
     from automation.backup.restoring import restore, restore_outcome
 
     info = ctx.stack(_layer(layer))
-    _confirm(ctx, f"replace the state of {info.name} with a backup")
-    data = restore(ctx, info, selector, force=force)
+    question = f"replace the state of {info.name} with a backup"
+    data = restore(ctx, info, selector, force=force, confirm=lambda: _confirm(ctx, question))
     code, errors = restore_outcome(data, info)
     return Result("restore", code, data, errors=errors, human=_restore_text)
 
@@ -178,8 +178,8 @@ def _rollback(ctx: Context, layer: str, selector: Any, force: bool) -> Result:
     from automation.backup.restoring import rollback
 
     info = ctx.stack(_layer(layer))
-    _confirm(ctx, f"roll {info.name} back to a backed-up release")
-    data = rollback(ctx, info, selector, force=force)
+    question = f"roll {info.name} back to a backed-up release"
+    data = rollback(ctx, info, selector, force=force, confirm=lambda: _confirm(ctx, question))
     return Result("rollback", ExitCode.OK, data, human=_rollback_text)
 
 

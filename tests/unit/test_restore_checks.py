@@ -170,3 +170,37 @@ def test_a_passphrase_that_does_not_open_it_is_named_with_the_rest_and_no_bare_f
     assert "the configured passphrase does not open the secrets" in result.stderr
     assert "--force imports it anyway" not in result.stderr
     assert "set PULUMI_CONFIG_PASSPHRASE (or _FILE)" in result.stderr
+
+
+# --- the backup is checked before the operator is asked -----------------------------------
+
+
+def test_a_bad_file_is_refused_naming_it_before_any_confirmation(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """No --yes and no terminal: the question would refuse ("without confirmation"), hiding
+    that the file could never be restored; the file's own refusal comes first."""
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text('{"version": 3, "deploy')
+    foreign, _ = _other_projects_export(tmp_path)
+    for path, reason in (
+        (tmp_path / "missing.json", "cannot be read"),
+        (damaged, "is not a `pulumi stack export` JSON document"),
+        (foreign, "project 'sprocket-original', not 'sprocket-infra'"),
+    ):
+        result = run_cli("restore", "layer_2", "--file", str(path))
+        assert result.exit_code == 64, result.stderr
+        assert str(path) in result.stderr and reason in result.stderr, result.stderr
+        assert "without confirmation" not in result.stderr
+
+
+def test_a_rollback_checks_its_backup_before_asking_too(
+    run_cli: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    for var in ("SPROCKET_BACKUP_BUCKET", "SPROCKET_SETTINGS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SPROCKET_STATE_DIR", str(tmp_path))
+    result = run_cli("rollback", "layer_2", "--to", "20261201T000000Z-abc")
+    assert result.exit_code == 64, result.stderr
+    assert "no backup bucket is configured" in result.stderr
+    assert "without confirmation" not in result.stderr
