@@ -116,7 +116,9 @@ def _urn_problems(export: dict[str, Any], *, stack: str, project: str) -> list[s
     ]
 
 
-def _checkpoint_problems(export: dict[str, Any], manifest: Manifest, cli_version: str) -> list[str]:
+def unreadable_problems(export: dict[str, Any], cli_version: str) -> list[str]:
+    """Why this CLI cannot read the checkpoint at all (its version, its features): `stack
+    import --force` is refused by the engine just the same; [] if it reads it."""
     problems = []
     version = export.get("version")
     if not isinstance(version, int) or not 1 <= version <= MAX_CHECKPOINT_VERSION:
@@ -124,14 +126,28 @@ def _checkpoint_problems(export: dict[str, Any], manifest: Manifest, cli_version
             f"checkpoint version {version!r} is not one this CLI ({cli_version}) reads "
             f"(1 to {MAX_CHECKPOINT_VERSION})"
         )
+    unsupported = sorted(set(export.get("features") or []) - SUPPORTED_FEATURES)
+    if unsupported:
+        problems.append(f"checkpoint uses features this CLI does not know: {unsupported}")
+    return problems
+
+
+def needs_newer_cli(export: dict[str, Any]) -> bool:
+    """The checkpoint is from a newer Pulumi (a higher version, or features this CLI does not
+    know): a newer CLI reads it, not --force."""
+    version = export.get("version")
+    newer = isinstance(version, int) and version > MAX_CHECKPOINT_VERSION
+    return newer or bool(set(export.get("features") or []) - SUPPORTED_FEATURES)
+
+
+def _checkpoint_problems(export: dict[str, Any], manifest: Manifest, cli_version: str) -> list[str]:
+    problems = unreadable_problems(export, cli_version)
+    version = export.get("version")
     if version != manifest.checkpoint_version:
         problems.append(
             f"checkpoint version {version!r} differs from the manifest's "
             f"{manifest.checkpoint_version}"
         )
-    unsupported = sorted(set(export.get("features") or []) - SUPPORTED_FEATURES)
-    if unsupported:
-        problems.append(f"checkpoint uses features this CLI does not know: {unsupported}")
     if parse_version(manifest.pulumi_version) > parse_version(cli_version):
         problems.append(
             f"backup was made by pulumi {manifest.pulumi_version}, newer than this CLI "

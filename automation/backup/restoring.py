@@ -25,7 +25,12 @@ from automation.backup.checks import (
     secrets_provider_problem,
     summarise,
 )
-from automation.backup.manifest import canonical_state, fit_problems
+from automation.backup.manifest import (
+    canonical_state,
+    fit_problems,
+    needs_newer_cli,
+    unreadable_problems,
+)
 from automation.backup.pulumi_state import (
     check_passphrase,
     cli_version,
@@ -105,14 +110,14 @@ def check_checkpoint(
 ) -> list[str]:
     """Every check a checkpoint passes before `stack import`; returns what --force overrode."""
     export = parse_export(fetched.state, fetched.label)
+    cli = cli_version(ctx.settings)
     problems = fit_problems(
-        export,
-        fetched.manifest,
-        stack=info.name,
-        project=PROJECT_NAME,
-        cli_version=cli_version(ctx.settings),
+        export, fetched.manifest, stack=info.name, project=PROJECT_NAME, cli_version=cli
     )
-    never, passphrase = unimportable(export), False
+    # A checkpoint this CLI cannot read is refused by the engine, --force or not.
+    unreadable = unreadable_problems(export, cli)
+    problems = [p for p in problems if p not in unreadable]
+    never, passphrase = [*unreadable, *unimportable(export)], False
     if problems and not never and not force:
         # --force lifts the fit problems only: a passphrase that does not open the checkpoint
         # would still refuse it, so the one refusal names that too and offers no bare --force.
@@ -120,7 +125,15 @@ def check_checkpoint(
             check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
         except (CredentialsError, SecretsIncomplete) as exc:
             never, passphrase = [exc.message.removesuffix("; nothing was imported")], True
-    refused = refusal(fetched.label, info, problems, never, force=force, passphrase=passphrase)
+    refused = refusal(
+        fetched.label,
+        info,
+        problems,
+        never,
+        force=force,
+        passphrase=passphrase,
+        newer_cli=cli if needs_newer_cli(export) else "",
+    )
     if refused is not None:
         raise refused
     check_passphrase(ctx.settings, info, fetched.state, export, fetched.label)
@@ -145,10 +158,12 @@ def refusal(
     *,
     force: bool,
     passphrase: bool = False,
+    newer_cli: str = "",
 ) -> RestoreRefused | None:
     """One refusal naming every reason (`problems`, which --force lifts, then `never`, which it
     does not), with a hint only of what works; None when --force lifts all there is.
-    `passphrase`: `never` is the configured passphrase not opening the checkpoint."""
+    `passphrase`: `never` is the configured passphrase not opening the checkpoint;
+    `newer_cli`: this CLI's version, when only a newer Pulumi reads the checkpoint."""
     if not never and (force or not problems):
         return None
     reasons = [*problems, *([summarise(never)] if never else [])]
@@ -161,6 +176,14 @@ def refusal(
             message + "; nothing was imported",
             "set PULUMI_CONFIG_PASSPHRASE (or _FILE) to the passphrase the checkpoint was made "
             f"with, then --force imports it past the rest; or {pick}",
+        )
+    if newer_cli:
+        return RestoreRefused(
+            message,
+            "nothing was imported, and --force does not import it: a newer Pulumi made it, "
+            f"which this driver and its pinned CLI ({newer_cli}) cannot read. Restore it with a "
+            "newer driver (a checkout of this repository that pins a Pulumi reading it; its "
+            f"scripts/setup.sh installs that CLI); or {pick}",
         )
     return RestoreRefused(
         message,

@@ -204,3 +204,29 @@ def test_a_rollback_checks_its_backup_before_asking_too(
     assert result.exit_code == 64, result.stderr
     assert "no backup bucket is configured" in result.stderr
     assert "without confirmation" not in result.stderr
+
+
+def test_a_checkpoint_from_a_newer_pulumi_is_refused_without_offering_force(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """Version 99 (or a feature this CLI does not know): the engine refuses `stack import
+    --force` too, so the hint offers a newer driver, not --force."""
+    state = checkpoint()
+    # made with passphrase "pw1" (test_backup_crypter's vectors), not this machine's
+    salt = "v1:JOcbyRh+0mI=:v1:97JTwz5/32++Em3d:1RxWiXUn7qVmzR4i32MNXBisb48JbA=="
+    state["deployment"]["secrets_providers"] = {"type": "passphrase", "state": {"salt": salt}}
+    future = {**state, "version": 99}
+    features = {**state, "version": 4, "features": ["teleport"]}
+    for state, reason in (
+        (future, "checkpoint version 99 is not one this CLI"),
+        (features, "features this CLI does not know: ['teleport']"),
+    ):
+        path = tmp_path / "stack.json"
+        path.write_text(json.dumps(state))
+        for force in ([], ["--force"]):
+            result = run_cli("--yes", "restore", "layer_1", "--file", str(path), *force)
+            assert result.exit_code == 64, result.stderr
+            assert reason in result.stderr and str(path) in result.stderr
+            assert "--force imports it" not in result.stderr
+            assert "--force does not import it" in result.stderr
+            assert "newer driver" in result.stderr
