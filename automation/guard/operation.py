@@ -68,8 +68,12 @@ def guarded(
     *,
     wait_s: float = 0,
     allow_pending: bool = False,
+    tolerate_pending: frozenset[str] = frozenset(),
 ) -> Iterator[Operation]:
-    """Lock, preflight, trap signals and audit one mutating command on one stack."""
+    """Lock, preflight, trap signals and audit one mutating command on one stack.
+
+    Pending operations are refused (exit 5) unless `allow_pending`, or all of them are of the
+    `tolerate_pending` kinds (refresh: the ones it clears)."""
     op = Operation(command=command, stack=info.name)
     started_at = time.time()
     with audit.audited(ctx.settings, command, info.name) as run:
@@ -77,7 +81,7 @@ def guarded(
             refuse_if_frozen(ctx, command, op.details)  # before the lock: nothing is touched
             with stack_lock(ctx.settings, info.name, command, wait_s=wait_s):
                 if not allow_pending:
-                    refuse_pending_operations(ctx, info)
+                    refuse_pending_operations(ctx, info, tolerated=tolerate_pending)
                 try:
                     # Verified backups before and after, when a backup bucket is configured.
                     with snapshots(ctx, info, command, op), _trap_interrupts(op):
@@ -196,35 +200,85 @@ def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, st
     ]
 
 
-def refuse_pending_operations(ctx: Context, info: StackInfo) -> None:
+# Pulumi's names of pending operations (resource/deploy/snapshot: OperationType). A refresh
+# drops every one but `creating` (pulumi/pulumi#8435): a delete, update or read cut off leaves
+# nothing outside the state. A cut-off create may have made a resource the state does not
+# hold, so only `--clear-pending-creates` drops it, once the operator has looked (#10394).
+CREATING = "creating"
+REFRESH_CLEARS = frozenset({"deleting", "updating", "reading"})
+
+
+def refuse_pending_operations(
+    ctx: Context, info: StackInfo, *, tolerated: frozenset[str] = frozenset()
+) -> None:
+    """PendingOperations (exit 5) naming each pending operation by its kind and the repair
+    that works for those kinds; `tolerated` kinds (the ones the verb itself clears) pass."""
     pending = pending_operations(ctx.settings, info)
-    if not pending:
+    if not pending or all(p["type"] in tolerated for p in pending):
         return
+    kinds: dict[str, int] = {}
+    for op in pending:
+        kinds[op["type"]] = kinds.get(op["type"], 0) + 1
+    counted = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
     listed = "; ".join(f"{p['type']} {p['urn']}" for p in pending[:3])
     more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
     raise PendingOperations(
-        f"stack {info.name} has {len(pending)} pending operation(s) from an interrupted update: "
-        f"{listed}{more}",
-        pending_repair_hint(ctx, info),
+        f"stack {info.name} has {len(pending)} pending operation(s) from an interrupted update "
+        f"({counted}): {listed}{more}",
+        pending_repair_hint(ctx, info, pending),
     )
 
 
-def pending_repair_hint(ctx: Context, info: StackInfo) -> str:
-    """The repair, as commands to run in this order: Pulumi's lock first if the killed update
-    left it (refresh would meet it and exit 4), then drop the pending creates."""
+def pending_repair_hint(
+    ctx: Context, info: StackInfo, pending: list[dict[str, str]] | None = None
+) -> str:
+    """The repair for these pending operations, as commands to run in this order: Pulumi's
+    lock first if the killed update left it (refresh would meet it and exit 4), then the
+    refresh that drops them: a plain one for deletes, updates and reads, with
+    `--clear-pending-creates` once creates are among them (checked by hand first)."""
     from automation.guard.lock import engine_lock_files
     from automation.hints import driver_command
+    from automation.stack.gate import is_stateful_type
 
     env, layer, yes = info.env, info.layer.value, ctx.assume_yes
+    pending = pending_operations(ctx.settings, info) if pending is None else pending
+    creates = [p for p in pending if p["type"] not in REFRESH_CLEARS]
     steps = []
     if engine_lock_files(ctx.settings, info.name):
         unlock = driver_command(env, "unlock", layer, yes=yes)
         steps.append(f"{unlock} (the killed update left Pulumi's lock)")
-    steps.append(driver_command(env, "refresh", layer, "--clear-pending-creates", yes=yes))
-    return (
-        "check whether those resources exist (one that was created is left outside the state: "
-        "remove it by hand), then run " + ", then ".join(steps)
-    )
+    refresh = ["refresh", layer, *(["--clear-pending-creates"] if creates else [])]
+    steps.append(driver_command(env, *refresh, yes=yes))
+    if creates:
+        text = (
+            "check whether the resources of the pending creates exist (one that was created is "
+            "left outside the state: remove it by hand), then run " + ", then ".join(steps)
+        )
+    else:
+        text = (
+            "a pending delete, update or read leaves no resource outside the state, and a "
+            "refresh clears it: run " + ", then ".join(steps)
+        )
+    gone = [
+        p["urn"]
+        for p in pending
+        if p["type"] == "deleting" and is_stateful_type(_urn_type(p["urn"]))
+    ]
+    if gone:
+        allow = driver_command(
+            env, *refresh, *[a for urn in gone for a in ("--allow-delete", urn)], yes=yes
+        )
+        text += (
+            f"; if that refresh is blocked as a delete of the stateful {', '.join(gone)} (the "
+            f"killed update had already deleted it, so the refresh drops it), run {allow}"
+        )
+    return text
+
+
+def _urn_type(urn: str) -> str:
+    """`urn:pulumi:STACK::PROJECT::[PARENT$]TYPE::NAME` -> TYPE."""
+    parts = urn.split("::")
+    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
 # --- Ctrl-C -------------------------------------------------------------------------------

@@ -112,9 +112,9 @@ def classify(
     if "pending operation" in lowered or ("interrupted" in lowered and "pending" in text):
         return PendingOperations(
             f"stack {info.name} has pending operations from an interrupted update",
-            "run the driver command again: it lists them and names the repair "
-            f"({driver_command(info.env, 'unlock', layer)}, then "
-            f"{driver_command(info.env, 'refresh', layer, '--clear-pending-creates')})",
+            "run the driver command again: it lists them by kind (creating, updating, "
+            "deleting, reading) and names the repair for those kinds (a "
+            f"{driver_command(info.env, 'refresh', layer)} clears all but pending creates)",
         )
     return DriverError(engine_reason(text) if reason is None else reason, FULL_OUTPUT_HINT)
 

@@ -26,7 +26,13 @@ from automation.errors import (
     PlanChanged,
 )
 from automation.exit_codes import ExitCode
-from automation.guard.operation import Operation, guarded, pending_operations
+from automation.guard.operation import (
+    CREATING,
+    REFRESH_CLEARS,
+    Operation,
+    guarded,
+    pending_operations,
+)
 from automation.hints import driver_command
 from automation.pulumi.errors import engine_error
 from automation.stack.convergence import Before, ServiceResult, ServiceSteps
@@ -487,6 +493,23 @@ def cleared_message(creates: list[str]) -> str:
     return f"the {len(creates)} pending create(s) were cleared ({', '.join(creates)})"
 
 
+def pending_message(
+    creates: list[str] | None, others: list[dict[str, str]], *, applied: bool
+) -> str:
+    """What a refresh did with the state's pending operations: `creates` (None without
+    --clear-pending-creates) and the deletes, updates and reads it drops on its own."""
+    parts = [] if creates is None else [cleared_message(creates)]
+    if others:
+        listed = ", ".join(f"{p['type']} {p['urn']}" for p in others)
+        parts.append(
+            f"the refresh cleared the {len(others)} pending operation(s) of the interrupted "
+            f"update ({listed})"
+            if applied
+            else f"the {len(others)} pending operation(s) ({listed}) stay until it runs"
+        )
+    return "; ".join(parts)
+
+
 def refresh_stack(
     ctx: Context, info: StackInfo, options: RunOptions, *, clear_pending: bool = False
 ) -> StackOutcome:
@@ -500,7 +523,14 @@ def refresh_stack(
     require_docker_engine(ctx)
     from pulumi.automation import errors as auto_errors
 
-    guard = guarded(ctx, info, "refresh", wait_s=options.lock_wait_s, allow_pending=clear_pending)
+    guard = guarded(
+        ctx,
+        info,
+        "refresh",
+        wait_s=options.lock_wait_s,
+        allow_pending=clear_pending,
+        tolerate_pending=REFRESH_CLEARS,  # what the engine's refresh drops itself
+    )
     with guard as op:
         stack = _existing(ctx, info)
         if stack is None:
@@ -510,11 +540,9 @@ def refresh_stack(
             )
         collector = ChangeCollector(options.policy.stateful_types)
         outcome = StackOutcome(info.name)
-        creates = [
-            p["urn"]
-            for p in (pending_operations(ctx.settings, info) if clear_pending else [])
-            if p["type"] == "creating"
-        ]
+        pending = pending_operations(ctx.settings, info)
+        creates = [p["urn"] for p in pending if p["type"] == CREATING] if clear_pending else None
+        others = [p for p in pending if p["type"] in REFRESH_CLEARS]
         try:
             with op.engine_call():
                 stack.preview_refresh(
@@ -526,8 +554,9 @@ def refresh_stack(
             _record(op, outcome)
             op.details["cleared_pending"] = clear_pending
             if blocked:
-                if clear_pending:
-                    outcome.message = cleared_message(creates) + "; the refresh was not run"
+                if clear_pending or others:
+                    told = pending_message(creates, others, applied=False)
+                    outcome.message = told + "; the refresh was not run"
                 op.exit_code = outcome.exit_code
                 return outcome
             if any(c.is_change for c in outcome.changes):
@@ -542,8 +571,8 @@ def refresh_stack(
         except auto_errors.CommandError as exc:
             raise engine_error(exc, info, stack) from exc
         outcome.applied, outcome.status = True, "refreshed"
-        if clear_pending:  # said on success too: "none were cleared" is news to the operator
-            outcome.message = cleared_message(creates)
+        if clear_pending or others:  # said on success too: "none were cleared" is news
+            outcome.message = pending_message(creates, others, applied=True)
         return outcome
 
 

@@ -132,6 +132,44 @@ def test_pending_operations_from_a_killed_update_are_refused_then_repaired(
     assert run_cli("preview", "layer_1").exit_code == ExitCode.OK  # clean: nothing left to do
 
 
+def _leave_pending(info: StackInfo, kind: str, urn: str) -> None:
+    """The stack's checkpoint as a run killed inside the engine's `kind` step of `urn` leaves
+    it (the engine writes the pending operation before the step; `stack import` drops them)."""
+    backend = Path(load_settings().resolved_backend_url.removeprefix("file://"))
+    [path] = (backend / ".pulumi" / "stacks").glob(f"**/{info.name}.json")
+    checkpoint = json.loads(path.read_text())
+    latest = checkpoint["checkpoint"]["latest"]
+    [resource] = [r for r in latest["resources"] if r["urn"] == urn]
+    latest["pending_operations"] = [{"resource": resource, "type": kind}]
+    path.write_text(json.dumps(checkpoint))
+
+
+def test_a_pending_delete_is_named_as_such_and_the_hinted_refresh_clears_it(
+    specs: Any, run_cli: Callable[..., Any]
+) -> None:
+    """Issue 29: a run killed while deleting left a pending *delete*; the refusal offered the
+    pending-creates repair. A cut-off delete leaves nothing outside the state and Pulumi's
+    refresh drops it (pulumi/pulumi#8435): the hint is a plain refresh, which must work."""
+    specs["layer_1"]["toys"] = [{"name": "old"}]
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+    old = "urn:pulumi:local-layer_1::sprocket-infra::pulumi-python:dynamic:Resource::old"
+    _leave_pending(LAYER_1, "deleting", old)
+
+    refused = run_cli("--yes", "deploy", "layer_1")
+    assert refused.exit_code == ExitCode.PENDING_OPERATIONS, refused.stderr
+    assert f"(1 deleting): deleting {old}" in refused.stderr
+    hinted = HINTED_COMMAND.findall(refused.stderr)
+    assert [h.split("--yes ")[-1] for h in hinted] == ["refresh layer_1"], hinted
+    ran = run_cli(*shlex.split(hinted[0])[3:])  # after `python -m automation`
+    assert ran.exit_code == ExitCode.OK, ran.stdout + ran.stderr
+    assert (
+        f"the refresh cleared the 1 pending operation(s) of the interrupted update (deleting {old})"
+        in ran.stdout
+    )
+    assert pending_operations(load_settings(), LAYER_1) == []
+    assert run_cli("--yes", "deploy", "layer_1").exit_code == ExitCode.OK
+
+
 def test_ctrl_c_lets_the_engine_finish_and_leaves_no_lock(
     specs: Any, second_driver: Any, run_cli: Callable[..., Any]
 ) -> None:
