@@ -9,11 +9,7 @@ count and unseal threshold) under `facts`; never a secret.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-import threading
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,25 +21,6 @@ from automation.hints import driver_command
 from sprocket_common.stack_info import PROJECT_NAME, Env
 
 KINDS = ("db", "vault")
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (`systemctl stop`, `kill`, a CI cancel) acts as Ctrl-C during a restore: its
-    default kills the driver without clean-up, leaving a scratch database on the server or a
-    scratch Vault running unsealed. Use as a decorator; only the main thread gets signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def data_stack(env: Env, kind: str) -> str:

@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from automation.backup import data
 from automation.backup.store import DUMP_SUFFIX, BackupStore
 from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
+from automation.guard.operation import sigterm_interrupts
 from automation.hints import driver_command
 from automation.settings import Settings
 from sprocket_common.stack_info import PROJECT_NAME, Env, Layer, StackInfo
@@ -355,7 +356,7 @@ def tool_hint(message: str, target: DbTarget, default: str) -> str:
 # --- restore --------------------------------------------------------------------------------
 
 
-@data.sigterm_interrupts()  # the scratch database is dropped, not left on the server
+@sigterm_interrupts()  # the scratch database is dropped, not left on the server
 def restore(
     settings: Settings,
     env: Env,

@@ -228,13 +228,7 @@ class DamagedRecord:
         return f"catalog record {self.key} cannot be read ({self.problem}); skipped"
 
     def to_dict(self) -> dict[str, str]:
-        return {
-            "backup_id": self.backup_id,
-            "stack": self.stack,
-            "key": self.key,
-            "archive_key": self.archive_key,
-            "problem": self.problem,
-        }
+        return {"backup_id": self.backup_id, "stack": self.stack, **asdict(self)}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from typing import Any
 from automation.backup import data
 from automation.backup.store import BackupStore
 from automation.errors import BackupCorrupt, BackupFailed, BadInput, CredentialsError, DriverError
+from automation.guard.operation import sigterm_interrupts
 from automation.hints import driver_command
 from automation.settings import Settings
 from automation.waiting import WaitTimeout, wait_until
@@ -393,7 +394,7 @@ class ScratchVault:
         return requests.request(method, f"{self.addr}/v1/{path}", timeout=10, **kwargs)
 
 
-@data.sigterm_interrupts()  # from the download on: the /tmp copy and the server go
+@sigterm_interrupts()  # from the download on: the /tmp copy and the server go
 def restore(
     settings: Settings,
     env: Env,

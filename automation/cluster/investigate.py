@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -105,12 +105,7 @@ class LogLine:
     text: str
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "timestamp": self.timestamp,
-            "task": self.task,
-            "node": self.node,
-            "text": self.text,
-        }
+        return asdict(self)
 
     def human(self) -> str:
         return f"{self.timestamp} {self.task}@{self.node} {self.text}"

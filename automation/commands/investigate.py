@@ -143,11 +143,11 @@ def logs_command(
 
 
 def _exec(ctx: Context, name: str, node: str, argv: tuple[str, ...]) -> Result:
-    from automation.backup.data import sigterm_interrupts
     from automation.cluster import investigate
     from automation.docker_client import docker_api
     from automation.errors import BadInput, DriverError
     from automation.guard.audit import audited
+    from automation.guard.operation import sigterm_interrupts
     from automation.hints import driver_command
 
     redact = _redactor(ctx)

@@ -319,6 +319,27 @@ def _trap_interrupts(op: Operation) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (`systemctl stop`, `kill`, a CI cancel) acts as Ctrl-C outside an engine call
+    (a data restore, `exec`): its default kills the driver without clean-up, leaving a scratch
+    database on the server, a scratch Vault running unsealed, or no audit record. Use as a
+    decorator or a `with`; only the main thread gets signals. (Inside an engine call the
+    guard's own trap above passes SIGTERM on to the engine instead.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _signal_children(sig: signal.Signals) -> None:
     """Send `sig` to this process's direct children (the pulumi CLI), Linux /proc only."""
     for pid in _children(os.getpid()):

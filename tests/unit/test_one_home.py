@@ -6,6 +6,8 @@ Read from the source (AST, not text): a second home would re-grow the defects th
 from __future__ import annotations
 
 import ast
+import inspect
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,30 @@ def test_one_time_parser() -> None:
     assert parse_time("2026-11-28T11:00:00+01:00").isoformat() == "2026-11-28T11:00:00+01:00"
     with pytest.raises(ValueError, match="not an RFC 3339 time: 'yesterday'"):
         parse_time("yesterday")
+
+
+def test_signal_handling_has_one_home_in_the_guard() -> None:
+    """The Ctrl-C trap and SIGTERM-as-Ctrl-C (data restores, exec) live in guard/operation.py:
+    no other module installs a signal handler (a second home was backup/data.py)."""
+    homes = []
+    for where, tree in _modules():
+        for node in ast.walk(tree):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr == "signal":  # signal.signal(...)
+                homes.append(where)
+    assert sorted(set(homes)) == ["guard/operation.py"]
+
+
+def test_dataclass_views_are_dataclasses_asdict() -> None:
+    """A dataclass's dict view lists its fields by hand only when it adds or changes one."""
+    from automation.backup.service import DamagedRecord
+    from automation.cluster.investigate import LogLine
+
+    line = LogLine("2026-12-08T01:00:00Z", "abc", "node-1", "text")
+    assert line.as_dict() == {"timestamp": line.timestamp, "task": "abc", "node": "node-1",
+                              "text": "text"}  # fmt: skip
+    problem = DamagedRecord("p/sprocket-infra/local-layer_1/ID.json", "p/x.tar.gz", "bad")
+    assert list(problem.to_dict()) == ["backup_id", "stack", "key", "archive_key", "problem"]
+    for cls, method in ((LogLine, "as_dict"), (DamagedRecord, "to_dict")):
+        source = ast.parse(textwrap.dedent(inspect.getsource(getattr(cls, method))))
+        assert "asdict" in _names(source), f"{cls.__name__}.{method} lists its fields by hand"
