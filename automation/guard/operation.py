@@ -233,8 +233,8 @@ def pending_repair_hint(
     ctx: Context, info: StackInfo, pending: list[dict[str, str]] | None = None
 ) -> str:
     """The repair for these pending operations, as commands to run in this order: Pulumi's
-    lock first if the killed update left it (refresh would meet it and exit 4), then the
-    refresh that drops them: a plain one for deletes, updates and reads, with
+    lock first if it is still held (refresh would meet it and exit 4), then the refresh that
+    drops them: a plain one for deletes, updates and reads, with
     `--clear-pending-creates` once creates are among them (checked by hand first)."""
     from automation.guard.lock import engine_lock_files
     from automation.hints import driver_command
@@ -243,10 +243,8 @@ def pending_repair_hint(
     env, layer, yes = info.env, info.layer.value, ctx.assume_yes
     pending = pending_operations(ctx.settings, info) if pending is None else pending
     creates = [p for p in pending if p["type"] not in REFRESH_CLEARS]
-    steps = []
-    if engine_lock_files(ctx.settings, info.name):
-        unlock = driver_command(env, "unlock", layer, yes=yes)
-        steps.append(f"{unlock} (the killed update left Pulumi's lock)")
+    steps = [step for path in engine_lock_files(ctx.settings, info.name)
+             if (step := _engine_lock_step(path, info, yes=yes))]  # fmt: skip
     refresh = ["refresh", layer, *(["--clear-pending-creates"] if creates else [])]
     steps.append(driver_command(env, *refresh, yes=yes))
     if creates:
@@ -273,6 +271,29 @@ def pending_repair_hint(
             f"killed update had already deleted it, so the refresh drops it), run {allow}"
         )
     return text
+
+
+def _engine_lock_step(path: Path, info: StackInfo, *, yes: bool) -> str:
+    """What to do about Pulumi's lock on the stack before the refresh. A dead one on this host
+    is already gone: the driver removes it when it takes its own lock (guard/lock.py
+    _clear_gone_engine_locks), so what is left is a lock from another host or a live one here."""
+    from automation.guard.lock import Liveness, engine_lock
+    from automation.hints import driver_command
+
+    held = engine_lock(path)
+    unlock = ["unlock", info.layer.value]
+    if held.liveness is Liveness.ALIVE_HERE:
+        return (
+            f"wait until the pulumi holding the stack's lock ends ({held.holder}, running on "
+            "this host: no unlock removes it)"
+        )
+    if held.liveness is Liveness.ELSEWHERE:
+        return (
+            f"{driver_command(info.env, *unlock, '--force', yes=yes)} once you know the pulumi "
+            f"holding the stack's lock is gone ({held.holder}, another host: the driver cannot "
+            "check it from here)"
+        )
+    return f"{driver_command(info.env, *unlock, yes=yes)} (Pulumi's lock: {held.holder})"
 
 
 def _urn_type(urn: str) -> str:

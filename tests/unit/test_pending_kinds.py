@@ -9,6 +9,8 @@ operator has looked. The states here are written as the engine leaves them after
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from automation.context import Context
 from automation.errors import PendingOperations
 from automation.exit_codes import ExitCode
+from automation.guard.driver_state import current_host
 from automation.guard.operation import refuse_pending_operations
 from automation.settings import load_settings
 from sprocket_common.stack_info import Env, Layer, StackInfo
@@ -116,3 +119,33 @@ def test_refresh_tolerates_the_kinds_it_clears_but_not_creates(killed_state: Any
     refuse_pending_operations(ctx, INFO, tolerated=REFRESH_CLEARS)  # no refusal
     ctx = killed_state([("creating", SERVICE)])
     assert "--clear-pending-creates" in _refusal(ctx, tolerated=REFRESH_CLEARS).hint
+
+
+def _pulumi_lock(pulumi_env: Any, host: str, pid: int) -> Path:
+    """Pulumi's file-backend lock on the stack (pkg/backend/diy/lock.go's lockContent)."""
+    folder = Path(pulumi_env.backend_dir, ".pulumi", "locks", "sprocket-infra", INFO.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "4f1e2d3c.json"
+    stamp = datetime.now(UTC).isoformat()
+    path.write_text(json.dumps({"pid": pid, "username": "ops", "hostname": host,
+                                "timestamp": stamp}))  # fmt: skip
+    return path
+
+
+def test_a_pulumi_lock_from_another_host_is_unlocked_with_force_once_known_gone(
+    killed_state: Any, pulumi_env: Any
+) -> None:
+    """A dead lock on this host is removed when the driver takes its lock: the step is only
+    for one from another host (unlock --force, after checking) or a live one here (wait)."""
+    ctx = killed_state([("deleting", SERVICE)])
+    path = _pulumi_lock(pulumi_env, "ops-host-2", 4242)
+    hint = _refusal(ctx).hint
+    assert f"`{PROG} unlock layer_2 --force` once you know" in hint and "ops-host-2" in hint
+    assert hint.index("unlock layer_2") < hint.index("refresh layer_2")
+    assert "the killed update left Pulumi's lock" not in hint
+
+    path.unlink()
+    _pulumi_lock(pulumi_env, current_host(), os.getpid())  # a live pulumi on this host
+    hint = _refusal(ctx).hint
+    assert "wait until the pulumi holding the stack's lock ends" in hint
+    assert "automation --env local --yes unlock" not in hint
