@@ -233,6 +233,11 @@ def exec_command(service: str, node: str, command: tuple[str, ...]) -> ExitCode:
     who, the service, task, container, node, the command and its exit code, never the output.
     Exit 0 when the command returned 0; 1 when it returned anything else (its code is in the
     message and in --json's command_exit_code) or could not run; 64 for an unknown service.
+
+    Not a terminal session: stdin is not connected (the command reads end of file at once, so
+    an interactive shell or prompt ends right away) and the output is collected, redacted and
+    printed when the command ends, not as it runs (a long or endless command shows nothing
+    until then: give it a bound, e.g. `timeout 10 ...`, `tail -n 100` instead of `tail -f`).
     """
     return run_verb("exec", lambda ctx: _exec(ctx, service, node, command))
 

@@ -146,3 +146,13 @@ def test_another_nodes_engine_by_the_template_or_an_error_saying_how() -> None:
     assert investigate.NODE_HOST_ENV in caught.value.hint
     with pytest.raises(BadInput, match="placeholder"):
         investigate.node_docker_host("ssh://root@somehost", "worker-2")
+
+
+def test_exec_help_says_it_is_no_terminal_session(run_cli: Any) -> None:
+    """The output is collected and printed when the command ends, and stdin is not connected:
+    an operator who runs `tail -f` or `sh` must not be left guessing why nothing shows."""
+    result = run_cli("exec", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "stdin is not connected" in text
+    assert "printed when the command ends, not as it runs" in text
