@@ -44,6 +44,9 @@ def influx_config(settings: Layer2Settings, volume: str, hostname: str) -> Servi
             "INFLUXD_LOG_LEVEL": "warn",
             "INFLUXD_REPORTING_DISABLED": "true",
         },
+        # Telegraf writes to it and Gatus checks it by name: the name resolves to the task (a
+        # virtual IP routes nowhere where the kernel has no IPVS, as on the build machines).
+        endpoint_mode="dnsrr",
         healthcheck=Healthcheck(test=["CMD", "influx", "ping"]),
         resources=Resources(cpu=1.0, memory_mb=1024),
         update_order="stop-first",
@@ -175,7 +178,7 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
         ],
         volumes=[
             VolumeMount(
-                volume="/var/run/docker.sock", target="/var/run/docker.sock", read_only=True
+                volume=settings.docker_socket, target="/var/run/docker.sock", read_only=True
             ),
             VolumeMount(volume="/", target="/hostfs", read_only=True),
         ],

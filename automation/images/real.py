@@ -37,6 +37,20 @@ def _add_parents(tar: tarfile.TarFile, path: str, have: set[str]) -> None:
             have.add(folder)
 
 
+def _add_users(tar: tarfile.TarFile, base: Path, users: dict[str, int]) -> None:
+    """/etc/passwd and /etc/group with the recipe's system users appended (a later member of
+    the same name replaces the root filesystem's when the image is imported)."""
+    with tarfile.open(base) as original:
+        for name, line in (("passwd", "{0}:x:{1}:{1}::/nonexistent:/usr/sbin/nologin"),
+                           ("group", "{0}:x:{1}:")):  # fmt: skip
+            names = {f"./etc/{name}", f"etc/{name}"}
+            member = next((m for m in original.getmembers() if m.name in names), None)
+            data = original.extractfile(member) if member else None
+            text = data.read().decode() if data else ""
+            added = "".join(line.format(user, uid) + "\n" for user, uid in users.items())
+            _add_bytes(tar, f"/etc/{name}", (text + added).encode(), mode=0o644)
+
+
 def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path:
     """The root filesystem tar of the image, written to `into`."""
     base = rootfs.rootfs(recipe.packages, suites=recipe.suites)
@@ -50,6 +64,8 @@ def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path
         for target, content in recipe.files.items():
             _add_parents(tar, target, have)
             _add_bytes(tar, target, content.encode())
+        if recipe.users:
+            _add_users(tar, base, recipe.users)
         for path, points_to in recipe.links.items():
             _add_parents(tar, path, have)
             link = tarfile.TarInfo(path.lstrip("/"))
