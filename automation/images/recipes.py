@@ -299,6 +299,8 @@ RECIPES["influxdb"] = lambda: RealRecipe(
     files={"/usr/local/bin/docker-entrypoint.sh": INFLUXDB_ENTRYPOINT},
     links={f"/usr/local/bin/{name}": f"{INFLUXDB_HOME}/{name}" for name in ("influxd", "influx")},
     entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    differs="the influx CLI is the 2.2.1 pre-release influxdb 2.7.10's go.mod requires (the"
+    " official image ships a 2.7 CLI)",
     # The official image's paths: the data volume layer_2 mounts is /var/lib/influxdb2.
     env={
         "INFLUXD_BOLT_PATH": "/var/lib/influxdb2/influxd.bolt",

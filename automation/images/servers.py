@@ -248,6 +248,9 @@ INFLUXDB_VERSION = "2.7.10"
 # version list (`go install` of a release fails), and serves this pseudo-version.
 INFLUX_CLI = "github.com/influxdata/influx-cli/v2@v2.2.1-0.20221028161653-3285a03e9e28"
 INFLUXD_TAGS = "sqlite_foreign_keys,sqlite_json"  # as influxdb's GNUmakefile; no `assets`: no UI
+# What `influxd version` and `influx version` say (both are "dev" unless set, as goreleaser does).
+INFLUXD_LDFLAGS = f"-s -w -X main.version={INFLUXDB_VERSION}"
+INFLUX_CLI_LDFLAGS = f"-s -w -X main.version={INFLUX_CLI.rsplit('@v', 1)[1]}"
 # flux-core's `strict` feature denies warnings and a newer rustc raises some: cap them. It must
 # reach build-dependencies too (pkg-config passes --target, so RUSTFLAGS does not), hence a
 # wrapper rather than RUSTFLAGS.
@@ -306,7 +309,8 @@ def _build_influxdb(entry: Path, log: Path) -> None:
         "CGO_ENABLED": "1",
         "GOFLAGS": "-mod=mod",
     }
-    build = ["go", "build", "-trimpath", "-tags", INFLUXD_TAGS, "-o", str(out / "influxd")]
+    build = ["go", "build", "-trimpath", "-tags", INFLUXD_TAGS, "-ldflags", INFLUXD_LDFLAGS,
+             "-o", str(out / "influxd")]  # fmt: skip
     try:
         _run([*build, "./cmd/influxd"], source, log, env)
     except BuildError:
@@ -314,8 +318,16 @@ def _build_influxdb(entry: Path, log: Path) -> None:
         # cgo package still links the old one: rebuild everything once.
         _run([*build, "-a", "./cmd/influxd"], source, log, env)
     cli = _module_copy(INFLUX_CLI, entry / "cli", log)
-    _run(["go", "build", "-trimpath", "-o", str(out / "influx"), "./cmd/influx"], cli, log,
-         {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})  # fmt: skip
+    cli_build = [
+        "go",
+        "build",
+        "-trimpath",
+        "-ldflags",
+        INFLUX_CLI_LDFLAGS,
+        "-o",
+        str(out / "influx"),
+    ]
+    _run([*cli_build, "./cmd/influx"], cli, log, {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
     _remove_tree(source)
     _remove_tree(cli)
     _remove_tree(tools)
@@ -369,6 +381,7 @@ def servers() -> dict[str, Server]:
                 "go": go,
                 "rust": _rust_toolchain(),
                 "wrapper": RUSTC_WRAPPER,
+                "ldflags": [INFLUXD_LDFLAGS, INFLUX_CLI_LDFLAGS],
             },
             _build_influxdb,
         ),

@@ -602,3 +602,66 @@ def test_every_alert_rule_query_runs_on_the_real_influxdb_and_meets_its_conditio
             if not synthetic & {r.get("host"), r.get("service_name")}
         ]  # fmt: skip
         assert real_rows, f"{uid}: only the synthetic series"
+
+
+# --- Vault --------------------------------------------------------------------------------------
+
+
+def _vault(real: dict[str, Any], *args: str, token: str = "") -> tuple[int, str]:
+    """The vault CLI in the Vault container, as layer_1/README.md's operator steps run it."""
+    [vault] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=vault"}
+    )
+    done = vault.exec_run(["vault", *args], environment={"VAULT_TOKEN": token} if token else {})
+    return done.exit_code, str(done.output.decode(errors="replace"))
+
+
+def test_the_local_vault_inits_unseals_and_backs_up_and_restores_into_scratch(
+    real: dict[str, Any],
+    s3_endpoint: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """layer_1's vault.hcl on the real server: the README's init and unseal (its defaults: 5
+    shares, 3 to unseal), then `backup vault` of the vault-data volume and `restore vault
+    --into scratch` with the escrow's shares (docs/backups.md)."""
+    from automation.images import servers
+
+    code, out = _vault(real, "status", "-format=json")
+    assert code == 2 and json.loads(out)["initialized"] is False, out  # 2: sealed
+    assert json.loads(out)["storage_type"] == "file", out
+    code, out = _vault(real, "operator", "init", "-format=json")
+    assert code == 0, out
+    init = json.loads(out)
+    shares, root = init["unseal_keys_b64"], init["root_token"]
+    for share in shares[:3]:
+        assert _vault(real, "operator", "unseal", share)[0] in (0, 2)
+    code, out = _vault(real, "status", "-format=json")
+    assert code == 0 and json.loads(out)["sealed"] is False, out
+    assert _vault(real, "secrets", "enable", "-path=secret", "kv-v2", token=root)[0] == 0
+    code, out = _vault(real, "kv", "put", "secret/sprocket/dr-check", "a=1", "b=2", token=root)
+    assert code == 0, out
+
+    escrow = tmp_path / "escrow.json"
+    escrow.write_text(json.dumps(init))
+    storage = real["client"].volumes.get("vault-data").attrs["Mountpoint"]
+    monkeypatch.setenv("SPROCKET_VAULT_STORAGE_DIR", storage)
+    monkeypatch.setenv("SPROCKET_VAULT_ESCROW", str(escrow))
+    monkeypatch.setenv("SPROCKET_VAULT_BIN", str(servers.vault_binary()))
+    taken = run_cli("--json", "backup", "vault")
+    assert taken.exit_code == ExitCode.OK, taken.stdout + taken.stderr
+    facts = taken.json()["data"]["facts"]
+    assert (facts["threshold"], facts["shares"], facts["escrow_shares"]) == (3, 5, 5), facts
+    assert not any(s in taken.stdout + taken.stderr for s in [*shares, root])
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("\n".join(shares[:3]) + "\n")
+    restored = run_cli("--json", "restore", "vault", "--into", "scratch", "--keys-file", str(keys))
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    report = restored.json()["data"]
+    assert report["sealed"] is False, report
+    assert report["kv"] == {"path": "secret/sprocket/dr-check", "found": True, "keys": 2}
+    # The live Vault is untouched: still unsealed, the secret still there.
+    code, out = _vault(real, "kv", "get", "-format=json", "secret/sprocket/dr-check", token=root)
+    assert code == 0 and json.loads(out)["data"]["data"] == {"a": "1", "b": "2"}, out
