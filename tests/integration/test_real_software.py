@@ -345,7 +345,7 @@ def test_gatus_probes_the_real_routes_through_traefik(real: dict[str, Any]) -> N
     assert '"RequestHost":"local.localhost"' in done.stdout + done.stderr
 
 
-def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
+def _health_in_gatus_namespace(real: dict[str, Any], *options: str) -> dict[str, Any]:
     """`health --json` run in the Gatus container's network namespace (one of this module's
     engine), reading Gatus on that namespace's loopback: the host cannot reach the route."""
     client = real["client"]
@@ -354,7 +354,8 @@ def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run(
         [
             "nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-m", "automation",
-            "--json", "health", "--no-tls", "--no-stats", "--gatus-url", "http://127.0.0.1:8080",
+            "--json", "health", *(options or ("--no-tls", "--no-stats")),
+            "--gatus-url", "http://127.0.0.1:8080",
         ],
         capture_output=True, text=True, env={**os.environ, **real["env"]}, check=False,
         cwd=Path(__file__).resolve().parents[2],
@@ -373,6 +374,25 @@ def _wait_until_no_task(client: Any, service: str, timeout_s: float) -> None:
             return
         time.sleep(1)
     pytest.fail(f"{service} still had a running task {timeout_s} s after scaling it to 0")
+
+
+def test_the_morning_check_is_healthy_on_the_running_platform(real: dict[str, Any]) -> None:
+    """The runbook's morning check, every check on (TLS, stats, Gatus through its route), run
+    where the operator runs it: beside the engine, whose loopback has Traefik's ports (this
+    module's namespace), with no `*.local.localhost` name in any resolver."""
+    done = subprocess.run(
+        [
+            "nsenter", f"--net=/var/run/netns/{real['engine'].name}", sys.executable, "-m",
+            "automation", "--json", "health", "--env", "local",
+        ],
+        capture_output=True, text=True, env={**os.environ, **real["env"]}, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.stdout, done.stderr
+    report = json.loads(done.stdout)
+    report = dict(report.get("data", report))
+    bad = [c for c in report["checks"] if c["level"] not in ("ok", "skipped")]
+    assert report["verdict"] == "healthy", json.dumps(bad, indent=1)
 
 
 def test_a_service_scaled_to_zero_is_down_in_gatus_and_in_health(real: dict[str, Any]) -> None:
