@@ -284,9 +284,6 @@ def service_config(settings: Layer2Settings, volume: str, hostname: str) -> Serv
         # The config holds the alert webhook, so it is a secret; Gatus reads it from there.
         env={"GATUS_CONFIG_PATH": "/run/secrets/gatus.yaml", "GATUS_LOG_LEVEL": "WARN"},
         no_healthcheck_because="the gatus image is FROM scratch: no shell or HTTP client",
-        # Telegraf scrapes its metrics by name: the name resolves to the task (a virtual IP
-        # routes nowhere where the kernel has no IPVS, as on the build machines).
-        endpoint_mode="dnsrr",
         update_order="stop-first",  # sqlite on the volume: one writer
         routes=[Route(hostname=hostname, port=names.GATUS_PORT)],
         networks=[INGRESS_NETWORK, names.MONITORING_NETWORK, names.DATA_NETWORK],

@@ -44,9 +44,6 @@ def influx_config(settings: Layer2Settings, volume: str, hostname: str) -> Servi
             "INFLUXD_LOG_LEVEL": "warn",
             "INFLUXD_REPORTING_DISABLED": "true",
         },
-        # Telegraf writes to it and Gatus checks it by name: the name resolves to the task (a
-        # virtual IP routes nowhere where the kernel has no IPVS, as on the build machines).
-        endpoint_mode="dnsrr",
         healthcheck=Healthcheck(test=["CMD", "influx", "ping"]),
         resources=Resources(cpu=1.0, memory_mb=1024),
         update_order="stop-first",

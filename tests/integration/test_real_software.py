@@ -345,6 +345,17 @@ def test_gatus_probes_the_real_routes_through_traefik(real: dict[str, Any]) -> N
     assert '"RequestHost":"local.localhost"' in done.stdout + done.stderr
 
 
+def test_gatus_reaches_each_layer_2_service_by_name_from_inside_the_swarm(
+    real: dict[str, Any],
+) -> None:
+    """Gatus's internal checks (layer_2/gatus.py internal_checks) connect to each data and
+    monitoring service by its Swarm name. Here the kernel has no IPVS, so a service's virtual IP
+    routes nowhere: local resolves names to the tasks (env_defaults.service_vips), and before
+    that redis, postgres, influx, loki and grafana were down in Gatus on a healthy platform."""
+    names = ("redis", "rabbitmq", "postgres", "influx", "loki", "grafana")
+    _wait_gatus(real, {f"internal_{n}" for n in names}, True, timeout_s=4 * GATUS_INTERVAL_S)
+
+
 def _health_in_gatus_namespace(real: dict[str, Any], *options: str) -> dict[str, Any]:
     """`health --json` run in the Gatus container's network namespace (one of this module's
     engine), reading Gatus on that namespace's loopback: the host cannot reach the route."""
