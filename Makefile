@@ -42,8 +42,9 @@ test: lint typecheck
 	@$(STEP) unit $(PY) -m pytest -q tests/unit
 	@$(STEP) integration scripts/test-integration.sh
 
-# The Vault server, the provider plugins and the real servers (automation/images/servers.py)
-# the tests use: cached after the first build (about 20, 17 and 10 min cold on 2 cores); built
+# The Vault server, the provider plugins and the real servers (automation/images/servers.py:
+# Traefik, Gatus, Telegraf, InfluxDB with its Rust libflux, Redis Stack, PostgreSQL) the tests
+# use: cached after the first build (about 20, 17 and 20 min cold on 2 cores); built
 # side by side, since Go's link steps leave a core idle; install-plugins.sh builds its four
 # plugins and the language host side by side too (up to $SPROCKET_BUILD_JOBS, default the cores).
 tools: setup-dev

@@ -17,6 +17,7 @@ from sprocket_common.env_config import (
     ConfigError,
     EnvConfig,
     check_unknown_keys,
+    docker_socket_path,
     read_config,
 )
 from sprocket_common.env_defaults import env_defaults
@@ -142,15 +143,7 @@ class Layer1Settings(BaseModel):
             raise ValueError(f"{value!r} is not a Discord id (digits, from the developer portal)")
         return value
 
-    @field_validator("docker_socket")
-    @classmethod
-    def _absolute_socket(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(
-                f"{value!r} is not an absolute path: give the Docker socket's path on the"
-                " manager (default /var/run/docker.sock)"
-            )
-        return value
+    _absolute_socket = field_validator("docker_socket")(docker_socket_path)
 
     @field_validator("assets_acl")
     @classmethod

@@ -175,7 +175,7 @@ def telegraf_config(settings: Layer2Settings) -> ServiceConfig:
         ],
         volumes=[
             VolumeMount(
-                volume="/var/run/docker.sock", target="/var/run/docker.sock", read_only=True
+                volume=settings.docker_socket, target="/var/run/docker.sock", read_only=True
             ),
             VolumeMount(volume="/", target="/hostfs", read_only=True),
         ],

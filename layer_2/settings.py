@@ -11,6 +11,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sprocket_common.env_config import docker_socket_path
+
 NAMESPACE = "layer_2"
 _DB_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -118,7 +120,12 @@ class Layer2Settings(_Model):
     check_certificates: bool = True
     # Group id owning /var/run/docker.sock on the nodes (Telegraf's docker input joins it).
     docker_socket_gid: int = Field(default=999, ge=0)
+    # The Docker socket Telegraf's docker input reads, as a host path on the nodes: another
+    # where the engine listens elsewhere (rootless Docker, a test's own engine).
+    docker_socket: str = "/var/run/docker.sock"
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    _absolute_socket = field_validator("docker_socket")(docker_socket_path)
 
     @field_validator("public_checks_via")
     @classmethod

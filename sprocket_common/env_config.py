@@ -30,6 +30,16 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z
 M = TypeVar("M", bound=BaseModel)
 
 
+def docker_socket_path(value: str) -> str:
+    """A Docker socket's host path on the nodes, as a bind mount needs it (absolute)."""
+    if not value.startswith("/"):
+        raise ValueError(
+            f"{value!r} is not an absolute path: give the Docker socket's path on the"
+            " nodes (default /var/run/docker.sock)"
+        )
+    return value
+
+
 class ConfigError(ValueError):
     """A stack config value is missing or invalid; str() names the key first."""
 

@@ -72,6 +72,11 @@ class EnvDefaults:
     # Healthcheck timings: how often a check runs and how long a start may take before a failed
     # check counts. The update monitor window follows from them (house_monitor_s), so they
     # decide how long a healthy rollout waits per task.
+    # Services get a virtual IP (Swarm's default); False: a service with no published port is
+    # resolved by name to its tasks (dnsrr). A single-node local Swarm gains nothing from a
+    # VIP's load balancing, and a VIP routes nowhere where the kernel has no IPVS (as on the
+    # build machines: `no route to host`), so local does without.
+    service_vips: bool = True
     health: HealthTimings = field(default_factory=HealthTimings)
 
 
@@ -87,6 +92,7 @@ ENV_DEFAULTS: Mapping[Env, EnvDefaults] = {
         debug_logs=True,
         bot_prefix="local.",
         health=LOCAL_HEALTH,
+        service_vips=False,
     ),
     Env.STAGING: EnvDefaults(
         cloud=True,

@@ -25,14 +25,20 @@ from sprocket_common.service import (
 from sprocket_common.stack_info import StackInfo, UnknownNameError
 
 
-def _env_health_timings(config: ServiceConfig) -> ServiceConfig:
-    """The stack's environment caps the healthcheck timings (env_defaults: local short, prod as
-    declared); a stack outside the `<env>-<layer>` naming keeps what the service declares."""
+def _env_adapted(config: ServiceConfig) -> ServiceConfig:
+    """What the stack's environment changes of a service (env_defaults): the healthcheck
+    timings capped (local short, prod as declared), and in an environment without service VIPs
+    (local) a service with no published port resolved by name to its tasks (dnsrr). A stack
+    outside the `<env>-<layer>` naming keeps what the service declares."""
     try:
         env = StackInfo.parse(pulumi.get_stack()).env
     except UnknownNameError:
         return config
-    return with_health_timings(config, env_defaults(env).health)
+    defaults = env_defaults(env)
+    config = with_health_timings(config, defaults.health)
+    if not defaults.service_vips and not config.publish_host_ports:
+        config = config.model_copy(update={"endpoint_mode": "dnsrr"})
+    return config
 
 
 def overlay_network(resource_name: str, name: str, **kwargs: Any) -> docker.Network:
@@ -85,7 +91,7 @@ class SwarmService(pulumi.ComponentResource):
     ) -> None:
         _check_secret_values(config, secrets or {})
         super().__init__("sprocket:swarm:Service", name, None, opts)
-        config = _env_health_timings(config)
+        config = _env_adapted(config)
         config_ids = self._configs(name, config)
         swarm_secrets = self._secrets(name, config, secrets or {})
         fluentd_address = (

@@ -67,7 +67,11 @@ def _gather(ctx: Context, options: HealthOptions) -> list[Finding]:
     finally:
         client.close()
     if options.check_tls:
-        findings.extend(_certificates(sorted(hosts | set(options.extra_hosts)), now, limits))
+        from sprocket_common.env_defaults import env_defaults
+
+        targets = sorted(hosts | set(options.extra_hosts))
+        trust = env_defaults(ctx.env).acme_tls  # local: Traefik's default certificate
+        findings.extend(_certificates(targets, now, limits, trust_required=trust))
     findings.extend(_gatus(options.gatus_url))
     findings.append(_backups(ctx, now))
     findings.append(_scheduled_jobs(ctx, now))
@@ -138,7 +142,9 @@ def _log_errors(
     )
 
 
-def _certificates(targets: list[str], now: datetime, limits: Thresholds) -> list[Finding]:
+def _certificates(
+    targets: list[str], now: datetime, limits: Thresholds, *, trust_required: bool
+) -> list[Finding]:
     from automation.health import checks, probes
 
     findings: list[Finding] = []
@@ -149,7 +155,9 @@ def _certificates(targets: list[str], now: datetime, limits: Thresholds) -> list
         except OSError as exc:  # refused, timed out, TLS alert: users see no valid TLS either
             findings.append(checks.check_certificate(target, None, now, limits, str(exc)))
         else:
-            findings.append(checks.check_certificate(target, cert, now, limits))
+            findings.append(
+                checks.check_certificate(target, cert, now, limits, trust_required=trust_required)
+            )
     return findings
 
 

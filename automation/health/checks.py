@@ -227,15 +227,19 @@ def check_certificate(
     now: datetime,
     limits: Thresholds,
     error: str = "",
+    *,
+    trust_required: bool = True,
 ) -> Finding:
-    """Expiry: warn under 30 days, critical under 7 (or expired, or no TLS answer at all)."""
+    """Expiry: warn under 30 days, critical under 7 (or expired, or no TLS answer at all).
+    An untrusted certificate warns too, unless `trust_required` is False: an environment
+    without ACME (local) serves Traefik's default certificate by design."""
     expected = f">= {limits.cert_warn_days:g} days"
     if cert is None:
         return Finding("tls", hostname, Level.CRITICAL, "no certificate", expected, error)
     days = (cert.not_after - now) / DAY
     if days < limits.cert_critical_days:
         level = Level.CRITICAL
-    elif days < limits.cert_warn_days or not cert.trusted:
+    elif days < limits.cert_warn_days or (trust_required and not cert.trusted):
         level = Level.WARNING
     else:
         level = Level.OK
@@ -243,6 +247,8 @@ def check_certificate(
     message = f"issuer {cert.issuer}"
     if not cert.trusted:
         message += f"; not trusted: {cert.trust_error}"
+        if not trust_required:
+            message += " (expected here: this environment has no ACME certificates)"
     return Finding("tls", hostname, level, observed, expected, message)
 
 

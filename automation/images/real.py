@@ -37,11 +37,43 @@ def _add_parents(tar: tarfile.TarFile, path: str, have: set[str]) -> None:
             have.add(folder)
 
 
+def _users_files(base: Path, users: dict[str, int]) -> dict[str, bytes]:
+    """/etc/passwd and /etc/group of the root filesystem with the recipe's system users added."""
+    found: dict[str, bytes] = {}
+    with tarfile.open(base) as original:
+        for member in original:
+            name = member.name.removeprefix("./")
+            if name not in ("etc/passwd", "etc/group") or not member.isfile():
+                continue
+            text = (original.extractfile(member) or io.BytesIO()).read().decode()
+            line = (
+                "{0}:x:{1}:{1}::/nonexistent:/usr/sbin/nologin"
+                if name == "etc/passwd"
+                else "{0}:x:{1}:"
+            )
+            text += "".join(line.format(user, uid) + "\n" for user, uid in users.items())
+            found[name] = text.encode()
+    return found
+
+
+def _copy_without(base: Path, out: Path, left_out: set[str]) -> None:
+    """A copy of the tar less some members (Docker's import refuses a path given twice)."""
+    with tarfile.open(base) as original, tarfile.open(out, "w") as copy:
+        for member in original:
+            if member.name.removeprefix("./") in left_out:
+                continue
+            copy.addfile(member, original.extractfile(member) if member.isfile() else None)
+
+
 def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path:
     """The root filesystem tar of the image, written to `into`."""
     base = rootfs.rootfs(recipe.packages, suites=recipe.suites)
     out = into / "image.tar"
-    shutil.copyfile(base, out)
+    replaced = _users_files(base, recipe.users) if recipe.users else {}
+    if replaced:
+        _copy_without(base, out, set(replaced))
+    else:
+        shutil.copyfile(base, out)
     with tarfile.open(out, "a") as tar:
         have = {name.rstrip("/").removeprefix("./") for name in tar.getnames()}
         for name, target in recipe.binaries.items():
@@ -50,6 +82,8 @@ def image_tar(recipe: RealRecipe, binaries: dict[str, Path], into: Path) -> Path
         for target, content in recipe.files.items():
             _add_parents(tar, target, have)
             _add_bytes(tar, target, content.encode())
+        for path, data in replaced.items():
+            _add_bytes(tar, path, data, mode=0o644)
         for path, points_to in recipe.links.items():
             _add_parents(tar, path, have)
             link = tarfile.TarInfo(path.lstrip("/"))

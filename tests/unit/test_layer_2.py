@@ -522,9 +522,13 @@ def test_output_contract(local: Any, prod: Any) -> None:
 
 
 def normalised(spec: dict[str, Any]) -> dict[str, Any]:
-    """A service spec without what legitimately differs per env (hostnames, DB TLS, and the
-    healthcheck timings env_defaults.health caps for local work)."""
+    """A service spec without what legitimately differs per env (hostnames, DB TLS, the
+    healthcheck timings env_defaults.health caps for local work, and local's endpoint mode:
+    no service VIPs there, env_defaults.service_vips)."""
     spec = {k: v for k, v in spec.items() if k not in ("labels", "updateConfig", "rollbackConfig")}
+    endpoint = {k: v for k, v in (spec.pop("endpointSpec", None) or {}).items() if k != "mode"}
+    if endpoint:
+        spec["endpointSpec"] = endpoint
     c = dict(container(spec))
     if c.get("healthcheck"):
         drop = ("interval", "startPeriod")
@@ -545,6 +549,10 @@ def test_local_and_prod_differ_only_where_stated(local: Any, prod: Any) -> None:
     assert set(prod_specs) - set(local_specs) == {"postgres-grants"}
     for name in COMMON_SERVICES:
         assert normalised(local_specs[name]) == normalised(prod_specs[name]), name
+        # Local resolves every service without a published port to its tasks (no VIPs).
+        local_endpoint = local_specs[name].get("endpointSpec") or {}
+        if not local_endpoint.get("ports"):
+            assert local_endpoint.get("mode") == "dnsrr", name
         local_health = container(local_specs[name]).get("healthcheck")
         if local_health:  # local's timings: prod's, capped (sprocket_common.env_defaults)
             prod_health = container(prod_specs[name])["healthcheck"]

@@ -227,3 +227,38 @@ def test_a_real_image_tar_holds_the_server_folder_its_files_and_links(
     link = members["usr/lib/redis/modules/rejson.so"]
     assert link.issym() and link.linkname == "/opt/redis-stack/lib/rejson.so"
     assert members["usr/local/bin/redis-server"].linkname == "/opt/redis-stack/bin/redis-server"
+
+
+def test_a_real_image_with_a_system_user_has_one_passwd_holding_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Telegraf runs as `telegraf` (layer_2's user): the image's /etc/passwd and /etc/group
+    hold it, once each (Docker's import refuses a tar naming a path twice: 'duplicates of file
+    paths not supported')."""
+    import io
+
+    from automation.images import real, recipes
+    from automation.images import rootfs as rootfs_module
+
+    base = tmp_path / "rootfs.tar"
+    with tarfile.open(base, "w") as tar:
+        for name, text in (("./etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+                           ("./etc/group", "root:x:0:\n")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text.encode()))
+    monkeypatch.setattr(rootfs_module, "rootfs", lambda packages, *, suites=(): base)
+    binary = tmp_path / "telegraf"
+    binary.write_text("#!/bin/sh\n")
+    out = real.image_tar(recipes.RECIPES["telegraf"](), {"telegraf": binary}, tmp_path)
+    with tarfile.open(out) as tar:
+        names = [m.name.removeprefix("./") for m in tar.getmembers()]
+        passwd = (tar.extractfile("etc/passwd") or io.BytesIO()).read().decode()
+        group = (tar.extractfile("etc/group") or io.BytesIO()).read().decode()
+    assert len(names) == len(set(names)), sorted(names)
+    assert passwd.splitlines() == [
+        "root:x:0:0:root:/root:/bin/sh",
+        "telegraf:x:999:999::/nonexistent:/usr/sbin/nologin",
+    ]
+    assert group.splitlines() == ["root:x:0:", "telegraf:x:999:"]
+    assert "usr/bin/telegraf" in names
