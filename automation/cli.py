@@ -104,9 +104,21 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _usage_error(exc, json_output="--json" in args)
         code = ExitCode.BAD_INPUT
     except (click.Abort, KeyboardInterrupt):
+        _ignore_further_interrupts()
         click.echo("interrupted", err=True)
         code = ExitCode.INTERRUPTED
+    if code == ExitCode.INTERRUPTED:
+        _ignore_further_interrupts()
     sys.exit(int(code) if isinstance(code, int) else 0)
+
+
+def _ignore_further_interrupts() -> None:
+    """Once the driver ends on an interrupt, a second Ctrl-C must not cut its exit short: a
+    KeyboardInterrupt raised during exit is unhandled, and CPython then ends the process by
+    the signal itself (status -2, not 130, and nothing after it flushed)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _usage_error(exc: click.UsageError, *, json_output: bool) -> None:
