@@ -4,7 +4,8 @@ Every image reference the environment's layers declare is read from the programs
 (run under Pulumi mocks: sprocket_common.declared), with the command and healthcheck of each
 service that uses it. An image already on the engine is left alone; one that `docker pull` can
 fetch is pulled; one whose real software can be had here is made of it (automation/images/:
-Traefik, the socket proxy, Gatus, Vault, Redis, RabbitMQ, Postgres, labelled `sprocket.real`);
+Traefik, the socket proxy, Gatus, Vault, Redis, RabbitMQ, Postgres, Telegraf, InfluxDB,
+labelled `sprocket.real`);
 for the rest a *stand-in image* is made: Debian's busybox-static and a small
 shell server, not the real software. A stand-in keeps running, answers the declared healthcheck
 only while its server is up (HTTP paths on the probed ports, listening ports, an established

@@ -32,7 +32,12 @@ M = TypeVar("M", bound=BaseModel)
 
 def docker_socket_path(value: str) -> str:
     """A Docker socket's host path on the nodes, as a bind mount needs it (absolute)."""
-    if not value.startswith("/"):
+    if value.startswith("unix://"):
+        raise ValueError(
+            f"{value!r} is a DOCKER_HOST address: give the socket's path alone"
+            f" ({value.removeprefix('unix://')})"
+        )
+    if not value.startswith("/") or value != value.strip():
         raise ValueError(
             f"{value!r} is not an absolute path: give the Docker socket's path on the"
             " nodes (default /var/run/docker.sock)"

@@ -251,12 +251,25 @@ INFLUXDB_ENTRYPOINT = """#!/bin/sh
 # The project's own docker-entrypoint.sh for InfluxDB 2, doing what layer_2 uses of the official
 # image's: with DOCKER_INFLUXDB_INIT_MODE=setup and no bolt file yet, influxd starts on loopback
 # port 9999 only, `influx setup` runs with the DOCKER_INFLUXDB_INIT_* values (the password and
-# the operator token read from their *_FILE), each /docker-entrypoint-initdb.d/*.sh runs with
-# the CLI configured, and that server stops. Then influxd runs in the foreground on 8086.
+# the operator token read from DOCKER_INFLUXDB_INIT_PASSWORD_FILE / _ADMIN_TOKEN_FILE), each
+# /docker-entrypoint-initdb.d/*.sh runs with the CLI configured, and that server stops. Then
+# influxd runs in the foreground on 8086 (arguments starting with - are its flags).
+# A setup that fails (a bad secret, an init script's error, a stop) removes what it made, as
+# the official image does: else the next start skips setup and serves an InfluxDB nobody owns,
+# its onboarding open to whoever reaches it. As there, the password and token are arguments of
+# `influx setup`, visible to `ps` on the node for the second it runs.
 # It stays root (the official image drops to uid 1000): the data volume is root's.
 set -eu
-if [ $# -gt 0 ] && [ "$1" != influxd ]; then exec "$@"; fi
-[ $# -gt 0 ] && shift
+case "${1:-influxd}" in
+  influxd) [ $# -gt 0 ] && shift ;;
+  -*) ;;
+  *) exec "$@" ;;
+esac
+case "${DOCKER_INFLUXDB_INIT_MODE:-}" in
+  "" | setup) ;;
+  *) echo "DOCKER_INFLUXDB_INIT_MODE=$DOCKER_INFLUXDB_INIT_MODE: only setup is supported" >&2
+     exit 1 ;;
+esac
 secret() {  # the value of $1, or of the file $1_FILE names
   file="$(printenv "$1_FILE" || true)"
   if [ -n "$file" ]; then cat "$file"; else printenv "$1" || true; fi
@@ -267,6 +280,9 @@ if [ ! -s "$INFLUXD_BOLT_PATH" ] && [ "${DOCKER_INFLUXDB_INIT_MODE:-}" = setup ]
   init=http://127.0.0.1:9999
   influxd --http-bind-address 127.0.0.1:9999 "$@" &
   pid=$!
+  trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+        rm -rf "$INFLUXD_BOLT_PATH" "$INFLUXD_SQLITE_PATH" "$INFLUXD_ENGINE_PATH"/*' EXIT
+  trap 'exit 143' TERM INT
   tries=0
   until influx ping --host "$init" >/dev/null 2>&1; do
     kill -0 "$pid" 2>/dev/null || { echo "influxd exited during setup" >&2; exit 1; }
@@ -282,10 +298,12 @@ if [ ! -s "$INFLUXD_BOLT_PATH" ] && [ "${DOCKER_INFLUXDB_INIT_MODE:-}" = setup ]
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in *.sh) if [ -x "$f" ]; then "$f"; else . "$f"; fi ;; esac
   done
-  # The CLI's saved config (operator token) keeps working after the restart on 8086.
+  # The CLI's saved config (operator token) keeps working after the restart on 8086; it is
+  # the container's own (a new task has none: give the token, as with the official image).
   influx config set --config-name default --host-url http://localhost:8086 >/dev/null
   kill "$pid"
   wait "$pid" || true
+  trap - EXIT TERM INT
 fi
 exec influxd "$@"
 """
@@ -305,6 +323,7 @@ RECIPES["influxdb"] = lambda: RealRecipe(
     env={
         "INFLUXD_BOLT_PATH": "/var/lib/influxdb2/influxd.bolt",
         "INFLUXD_ENGINE_PATH": "/var/lib/influxdb2/engine",
+        "INFLUXD_SQLITE_PATH": "/var/lib/influxdb2/influxd.sqlite",
         "INFLUX_CONFIGS_PATH": "/etc/influxdb2/influx-configs",
     },
 )

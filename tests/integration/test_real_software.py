@@ -513,14 +513,15 @@ def test_the_layer_2_passwords_open_the_real_postgres_with_the_init_roles(
 
 
 def _influx(real: dict[str, Any], *args: str, stdin: str = "") -> str:
-    """The influx CLI in the InfluxDB container: its saved config (written by the entrypoint's
-    `influx setup`) holds the operator token layer_2 generated."""
+    """The influx CLI in the InfluxDB container with the operator token layer_2 generated (its
+    secret file: the CLI config setup saved is the container's own, gone with a new task)."""
     [influx] = real["client"].containers.list(
         filters={"label": "com.docker.swarm.service.name=influx"}
     )
-    command = " ".join(shlex.quote(a) for a in ("influx", *args))
+    login = 'INFLUX_TOKEN="$(cat /run/secrets/influx_token)" INFLUX_ORG=sprocket'
+    command = login + " " + " ".join(shlex.quote(a) for a in ("influx", *args))
     if stdin:
-        command = f"printf '%s\\n' {shlex.quote(stdin)} | {command}"
+        command = f"printf '%s\\n' {shlex.quote(stdin)} | env {command}"
     done = influx.exec_run(["sh", "-c", command])
     out = str(done.output.decode(errors="replace"))
     assert done.exit_code == 0, f"{command}: {out}"
@@ -696,3 +697,74 @@ def test_the_local_vault_inits_unseals_and_backs_up_and_restores_into_scratch(
     # The live Vault is untouched: still unsealed, the secret still there.
     code, out = _vault(real, "kv", "get", "-format=json", "secret/sprocket/dr-check", token=root)
     assert code == 0 and json.loads(out)["data"]["data"] == {"a": "1", "b": "2"}, out
+
+
+# --- InfluxDB's first start -----------------------------------------------------------------
+
+
+def _influx_first_start(real: dict[str, Any], volume: str, password: str) -> tuple[int, str]:
+    """One container of the real InfluxDB image on `volume`, set up as layer_2 sets it up
+    (DOCKER_INFLUXDB_INIT_*): (exit code or 0 while running, its log)."""
+    client = real["client"]
+    image = next(o.image for o in real["outcomes"] if "influx" in o.services)
+    container = client.containers.run(
+        image,
+        detach=True,
+        environment={
+            "DOCKER_INFLUXDB_INIT_MODE": "setup",
+            "DOCKER_INFLUXDB_INIT_USERNAME": "admin",
+            "DOCKER_INFLUXDB_INIT_PASSWORD": password,
+            "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN": "first-start-token",
+            "DOCKER_INFLUXDB_INIT_ORG": "sprocket",
+            "DOCKER_INFLUXDB_INIT_BUCKET": "metrics",
+            "INFLUXD_REPORTING_DISABLED": "true",
+        },
+        volumes={volume: {"bind": "/var/lib/influxdb2", "mode": "rw"}},
+        network_mode="none",
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status == "exited":
+                return int(container.attrs["State"]["ExitCode"]), container.logs().decode()
+            ping = container.exec_run(["influx", "ping"])
+            if ping.exit_code == 0:
+                return 0, container.logs().decode()
+            time.sleep(1)
+        pytest.fail(f"InfluxDB neither answered nor exited in 60 s: {container.logs()!r}")
+    finally:
+        container.remove(force=True)
+
+
+def test_a_failed_first_setup_of_influxdb_is_set_up_again_at_the_next_start(
+    real: dict[str, Any],
+) -> None:
+    """A first start that fails in setup (here a password InfluxDB refuses as too short) must
+    leave nothing behind: else the next start skips setup and serves an InfluxDB that nobody
+    owns, its onboarding open (`/api/v2/setup` allowed) and the operator token unknown to it.
+    The project's entrypoint removes what a failed setup made, as the official image does."""
+    client = real["client"]
+    volume = client.volumes.create(f"influx-first-start-{uuid.uuid4().hex[:6]}")
+    try:
+        code, log = _influx_first_start(real, volume.name, "short")
+        assert code != 0 and "password is too short" in log, log
+        code, log = _influx_first_start(real, volume.name, "a-long-enough-password")
+        assert code == 0, log
+        # The retry set it up: the token opens it, and onboarding is closed.
+        checked = client.containers.run(
+            next(o.image for o in real["outcomes"] if "influx" in o.services),
+            [
+                "sh",
+                "-c",
+                "influxd >/dev/null 2>&1 & until influx ping >/dev/null 2>&1;"
+                " do sleep 0.5; done; influx bucket list --org sprocket --token first-start-token;"
+                " wget -q -O- http://127.0.0.1:8086/api/v2/setup",
+            ],
+            volumes={volume.name: {"bind": "/var/lib/influxdb2", "mode": "rw"}},
+            network_mode="none",
+            remove=True,
+        ).decode()
+        assert "metrics" in checked and re.search(r'"allowed":\s*false', checked), checked
+    finally:
+        volume.remove(force=True)

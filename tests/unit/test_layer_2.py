@@ -702,3 +702,41 @@ def test_the_committed_stack_files_use_only_keys_layer_2_reads(run_layer: Any, p
     config = yaml.safe_load(Path(path).read_text())["config"]
     env = Path(path).name.split(".")[1].split("-")[0]
     run_layer("layer_2", env=env, config=config, upstream={"layer_1": LAYER1})
+
+
+def test_the_real_telegraf_build_has_every_plugin_telegraf_conf_names() -> None:
+    """The local Telegraf is a custom build of only some plugins (automation/images/servers.py);
+    a section telegraf.conf gains without the build crash-loops Telegraf ('undefined but
+    requested input'). Every [[kind.name]] of the file must be in TELEGRAF_PLUGINS."""
+    from automation.images.servers import TELEGRAF_PLUGINS
+
+    conf = (PROJECT_ROOT / "layer_2" / "files" / "telegraf.conf").read_text()
+    sections = set(re.findall(r"(?m)^\[\[([a-z_]+\.[a-z0-9_]+)\]\]", conf))
+    assert sections and sections <= set(TELEGRAF_PLUGINS), sorted(sections - set(TELEGRAF_PLUGINS))
+
+
+def test_telegraf_mounts_the_configured_docker_socket(run_layer: Any) -> None:
+    config = {"layer_2:docker_socket": "/var/tmp/e1/docker.sock"}
+    rec = run_layer("layer_2", env="local", config=config, upstream={"layer_1": LAYER1})
+    mounts = container(services(rec)["telegraf"])["mounts"]
+    [socket] = [m for m in mounts if m["target"] == "/var/run/docker.sock"]
+    assert socket["source"] == "/var/tmp/e1/docker.sock", socket
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("var/run/docker.sock", "is not an absolute path"),
+        (" /var/run/docker.sock", "is not an absolute path"),
+        ("", "is not an absolute path"),
+        (
+            "unix:///run/user/1000/docker.sock",
+            r"DOCKER_HOST address.*\(/run/user/1000/docker.sock\)",
+        ),
+    ],
+)
+def test_a_docker_socket_that_is_no_absolute_path_is_refused(value: str, message: str) -> None:
+    from layer_2.settings import Layer2Settings
+
+    with pytest.raises(ValueError, match=rf"(?s)docker_socket.*{message}"):
+        Layer2Settings(docker_socket=value)
