@@ -113,12 +113,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def _ignore_further_interrupts() -> None:
-    """Once the driver ends on an interrupt, a second Ctrl-C must not cut its exit short: a
-    KeyboardInterrupt raised during exit is unhandled, and CPython then ends the process by
-    the signal itself (status -2, not 130, and nothing after it flushed)."""
-    import signal
+    from automation.guard.operation import ignore_further_interrupts
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_further_interrupts()
 
 
 def _usage_error(exc: click.UsageError, *, json_output: bool) -> None:

@@ -388,3 +388,10 @@ def _children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             children += [int(child) for child in listing.read_text().split()]
     return children
+
+
+def ignore_further_interrupts() -> None:
+    """Once the driver ends on an interrupt, a second Ctrl-C must not cut its exit short: a
+    KeyboardInterrupt raised during exit is unhandled, and CPython then ends the process by
+    the signal itself (status -2, not 130, and nothing after it flushed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
