@@ -135,7 +135,9 @@ class SwarmService(pulumi.ComponentResource):
             config_ids=config_ids,
             secret_ids={k: v.id for k, v in swarm_secrets.items()},
             secret_names={k: v.name for k, v in swarm_secrets.items()},
-            # Service labels are updated in place (Swarm does not restart tasks for them).
+            # Service labels are updated in place (same service). The deploy that first stamps
+            # them on a running stack rolls its tasks once, as any service update does: the
+            # provider sends env from a Go map, in a new order each time.
             extra_labels={**(extra_labels or {}), **ownership_labels()},
             fluentd_address=fluentd_address,
             registry_auth=_secret_password(registry_auth),
