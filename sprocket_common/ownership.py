@@ -28,6 +28,9 @@ STATE_LABEL = f"{PREFIX}.state"
 # The resource holding the state's identity: its type and name, as `pulumi stack export` shows.
 STATE_RESOURCE_TYPE = "random:index/randomUuid:RandomUuid"
 STATE_RESOURCE_NAME = "state-identity"
+# The state label of an object a targeted run made before the identity existed (_untracked);
+# not empty: the docker provider takes an empty label value for a missing one and refuses it.
+NO_STATE = "none"
 
 # One identity resource per program run: (the run's resource monitor, the uuid's Output). The
 # Automation API runs a program inline, preview then up in one process, each with a monitor of
@@ -44,9 +47,30 @@ def state_identity() -> pulumi.Output[str]:
     monitor = get_monitor()
     if _made is None or _made[0] is not monitor:
         uuid = random.RandomUuid(STATE_RESOURCE_NAME)
-        _made = (monitor, uuid.result)
+        _made = (monitor, _untracked(uuid.result))
     result: pulumi.Output[str] = _made[1]
     return result
+
+
+def _untracked(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    """`value` without its dependency on the identity resource. With the dependency, every
+    labelled object depends on `state-identity`, and a targeted run (`--target`: migrate's
+    volume step, a rollout's per-service apply) of a stack whose state does not hold the
+    identity yet fails: the engine refuses a target whose dependency is not targeted (and then
+    reports a snapshot integrity error). Without it, the run's value still waits for the
+    resource (a label is sent once known). A targeted update that skips the identity's create
+    gets it unknown, which the docker provider refuses in an update: such a run labels what
+    it creates with NO_STATE, which reads as "this stack's, made by another state" and is
+    refused by the check before create, never let by. A preview keeps it unknown."""
+    import pulumi
+
+    async def result() -> str:
+        return (await value.future()) or NO_STATE
+
+    async def known() -> bool:
+        return True if not pulumi.runtime.is_dry_run() else await value.is_known()
+
+    return pulumi.Output(set(), result(), known(), value.is_secret())
 
 
 def ownership_labels() -> dict[str, pulumi.Input[str]]:

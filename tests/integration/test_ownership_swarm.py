@@ -305,3 +305,32 @@ def test_a_deployment_older_than_the_labels_is_relabelled_without_a_replace_or_r
         assert not client.networks.get("traefik-ingress").attrs["Labels"]  # as it was made
     finally:
         client.close()
+
+
+def test_a_targeted_first_deploy_makes_its_target_with_no_state_in_its_label(
+    clean_engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., Any],
+) -> None:
+    """A `--target` run of a stack whose state holds no identity yet (migrate's volume step on
+    a fresh layer_2 does this) skips the identity's create: the labels must not make the
+    target depend on it (the engine refuses an untargeted dependency), and the object made
+    says its stack and no state, which the check before create never lets by."""
+    from sprocket_common.ownership import PROJECT_LABEL, STACK_LABEL, STATE_LABEL
+
+    engine = clean_engine
+    _use_driver(tmp_path, engine, monkeypatch)
+    urn = "urn:pulumi:local-layer_1::sprocket-infra::docker:index/network:Network::ingress-network"
+    deploy = run_cli("--json", "--yes", "deploy", "layer_1", "--env", "local", "--target", urn)
+    assert deploy.exit_code == ExitCode.OK, deploy.stdout + deploy.stderr
+    client = engine.client()
+    try:
+        labels = client.networks.get("traefik-ingress").attrs["Labels"]
+    finally:
+        client.close()
+    assert labels == {
+        PROJECT_LABEL: "sprocket-infra",
+        STACK_LABEL: "local-layer_1",
+        STATE_LABEL: "none",
+    }, labels
