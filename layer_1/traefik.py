@@ -24,6 +24,7 @@ from sprocket_common.service import (
     SwarmService,
     VolumeMount,
 )
+from sprocket_common.swarm_service import house_volume
 from sprocket_common.traefik import INGRESS_NETWORK, SECURE_ENTRYPOINT, WEB_ENTRYPOINT
 
 from .settings import Layer1Settings
@@ -207,8 +208,8 @@ def deploy(
         opts=pulumi.ResourceOptions(depends_on=[socket_network]),
     )
     # The ACME account and certificates: losing them means re-issuing against rate limits.
-    data = docker.Volume(
-        "traefik-data", name="traefik-data", opts=pulumi.ResourceOptions(protect=protect)
+    data = house_volume(
+        "traefik-data", "traefik-data", opts=pulumi.ResourceOptions(protect=protect)
     )
     password = random.RandomPassword(
         "traefik-dashboard-password", length=32, special=False, numeric=True

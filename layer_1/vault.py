@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
-import pulumi_docker as docker
 
 from sprocket_common.env_config import EnvConfig
 from sprocket_common.service import (
@@ -26,6 +25,7 @@ from sprocket_common.service import (
     SwarmService,
     VolumeMount,
 )
+from sprocket_common.swarm_service import house_volume
 from sprocket_common.traefik import INGRESS_NETWORK, traefik_labels
 
 from .settings import Layer1Settings
@@ -118,9 +118,7 @@ def deploy(
     deps = list(depends_on)
     if s3 is None:
         deps.append(
-            docker.Volume(
-                DATA_VOLUME, name=DATA_VOLUME, opts=pulumi.ResourceOptions(protect=protect)
-            )
+            house_volume(DATA_VOLUME, DATA_VOLUME, opts=pulumi.ResourceOptions(protect=protect))
         )
     config = service_config(settings, env, s3)
     service = SwarmService(

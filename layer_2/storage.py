@@ -13,6 +13,7 @@ import pulumi_docker as docker
 
 from sprocket_common.env_defaults import EnvDefaults
 from sprocket_common.swarm_node_label import NodeLabel
+from sprocket_common.swarm_service import house_volume
 
 from . import names
 
@@ -53,12 +54,12 @@ def data_volume(role: str, *, quota: bool, defaults: EnvDefaults) -> docker.Volu
     on an XFS/pquota data root); it is always recorded as a label for the health check.
     """
     limit_mb = names.VOLUME_LIMITS_MB[role]
-    return docker.Volume(
+    return house_volume(
         role,
-        name=volume_name(role),
+        volume_name(role),
         driver="local",
         driver_opts={"size": f"{limit_mb}M"} if quota else None,
-        labels=[docker.VolumeLabelArgs(label="sprocket.size-limit-mb", value=str(limit_mb))],
+        labels={"sprocket.size-limit-mb": str(limit_mb)},
         opts=pulumi.ResourceOptions(
             retain_on_delete=defaults.keep_volumes, protect=defaults.protect_stateful
         ),

@@ -39,7 +39,7 @@ from sprocket_common.outputs import Layer1Outputs, Layer2Outputs, read_layer1, r
 from sprocket_common.required_config import DOCKER_ACCESS_TOKEN
 from sprocket_common.service import RegistryAuth, SwarmService
 from sprocket_common.stack_info import Env
-from sprocket_common.swarm_service import overlay_network
+from sprocket_common.swarm_service import house_volume, overlay_network
 
 from .catalog import AppEntry, Catalog, app_secrets, load_catalog
 from .images import ImageSettings, image_for
@@ -226,7 +226,7 @@ def declare_volumes(
         retain_on_delete=defaults.keep_volumes, protect=defaults.protect_stateful
     )
     return [
-        docker.Volume(volume.name, name=f"{env.value}-{volume.name}", opts=opts)
+        house_volume(volume.name, f"{env.value}-{volume.name}", opts=opts)
         for app in apps.values()
         for volume in app.volumes
     ]

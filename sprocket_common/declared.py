@@ -73,6 +73,9 @@ def _fake_ip(prefix: str, n: int) -> str:
     return f"{prefix}.{n % 250 + 1}"
 
 
+MOCK_STATE_IDENTITY = "00000000-0000-4000-8000-00000000c0de"
+
+
 # Computed outputs a real provider would return, for the types layers read attributes of.
 def _computed(typ: str, name: str, inputs: Mapping[str, Any], n: int) -> dict[str, Any]:
     if typ == "digitalocean:index/droplet:Droplet":
@@ -92,6 +95,8 @@ def _computed(typ: str, name: str, inputs: Mapping[str, Any], n: int) -> dict[st
     if typ == "random:index/randomPassword:RandomPassword":
         length = int(inputs.get("length", 32))
         return {"result": ("p" * length), "bcryptHash": "$2a$10$mockmockmockmockmockmu"}
+    if typ == "random:index/randomUuid:RandomUuid":  # the state identity (ownership.py)
+        return {"result": MOCK_STATE_IDENTITY}
     if typ == "digitalocean:index/databaseCluster:DatabaseCluster":
         return {
             "host": f"{name}.db.ondigitalocean.com",

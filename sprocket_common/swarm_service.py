@@ -14,6 +14,7 @@ import pulumi
 import pulumi_docker as docker
 
 from sprocket_common.env_defaults import env_defaults
+from sprocket_common.ownership import labels_only_on_create, ownership_labels
 from sprocket_common.service import (
     DEFAULT_FLUENTD_ADDRESS,
     RegistryAuth,
@@ -41,11 +42,47 @@ def _env_adapted(config: ServiceConfig) -> ServiceConfig:
     return config
 
 
-def overlay_network(resource_name: str, name: str, **kwargs: Any) -> docker.Network:
-    """A Swarm overlay network whose services (that depend on it) refer to it by id."""
-    network = docker.Network(resource_name, name=name, driver="overlay", **kwargs)
+def _label_args(cls: Any, extra: Mapping[str, pulumi.Input[str]] | None = None) -> list[Any]:
+    """The ownership labels (sprocket_common/ownership.py) and `extra` as `cls` label args."""
+    labels = {**(extra or {}), **ownership_labels()}
+    return [cls(label=key, value=value) for key, value in sorted(labels.items())]
+
+
+def overlay_network(
+    resource_name: str, name: str, opts: pulumi.ResourceOptions | None = None, **kwargs: Any
+) -> docker.Network:
+    """A Swarm overlay network whose services (that depend on it) refer to it by id, labelled
+    with its owner when it is created (a label change would replace it: labels_only_on_create)."""
+    network = docker.Network(
+        resource_name,
+        name=name,
+        driver="overlay",
+        labels=_label_args(docker.NetworkLabelArgs),
+        opts=labels_only_on_create(opts),
+        **kwargs,
+    )
     network.swarm_name = name  # type: ignore[attr-defined]  # read by _network_ids
     return network
+
+
+def house_volume(
+    resource_name: str,
+    name: str,
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> docker.Volume:
+    """A named Docker volume labelled with its owner (and `labels`) when it is created: a
+    label change would replace the volume, its data with it (labels_only_on_create), so a
+    change of `labels` reaches only a volume created after it."""
+    return docker.Volume(
+        resource_name,
+        name=name,
+        labels=_label_args(docker.VolumeLabelArgs, labels),
+        opts=labels_only_on_create(opts),
+        **kwargs,
+    )
 
 
 def _network_ids(
@@ -104,7 +141,10 @@ class SwarmService(pulumi.ComponentResource):
             config_ids=config_ids,
             secret_ids={k: v.id for k, v in swarm_secrets.items()},
             secret_names={k: v.name for k, v in swarm_secrets.items()},
-            extra_labels=extra_labels,
+            # Service labels are updated in place (same service). The deploy that first stamps
+            # them on a running stack rolls its tasks once, as any service update does: the
+            # provider sends env from a Go map, in a new order each time.
+            extra_labels={**(extra_labels or {}), **ownership_labels()},
             fluentd_address=fluentd_address,
             registry_auth=_secret_password(registry_auth),
         )
@@ -129,11 +169,14 @@ class SwarmService(pulumi.ComponentResource):
                 f"{name}-{file.name}",
                 name=config_object_name(config.name, file),
                 data=_b64(file.content),
+                labels=_label_args(docker.ServiceConfigLabelArgs),
                 # Create the new config, move the service onto it, then delete the old one. The
                 # bridge asks for delete-before-replace because `name` is given (a content hash,
                 # so it changes too), and Swarm refuses to delete a config a service uses: a
                 # changed file failed every deploy of a running stack. Defined False overrides it.
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
+                opts=labels_only_on_create(
+                    pulumi.ResourceOptions(parent=self, delete_before_replace=False)
+                ),
             )
             ids[file.name] = obj.id
         return ids
@@ -146,7 +189,10 @@ class SwarmService(pulumi.ComponentResource):
             data = pulumi.Output.secret(values[mount.name]).apply(_b64)
             # No `name`: Pulumi auto-names it with a random suffix (see sprocket_common.service).
             made[mount.name] = docker.Secret(
-                f"{name}-{mount.name}", data=data, opts=pulumi.ResourceOptions(parent=self)
+                f"{name}-{mount.name}",
+                data=data,
+                labels=_label_args(docker.SecretLabelArgs),
+                opts=labels_only_on_create(pulumi.ResourceOptions(parent=self)),
             )
         return made
 

@@ -313,20 +313,32 @@ def refuse_taken_names(ctx: Context, info: StackInfo, changes: list[PlannedChang
     from automation.docker_client import docker_api
 
     api = docker_api(ctx.settings.docker_host)
-    taken = taken_names(api, creates, state_ids=set())
+    taken = taken_names(api, creates, set(), info)
     if taken:  # a create's name may still be an object the state holds under another URN
-        taken = taken_names(api, creates, state_ids=_state_ids(ctx, info))
+        ids, identity = _state_ids(ctx, info)
+        taken = taken_names(api, creates, ids, info, identity)
     if taken:
         raise names_taken_error(info, taken)
 
 
-def _state_ids(ctx: Context, info: StackInfo) -> set[str]:
-    """Every resource ID in the stack's state (`pulumi stack export`, secrets kept encrypted)."""
+def _state_ids(ctx: Context, info: StackInfo) -> tuple[set[str], str | None]:
+    """Every resource ID in the stack's state (`pulumi stack export`, secrets kept encrypted),
+    and the state's identity (sprocket_common/ownership.py; None before its first deploy)."""
     from automation.pulumi.cli import run_pulumi_json
+    from sprocket_common.ownership import STATE_RESOURCE_NAME, STATE_RESOURCE_TYPE
 
     exported = run_pulumi_json(ctx.settings, info, ["stack", "export"]) or {}
     resources = (exported.get("deployment") or {}).get("resources") or []
-    return {str(r["id"]) for r in resources if r.get("id")}
+    identity = next(
+        (
+            str((r.get("outputs") or {}).get("result") or "") or None
+            for r in resources
+            if r.get("type") == STATE_RESOURCE_TYPE
+            and str(r.get("urn", "")).endswith(f"::{STATE_RESOURCE_NAME}")
+        ),
+        None,
+    )
+    return {str(r["id"]) for r in resources if r.get("id")}, identity
 
 
 def _apply(

@@ -78,6 +78,7 @@ LOCAL_RESOURCES = {
     ("docker:index/network:Network", "socket-proxy-network"),
     ("docker:index/volume:Volume", "traefik-data"),
     ("docker:index/volume:Volume", "vault-data"),
+    ("random:index/randomUuid:RandomUuid", "state-identity"),  # sprocket_common/ownership.py
     ("random:index/randomPassword:RandomPassword", "traefik-dashboard-password"),
     ("random:index/randomPassword:RandomPassword", "discord-client-secret-placeholder"),
     ("sprocket:swarm:Service", "socket-proxy"),
