@@ -185,7 +185,8 @@ def _epoch(text: Any) -> float:
 
 
 def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, str]]:
-    """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown)."""
+    """The stack's pending operations, read from a ciphertext `stack export` (no secrets shown):
+    each its kind (`type`: creating, updating, deleting, reading), `urn` and `resource_type`."""
     from automation.errors import NoSuchStack
     from automation.pulumi.cli import run_pulumi_json
 
@@ -195,7 +196,11 @@ def pending_operations(settings: Settings, info: StackInfo) -> list[dict[str, st
         return []  # first deploy: nothing can be pending
     deployment = (exported or {}).get("deployment") or {}
     return [
-        {"type": pending.get("type", "?"), "urn": pending.get("resource", {}).get("urn", "?")}
+        {
+            "type": pending.get("type", "?"),
+            "urn": (pending.get("resource") or {}).get("urn", "?"),
+            "resource_type": (pending.get("resource") or {}).get("type", ""),
+        }
         for pending in deployment.get("pending_operations") or []
     ]
 
@@ -260,7 +265,7 @@ def pending_repair_hint(
     gone = [
         p["urn"]
         for p in pending
-        if p["type"] == "deleting" and is_stateful_type(_urn_type(p["urn"]))
+        if p["type"] == "deleting" and is_stateful_type(p.get("resource_type", ""))
     ]
     if gone:
         allow = driver_command(
@@ -294,12 +299,6 @@ def _engine_lock_step(path: Path, info: StackInfo, *, yes: bool) -> str:
             "check it from here)"
         )
     return f"{driver_command(info.env, *unlock, yes=yes)} (Pulumi's lock: {held.holder})"
-
-
-def _urn_type(urn: str) -> str:
-    """`urn:pulumi:STACK::PROJECT::[PARENT$]TYPE::NAME` -> TYPE."""
-    parts = urn.split("::")
-    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
 # --- Ctrl-C -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ its tool output to build.log in its cache entry and one line per step on stderr.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import subprocess
@@ -102,6 +103,7 @@ class Server:
         return self.entry / "bin" / self.name
 
 
+@functools.cache  # servers() is built once per binary a recipe asks for
 def _go_version() -> str:
     try:
         done = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True)
@@ -279,6 +281,7 @@ def _module_copy(module: str, into: Path, log: Path) -> Path:
     return into
 
 
+@functools.cache
 def _rust_toolchain() -> str:
     done = subprocess.run(["rustc", "--version"], capture_output=True, text=True, check=False)
     return done.stdout.split()[1] if done.returncode == 0 else "none"
